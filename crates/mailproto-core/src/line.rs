@@ -1,0 +1,489 @@
+//! CRLF line framing over a bounded input buffer.
+//!
+//! SMTP (RFC 5321 §2.3.8) and POP3 (RFC 1939 §3) exchange lines ended by CRLF. The
+//! [`LineReader`] owns a machine's input bytes and cuts complete lines out of them with
+//! `memchr`, so that parsers only ever see a whole line and never resume in the middle of
+//! one. A line longer than its limit is reported once ([`LineError::TooLong`]) and its
+//! bytes are dropped up to its line end, so memory stays bounded and the next command
+//! starts cleanly after it.
+//!
+//! Bare CR and bare LF follow an explicit [`BareLineEnding`] policy. The same policy type
+//! is used by the dot codec in [`crate::dot`], so a machine applies one rule to commands
+//! and to message bodies.
+//!
+//! The reader also hands out raw bytes ([`LineReader::buffered`] / [`LineReader::consume`])
+//! for the phases that are not line based (a DATA body, a BDAT chunk), and can throw away
+//! everything it holds ([`LineReader::discard`]) at a STARTTLS/STLS boundary.
+
+use alloc::vec::Vec;
+use core::fmt;
+
+/// What to do with a CR that is not followed by LF, or an LF not preceded by CR.
+///
+/// RFC 5321 §2.3.8 forbids both outside a CRLF pair, and accepting them inconsistently is
+/// what made SMTP smuggling possible. The policy is explicit and applies to command lines
+/// and to dot-terminated bodies alike.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BareLineEnding {
+    /// Refuse the line (or body) that contains one. The default, and what a server
+    /// should do.
+    #[default]
+    Reject,
+    /// Treat a bare CR or bare LF as a line break and emit it as CRLF. A body's end is
+    /// still recognised only on a real `CRLF . CRLF`.
+    Normalize,
+    /// Pass bare CR and bare LF through unchanged. For command lines a bare LF still ends
+    /// the line and a bare CR stays part of it (the parser then refuses it). Useful for a
+    /// client that must return stored bytes exactly.
+    Keep,
+}
+
+/// A line the reader refused. The offending bytes have been consumed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LineError {
+    /// The line is longer than the limit (in octets, line ending included). Reported once
+    /// per over-long line; the rest of it is discarded up to its line end.
+    TooLong {
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The line contains a CR not followed by LF (policy [`BareLineEnding::Reject`]).
+    BareCr,
+    /// The line ends with an LF not preceded by CR (policy [`BareLineEnding::Reject`]).
+    BareLf,
+}
+
+impl fmt::Display for LineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LineError::TooLong { limit } => {
+                write!(f, "line longer than {limit} octets")
+            }
+            LineError::BareCr => f.write_str("bare CR (not followed by LF) in line"),
+            LineError::BareLf => f.write_str("line ended by bare LF (not preceded by CR)"),
+        }
+    }
+}
+
+impl core::error::Error for LineError {}
+
+/// Owns a machine's buffered input and frames it into lines.
+///
+/// Lines are returned without their line ending. The limit counts the line ending as two
+/// octets, as RFC 5321 §4.5.3.1.4 ("512 octets including CRLF") and RFC 1939 do.
+#[derive(Clone)]
+pub struct LineReader {
+    buf: Vec<u8>,
+    /// First unconsumed byte in `buf`.
+    start: usize,
+    /// Bytes after `start` already scanned without finding a line end.
+    scanned: usize,
+    max_line: usize,
+    policy: BareLineEnding,
+    /// Inside an over-long line that was already reported.
+    discarding: bool,
+    /// The current (incomplete) line already holds a bare CR (policy `Reject`).
+    tainted: bool,
+}
+
+impl fmt::Debug for LineReader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LineReader")
+            .field("buffered", &self.len())
+            .field("max_line", &self.max_line)
+            .field("policy", &self.policy)
+            .field("discarding", &self.discarding)
+            .finish()
+    }
+}
+
+const CR: u8 = b'\r';
+const LF: u8 = b'\n';
+
+impl LineReader {
+    /// A reader that allows lines of up to `max_line` octets (line ending included).
+    pub fn new(max_line: usize, policy: BareLineEnding) -> Self {
+        LineReader {
+            buf: Vec::new(),
+            start: 0,
+            scanned: 0,
+            max_line: max_line.max(3),
+            policy,
+            discarding: false,
+            tainted: false,
+        }
+    }
+
+    /// The current line limit.
+    pub fn max_line(&self) -> usize {
+        self.max_line
+    }
+
+    /// Change the line limit, e.g. to the larger allowance of an AUTH exchange
+    /// (RFC 4954 §4: 12288 octets).
+    pub fn set_max_line(&mut self, max_line: usize) {
+        self.max_line = max_line.max(3);
+    }
+
+    /// The bare CR / bare LF policy.
+    pub fn policy(&self) -> BareLineEnding {
+        self.policy
+    }
+
+    /// Append received bytes.
+    pub fn push(&mut self, data: &[u8]) {
+        if self.start > 0 && (self.start == self.buf.len() || self.start >= self.buf.len() / 2) {
+            self.buf.drain(..self.start);
+            self.start = 0;
+        }
+        self.buf.extend_from_slice(data);
+    }
+
+    /// Number of unconsumed bytes held.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Whether no unconsumed byte is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The unconsumed bytes, raw (for bodies that are not line based).
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// Mark `n` raw bytes as consumed (at most [`Self::len`]).
+    pub fn consume(&mut self, n: usize) {
+        let n = n.min(self.len());
+        self.start += n;
+        self.scanned = 0;
+        self.tainted = false;
+        self.discarding = false;
+        if self.start == self.buf.len() {
+            self.buf.clear();
+            self.start = 0;
+        }
+    }
+
+    /// Throw away every byte held and return how many there were. Used at the TLS
+    /// boundary, where plaintext received before the handshake must not be acted upon
+    /// (CVE-2011-0411 class).
+    pub fn discard(&mut self) -> usize {
+        let n = self.len();
+        self.buf.clear();
+        self.start = 0;
+        self.scanned = 0;
+        self.tainted = false;
+        self.discarding = false;
+        n
+    }
+
+    /// Whether a complete line (ended by LF, or by a bare CR under `Normalize`) is
+    /// buffered. Used to decide when pipelined replies must be flushed (RFC 2920 §3.2).
+    pub fn has_line(&self) -> bool {
+        let data = self.buffered();
+        match self.policy {
+            BareLineEnding::Normalize => match memchr::memchr2(CR, LF, data) {
+                None => false,
+                Some(i) => data[i] == LF || i + 1 < data.len(),
+            },
+            _ => memchr::memchr(LF, data).is_some(),
+        }
+    }
+
+    /// The next complete line, without its line ending, or `None` when more input is
+    /// needed. A refused line is consumed and reported as an error; reading can continue
+    /// with the next line.
+    pub fn next_line(&mut self) -> Option<Result<&[u8], LineError>> {
+        loop {
+            let data = &self.buf[self.start..];
+            let found = memchr::memchr2(CR, LF, &data[self.scanned..]).map(|i| i + self.scanned);
+            let Some(i) = found else {
+                return self.incomplete();
+            };
+            let (content_end, consumed, bare) = if data[i] == LF {
+                (i, i + 1, Some(LineError::BareLf))
+            } else if i + 1 == data.len() {
+                // A CR at the end: whether it starts CRLF is not known yet.
+                self.scanned = i;
+                return self.incomplete();
+            } else if data[i + 1] == LF {
+                (i, i + 2, None)
+            } else {
+                // Bare CR inside the line.
+                match self.policy {
+                    BareLineEnding::Normalize => (i, i + 1, None),
+                    BareLineEnding::Keep => {
+                        self.scanned = i + 1;
+                        continue;
+                    }
+                    BareLineEnding::Reject => {
+                        self.tainted = true;
+                        self.scanned = i + 1;
+                        continue;
+                    }
+                }
+            };
+            let line_start = self.start;
+            self.start += consumed;
+            self.scanned = 0;
+            let tainted = core::mem::take(&mut self.tainted);
+            if core::mem::take(&mut self.discarding) {
+                // The tail of an over-long line, already reported.
+                continue;
+            }
+            if content_end + 2 > self.max_line {
+                return Some(Err(LineError::TooLong {
+                    limit: self.max_line,
+                }));
+            }
+            if tainted {
+                return Some(Err(LineError::BareCr));
+            }
+            if bare.is_some() && self.policy == BareLineEnding::Reject {
+                return Some(Err(LineError::BareLf));
+            }
+            return Some(Ok(&self.buf[line_start..line_start + content_end]));
+        }
+    }
+
+    /// No line end yet: report and drop an over-long partial line.
+    fn incomplete(&mut self) -> Option<Result<&[u8], LineError>> {
+        let data = &self.buf[self.start..];
+        let trailing_cr = usize::from(data.last() == Some(&CR));
+        let content = data.len() - trailing_cr;
+        if content + 2 <= self.max_line {
+            self.scanned = content;
+            return None;
+        }
+        // Keep a trailing CR so that an LF arriving next ends the discarded line as CRLF.
+        self.start += content;
+        self.scanned = 0;
+        self.tainted = false;
+        if core::mem::replace(&mut self.discarding, true) {
+            None
+        } else {
+            Some(Err(LineError::TooLong {
+                limit: self.max_line,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+    use proptest::prelude::*;
+    use std::string::String;
+
+    /// Everything the reader yields for `input` fed in the given chunk sizes.
+    fn frame(policy: BareLineEnding, max: usize, input: &[u8], splits: &[usize]) -> Vec<String> {
+        let mut r = LineReader::new(max, policy);
+        let mut out = Vec::new();
+        let mut rest = input;
+        let mut sizes = splits.iter().copied().cycle();
+        while !rest.is_empty() {
+            let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
+            r.push(&rest[..n]);
+            rest = &rest[n..];
+            while let Some(item) = r.next_line() {
+                out.push(match item {
+                    Ok(line) => String::from_utf8_lossy(line).into_owned(),
+                    Err(e) => std::format!("ERR {e}"),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn crlf_lines_rfc5321_session() {
+        let input = b"EHLO bar.com\r\nMAIL FROM:<Smith@bar.com>\r\nRCPT TO:<Jones@foo.com>\r\n";
+        assert_eq!(
+            frame(BareLineEnding::Reject, 512, input, &[input.len()]),
+            [
+                "EHLO bar.com",
+                "MAIL FROM:<Smith@bar.com>",
+                "RCPT TO:<Jones@foo.com>"
+            ]
+        );
+    }
+
+    #[test]
+    fn partial_line_waits_for_its_end() {
+        let mut r = LineReader::new(512, BareLineEnding::Reject);
+        r.push(b"NOOP\r");
+        assert!(r.next_line().is_none());
+        r.push(b"\nQU");
+        assert_eq!(r.next_line(), Some(Ok(&b"NOOP"[..])));
+        assert!(r.next_line().is_none());
+        assert_eq!(r.buffered(), b"QU");
+    }
+
+    #[test]
+    fn over_long_line_reported_once_and_skipped_to_its_end() {
+        let mut input = vec![b'A'; 2000];
+        input.extend_from_slice(b"\r\nQUIT\r\n");
+        for split in [1usize, 7, 100, 511, 512, 513, 4096] {
+            assert_eq!(
+                frame(BareLineEnding::Reject, 512, &input, &[split]),
+                ["ERR line longer than 512 octets", "QUIT"],
+                "split {split}"
+            );
+        }
+    }
+
+    #[test]
+    fn limit_counts_the_crlf() {
+        let mut ok = vec![b'a'; 510];
+        ok.extend_from_slice(b"\r\n");
+        assert_eq!(
+            frame(BareLineEnding::Reject, 512, &ok, &[1000])[0].len(),
+            510
+        );
+        let mut long = vec![b'a'; 511];
+        long.extend_from_slice(b"\r\n");
+        assert_eq!(
+            frame(BareLineEnding::Reject, 512, &long, &[1000]),
+            ["ERR line longer than 512 octets"]
+        );
+    }
+
+    #[test]
+    fn over_long_line_keeps_memory_bounded() {
+        let mut r = LineReader::new(512, BareLineEnding::Reject);
+        let chunk = [b'x'; 4096];
+        let mut errors = 0;
+        for _ in 0..1000 {
+            r.push(&chunk);
+            while let Some(item) = r.next_line() {
+                assert!(item.is_err());
+                errors += 1;
+            }
+            assert!(r.len() <= 512);
+        }
+        assert_eq!(errors, 1);
+    }
+
+    #[test]
+    fn bare_lf_rejected_then_next_line_read() {
+        assert_eq!(
+            frame(BareLineEnding::Reject, 512, b"NOOP\nQUIT\r\n", &[100]),
+            ["ERR line ended by bare LF (not preceded by CR)", "QUIT"]
+        );
+    }
+
+    #[test]
+    fn bare_cr_rejected_up_to_the_line_end() {
+        assert_eq!(
+            frame(BareLineEnding::Reject, 512, b"NO\rOP\r\nQUIT\r\n", &[1]),
+            ["ERR bare CR (not followed by LF) in line", "QUIT"]
+        );
+    }
+
+    #[test]
+    fn normalize_treats_bare_endings_as_line_breaks() {
+        assert_eq!(
+            frame(BareLineEnding::Normalize, 512, b"A\nB\rC\r\nD\r\n", &[1]),
+            ["A", "B", "C", "D"]
+        );
+    }
+
+    #[test]
+    fn keep_ends_on_lf_and_keeps_bare_cr() {
+        assert_eq!(
+            frame(BareLineEnding::Keep, 512, b"A\nB\rC\r\n", &[2]),
+            ["A", "B\rC"]
+        );
+    }
+
+    #[test]
+    fn discard_drops_everything_buffered() {
+        let mut r = LineReader::new(512, BareLineEnding::Reject);
+        r.push(b"STARTTLS\r\nRSET\r\n");
+        assert_eq!(r.next_line(), Some(Ok(&b"STARTTLS"[..])));
+        assert!(r.has_line());
+        assert_eq!(r.discard(), 6);
+        assert!(r.is_empty());
+        assert!(r.next_line().is_none());
+    }
+
+    #[test]
+    fn raw_consume_between_lines() {
+        let mut r = LineReader::new(512, BareLineEnding::Reject);
+        r.push(b"BDAT 3\r\nabcQUIT\r\n");
+        assert_eq!(r.next_line(), Some(Ok(&b"BDAT 3"[..])));
+        assert_eq!(&r.buffered()[..3], b"abc");
+        r.consume(3);
+        assert_eq!(r.next_line(), Some(Ok(&b"QUIT"[..])));
+    }
+
+    fn policies() -> impl Strategy<Value = BareLineEnding> {
+        prop_oneof![
+            Just(BareLineEnding::Reject),
+            Just(BareLineEnding::Normalize),
+            Just(BareLineEnding::Keep),
+        ]
+    }
+
+    fn line_bytes() -> impl Strategy<Value = Vec<u8>> {
+        proptest::collection::vec(
+            prop_oneof![
+                4 => proptest::sample::select(&b"abc .:"[..]),
+                1 => Just(b'\r'),
+                1 => Just(b'\n'),
+            ],
+            0..300,
+        )
+    }
+
+    proptest! {
+        /// Any split of the input yields the same lines and errors.
+        #[test]
+        fn split_independent(
+            policy in policies(),
+            max in 3usize..40,
+            input in line_bytes(),
+            splits in proptest::collection::vec(1usize..50, 1..20),
+        ) {
+            let whole = frame(policy, max, &input, &[input.len().max(1)]);
+            let split = frame(policy, max, &input, &splits);
+            prop_assert_eq!(whole, split);
+        }
+
+        /// Lines made of CRLF-terminated content come back exactly.
+        #[test]
+        fn crlf_lines_roundtrip(
+            lines in proptest::collection::vec("[ -~]{0,60}", 0..20),
+            splits in proptest::collection::vec(1usize..30, 1..10),
+        ) {
+            let mut input = Vec::new();
+            for l in &lines {
+                input.extend_from_slice(l.as_bytes());
+                input.extend_from_slice(b"\r\n");
+            }
+            let got = frame(BareLineEnding::Reject, 64, &input, &splits);
+            prop_assert_eq!(got, lines);
+        }
+
+        /// Held bytes never exceed the limit plus one pushed chunk.
+        #[test]
+        fn bounded(
+            policy in policies(),
+            input in line_bytes(),
+            chunk in 1usize..64,
+        ) {
+            let mut r = LineReader::new(16, policy);
+            for part in input.chunks(chunk) {
+                r.push(part);
+                while r.next_line().is_some() {}
+                prop_assert!(r.len() <= 16);
+            }
+        }
+    }
+}
