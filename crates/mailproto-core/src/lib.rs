@@ -8,7 +8,8 @@
 //! - [`line`]: CRLF framing over a bounded buffer, with an explicit bare CR / bare LF policy.
 //! - [`dot`]: streaming dot-stuffing encoder and unstuffing decoder (SMTP DATA, POP3
 //!   multi-line responses).
-//! - [`machine`]: the contract every protocol machine keeps.
+//! - [`machine`]: the contract every protocol machine keeps, and (feature `testing`)
+//!   `testing::Pair`, which wires a client machine to a server machine in memory.
 #![no_std]
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -20,3 +21,8 @@ extern crate std;
 
 pub mod dot;
 pub mod line;
+pub mod machine;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
+
+pub use machine::{Io, Machine};
