@@ -5,7 +5,7 @@
 //! real connections.
 //!
 //! Shared layers:
-//! - [`line`]: CRLF framing over a bounded buffer, with an explicit bare CR / bare LF policy.
+//! - [`mod@line`]: CRLF framing over a bounded buffer, with an explicit bare CR / bare LF policy.
 //! - [`dot`]: streaming dot-stuffing encoder and unstuffing decoder (SMTP DATA, POP3
 //!   multi-line responses).
 //! - [`machine`]: the contract every protocol machine keeps, and (feature `testing`)

@@ -17,7 +17,7 @@
 //!   [`Machine::handle_timeout`] when it fires.
 //! - **Split independence**: feeding the same bytes split at any points gives the same
 //!   events (after merging adjacent body chunks). Every machine has a property test for
-//!   it; [`crate::testing::Pair`] (feature `testing`) splits streams at chosen points.
+//!   it; `testing::Pair` (feature `testing`) splits streams at chosen points.
 //!
 //! # The polling order
 //!
