@@ -9,6 +9,10 @@
 //! - [`dot`]: streaming dot-stuffing encoder and unstuffing decoder (SMTP DATA, POP3
 //!   multi-line responses).
 //! - [`machine`]: the contract every protocol machine keeps.
+//! - [`sasl`]: SASL mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER), client and
+//!   server steps shared by SMTP AUTH and POP3 AUTH.
+//! - [`secret`]: [`Secret`](secret::Secret), credentials redacted in `Debug` and zeroed
+//!   on drop.
 #![no_std]
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -17,3 +21,6 @@ extern crate alloc;
 
 #[cfg(test)]
 extern crate std;
+
+pub mod sasl;
+pub mod secret;
