@@ -40,7 +40,10 @@ pub enum Credentials {
     OAuthBearer {
         /// The `a=` field of the GS2 header, unescaped (RFC 5801 §4 `saslname`).
         authzid: Option<String>,
-        /// The token from `auth=Bearer <token>`.
+        /// The token from `auth=Bearer <token>`; empty when the client sent an empty
+        /// `auth=` to ask for the error challenge with discovery information (RFC 7628
+        /// §4.3), which the application answers with
+        /// [`ServerAuth::fail_with_challenge`](super::ServerAuth::fail_with_challenge).
         token: Secret<String>,
         /// The `host` key/value, if sent.
         host: Option<String>,

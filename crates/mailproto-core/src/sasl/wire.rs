@@ -217,6 +217,11 @@ pub(crate) fn parse_oauthbearer(
     };
     let pairs = parse_kvpairs(kvpairs, M)?;
     let auth = unique(&pairs, b"auth", M)?.ok_or(malformed("no auth= key/value"))?;
+    // RFC 7628 §4.3: an empty `auth=` asks for the error (discovery) challenge.
+    let token = match auth {
+        [] => String::new(),
+        auth => bearer_token(auth, max_token, M)?,
+    };
     let host = match unique(&pairs, b"host", M)? {
         Some(host) => Some(check_field("host", host, max_field, &[])?),
         None => None,
@@ -227,7 +232,7 @@ pub(crate) fn parse_oauthbearer(
     };
     Ok(Credentials::OAuthBearer {
         authzid,
-        token: Secret::new(bearer_token(auth, max_token, M)?),
+        token: Secret::new(token),
         host,
         port,
     })
@@ -284,11 +289,14 @@ fn bearer_token(auth: &[u8], max: usize, mechanism: &'static str) -> Result<Stri
     }
 }
 
+/// One `key=value` of an OAuth message, borrowed from it.
+type KeyValue<'a> = (&'a [u8], &'a [u8]);
+
 /// Splits `*kvpair kvsep` (RFC 7628 §3.1; XOAUTH2 has the same shape) into key/values.
 fn parse_kvpairs<'a>(
     mut rest: &'a [u8],
     mechanism: &'static str,
-) -> Result<Vec<(&'a [u8], &'a [u8])>, AuthError> {
+) -> Result<Vec<KeyValue<'a>>, AuthError> {
     let malformed = |reason| AuthError::Malformed { mechanism, reason };
     let mut pairs = Vec::new();
     while rest != [KVSEP] {
@@ -313,7 +321,7 @@ fn parse_kvpairs<'a>(
 
 /// The value of `key`, refusing a duplicate (ambiguous credentials).
 fn unique<'a>(
-    pairs: &[(&[u8], &'a [u8])],
+    pairs: &[KeyValue<'a>],
     key: &[u8],
     mechanism: &'static str,
 ) -> Result<Option<&'a [u8]>, AuthError> {
