@@ -12,8 +12,10 @@ use crate::secret::Secret;
 /// ```
 /// use mailproto_core::sasl::ServerAuthConfig;
 ///
-/// let mut config = ServerAuthConfig::default();
-/// config.cram_md5_challenge = Some("<1896.697170952@postoffice.reston.mci.net>".into());
+/// let config = ServerAuthConfig::default()
+///     .with_cram_md5_challenge("<1896.697170952@postoffice.reston.mci.net>");
+/// let mut limits = ServerAuthConfig::default();
+/// limits.max_rounds = 3;
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -45,6 +47,15 @@ impl Default for ServerAuthConfig {
             max_token_len: 8192,
             cram_md5_challenge: None,
         }
+    }
+}
+
+impl ServerAuthConfig {
+    /// Sets the CRAM-MD5 challenge for this exchange (see
+    /// [`cram_md5_challenge`](Self::cram_md5_challenge)).
+    pub fn with_cram_md5_challenge(mut self, challenge: impl Into<String>) -> Self {
+        self.cram_md5_challenge = Some(challenge.into());
+        self
     }
 }
 

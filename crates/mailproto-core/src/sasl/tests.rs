@@ -26,9 +26,8 @@ fn plain(authzid: Option<&str>, authcid: &str, password: &str) -> Credentials {
 }
 
 fn rfc2195_config() -> ServerAuthConfig {
-    let mut config = ServerAuthConfig::default();
-    config.cram_md5_challenge = Some("<1896.697170952@postoffice.reston.mci.net>".into());
-    config
+    ServerAuthConfig::default()
+        .with_cram_md5_challenge("<1896.697170952@postoffice.reston.mci.net>")
 }
 
 #[test]
@@ -252,8 +251,8 @@ fn cram_md5_rules() {
     let (_, step) = start(Mechanism::CramMd5, None);
     assert_eq!(step, Step::Failed(AuthError::MissingChallenge));
     // RFC 4954 §4 example: C: cmpzMyBlYzNhNTlmZWQzOTVhYmExZWM2MzY3YzRmNGI0MWFjMA==
-    let mut config = ServerAuthConfig::default();
-    config.cram_md5_challenge = Some("<4192942341.12828472@sourcefour.andrew.cmu.edu>".into());
+    let config = ServerAuthConfig::default()
+        .with_cram_md5_challenge("<4192942341.12828472@sourcefour.andrew.cmu.edu>");
     let (mut server, step) = ServerAuth::start(Mechanism::CramMd5, None, config);
     assert_eq!(
         step,
@@ -522,8 +521,10 @@ fn bad_base64_fails() {
 
 #[test]
 fn rounds_and_line_length_are_bounded() {
-    let mut config = ServerAuthConfig::default();
-    config.max_rounds = 1;
+    let mut config = ServerAuthConfig {
+        max_rounds: 1,
+        ..Default::default()
+    };
     let (mut server, step) = ServerAuth::start(Mechanism::Login, None, config.clone());
     assert_eq!(step, Step::Challenge(b"Username:".to_vec()));
     assert_eq!(
@@ -539,8 +540,10 @@ fn rounds_and_line_length_are_bounded() {
     let (_, step) = ServerAuth::start(Mechanism::Plain, Some(b"dGVzdAB0ZXN0ADEyMzQ="), config);
     assert!(matches!(step, Step::Done(_)));
 
-    let mut config = ServerAuthConfig::default();
-    config.max_line_len = 8;
+    let config = ServerAuthConfig {
+        max_line_len: 8,
+        ..Default::default()
+    };
     let (mut server, _) = ServerAuth::start(Mechanism::Plain, None, config);
     assert_eq!(
         server.step(b"dGVzdAB0ZXN0ADEyMzQ="),
@@ -656,8 +659,7 @@ proptest! {
 
     #[test]
     fn cram_md5_roundtrip(user in field(), password in ".{0,80}", other in ".{0,80}", nonce in "[0-9]{1,10}") {
-        let mut config = ServerAuthConfig::default();
-        config.cram_md5_challenge = Some(alloc::format!("<{nonce}.1@mx.example>"));
+        let config = ServerAuthConfig::default().with_cram_md5_challenge(alloc::format!("<{nonce}.1@mx.example>"));
         let step = run(Mechanism::CramMd5, ClientCredentials::password(user.clone(), password.clone()), config, true);
         let Step::Done(Credentials::CramMd5(answer)) = step else { panic!("{step:?}") };
         prop_assert_eq!(&answer.username, &user);
