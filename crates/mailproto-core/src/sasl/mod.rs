@@ -54,6 +54,8 @@ mod server;
 mod wire;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
 
 pub use client::{ClientAuth, ClientCredentials};
