@@ -140,10 +140,10 @@ impl ClientAuth {
                             wire::check_field(field, value.as_bytes(), ANY, &[0, 0x01])?;
                         }
                     }
-                    if c.username.bytes().any(|b| b == 0 || b == 0x01) {
+                    if let Some(byte) = c.username.bytes().find(|b| *b == 0 || *b == 0x01) {
                         return Err(AuthError::ForbiddenCharacter {
                             field: "username",
-                            byte: 0x01,
+                            byte,
                         });
                     }
                 }
