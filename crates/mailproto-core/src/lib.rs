@@ -10,6 +10,10 @@
 //!   multi-line responses).
 //! - [`machine`]: the contract every protocol machine keeps, and (feature `testing`)
 //!   `testing::Pair`, which wires a client machine to a server machine in memory.
+//! - [`sasl`]: SASL mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER), client and
+//!   server steps shared by SMTP AUTH and POP3 AUTH.
+//! - [`secret`]: [`Secret`](secret::Secret), credentials redacted in `Debug` and zeroed
+//!   on drop.
 #![no_std]
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -22,6 +26,8 @@ extern crate std;
 pub mod dot;
 pub mod line;
 pub mod machine;
+pub mod sasl;
+pub mod secret;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
