@@ -17,3 +17,5 @@ extern crate alloc;
 
 #[cfg(test)]
 extern crate std;
+
+pub mod pop3;
