@@ -119,7 +119,8 @@ impl Capability {
     ///
     /// Lenient: runs of spaces, tags in any case, surplus arguments after a capability
     /// that takes none. A known tag whose arguments are malformed (`LOGIN-DELAY soon`)
-    /// is an error, which a client may skip. The length is checked against
+    /// is an error, which a client may skip; so is a control character anywhere
+    /// (RFC 2449 §3 allows printable characters only). The length is checked against
     /// [`Limits::capability_line`].
     pub fn parse(line: &[u8], limits: &Limits) -> Result<Capability, ParseError> {
         let len = line.len().saturating_add(2);
@@ -129,7 +130,7 @@ impl Capability {
                 limit: limits.capability_line,
             });
         }
-        if let Some(offset) = line.iter().position(|&b| matches!(b, 0 | b'\r' | b'\n')) {
+        if let Some(offset) = line.iter().position(|&b| b < 0x20 || b == 0x7f) {
             let byte = line.get(offset).copied().unwrap_or_default();
             return Err(ParseError::InvalidByte { byte, offset });
         }
@@ -141,7 +142,9 @@ impl Capability {
             reason,
         };
         if !is_capa_tag(tag) {
-            return Err(invalid("the tag must be printable ASCII, not starting with '.'"));
+            return Err(invalid(
+                "the tag must be printable ASCII, not starting with '.'",
+            ));
         }
         let args: Vec<&str> = words.collect();
         let index = TAGS.iter().position(|t| t.eq_ignore_ascii_case(tag));

@@ -14,8 +14,8 @@ use alloc::vec::Vec;
 use super::error::{EncodeError, Snippet};
 use super::parse::{KEYWORDS, is_base64_text, is_sasl_mechanism};
 use super::types::{
-    Command, DropListing, Greeting, Response, ResponseCode, ScanListing, Status,
-    StatusIndicator, UniqueIdListing,
+    Command, DropListing, Greeting, Response, ResponseCode, ScanListing, Status, StatusIndicator,
+    UniqueIdListing,
 };
 
 /// Refuse CR, LF and NUL.

@@ -201,7 +201,10 @@ impl fmt::Display for ParseError {
             }
             ParseError::Empty => f.write_str("empty command line"),
             ParseError::InvalidKeyword { found } => {
-                write!(f, "invalid command keyword {found}: expected 3-4 printable characters")
+                write!(
+                    f,
+                    "invalid command keyword {found}: expected 3-4 printable characters"
+                )
             }
             ParseError::InvalidByte { byte, offset } => {
                 write!(f, "forbidden byte 0x{byte:02x} at offset {offset}")
@@ -220,7 +223,10 @@ impl fmt::Display for ParseError {
             } => write!(f, "invalid {what} {found}: {reason}"),
             ParseError::InvalidArgument { what, found } => write!(f, "invalid {what} {found}"),
             ParseError::InvalidStatus { found } => {
-                write!(f, "response {found} starts with neither +OK, -ERR nor \"+ \"")
+                write!(
+                    f,
+                    "response {found} starts with neither +OK, -ERR nor \"+ \""
+                )
             }
             ParseError::NegativeResponse { found } => {
                 write!(f, "expected +OK, got -ERR {found}")

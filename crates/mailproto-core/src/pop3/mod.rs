@@ -34,9 +34,6 @@ mod error;
 mod parse;
 mod types;
 
-#[cfg(test)]
-mod tests;
-
 pub use apop::apop_digest;
 pub use capa::{Capabilities, Capability, Expiry};
 pub use error::{EncodeError, NumberError, ParseError, SNIPPET_MAX, Snippet};

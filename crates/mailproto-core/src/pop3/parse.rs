@@ -89,8 +89,8 @@ fn is_vchar(b: u8) -> bool {
 
 /// Known keywords; the index is the match arm in `Command::parse`.
 pub(crate) const KEYWORDS: [&str; 17] = [
-    "USER", "PASS", "APOP", "AUTH", "STLS", "CAPA", "UTF8", "STAT", "LIST", "RETR", "DELE",
-    "NOOP", "RSET", "QUIT", "TOP", "UIDL", "LANG",
+    "USER", "PASS", "APOP", "AUTH", "STLS", "CAPA", "UTF8", "STAT", "LIST", "RETR", "DELE", "NOOP",
+    "RSET", "QUIT", "TOP", "UIDL", "LANG",
 ];
 
 fn no_args(command: &'static str, args: &[&str]) -> Result<(), ParseError> {
@@ -166,7 +166,9 @@ impl Command {
         let kw_len = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
         let kw = line.get(..kw_len).unwrap_or_default();
         let rest = line.get(kw_len..).unwrap_or_default();
-        let secret = [&b"PASS"[..], b"AUTH"].iter().any(|k| kw.eq_ignore_ascii_case(k));
+        let secret = [&b"PASS"[..], b"AUTH"]
+            .iter()
+            .any(|k| kw.eq_ignore_ascii_case(k));
         let credential = secret || kw.eq_ignore_ascii_case(b"APOP");
         let limit = if credential {
             limits.credential_line
@@ -199,9 +201,8 @@ impl Command {
         let kw = core::str::from_utf8(kw).map_err(|_| ParseError::NotUtf8 {
             found: Snippet::new(kw),
         })?;
-        let rest = core::str::from_utf8(rest).map_err(|_| ParseError::NotUtf8 {
-            found: mask(rest),
-        })?;
+        let rest =
+            core::str::from_utf8(rest).map_err(|_| ParseError::NotUtf8 { found: mask(rest) })?;
         let known = KEYWORDS.iter().position(|k| k.eq_ignore_ascii_case(kw));
         if known == Some(1) {
             // PASS: the rest of the line after exactly one space (RFC 1939 §7).
@@ -446,9 +447,7 @@ fn is_apop_timestamp(s: &str) -> bool {
     };
     let at = inner.find('@');
     s.len() <= MAX_APOP_TIMESTAMP
-        && inner
-            .bytes()
-            .all(|b| is_vchar(b) && b != b'<' && b != b'>')
+        && inner.bytes().all(|b| is_vchar(b) && b != b'<' && b != b'>')
         && at.is_some_and(|at| at > 0 && at + 1 < inner.len())
 }
 
