@@ -1,1 +1,2 @@
+//! Benchmarks of the dot codec (placeholder until `dot.rs` lands).
 fn main() {}

@@ -969,6 +969,7 @@ mod props {
         l.credential_line = usize::MAX;
         l.status_line = usize::MAX;
         l.capability_line = usize::MAX;
+        l.continuation_line = usize::MAX;
         l
     }
 
@@ -1194,4 +1195,16 @@ mod props {
             }
         }
     }
+}
+
+#[test]
+fn continuation_limit_is_separate() {
+    let long = format!("+ {}", "A".repeat(1000));
+    assert!(Response::parse(long.as_bytes(), &limits()).is_ok());
+    assert!(matches!(
+        Response::parse(long.as_bytes(), &Limits::STRICT),
+        Err(ParseError::LineTooLong { .. })
+    ));
+    let status = format!("+OK {}", "A".repeat(1000));
+    assert!(Response::parse(status.as_bytes(), &limits()).is_err());
 }

@@ -393,15 +393,15 @@ impl Status {
 
 impl Response {
     /// Parse the first line of a server answer: a [`Status`] or a SASL continuation
-    /// `+ base64` (RFC 5034 §4). A bare `+` is taken as the empty challenge.
+    /// `+ base64` (RFC 5034 §4). A bare `+` is taken as the empty challenge. The
+    /// challenge is kept as received (invalid UTF-8 replaced); decoding it is the SASL
+    /// layer's job. Continuations are checked against [`Limits::continuation_line`],
+    /// status lines against [`Limits::status_line`].
     pub fn parse(line: &[u8], limits: &Limits) -> Result<Response, ParseError> {
         match line {
-            [b'+'] => {
-                check_line(line, limits.status_line)?;
-                Ok(Response::Continuation(String::new()))
-            }
+            [b'+'] => Ok(Response::Continuation(String::new())),
             [b'+', b' ', challenge @ ..] => {
-                check_line(line, limits.status_line)?;
+                check_line(line, limits.continuation_line)?;
                 Ok(Response::Continuation(lossy(challenge)))
             }
             _ => Status::parse(line, limits).map(Response::Status),

@@ -22,8 +22,10 @@ pub struct Limits {
     /// Set it to `command_line` for strict RFC behaviour.
     pub credential_line: usize,
     /// The first line of a response, the greeting included (RFC 2449 §4: 512 octets).
-    /// Also applies to SASL continuation lines.
     pub status_line: usize,
+    /// A SASL challenge line `+ base64` (RFC 5034 §4 sets no limit; GSSAPI and
+    /// OAUTHBEARER error challenges can exceed 512 octets): 4096 octets by default.
+    pub continuation_line: usize,
     /// A capability line of a CAPA response (RFC 2449 §5: 512 octets).
     pub capability_line: usize,
 }
@@ -35,6 +37,7 @@ impl Limits {
         command_line: 255,
         credential_line: 4096,
         status_line: 512,
+        continuation_line: 4096,
         capability_line: 512,
     };
 
@@ -43,6 +46,7 @@ impl Limits {
         command_line: 255,
         credential_line: 255,
         status_line: 512,
+        continuation_line: 512,
         capability_line: 512,
     };
 }
