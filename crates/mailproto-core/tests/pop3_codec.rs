@@ -540,6 +540,10 @@ fn encoders_refuse_line_breaks_and_nul() {
             args: vec![],
         },
         Command::Unknown {
+            keyword: "\u{e9}1".into(),
+            args: vec![],
+        },
+        Command::Unknown {
             keyword: "XTND".into(),
             args: vec!["a\r\n".into()],
         },
@@ -1145,6 +1149,45 @@ mod props {
                 back.parse_line(line.as_bytes(), &big()).unwrap();
             }
             prop_assert_eq!(back, caps);
+        }
+
+        /// Whatever the encoder accepts, the parser reads back (up to the documented
+        /// normalisations: digest in lower case, mechanism in upper case).
+        #[test]
+        fn encoder_and_parser_agree(
+            kind in 0..6u8,
+            a in "[ -~\u{80}-\u{ff}\t\r\n\x00\x7f]{0,8}",
+            b in "[ -~\u{80}-\u{ff}\t\r\n\x00\x7f]{0,34}",
+        ) {
+            let cmd = match kind {
+                0 => Command::User(a.clone()),
+                1 => Command::Pass(Secret::new(b.clone())),
+                2 => Command::Apop { name: a.clone(), digest: b.clone() },
+                3 => Command::Auth {
+                    mechanism: a.clone(),
+                    initial_response: Some(Secret::new(b.clone())),
+                },
+                4 => Command::Lang(Some(a.clone())),
+                _ => Command::Unknown { keyword: a.clone(), args: vec![b.clone()] },
+            };
+            let mut out = Vec::new();
+            if cmd.encode(&mut out).is_ok() {
+                let back = Command::parse(strip_crlf(&out), &big()).unwrap();
+                let expected = match cmd {
+                    Command::Apop { name, digest } => Command::Apop {
+                        name,
+                        digest: digest.to_ascii_lowercase(),
+                    },
+                    Command::Auth { mechanism, initial_response } => Command::Auth {
+                        mechanism: mechanism.to_ascii_uppercase(),
+                        initial_response,
+                    },
+                    other => other,
+                };
+                prop_assert_eq!(back, expected);
+            } else {
+                prop_assert!(out.is_empty());
+            }
         }
 
         /// Whatever parses, encodes; and reads back the same.

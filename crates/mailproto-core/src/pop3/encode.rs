@@ -172,7 +172,8 @@ impl Command {
             Command::Unknown { keyword, args } => {
                 check_token("command keyword", keyword, false)?;
                 let known = KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(keyword));
-                if !(3..=4).contains(&keyword.len()) || known {
+                let printable = keyword.bytes().all(|b| (0x21..=0x7e).contains(&b));
+                if !(3..=4).contains(&keyword.len()) || !printable || known {
                     return Err(invalid("command keyword", keyword, false));
                 }
                 for arg in args {

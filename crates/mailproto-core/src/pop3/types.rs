@@ -59,7 +59,8 @@ impl Default for Limits {
 
 /// A credential (a password, a SASL response) whose `Debug` output is masked.
 ///
-/// It is a plain string otherwise; read it with [`Secret::expose`].
+/// It is a plain string otherwise; read it with [`Secret::expose`]. Its `PartialEq` is
+/// not constant-time: check credentials with a dedicated comparison, not `==`.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
 
