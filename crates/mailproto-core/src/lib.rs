@@ -26,6 +26,7 @@ extern crate std;
 pub mod dot;
 pub mod line;
 pub mod machine;
+pub mod pop3;
 pub mod sasl;
 pub mod secret;
 #[cfg(any(test, feature = "testing"))]

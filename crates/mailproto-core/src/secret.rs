@@ -51,6 +51,12 @@ impl<T: Zeroize> From<T> for Secret<T> {
     }
 }
 
+impl From<&str> for Secret<alloc::string::String> {
+    fn from(value: &str) -> Self {
+        Secret(alloc::string::String::from(value))
+    }
+}
+
 impl<T: Zeroize> fmt::Debug for Secret<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
