@@ -1231,10 +1231,10 @@ mod props {
             let _ = Capability::parse(line.as_bytes(), &l);
             let _ = ScanListing::parse(line.as_bytes());
             let _ = UniqueIdListing::parse(line.as_bytes());
-            if let Ok(g) = Greeting::parse(line.as_bytes(), &l) {
-                if let Some(ts) = g.apop_timestamp() {
-                    prop_assert!(ts.starts_with('<') && ts.ends_with('>') && ts.contains('@'));
-                }
+            if let Ok(g) = Greeting::parse(line.as_bytes(), &l)
+                && let Some(ts) = g.apop_timestamp()
+            {
+                prop_assert!(ts.starts_with('<') && ts.ends_with('>') && ts.contains('@'));
             }
         }
     }
