@@ -18,7 +18,7 @@ fn body(size: usize) -> Vec<u8> {
     let mut out = Vec::with_capacity(size + 80);
     let mut n = 0u32;
     while out.len() < size {
-        if n % 13 == 0 {
+        if n.is_multiple_of(13) {
             out.push(b'.');
         }
         let start = out.len();
