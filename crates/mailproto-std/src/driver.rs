@@ -1,0 +1,300 @@
+//! The one driver loop, for every machine: write what `poll_transmit` gives, hand events
+//! out, read and feed only when the machine wants input, enforce `read_timeout()`, run the
+//! TLS handshake at `AwaitingTls`, stop at `Closed`.
+
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mailproto_core::{Io, Machine};
+use rustls::pki_types::ServerName;
+
+use crate::error::Error;
+
+/// Size of the read buffer: one read is fed to the machine whole.
+const READ_BUF: usize = 16 * 1024;
+
+/// How long a TLS handshake may take when the machine names no read timeout.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Which side of TLS this connection plays, with its configuration.
+#[derive(Debug, Clone)]
+pub enum TlsRole {
+    /// No TLS can be negotiated on this connection.
+    None,
+    /// Server side: present this configuration's certificate.
+    Server(Arc<rustls::ServerConfig>),
+    /// Client side: verify the server against this configuration and name.
+    Client(Arc<rustls::ClientConfig>, ServerName<'static>),
+}
+
+/// A TCP stream, in plaintext or inside TLS.
+#[derive(Debug)]
+enum Stream {
+    Plain(TcpStream),
+    ServerTls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+    ClientTls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    /// Only while switching.
+    Gone,
+}
+
+impl Stream {
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            Stream::Plain(s) => Some(s),
+            Stream::ServerTls(s) => Some(&s.sock),
+            Stream::ClientTls(s) => Some(&s.sock),
+            Stream::Gone => None,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        matches!(self, Stream::ServerTls(_) | Stream::ClientTls(_))
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::ServerTls(s) => s.read(buf),
+            Stream::ClientTls(s) => s.read(buf),
+            Stream::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::ServerTls(s) => s.write(buf),
+            Stream::ClientTls(s) => s.write(buf),
+            Stream::Gone => Err(io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::ServerTls(s) => s.flush(),
+            Stream::ClientTls(s) => s.flush(),
+            Stream::Gone => Ok(()),
+        }
+    }
+}
+
+/// Drives one machine over one TCP connection.
+///
+/// [`Driver::next_event`] is the whole loop: it flushes output, returns the next event
+/// for the application, and otherwise does what [`Machine::io`] asks (read, handshake,
+/// close). A server answers each event through [`Driver::machine`]; a client issues a
+/// command through it and calls `next_event` until the reply's event arrives.
+#[derive(Debug)]
+pub struct Driver<M: Machine> {
+    machine: M,
+    stream: Stream,
+    tls: TlsRole,
+    out: Vec<u8>,
+    buf: Box<[u8]>,
+    closed: bool,
+    peer: Option<std::net::SocketAddr>,
+}
+
+impl<M: Machine> Driver<M> {
+    /// Drive `machine` over a plaintext connection; `tls` is used if the machine asks for
+    /// STARTTLS/STLS.
+    pub fn new(machine: M, tcp: TcpStream, tls: TlsRole) -> Self {
+        let _ = tcp.set_nodelay(true);
+        let peer = tcp.peer_addr().ok();
+        Driver {
+            machine,
+            stream: Stream::Plain(tcp),
+            tls,
+            out: Vec::with_capacity(READ_BUF),
+            buf: vec![0; READ_BUF].into_boxed_slice(),
+            closed: false,
+            peer,
+        }
+    }
+
+    /// Drive `machine` over implicit TLS (ports 465 / 995): the handshake runs first.
+    pub fn new_tls(machine: M, tcp: TcpStream, tls: TlsRole) -> Result<Self, Error> {
+        let mut driver = Self::new(machine, tcp, tls);
+        driver.handshake()?;
+        Ok(driver)
+    }
+
+    /// The machine, to answer events or issue commands.
+    pub fn machine(&mut self) -> &mut M {
+        &mut self.machine
+    }
+
+    /// The machine, read-only.
+    pub fn machine_ref(&self) -> &M {
+        &self.machine
+    }
+
+    /// The peer's address, when known.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.peer
+    }
+
+    /// Whether the connection runs inside TLS now.
+    pub fn is_tls(&self) -> bool {
+        self.stream.is_tls()
+    }
+
+    /// Write everything the machine has queued.
+    pub fn flush(&mut self) -> Result<(), Error> {
+        loop {
+            self.out.clear();
+            if self.machine.poll_transmit(&mut self.out) == 0 {
+                break;
+            }
+            if !self.closed {
+                self.stream.write_all(&self.out)?;
+            }
+        }
+        if !self.closed {
+            self.stream.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The next event, or `None` once the session is closed (output flushed, socket shut
+    /// down).
+    pub fn next_event(&mut self) -> Result<Option<M::Event>, Error> {
+        loop {
+            self.flush()?;
+            if let Some(event) = self.machine.poll_event() {
+                return Ok(Some(event));
+            }
+            match self.machine.io() {
+                Io::Closed => {
+                    self.close();
+                    return Ok(None);
+                }
+                Io::AwaitingTls => {
+                    self.handshake()?;
+                    self.machine.tls_established();
+                }
+                Io::Open { wants_read: true } => self.read_once()?,
+                Io::Open { wants_read: false } => return Err(Error::Idle),
+                _ => return Err(Error::Idle),
+            }
+        }
+    }
+
+    /// Read once (honouring the machine's timeout) and feed the machine.
+    fn read_once(&mut self) -> Result<(), Error> {
+        if self.closed {
+            self.machine.feed_eof();
+            return Ok(());
+        }
+        let timeout = self.machine.read_timeout().filter(|t| !t.is_zero());
+        if let Some(tcp) = self.stream.tcp() {
+            tcp.set_read_timeout(timeout)?;
+        }
+        match self.stream.read(&mut self.buf) {
+            Ok(0) => self.machine.feed_eof(),
+            Ok(n) => self.machine.feed(&self.buf[..n]),
+            Err(e) if is_timeout(&e) => self.machine.handle_timeout(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if is_disconnect(&e) => {
+                self.closed = true;
+                self.machine.feed_eof();
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
+    }
+
+    /// Replace the plaintext stream by a TLS stream and complete the handshake. The
+    /// machine has already discarded any plaintext it held; this driver holds none (every
+    /// read is fed whole).
+    fn handshake(&mut self) -> Result<(), Error> {
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return Err(Error::Tls("TLS requested on a connection already in TLS".into()));
+        };
+        tcp.set_read_timeout(Some(
+            self.machine.read_timeout().unwrap_or(HANDSHAKE_TIMEOUT),
+        ))?;
+        self.stream = match &self.tls {
+            TlsRole::None => {
+                return Err(Error::Tls("no TLS configuration for this connection".into()));
+            }
+            TlsRole::Server(config) => {
+                let conn = rustls::ServerConnection::new(config.clone())?;
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock).map_err(tls_io)?;
+                }
+                Stream::ServerTls(Box::new(s))
+            }
+            TlsRole::Client(config, name) => {
+                let conn = rustls::ClientConnection::new(config.clone(), name.clone())?;
+                let mut s = rustls::StreamOwned::new(conn, tcp);
+                while s.conn.is_handshaking() {
+                    s.conn.complete_io(&mut s.sock).map_err(tls_io)?;
+                }
+                Stream::ClientTls(Box::new(s))
+            }
+        };
+        Ok(())
+    }
+
+    /// Flush what is left and close the connection.
+    fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        match &mut self.stream {
+            Stream::ServerTls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.conn.complete_io(&mut s.sock);
+            }
+            Stream::ClientTls(s) => {
+                s.conn.send_close_notify();
+                let _ = s.conn.complete_io(&mut s.sock);
+            }
+            _ => {}
+        }
+        if let Some(tcp) = self.stream.tcp() {
+            let _ = tcp.shutdown(Shutdown::Both);
+        }
+    }
+
+    /// Give the machine back, closing the connection.
+    pub fn into_machine(mut self) -> M {
+        self.close();
+        self.machine
+    }
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+fn is_disconnect(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+    )
+}
+
+/// A handshake I/O error: a timeout there is a TLS failure, not a session timeout.
+fn tls_io(e: io::Error) -> Error {
+    if is_timeout(&e) {
+        Error::Timeout
+    } else if e.kind() == io::ErrorKind::InvalidData {
+        Error::Tls(e.to_string())
+    } else {
+        Error::Io(e)
+    }
+}
