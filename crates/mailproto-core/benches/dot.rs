@@ -1,1 +1,2 @@
+//! Dot-codec benchmarks (placeholder until `dot.rs` lands).
 fn main() {}

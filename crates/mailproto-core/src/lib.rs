@@ -5,10 +5,14 @@
 //! real connections.
 //!
 //! Shared layers:
-//! - [`line`]: CRLF framing over a bounded buffer, with an explicit bare CR / bare LF policy.
-//! - [`dot`]: streaming dot-stuffing encoder and unstuffing decoder (SMTP DATA, POP3
+//! - `line`: CRLF framing over a bounded buffer, with an explicit bare CR / bare LF policy.
+//! - `dot`: streaming dot-stuffing encoder and unstuffing decoder (SMTP DATA, POP3
 //!   multi-line responses).
-//! - [`machine`]: the contract every protocol machine keeps.
+//! - `machine`: the contract every protocol machine keeps.
+//!
+//! Protocols:
+//! - [`smtp`]: the SMTP vocabulary (commands, paths, ESMTP parameters, replies, EHLO
+//!   capabilities) with parsers and encoders.
 #![no_std]
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -17,3 +21,5 @@ extern crate alloc;
 
 #[cfg(test)]
 extern crate std;
+
+pub mod smtp;
