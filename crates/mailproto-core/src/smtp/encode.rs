@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use core::fmt::Write;
 
 use super::error::EncodeError;
-use super::params::push_u64;
+use super::params::{MailParams, RcptParams, push_u64};
 use super::parse::{KNOWN_VERBS, is_base64, is_mechanism};
 use super::path::{is_dcontent, is_dot_string};
 use super::types::{
@@ -250,6 +250,49 @@ impl ForwardPath {
             ForwardPath::Mailbox(m) => push_mailbox(m, &mut s)?,
         }
         s.push('>');
+        out.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Mailbox {
+    /// Appends `local-part@domain` (no brackets) to `out`, quoting the local part when it
+    /// is not a Dot-string (RFC 5321 §4.1.2).
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut s = String::new();
+        push_mailbox(self, &mut s)?;
+        out.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Host {
+    /// Appends the domain, or the bracketed address literal (RFC 5321 §4.1.3), to `out`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut s = String::new();
+        push_host(self, &mut s)?;
+        out.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl MailParams {
+    /// Appends ` KEYWORD[=value]` for every parameter (known ones first, in a fixed
+    /// order, then `other`), as they follow the path of `MAIL FROM:`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut s = String::new();
+        self.encode_into(&mut s)?;
+        out.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl RcptParams {
+    /// Appends ` KEYWORD[=value]` for every parameter, as they follow the path of
+    /// `RCPT TO:`.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        let mut s = String::new();
+        self.encode_into(&mut s)?;
         out.extend_from_slice(s.as_bytes());
         Ok(())
     }

@@ -262,7 +262,10 @@ impl Default for Limits {
 /// keywords (`FROM:`, `TO:`, `LAST`, parameter names and values) in any case, as ABNF
 /// strings are case-insensitive. A space between `FROM:`/`TO:` and `<` is a syntax
 /// error (RFC 5321 §4.1.1.2, §3.3) unless [`ParseConfig::allow_space_after_colon`] is set;
-/// trailing spaces are always an error.
+/// trailing spaces are always an error. `HELO` takes a domain only, `EHLO`/`LHLO` a
+/// domain or address literal, with no trailing text (§4.1.1.1). `VRFY`, `EXPN`, `NOOP`
+/// and `HELP` accept a Quoted-string (decoded) or, beyond the `String` grammar, any
+/// other text verbatim (e.g. `VRFY user@example.org`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub struct ParseConfig {
