@@ -12,6 +12,12 @@
 //!   `testing::Pair`, which wires a client machine to a server machine in memory.
 //! - [`sasl`]: SASL mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER), client and
 //!   server steps shared by SMTP AUTH and POP3 AUTH.
+//!
+//! Protocols:
+//! - [`smtp`]: RFC 5321 with ESMTP: commands, paths, parameters, replies, EHLO
+//!   capabilities.
+//! - [`pop3`]: RFC 1939 with CAPA, response codes, SASL, STLS and UTF8.
+//!
 //! - [`secret`]: [`Secret`](secret::Secret), credentials redacted in `Debug` and zeroed
 //!   on drop.
 #![no_std]
@@ -29,6 +35,7 @@ pub mod machine;
 pub mod pop3;
 pub mod sasl;
 pub mod secret;
+pub mod smtp;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -1,0 +1,359 @@
+//! Replies (RFC 5321 §4.2) with enhanced status codes (RFC 2034, RFC 3463): the type,
+//! a line-by-line multi-line parser, and the encoder.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::fmt::Write;
+
+use super::encode::check_text;
+use super::error::{EncodeError, ReplyError, Snippet};
+
+/// A reply code (RFC 5321 §4.2): `%x32-35 %x30-35 %x30-39`, i.e. 200 to 559 with the
+/// second digit at most 5.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ReplyCode(u16);
+
+impl ReplyCode {
+    /// `220` Service ready (RFC 5321 §4.2.3).
+    pub const SERVICE_READY: ReplyCode = ReplyCode(220);
+    /// `221` Service closing transmission channel.
+    pub const CLOSING: ReplyCode = ReplyCode(221);
+    /// `235` Authentication succeeded (RFC 4954 §6).
+    pub const AUTH_SUCCEEDED: ReplyCode = ReplyCode(235);
+    /// `250` Requested mail action okay, completed.
+    pub const OK: ReplyCode = ReplyCode(250);
+    /// `334` Server challenge (RFC 4954 §4).
+    pub const AUTH_CHALLENGE: ReplyCode = ReplyCode(334);
+    /// `354` Start mail input.
+    pub const START_MAIL_INPUT: ReplyCode = ReplyCode(354);
+    /// `421` Service not available, closing transmission channel.
+    pub const NOT_AVAILABLE: ReplyCode = ReplyCode(421);
+    /// `500` Syntax error, command unrecognized.
+    pub const SYNTAX_ERROR: ReplyCode = ReplyCode(500);
+    /// `501` Syntax error in parameters or arguments.
+    pub const PARAMETER_SYNTAX_ERROR: ReplyCode = ReplyCode(501);
+    /// `502` Command not implemented.
+    pub const NOT_IMPLEMENTED: ReplyCode = ReplyCode(502);
+    /// `503` Bad sequence of commands.
+    pub const BAD_SEQUENCE: ReplyCode = ReplyCode(503);
+    /// `504` Command parameter not implemented.
+    pub const PARAMETER_NOT_IMPLEMENTED: ReplyCode = ReplyCode(504);
+    /// `554` Transaction failed.
+    pub const TRANSACTION_FAILED: ReplyCode = ReplyCode(554);
+
+    /// A reply code if `code` fits the RFC 5321 §4.2 grammar.
+    pub const fn new(code: u16) -> Option<ReplyCode> {
+        let (a, b) = (code / 100, code / 10 % 10);
+        if a >= 2 && a <= 5 && b <= 5 {
+            Some(ReplyCode(code))
+        } else {
+            None
+        }
+    }
+
+    pub(crate) const fn new_unchecked(code: u16) -> ReplyCode {
+        ReplyCode(code)
+    }
+
+    /// The numeric value.
+    pub const fn get(self) -> u16 {
+        self.0
+    }
+
+    /// The first digit: 2 positive completion, 3 intermediate, 4 transient, 5 permanent
+    /// (RFC 5321 §4.2.1).
+    pub const fn class(self) -> u8 {
+        (self.0 / 100) as u8
+    }
+}
+
+impl fmt::Display for ReplyCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:03}", self.0)
+    }
+}
+
+/// An enhanced status code `class.subject.detail` (RFC 3463 §2, RFC 2034 §4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct EnhancedCode {
+    /// 2 success, 4 persistent transient failure, 5 permanent failure.
+    pub class: u8,
+    /// Subject, 0 to 999.
+    pub subject: u16,
+    /// Detail, 0 to 999.
+    pub detail: u16,
+}
+
+impl EnhancedCode {
+    /// Parses `c.s.d` (`class = 2/4/5`, `subject` and `detail` 1 to 3 digits).
+    pub fn parse(s: &str) -> Option<EnhancedCode> {
+        let mut it = s.split('.');
+        let class = match it.next()? {
+            "2" => 2,
+            "4" => 4,
+            "5" => 5,
+            _ => return None,
+        };
+        let num = |p: &str| -> Option<u16> {
+            if (1..=3).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) {
+                p.parse().ok()
+            } else {
+                None
+            }
+        };
+        let subject = num(it.next()?)?;
+        let detail = num(it.next()?)?;
+        it.next().is_none().then_some(EnhancedCode {
+            class,
+            subject,
+            detail,
+        })
+    }
+
+    fn is_valid(&self) -> bool {
+        matches!(self.class, 2 | 4 | 5) && self.subject <= 999 && self.detail <= 999
+    }
+}
+
+impl fmt::Display for EnhancedCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.class, self.subject, self.detail)
+    }
+}
+
+/// A complete reply, single or multi-line (RFC 5321 §4.2.1).
+///
+/// `enhanced` is the enhanced status code of the first line, if it has one of the
+/// reply's class; it is removed from the start of every line that carries it. The
+/// encoder writes it at the start of every line. `lines` holds at least one line
+/// (an empty `lines` encodes as one empty line).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// The reply code, the same on every line.
+    pub code: ReplyCode,
+    /// The enhanced status code (RFC 2034 §4), when present.
+    pub enhanced: Option<EnhancedCode>,
+    /// The text of each line, without code, separator and enhanced code.
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// A single-line reply.
+    pub fn new(code: ReplyCode, enhanced: Option<EnhancedCode>, text: &str) -> Reply {
+        Reply {
+            code,
+            enhanced,
+            lines: alloc::vec![String::from(text)],
+        }
+    }
+
+    /// Appends `250-a\r\n250 b\r\n` to `out`. Refuses CR, LF, NUL in the text and an
+    /// enhanced code whose class differs from the reply's. On error nothing is appended.
+    pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        if let Some(e) = self.enhanced {
+            if !e.is_valid() || e.class != self.code.class() {
+                return Err(EncodeError::Invalid {
+                    field: "enhanced code",
+                    reason: "class must be 2, 4 or 5 and match the reply code",
+                });
+            }
+        }
+        if ReplyCode::new(self.code.0).is_none() {
+            return Err(EncodeError::Invalid {
+                field: "reply code",
+                reason: "not a reply code",
+            });
+        }
+        let empty = [String::new()];
+        let lines = if self.lines.is_empty() {
+            &empty[..]
+        } else {
+            &self.lines[..]
+        };
+        let mut s = String::new();
+        for (i, text) in lines.iter().enumerate() {
+            check_text("reply text", text)?;
+            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+            let _ = write!(s, "{}{sep}", self.code);
+            if let Some(e) = self.enhanced {
+                let _ = write!(s, "{e}");
+                if !text.is_empty() {
+                    s.push(' ');
+                }
+            }
+            s.push_str(text);
+            s.push_str("\r\n");
+        }
+        out.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+/// One parsed reply line (RFC 5321 §4.2 `Reply-line`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReplyLine {
+    /// The code.
+    pub code: ReplyCode,
+    /// `true` for `code SP text` or a bare code, `false` for `code "-" text`.
+    pub last: bool,
+    /// The text after the separator; invalid UTF-8 is replaced (U+FFFD), as replies
+    /// from old servers may carry Latin-1.
+    pub text: String,
+}
+
+impl ReplyLine {
+    /// Parses one reply line without its CRLF.
+    pub fn parse(line: &[u8]) -> Result<ReplyLine, ReplyError> {
+        if let Some(offset) = memchr::memchr3(0, b'\r', b'\n', line) {
+            return Err(ReplyError::ForbiddenByte {
+                byte: line[offset],
+                offset,
+            });
+        }
+        let code = match line {
+            [a, b, c, ..] if a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit() => {
+                let n = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+                ReplyCode::new(n)
+            }
+            _ => None,
+        }
+        .ok_or_else(|| ReplyError::InvalidCode(Snippet::from_bytes(line)))?;
+        let (last, text) = match line.get(3) {
+            None => (true, &line[3..]),
+            Some(b' ') => (true, &line[4..]),
+            Some(b'-') => (false, &line[4..]),
+            Some(_) => return Err(ReplyError::InvalidSeparator(Snippet::from_bytes(line))),
+        };
+        Ok(ReplyLine {
+            code,
+            last,
+            text: String::from_utf8_lossy(text).into_owned(),
+        })
+    }
+}
+
+/// Limits of the [`ReplyParser`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReplyLimits {
+    /// Reply line including the CRLF, default 512 (RFC 5321 §4.5.3.1.5).
+    pub line: usize,
+    /// Lines in one reply, default 128.
+    pub max_lines: usize,
+}
+
+impl Default for ReplyLimits {
+    fn default() -> Self {
+        ReplyLimits {
+            line: 512,
+            max_lines: 128,
+        }
+    }
+}
+
+/// Accumulates the lines of a multi-line reply, fed one framed line at a time.
+///
+/// ```
+/// use mailproto_core::smtp::ReplyParser;
+/// let mut p = ReplyParser::default();
+/// assert_eq!(p.feed_line(b"250-mx.example.org").unwrap(), None);
+/// let reply = p.feed_line(b"250 SIZE 1000000").unwrap().unwrap();
+/// assert_eq!(reply.lines, ["mx.example.org", "SIZE 1000000"]);
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ReplyParser {
+    limits: ReplyLimits,
+    code: Option<ReplyCode>,
+    lines: Vec<String>,
+}
+
+impl ReplyParser {
+    /// A parser with the given limits.
+    pub fn new(limits: ReplyLimits) -> ReplyParser {
+        ReplyParser {
+            limits,
+            code: None,
+            lines: Vec::new(),
+        }
+    }
+
+    /// Whether a multi-line reply has started and not ended.
+    pub fn is_partial(&self) -> bool {
+        self.code.is_some()
+    }
+
+    /// Feeds one line without its CRLF. Returns the reply when this line ends it.
+    ///
+    /// On error the partial reply is discarded; the stream is no longer trustworthy and
+    /// a client should close the connection.
+    pub fn feed_line(&mut self, line: &[u8]) -> Result<Option<Reply>, ReplyError> {
+        let r = self.feed_inner(line);
+        if r.is_err() {
+            self.code = None;
+            self.lines.clear();
+        }
+        r
+    }
+
+    fn feed_inner(&mut self, line: &[u8]) -> Result<Option<Reply>, ReplyError> {
+        let length = line.len().saturating_add(2);
+        if length > self.limits.line {
+            return Err(ReplyError::LineTooLong {
+                length,
+                max: self.limits.line,
+            });
+        }
+        let l = ReplyLine::parse(line)?;
+        match self.code {
+            Some(expected) if expected != l.code => {
+                return Err(ReplyError::InconsistentCode {
+                    expected,
+                    found: l.code,
+                });
+            }
+            _ => {}
+        }
+        if self.lines.len() >= self.limits.max_lines {
+            return Err(ReplyError::TooManyLines {
+                max: self.limits.max_lines,
+            });
+        }
+        self.code = Some(l.code);
+        self.lines.push(l.text);
+        if !l.last {
+            return Ok(None);
+        }
+        self.code = None;
+        let mut lines = core::mem::take(&mut self.lines);
+        let enhanced = lines
+            .first()
+            .and_then(|t| split_enhanced(t, l.code))
+            .map(|(e, _)| e);
+        if let Some(e) = enhanced {
+            for t in &mut lines {
+                if let Some((e2, rest)) = split_enhanced(t, l.code) {
+                    if e2 == e {
+                        *t = String::from(rest);
+                    }
+                }
+            }
+        }
+        Ok(Some(Reply {
+            code: l.code,
+            enhanced,
+            lines,
+        }))
+    }
+}
+
+/// An enhanced code at the start of `text` (followed by SP or the end), of the class of
+/// `code` (RFC 2034 §4, RFC 3463 §2), and the text after it and its SP.
+fn split_enhanced(text: &str, code: ReplyCode) -> Option<(EnhancedCode, &str)> {
+    let (head, rest) = match text.split_once(' ') {
+        Some((h, r)) => (h, r),
+        None => (text, ""),
+    };
+    let e = EnhancedCode::parse(head)?;
+    (e.class == code.class()).then_some((e, rest))
+}
