@@ -4,6 +4,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+#[allow(dead_code)] // Used by `serve` and `fetch`, which arrive with the CLI work.
+mod maildir;
+
 /// SMTP and POP3, client and server, from one binary.
 #[derive(Debug, Parser)]
 #[command(name = "mailproto", version, about, long_about = None)]
