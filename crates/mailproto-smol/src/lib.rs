@@ -1,8 +1,15 @@
-//! Async adapter: drives the `mailproto-core` machines over `smol` / futures-io streams.
+//! Async adapter: drives the `mailproto-core` machines over `smol` / futures-io streams,
+//! with TLS from rustls (futures-rustls).
 //!
-//! The driver, TLS and the server/client APIs arrive with the adapters work; today this
-//! crate re-exports the core so dependants can name one crate.
+//! Built on futures-io `AsyncRead`/`AsyncWrite`, so it also runs under other executors
+//! through their compat layers. What is not I/O (TLS configuration, the error type, the
+//! shared limits) comes from `mailproto-std` and is re-exported here.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use mailproto_core as core;
+pub use mailproto_std::{Error, TlsRole, tls};
+
+mod driver;
+
+pub use driver::Driver;

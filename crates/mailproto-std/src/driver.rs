@@ -5,18 +5,12 @@
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
 
 use mailproto_core::{Io, Machine};
 use rustls::pki_types::ServerName;
 
+use crate::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect, is_timeout};
 use crate::error::Error;
-
-/// Size of the read buffer: one read is fed to the machine whole.
-const READ_BUF: usize = 16 * 1024;
-
-/// How long a TLS handshake may take when the machine names no read timeout.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Which side of TLS this connection plays, with its configuration.
 #[derive(Debug, Clone)]
@@ -229,7 +223,7 @@ impl<M: Machine> Driver<M> {
                 let conn = rustls::ServerConnection::new(config.clone())?;
                 let mut s = rustls::StreamOwned::new(conn, tcp);
                 while s.conn.is_handshaking() {
-                    s.conn.complete_io(&mut s.sock).map_err(tls_io)?;
+                    s.conn.complete_io(&mut s.sock).map_err(handshake_error)?;
                 }
                 Stream::ServerTls(Box::new(s))
             }
@@ -237,7 +231,7 @@ impl<M: Machine> Driver<M> {
                 let conn = rustls::ClientConnection::new(config.clone(), name.clone())?;
                 let mut s = rustls::StreamOwned::new(conn, tcp);
                 while s.conn.is_handshaking() {
-                    s.conn.complete_io(&mut s.sock).map_err(tls_io)?;
+                    s.conn.complete_io(&mut s.sock).map_err(handshake_error)?;
                 }
                 Stream::ClientTls(Box::new(s))
             }
@@ -271,30 +265,5 @@ impl<M: Machine> Driver<M> {
     pub fn into_machine(mut self) -> M {
         self.close();
         self.machine
-    }
-}
-
-fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
-}
-
-fn is_disconnect(e: &io::Error) -> bool {
-    matches!(
-        e.kind(),
-        io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::BrokenPipe
-            | io::ErrorKind::UnexpectedEof
-    )
-}
-
-/// A handshake I/O error: a timeout there is a TLS failure, not a session timeout.
-fn tls_io(e: io::Error) -> Error {
-    if is_timeout(&e) {
-        Error::Timeout
-    } else if e.kind() == io::ErrorKind::InvalidData {
-        Error::Tls(e.to_string())
-    } else {
-        Error::Io(e)
     }
 }

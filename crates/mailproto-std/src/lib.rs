@@ -11,6 +11,7 @@
 
 pub use mailproto_core as core;
 
+pub mod adapter;
 mod driver;
 mod error;
 pub mod tls;
