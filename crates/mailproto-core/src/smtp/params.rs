@@ -162,8 +162,8 @@ fn split_params<'a>(
                 found: Snippet::new(raw),
             });
         }
-        if let Some(v) = v {
-            if !is_value(v, cfg.smtputf8) {
+        if let Some(v) = v
+            && !is_value(v, cfg.smtputf8) {
                 let err = if !cfg.smtputf8 && !v.is_ascii() {
                     ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
                 } else {
@@ -174,7 +174,6 @@ fn split_params<'a>(
                 };
                 return Err(err);
             }
-        }
         if out
             .iter()
             .any(|(k2, _): &(&str, _)| k2.eq_ignore_ascii_case(k))
