@@ -233,7 +233,9 @@ impl Maildrop {
 /// A name unique to this delivery: `seconds.M<micros>P<pid>Q<counter>.<host>`.
 fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
     let q = COUNTER.fetch_add(1, Ordering::Relaxed);
     format!(
         "{}.M{}P{}Q{}.{}",
@@ -286,7 +288,11 @@ fn wire_size(path: &Path) -> io::Result<u64> {
         let chunk = &buf[..n];
         size += n as u64;
         for i in memchr::memchr_iter(b'\n', chunk) {
-            let cr = if i == 0 { prev_cr } else { chunk[i - 1] == b'\r' };
+            let cr = if i == 0 {
+                prev_cr
+            } else {
+                chunk[i - 1] == b'\r'
+            };
             if !cr {
                 size += 1;
             }

@@ -135,7 +135,15 @@ impl DotDecoder {
                     None => i = len,
                     Some(off) => {
                         let p = i + off;
-                        if input[p] == LF {
+                        if input[p] == CR && input.get(p + 1) == Some(&LF) {
+                            // CRLF: the common case. Stay in `Mid` unless the next line
+                            // starts with a dot (or is not here yet).
+                            i = p + 2;
+                            match input.get(i) {
+                                Some(&DOT) | None => self.state = DecodeState::LineStart,
+                                Some(_) => {}
+                            }
+                        } else if input[p] == LF {
                             i = self.bare(&mut run, input, p, DotError::BareLf);
                         } else if p + 1 == len {
                             // Hold the CR back until the next byte says what it is.
@@ -143,9 +151,6 @@ impl DotDecoder {
                             run.start = len;
                             self.state = DecodeState::Cr;
                             i = len;
-                        } else if input[p + 1] == LF {
-                            self.state = DecodeState::LineStart;
-                            i = p + 2;
                         } else {
                             i = self.bare(&mut run, input, p, DotError::BareCr);
                         }

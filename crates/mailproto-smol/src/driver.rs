@@ -181,7 +181,9 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
     /// machine has already discarded any plaintext it held; this driver holds none.
     async fn handshake(&mut self) -> Result<(), Error> {
         let Stream::Plain(plain) = std::mem::replace(&mut self.stream, Stream::Gone) else {
-            return Err(Error::Tls("TLS requested on a connection already in TLS".into()));
+            return Err(Error::Tls(
+                "TLS requested on a connection already in TLS".into(),
+            ));
         };
         let limit = self.machine.read_timeout().unwrap_or(HANDSHAKE_TIMEOUT);
         self.stream = match &self.tls {
@@ -195,7 +197,11 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
                 let tls = with_timeout(limit, connect).await.ok_or(Error::Timeout)?;
                 Stream::ClientTls(Box::new(tls.map_err(handshake_error)?))
             }
-            _ => return Err(Error::Tls("no TLS configuration for this connection".into())),
+            _ => {
+                return Err(Error::Tls(
+                    "no TLS configuration for this connection".into(),
+                ));
+            }
         };
         Ok(())
     }

@@ -26,7 +26,10 @@ pub fn is_disconnect(e: &io::Error) -> bool {
 
 /// Whether a read error is a socket timeout.
 pub fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 /// An I/O error met during a TLS handshake: a timeout is [`Error::Timeout`], bad data is

@@ -163,17 +163,18 @@ fn split_params<'a>(
             });
         }
         if let Some(v) = v
-            && !is_value(v, cfg.smtputf8) {
-                let err = if !cfg.smtputf8 && !v.is_ascii() {
-                    ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
-                } else {
-                    ParseError::InvalidParameter {
-                        keyword: k.to_ascii_uppercase(),
-                        found: Snippet::new(raw),
-                    }
-                };
-                return Err(err);
-            }
+            && !is_value(v, cfg.smtputf8)
+        {
+            let err = if !cfg.smtputf8 && !v.is_ascii() {
+                ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
+            } else {
+                ParseError::InvalidParameter {
+                    keyword: k.to_ascii_uppercase(),
+                    found: Snippet::new(raw),
+                }
+            };
+            return Err(err);
+        }
         if out
             .iter()
             .any(|(k2, _): &(&str, _)| k2.eq_ignore_ascii_case(k))

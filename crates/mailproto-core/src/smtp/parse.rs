@@ -159,9 +159,10 @@ fn path_start<'a>(
         });
     };
     if cfg.allow_space_after_colon
-        && let Some(p) = p.strip_prefix(' ') {
-            return Ok(p);
-        }
+        && let Some(p) = p.strip_prefix(' ')
+    {
+        return Ok(p);
+    }
     Ok(p)
 }
 

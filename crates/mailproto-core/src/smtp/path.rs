@@ -202,12 +202,13 @@ pub(crate) fn parse_path<'a>(
         return Err(err(PathErrorKind::MissingBrackets, i));
     };
     if role == PathRole::Sender
-        && let Some(rest) = inner.strip_prefix('>') {
-            return Ok(ParsedPath {
-                mailbox: None,
-                rest,
-            });
-        }
+        && let Some(rest) = inner.strip_prefix('>')
+    {
+        return Ok(ParsedPath {
+            mailbox: None,
+            rest,
+        });
+    }
     if role == PathRole::Recipient
         && inner
             .get(..11)

@@ -152,12 +152,13 @@ impl Reply {
     /// enhanced code whose class differs from the reply's. On error nothing is appended.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         if let Some(e) = self.enhanced
-            && (!e.is_valid() || e.class != self.code.class()) {
-                return Err(EncodeError::Invalid {
-                    field: "enhanced code",
-                    reason: "class must be 2, 4 or 5 and match the reply code",
-                });
-            }
+            && (!e.is_valid() || e.class != self.code.class())
+        {
+            return Err(EncodeError::Invalid {
+                field: "enhanced code",
+                reason: "class must be 2, 4 or 5 and match the reply code",
+            });
+        }
         if ReplyCode::new(self.code.0).is_none() {
             return Err(EncodeError::Invalid {
                 field: "reply code",
@@ -332,9 +333,10 @@ impl ReplyParser {
         if let Some(e) = enhanced {
             for t in &mut lines {
                 if let Some((e2, rest)) = split_enhanced(t, l.code)
-                    && e2 == e {
-                        *t = String::from(rest);
-                    }
+                    && e2 == e
+                {
+                    *t = String::from(rest);
+                }
             }
         }
         Ok(Some(Reply {
