@@ -8,8 +8,10 @@
 #![warn(missing_docs)]
 
 pub use mailproto_core as core;
-pub use mailproto_std::{Error, TlsRole, tls};
+pub use mailproto_std::{Error, ListenerOptions, TlsRole, tls};
 
 mod driver;
+mod listener;
 
 pub use driver::Driver;
+pub use listener::{Listener, ShutdownHandle};
