@@ -1,0 +1,148 @@
+//! Helpers shared by the fuzz targets in `fuzz_targets/`.
+//!
+//! Every target reads a few header bytes (policy, split seeds) and treats the rest of the
+//! input as wire or body bytes, so seed files stay readable: see `seeds.sh`.
+
+#![forbid(unsafe_code)]
+
+use mailproto_core::dot::{DotDecoder, DotError};
+pub use mailproto_core::line::BareLineEnding;
+
+/// Every bare CR / bare LF policy.
+pub const POLICIES: [BareLineEnding; 3] = [
+    BareLineEnding::Reject,
+    BareLineEnding::Normalize,
+    BareLineEnding::Keep,
+];
+
+/// The policy a header byte selects.
+pub fn policy(byte: u8) -> BareLineEnding {
+    POLICIES[usize::from(byte) % POLICIES.len()]
+}
+
+/// Consecutive chunks of `data` whose lengths cycle through `sizes` (a size of 0 counts as
+/// 1; the last chunk is cut short). An empty `sizes` gives the whole of `data` at once.
+pub fn chunks<'a>(data: &'a [u8], sizes: &'a [usize]) -> impl Iterator<Item = &'a [u8]> + 'a {
+    let mut rest = data;
+    let mut next = sizes.iter().copied().cycle();
+    core::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let n = next.next().unwrap_or(rest.len()).clamp(1, rest.len());
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        Some(chunk)
+    })
+}
+
+/// Chunk sizes taken from the data itself: each chunk's length comes from the byte it
+/// starts with, mixed with `seed`. The seed's low 3 bits pick the largest chunk (1 to 256
+/// bytes), the rest is xor-ed into the data byte. So the fuzzer steers the split points
+/// without a separate split list.
+pub fn data_sizes(data: &[u8], seed: u8) -> Vec<usize> {
+    const MAX: [usize; 8] = [1, 2, 3, 4, 7, 16, 64, 256];
+    let max = MAX[usize::from(seed & 7)];
+    let mix = seed >> 3;
+    let mut sizes = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        let n = 1 + usize::from(data[pos] ^ mix) % max;
+        sizes.push(n);
+        pos += n;
+    }
+    sizes
+}
+
+/// Whether every CR in `bytes[from..]` is followed by LF and every LF there is preceded
+/// by CR (looking before `from` too), so a growing buffer is checked in linear time.
+pub fn crlf_clean_from(bytes: &[u8], from: usize) -> bool {
+    bytes.iter().enumerate().skip(from).all(|(i, &b)| match b {
+        b'\r' => bytes.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && bytes[i - 1] == b'\r',
+        _ => true,
+    })
+}
+
+/// Where a dot-terminated body in `input` ends: just after the first `CRLF . CRLF`, where
+/// the input counts as starting after a CRLF (so `. CRLF` at the very start ends it too).
+/// Every CRLF puts a decoder back at line start, so this is exactly where a correct
+/// decoder must stop, whatever the policy.
+pub fn terminator_end(input: &[u8]) -> Option<usize> {
+    if input.starts_with(b".\r\n") {
+        return Some(3);
+    }
+    let at = input.windows(5).position(|w| w == b"\r\n.\r\n")?;
+    Some(at + 5)
+}
+
+/// Everything a [`DotDecoder`] reports for one input, with body chunks merged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decoding {
+    /// The body bytes emitted.
+    pub body: Vec<u8>,
+    /// Input bytes used, over all calls.
+    pub consumed: usize,
+    /// Whether the terminator was reached.
+    pub done: bool,
+    /// The first bare CR / LF met under `Reject`.
+    pub violation: Option<DotError>,
+}
+
+/// Decode `input` fed in chunks of `sizes` (see [`chunks`]), checking the decoder's
+/// contract after every call:
+/// - a call uses at most its input, and all of it unless the body ended;
+/// - the body never outgrows the input used (twice that under `Normalize`, where a bare
+///   CR or LF becomes CRLF);
+/// - under `Reject` and `Normalize` the body holds no bare CR or bare LF;
+/// - the body ends exactly at [`terminator_end`] (no smuggling variant ends it, no real
+///   terminator is missed), and a finished decoder uses no more input.
+pub fn decode(policy: BareLineEnding, input: &[u8], sizes: &[usize]) -> Decoding {
+    let mut decoder = DotDecoder::new(policy);
+    let mut body = Vec::new();
+    let mut consumed = 0;
+    let end = terminator_end(input);
+    let growth = if policy == BareLineEnding::Normalize {
+        2
+    } else {
+        1
+    };
+    for chunk in chunks(input, sizes) {
+        let before = body.len();
+        let r = decoder.decode(chunk, &mut body);
+        assert!(r.consumed <= chunk.len(), "consumed more than given");
+        assert!(
+            r.done || r.consumed == chunk.len(),
+            "stopped early without the end"
+        );
+        assert_eq!(r.done, decoder.is_done());
+        consumed += r.consumed;
+        assert!(
+            body.len() <= growth * consumed,
+            "{policy:?}: {} body bytes from {consumed} input bytes",
+            body.len()
+        );
+        if policy != BareLineEnding::Keep {
+            assert!(
+                crlf_clean_from(&body, before),
+                "{policy:?}: bare CR/LF in the body"
+            );
+        }
+        if r.done {
+            assert_eq!(Some(consumed), end, "body ended at the wrong place");
+            let again = decoder.decode(&chunk[r.consumed..], &mut body);
+            assert_eq!((again.consumed, again.done), (0, true));
+            break;
+        }
+    }
+    assert_eq!(decoder.is_done(), end.is_some(), "terminator missed");
+    if policy != BareLineEnding::Reject {
+        assert_eq!(decoder.violation(), None);
+    }
+    Decoding {
+        body,
+        consumed,
+        done: decoder.is_done(),
+        violation: decoder.violation(),
+    }
+}
