@@ -13,10 +13,10 @@ pub use mailproto_core as core;
 
 pub mod adapter;
 mod driver;
-mod listener;
 mod error;
+mod listener;
 pub mod tls;
 
 pub use driver::{Driver, TlsRole};
-pub use listener::{Listener, ListenerOptions, ShutdownHandle};
 pub use error::Error;
+pub use listener::{Listener, ListenerOptions, ShutdownHandle};
