@@ -1147,3 +1147,18 @@ fn feeding_while_not_wanted_is_bounded() {
         reason: CloseReason::InputOverflow
     }));
 }
+
+#[test]
+fn server_is_send_and_greeting_text_cannot_inject_lines() {
+    fn assert_send<T: Send + 'static>() {}
+    assert_send::<Server>();
+    assert_send::<Event>();
+
+    let mut s = Session::new(
+        ServerConfig::default()
+            .with_greeting("hi\r\n+OK injected")
+            .with_apop_timestamp(RFC_TIMESTAMP),
+        Model::new(&[]),
+    );
+    s.expect("S: +OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>");
+}

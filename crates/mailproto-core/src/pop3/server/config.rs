@@ -12,6 +12,9 @@ use crate::sasl::{Mechanism, ServerAuthConfig};
 /// The shortest autologout timer RFC 1939 §3 allows: 10 minutes.
 pub const MIN_AUTOLOGOUT: Duration = Duration::from_secs(600);
 
+/// The greeting text of [`ServerConfig::default`].
+pub(super) const DEFAULT_GREETING: &str = "POP3 server ready";
+
 /// Configuration of one POP3 server session.
 ///
 /// `#[non_exhaustive]`: start from [`ServerConfig::default`] and use the `with_*` setters
@@ -31,7 +34,7 @@ pub const MIN_AUTOLOGOUT: Duration = Duration::from_secs(600);
 #[non_exhaustive]
 pub struct ServerConfig {
     /// Text of the `+OK` greeting (RFC 1939 §4), before the APOP timestamp. Default
-    /// `"POP3 server ready"`.
+    /// `"POP3 server ready"` (also used if this text holds a CR, LF or NUL).
     pub greeting: String,
     /// Text of the `+OK` answer to QUIT (RFC 1939 §§4, 6). In the UPDATE state the
     /// machine appends `(maildrop empty)` or `(N messages left)`. Default
@@ -82,6 +85,13 @@ pub struct ServerConfig {
     pub limits: Limits,
     /// Refused commands tolerated: the one that reaches this count is answered with
     /// `-ERR` and the session closes. 0 disables the limit. Default 10.
+    ///
+    /// Counted: lines refused by the framing (too long, bare CR/LF), commands that do
+    /// not parse, unknown or unsupported commands, commands given in the wrong state
+    /// (RFC 1939 §3), PASS without USER, refused plaintext logins and SASL exchanges
+    /// that fail before the application sees credentials (a `*` cancel excepted). Not
+    /// counted: `-ERR` for a message number that does not exist or is deleted, and
+    /// rejected credentials (see [`max_failed_logins`](Self::max_failed_logins)).
     pub max_bad_commands: u32,
     /// Rejected logins ([`Server::login_failed`](super::Server::login_failed))
     /// tolerated: the one that reaches this count closes the session. 0 disables the
@@ -101,7 +111,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            greeting: String::from("POP3 server ready"),
+            greeting: String::from(DEFAULT_GREETING),
             signoff: String::from("POP3 server signing off"),
             apop_timestamp: None,
             stls_offered: false,

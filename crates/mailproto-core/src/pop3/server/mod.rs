@@ -108,6 +108,7 @@ use crate::pop3::{Greeting, Status};
 use crate::sasl::ServerAuth;
 
 mod answer;
+mod auth;
 mod commands;
 mod config;
 mod event;
@@ -115,6 +116,8 @@ mod maildrop;
 mod top;
 
 pub use config::{MIN_AUTOLOGOUT, ServerConfig};
+
+use config::DEFAULT_GREETING;
 pub use event::{Awaiting, CloseReason, Event, MisuseError, MisuseKind, ProtocolError, State};
 pub use maildrop::{Maildrop, MessageInfo};
 
@@ -209,10 +212,15 @@ impl Server {
             .apop_timestamp
             .clone()
             .filter(|ts| Greeting::with_timestamp("", ts).apop_timestamp() == Some(ts.as_str()));
-        let greeting = match &apop_timestamp {
-            Some(ts) => Greeting::with_timestamp(&config.greeting, ts).status,
-            None => Status::ok(config.greeting.clone()),
+        let greeting = |text: &str| match &apop_timestamp {
+            Some(ts) => Greeting::with_timestamp(text, ts).status,
+            None => Status::ok(text),
         };
+        let mut greeting_line = greeting(&config.greeting);
+        if greeting_line.encode(&mut Vec::new()).is_err() {
+            // A CR or LF in the configured text: keep the timestamp, drop the text.
+            greeting_line = greeting(DEFAULT_GREETING);
+        }
         let mut server = Server {
             tls_active: config.tls_active,
             config,
@@ -232,7 +240,7 @@ impl Server {
             failed_logins: 0,
             scratch: Vec::new(),
         };
-        server.send(&greeting);
+        server.send(&greeting_line);
         server
     }
 
