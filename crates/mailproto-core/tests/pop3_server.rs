@@ -1162,3 +1162,56 @@ fn server_is_send_and_greeting_text_cannot_inject_lines() {
     );
     s.expect("S: +OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>");
 }
+
+#[test]
+fn cram_md5_is_offered_only_with_a_challenge() {
+    let mechanisms = [Mechanism::CramMd5, Mechanism::Plain];
+    let mut s = Session::new(
+        ServerConfig::default()
+            .with_plaintext_login(true)
+            .with_sasl_mechanisms(mechanisms.clone()),
+        Model::new(&[]),
+    );
+    s.take();
+    s.c("AUTH");
+    s.c("AUTH CRAM-MD5");
+    s.expect(
+        "
+        C: AUTH
+        S: +OK Supported SASL mechanisms follow
+        S: PLAIN
+        S: .
+        C: AUTH CRAM-MD5
+        S: -ERR AUTH CRAM-MD5 not supported
+        ",
+    );
+    let sasl = mailproto_core::sasl::ServerAuthConfig::default()
+        .with_cram_md5_challenge("<1896.697170952@postoffice.reston.mci.net>");
+    let mut s = Session::new(
+        ServerConfig::default()
+            .with_sasl_mechanisms(mechanisms)
+            .with_sasl_config(sasl),
+        Model::new(&[]),
+    );
+    s.take();
+    s.c("AUTH CRAM-MD5");
+    // RFC 2195 §2 example challenge.
+    s.expect(
+        "
+        C: AUTH CRAM-MD5
+        S: + PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+
+        ",
+    );
+}
+
+#[test]
+fn a_refused_line_between_user_and_pass_drops_the_user() {
+    let mut s = Session::new(config(), Model::new(&[]));
+    s.take();
+    s.send(b"USER mrose\r\nbad\nPASS tanstaaf\r\n");
+    let t = s.take();
+    assert!(
+        t.ends_with("S: -ERR PASS must follow a successful USER\n"),
+        "{t}"
+    );
+}

@@ -33,12 +33,19 @@ impl Server {
             && matches!(self.phase, Phase::Authorization)
     }
 
-    /// The SASL mechanisms AUTH accepts now, in configuration order.
+    /// The SASL mechanisms AUTH accepts now, in configuration order: implemented ones,
+    /// not sending a password in the clear unless allowed, and CRAM-MD5 only with a
+    /// challenge to send.
     pub(super) fn mechanisms(&self) -> Vec<Mechanism> {
         let plaintext = self.plaintext_ok();
+        let challenge =
+            self.config.sasl.cram_md5_challenge.is_some() || self.apop_timestamp.is_some();
         let mut list: Vec<Mechanism> = Vec::new();
         for m in &self.config.sasl_mechanisms {
-            if m.is_supported() && (plaintext || !m.needs_tls()) && !list.contains(m) {
+            let usable = m.is_supported()
+                && (plaintext || !m.needs_tls())
+                && (challenge || *m != Mechanism::CramMd5);
+            if usable && !list.contains(m) {
                 list.push(m.clone());
             }
         }

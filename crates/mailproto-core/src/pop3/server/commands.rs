@@ -45,13 +45,18 @@ impl Server {
         }
         match Command::parse(line, &self.config.limits) {
             Ok(command) => self.command(command),
-            Err(e) => self.refuse(ProtocolError::Parse(e)),
+            Err(e) => {
+                self.user = None;
+                self.refuse(ProtocolError::Parse(e));
+            }
         }
     }
 
-    /// A line the framing refused (too long, bare CR/LF). It also ends a SASL exchange.
+    /// A line the framing refused (too long, bare CR/LF). It also ends a SASL exchange,
+    /// or the USER that a PASS should have followed.
     pub(super) fn line_error(&mut self, error: LineError) {
         self.sasl = None;
+        self.user = None;
         self.refuse(ProtocolError::Line(error));
     }
 
