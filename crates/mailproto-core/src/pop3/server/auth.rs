@@ -135,12 +135,6 @@ impl Server {
                 let text = format!("Authentication failed: {error}");
                 self.refuse_with(ProtocolError::Auth(error), text);
             }
-            // `Step` is non-exhaustive; nothing else is produced today.
-            #[allow(unreachable_patterns)]
-            _ => {
-                self.sasl = None;
-                self.err("Authentication failed");
-            }
         }
     }
 }
