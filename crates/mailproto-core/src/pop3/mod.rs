@@ -32,6 +32,7 @@ mod capa;
 mod encode;
 mod error;
 mod parse;
+pub mod server;
 mod types;
 
 pub use apop::apop_digest;

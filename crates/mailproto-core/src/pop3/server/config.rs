@@ -1,0 +1,251 @@
+//! [`ServerConfig`]: what a POP3 server session offers and tolerates.
+
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::line::BareLineEnding;
+use crate::pop3::{Expiry, Limits};
+use crate::sasl::{Mechanism, ServerAuthConfig};
+
+/// The shortest autologout timer RFC 1939 §3 allows: 10 minutes.
+pub const MIN_AUTOLOGOUT: Duration = Duration::from_secs(600);
+
+/// The greeting text of [`ServerConfig::default`].
+pub(super) const DEFAULT_GREETING: &str = "POP3 server ready";
+
+/// Configuration of one POP3 server session.
+///
+/// `#[non_exhaustive]`: start from [`ServerConfig::default`] and use the `with_*` setters
+/// (or assign fields).
+///
+/// ```
+/// use mailproto_core::pop3::server::ServerConfig;
+///
+/// let config = ServerConfig::default()
+///     .with_greeting("POP3 server ready")
+///     .with_apop_timestamp("<1896.697170952@dbc.mtview.ca.us>")
+///     .with_stls_offered(true)
+///     .with_pipelining(true);
+/// assert!(!config.allow_plaintext_login);
+/// ```
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ServerConfig {
+    /// Text of the `+OK` greeting (RFC 1939 §4), before the APOP timestamp. Default
+    /// `"POP3 server ready"` (also used if this text holds a CR, LF or NUL).
+    pub greeting: String,
+    /// Text of the `+OK` answer to QUIT (RFC 1939 §§4, 6). In the UPDATE state the
+    /// machine appends `(maildrop empty)` or `(N messages left)`. Default
+    /// `"POP3 server signing off"`.
+    pub signoff: String,
+    /// The APOP timestamp of this session, `<pid.clock@host>` (RFC 1939 §7). The core has
+    /// no clock or randomness: the caller makes a fresh one per connection. `None`
+    /// (default) disables APOP. A value that is not msg-id-like (`<...@...>`, printable
+    /// ASCII, at most 256 octets) disables APOP too. Without an explicit CRAM-MD5
+    /// challenge in [`ServerConfig::sasl`], CRAM-MD5 uses this timestamp as its
+    /// challenge (RFC 2195 §2 uses the same form).
+    pub apop_timestamp: Option<String>,
+    /// Offer STLS (RFC 2595 §4) in the AUTHORIZATION state. Default false.
+    pub stls_offered: bool,
+    /// The connection is already under TLS (implicit TLS, port 995, RFC 8314): STLS is
+    /// refused and plaintext logins are allowed. Default false.
+    pub tls_active: bool,
+    /// Allow plaintext password logins (USER/PASS and the SASL mechanisms that send the
+    /// password or a bearer token: PLAIN, LOGIN, XOAUTH2, OAUTHBEARER) without TLS.
+    /// Default false: RFC 5034 §4 requires a configuration that neither advertises nor
+    /// permits them before TLS and makes it the default; RFC 2595 §2.3 likewise. When
+    /// false they are hidden from CAPA and refused with `-ERR [AUTH]` until TLS is
+    /// active (through STLS or [`ServerConfig::tls_active`]).
+    pub allow_plaintext_login: bool,
+    /// SASL mechanisms offered by `AUTH` (RFC 5034) and in the CAPA `SASL` line, in this
+    /// order. Mechanisms this crate does not implement are never offered. Default PLAIN
+    /// and LOGIN.
+    pub sasl_mechanisms: Vec<Mechanism>,
+    /// Limits of each SASL exchange (and the CRAM-MD5 challenge, see
+    /// [`ServerConfig::apop_timestamp`]).
+    pub sasl: ServerAuthConfig,
+    /// Advertise PIPELINING (RFC 2449 §6.6). Commands are always processed in order
+    /// whatever this says. Default false.
+    pub pipelining: bool,
+    /// Offer the UTF8 command and capability (RFC 6856 §2). Default false.
+    pub utf8: bool,
+    /// The IMPLEMENTATION capability text (RFC 2449 §6.9). Default `None`.
+    pub implementation: Option<String>,
+    /// The EXPIRE capability (RFC 2449 §6.7). Default `None` (not advertised).
+    pub expire: Option<Expiry>,
+    /// The LOGIN-DELAY capability in seconds (RFC 2449 §6.5). The application enforces
+    /// it by answering a login with [`ResponseCode::LoginDelay`]. Default `None`.
+    ///
+    /// [`ResponseCode::LoginDelay`]: crate::pop3::ResponseCode::LoginDelay
+    pub login_delay: Option<u32>,
+    /// Line limits (RFC 2449 §4: 255-octet commands; a larger allowance for PASS, APOP
+    /// and AUTH lines and SASL responses, [`Limits::credential_line`]).
+    pub limits: Limits,
+    /// Refused commands tolerated: the one that reaches this count is answered with
+    /// `-ERR` and the session closes. 0 disables the limit. Default 10.
+    ///
+    /// Counted: lines refused by the framing (too long, bare CR/LF), commands that do
+    /// not parse, unknown or unsupported commands, commands given in the wrong state
+    /// (RFC 1939 §3), PASS without USER, refused plaintext logins and SASL exchanges
+    /// that fail before the application sees credentials (a `*` cancel excepted). Not
+    /// counted: `-ERR` for a message number that does not exist or is deleted, and
+    /// rejected credentials (see [`max_failed_logins`](Self::max_failed_logins)).
+    pub max_bad_commands: u32,
+    /// Rejected logins ([`Server::login_failed`](super::Server::login_failed))
+    /// tolerated: the one that reaches this count closes the session. 0 disables the
+    /// limit. Default 3.
+    pub max_failed_logins: u32,
+    /// The inactivity autologout timer (RFC 1939 §3), at least [`MIN_AUTOLOGOUT`]
+    /// (shorter values are raised to it). Default 10 minutes.
+    pub autologout: Duration,
+    /// Bare CR / bare LF in command lines. Default [`BareLineEnding::Reject`].
+    pub bare_line_ending: BareLineEnding,
+    /// Most unprocessed input held, in octets. The machine only holds more than a line
+    /// when the adapter feeds it while [`Io::Open`](crate::Io::Open) says
+    /// `wants_read: false`; past this it closes. Default 64 KiB.
+    pub max_buffered_input: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            greeting: String::from(DEFAULT_GREETING),
+            signoff: String::from("POP3 server signing off"),
+            apop_timestamp: None,
+            stls_offered: false,
+            tls_active: false,
+            allow_plaintext_login: false,
+            sasl_mechanisms: vec![Mechanism::Plain, Mechanism::Login],
+            sasl: ServerAuthConfig::default(),
+            pipelining: false,
+            utf8: false,
+            implementation: None,
+            expire: None,
+            login_delay: None,
+            limits: Limits::default(),
+            max_bad_commands: 10,
+            max_failed_logins: 3,
+            autologout: MIN_AUTOLOGOUT,
+            bare_line_ending: BareLineEnding::Reject,
+            max_buffered_input: 64 * 1024,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Set [`greeting`](Self::greeting).
+    pub fn with_greeting(mut self, text: impl Into<String>) -> Self {
+        self.greeting = text.into();
+        self
+    }
+
+    /// Set [`signoff`](Self::signoff).
+    pub fn with_signoff(mut self, text: impl Into<String>) -> Self {
+        self.signoff = text.into();
+        self
+    }
+
+    /// Set [`apop_timestamp`](Self::apop_timestamp).
+    pub fn with_apop_timestamp(mut self, timestamp: impl Into<String>) -> Self {
+        self.apop_timestamp = Some(timestamp.into());
+        self
+    }
+
+    /// Set [`stls_offered`](Self::stls_offered).
+    pub fn with_stls_offered(mut self, offered: bool) -> Self {
+        self.stls_offered = offered;
+        self
+    }
+
+    /// Set [`tls_active`](Self::tls_active).
+    pub fn with_tls_active(mut self, active: bool) -> Self {
+        self.tls_active = active;
+        self
+    }
+
+    /// Set [`allow_plaintext_login`](Self::allow_plaintext_login).
+    pub fn with_plaintext_login(mut self, allow: bool) -> Self {
+        self.allow_plaintext_login = allow;
+        self
+    }
+
+    /// Set [`sasl_mechanisms`](Self::sasl_mechanisms).
+    pub fn with_sasl_mechanisms(mut self, mechanisms: impl IntoIterator<Item = Mechanism>) -> Self {
+        self.sasl_mechanisms = mechanisms.into_iter().collect();
+        self
+    }
+
+    /// Set [`sasl`](Self::sasl).
+    pub fn with_sasl_config(mut self, sasl: ServerAuthConfig) -> Self {
+        self.sasl = sasl;
+        self
+    }
+
+    /// Set [`pipelining`](Self::pipelining).
+    pub fn with_pipelining(mut self, pipelining: bool) -> Self {
+        self.pipelining = pipelining;
+        self
+    }
+
+    /// Set [`utf8`](Self::utf8).
+    pub fn with_utf8(mut self, utf8: bool) -> Self {
+        self.utf8 = utf8;
+        self
+    }
+
+    /// Set [`implementation`](Self::implementation).
+    pub fn with_implementation(mut self, text: impl Into<String>) -> Self {
+        self.implementation = Some(text.into());
+        self
+    }
+
+    /// Set [`expire`](Self::expire).
+    pub fn with_expire(mut self, expiry: Expiry) -> Self {
+        self.expire = Some(expiry);
+        self
+    }
+
+    /// Set [`login_delay`](Self::login_delay).
+    pub fn with_login_delay(mut self, seconds: u32) -> Self {
+        self.login_delay = Some(seconds);
+        self
+    }
+
+    /// Set [`limits`](Self::limits).
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Set [`max_bad_commands`](Self::max_bad_commands).
+    pub fn with_max_bad_commands(mut self, max: u32) -> Self {
+        self.max_bad_commands = max;
+        self
+    }
+
+    /// Set [`max_failed_logins`](Self::max_failed_logins).
+    pub fn with_max_failed_logins(mut self, max: u32) -> Self {
+        self.max_failed_logins = max;
+        self
+    }
+
+    /// Set [`autologout`](Self::autologout).
+    pub fn with_autologout(mut self, timer: Duration) -> Self {
+        self.autologout = timer;
+        self
+    }
+
+    /// Set [`bare_line_ending`](Self::bare_line_ending).
+    pub fn with_bare_line_ending(mut self, policy: BareLineEnding) -> Self {
+        self.bare_line_ending = policy;
+        self
+    }
+
+    /// Set [`max_buffered_input`](Self::max_buffered_input).
+    pub fn with_max_buffered_input(mut self, octets: usize) -> Self {
+        self.max_buffered_input = octets;
+        self
+    }
+}

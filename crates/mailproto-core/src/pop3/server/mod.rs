@@ -1,0 +1,458 @@
+//! The POP3 server state machine (RFC 1939, with CAPA and response codes from RFC 2449,
+//! STLS from RFC 2595, AUTH from RFC 5034, `[SYS/*]`/`[AUTH]` from RFC 3206 and UTF8 from
+//! RFC 6856).
+//!
+//! [`Server`] is sans-IO: bytes in through [`Machine::feed`], responses out through
+//! [`Machine::poll_transmit`], questions for the application out through
+//! [`Machine::poll_event`] (see [`crate::machine`] for the polling order). The machine
+//! answers most commands itself; it asks the application only for what it cannot know:
+//! whether credentials are good ([`Event::Login`], [`Event::Apop`], [`Event::Auth`]), the
+//! bytes of a message ([`Event::Retrieve`]) and the removal of deleted messages
+//! ([`Event::Update`]). While a question is open no further command is processed and
+//! [`Io::Open`] says `wants_read: false`.
+//!
+//! # States
+//!
+//! ```text
+//!             new(): +OK greeting [<apop timestamp>]
+//!                          |
+//!                          v
+//!   +------------------------------------------+  QUIT: +OK, closed, no UPDATE
+//!   |             AUTHORIZATION                |----------------------------------> closed
+//!   |  CAPA  USER+PASS  APOP  AUTH  UTF8  STLS |
+//!   +------------------------------------------+
+//!      |  ^                    |  Login / Apop / Auth event
+//!      |  | tls_established()  |  login_ok(maildrop):  +OK maildrop has N messages
+//!      v  |                    |  login_failed / login_in_use / login_error: -ERR, stay
+//!   AwaitingTls                v
+//!   (STLS +OK,   +------------------------------------------+
+//!    input       |               TRANSACTION                |
+//!    discarded)  |  STAT LIST UIDL DELE RSET NOOP CAPA      |  answered by the machine
+//!                |  RETR TOP -> Retrieve event, streamed    |  from the Maildrop
+//!                +------------------------------------------+
+//!                                      |  QUIT: Update { deleted } event
+//!                                      v
+//!                +------------------------------------------+
+//!                |                  UPDATE                  |
+//!                |  update_done: +OK   update_failed: -ERR  |
+//!                +------------------------------------------+
+//!                                      |
+//!                                      v
+//!                                    closed
+//!
+//!   From any state, without UPDATE (RFC 1939 §§3, 6): end of input (feed_eof),
+//!   autologout (handle_timeout, no response), too many bad commands or failed logins
+//!   (-ERR, then closed).
+//! ```
+//!
+//! # Pipelining
+//!
+//! Commands are processed in order (RFC 2449 §6.6), as many as are buffered, and their
+//! responses queued together; [`Machine::poll_transmit`] hands them out at once, so a
+//! pipelined group is answered in one write. Processing pauses while a question is open,
+//! and while more than 32 KiB of output waits (a flood of `LIST` cannot grow memory
+//! without bound); it resumes when the application answers or the output is taken.
+//!
+//! # Example
+//!
+//! The RFC 1939 §10 session, up to the first retrieval:
+//!
+//! ```
+//! use mailproto_core::pop3::server::{Event, Maildrop, MessageInfo, Server, ServerConfig};
+//! use mailproto_core::pop3::{UniqueId, apop_digest};
+//! use mailproto_core::Machine;
+//!
+//! let config = ServerConfig::default()
+//!     .with_apop_timestamp("<1896.697170952@dbc.mtview.ca.us>");
+//! let mut server = Server::new(config);
+//! let mut out = Vec::new();
+//! let _ = server.poll_transmit(&mut out);
+//! assert_eq!(out, b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n");
+//!
+//! server.feed(b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
+//! let Some(Event::Apop { user, digest, timestamp }) = server.poll_event() else { panic!() };
+//! assert_eq!(digest, apop_digest(&timestamp, b"tanstaaf"));
+//! let maildrop = Maildrop::new(vec![
+//!     MessageInfo::new(120, UniqueId::new("whqtswO00WBw418f9t5JxYwZ")?),
+//!     MessageInfo::new(200, UniqueId::new("QhdPYR:00WBw1Ph7x7")?),
+//! ]);
+//! server.login_ok(maildrop)?;
+//!
+//! server.feed(b"STAT\r\nRETR 1\r\n");
+//! let Some(Event::Retrieve { msg: 1, top_lines: None }) = server.poll_event() else { panic!() };
+//! server.message_start()?;
+//! server.message_data(b"Subject: hi\r\n\r\n.hidden\r\n")?;
+//! server.message_end()?;
+//! out.clear();
+//! let _ = server.poll_transmit(&mut out);
+//! assert_eq!(
+//!     out,
+//!     &b"+OK mrose's maildrop has 2 messages (320 octets)\r\n+OK 2 320\r\n\
+//!        +OK 120 octets\r\nSubject: hi\r\n\r\n..hidden\r\n.\r\n"[..]
+//! );
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::time::Duration;
+
+use zeroize::Zeroize;
+
+use crate::dot::DotEncoder;
+use crate::line::LineReader;
+use crate::machine::{Io, Machine};
+use crate::pop3::{Greeting, Status};
+use crate::sasl::ServerAuth;
+
+mod answer;
+mod auth;
+mod commands;
+mod config;
+mod event;
+mod maildrop;
+mod top;
+
+pub use config::{MIN_AUTOLOGOUT, ServerConfig};
+
+use config::DEFAULT_GREETING;
+pub use event::{Awaiting, CloseReason, Event, MisuseError, MisuseKind, ProtocolError, State};
+pub use maildrop::{Maildrop, MessageInfo};
+
+use maildrop::Session;
+use top::TopFilter;
+
+/// Output queued beyond which no further command is processed until it is taken.
+const OUTPUT_HIGH_WATER: usize = 32 * 1024;
+
+/// Where the session stands (RFC 1939 §3).
+#[derive(Debug)]
+enum Phase {
+    Authorization,
+    Transaction(Session),
+    /// QUIT given in TRANSACTION; `left` messages stay after the removal.
+    Update {
+        left: u32,
+    },
+    Closed,
+}
+
+/// The question the application has not answered yet.
+#[derive(Debug)]
+enum Pending {
+    Nothing,
+    Login,
+    MessageStart {
+        top: Option<u32>,
+        size: u64,
+    },
+    MessageData {
+        encoder: DotEncoder,
+        top: Option<TopFilter>,
+    },
+    Update,
+}
+
+/// A POP3 server session (see the [module documentation](self) for the states).
+///
+/// Polling order: as for every [`Machine`]; the answer methods (`login_*`,
+/// `message_*`, `update_*`) are the "answer ev" step.
+pub struct Server {
+    config: ServerConfig,
+    input: LineReader,
+    out: Vec<u8>,
+    events: VecDeque<Event>,
+    phase: Phase,
+    pending: Pending,
+    /// A SASL exchange in progress: client lines go to it, not to the command parser.
+    sasl: Option<ServerAuth>,
+    /// The name of a successful USER, for the PASS that must follow.
+    user: Option<String>,
+    /// The name given in the login being decided, for the `+OK` text.
+    login_name: Option<String>,
+    apop_timestamp: Option<String>,
+    tls_active: bool,
+    awaiting_tls: bool,
+    utf8_enabled: bool,
+    eof: bool,
+    bad_commands: u32,
+    failed_logins: u32,
+    /// The line being handled (zeroed after each: it may hold a password).
+    scratch: Vec<u8>,
+}
+
+impl fmt::Debug for Server {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("state", &self.state())
+            .field("awaiting", &self.awaiting())
+            .field("tls_active", &self.tls_active)
+            .field("sasl", &self.sasl.as_ref().map(|a| a.mechanism().name()))
+            .field("buffered_input", &self.input.len())
+            .field("queued_output", &self.out.len())
+            .field("queued_events", &self.events.len())
+            .field("bad_commands", &self.bad_commands)
+            .field("failed_logins", &self.failed_logins)
+            .finish()
+    }
+}
+
+impl Server {
+    /// A session that has just accepted a connection: the greeting (with the APOP
+    /// timestamp, if configured and valid) is queued, the state is AUTHORIZATION.
+    pub fn new(config: ServerConfig) -> Self {
+        let max_line = config
+            .limits
+            .command_line
+            .max(config.limits.credential_line);
+        let input = LineReader::new(max_line, config.bare_line_ending);
+        let apop_timestamp = config
+            .apop_timestamp
+            .clone()
+            .filter(|ts| Greeting::with_timestamp("", ts).apop_timestamp() == Some(ts.as_str()));
+        let greeting = |text: &str| match &apop_timestamp {
+            Some(ts) => Greeting::with_timestamp(text, ts).status,
+            None => Status::ok(text),
+        };
+        let mut greeting_line = greeting(&config.greeting);
+        if greeting_line.encode(&mut Vec::new()).is_err() {
+            // A CR or LF in the configured text: keep the timestamp, drop the text.
+            greeting_line = greeting(DEFAULT_GREETING);
+        }
+        let mut server = Server {
+            tls_active: config.tls_active,
+            config,
+            input,
+            out: Vec::new(),
+            events: VecDeque::new(),
+            phase: Phase::Authorization,
+            pending: Pending::Nothing,
+            sasl: None,
+            user: None,
+            login_name: None,
+            apop_timestamp,
+            awaiting_tls: false,
+            utf8_enabled: false,
+            eof: false,
+            bad_commands: 0,
+            failed_logins: 0,
+            scratch: Vec::new(),
+        };
+        server.send(&greeting_line);
+        server
+    }
+
+    /// The RFC 1939 state of the session.
+    pub fn state(&self) -> State {
+        match self.phase {
+            Phase::Authorization => State::Authorization,
+            Phase::Transaction(_) => State::Transaction,
+            Phase::Update { .. } => State::Update,
+            Phase::Closed => State::Closed,
+        }
+    }
+
+    /// What the machine waits for: the next command, or the answer to an event.
+    pub fn awaiting(&self) -> Awaiting {
+        if matches!(self.phase, Phase::Closed) {
+            return Awaiting::Closed;
+        }
+        if self.awaiting_tls {
+            return Awaiting::Tls;
+        }
+        match self.pending {
+            Pending::Nothing => Awaiting::Command,
+            Pending::Login => Awaiting::Login,
+            Pending::MessageStart { .. } => Awaiting::MessageStart,
+            Pending::MessageData { .. } => Awaiting::MessageData,
+            Pending::Update => Awaiting::Update,
+        }
+    }
+
+    /// Whether the connection is under TLS (implicit, or after STLS).
+    pub fn is_tls_active(&self) -> bool {
+        self.tls_active
+    }
+
+    /// Whether the client enabled UTF-8 mode (RFC 6856 §2.1): only then may messages with
+    /// UTF-8 header fields be sent as they are.
+    pub fn utf8_enabled(&self) -> bool {
+        self.utf8_enabled
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The APOP timestamp of the greeting, if APOP is offered.
+    pub fn apop_timestamp(&self) -> Option<&str> {
+        self.apop_timestamp.as_deref()
+    }
+
+    /// Handle buffered command lines until a question is open, the output is full, the
+    /// input holds no complete line, or the session ends.
+    fn process(&mut self) {
+        while self.ready() {
+            let mut line = core::mem::take(&mut self.scratch);
+            line.clear();
+            let item = match self.input.next_line() {
+                None => {
+                    self.scratch = line;
+                    if self.eof {
+                        self.close(CloseReason::PeerClosed);
+                    }
+                    return;
+                }
+                Some(Ok(bytes)) => {
+                    line.extend_from_slice(bytes);
+                    Ok(())
+                }
+                Some(Err(e)) => Err(e),
+            };
+            match item {
+                Ok(()) => self.handle_line(&line),
+                Err(e) => self.line_error(e),
+            }
+            line.zeroize();
+            self.scratch = line;
+        }
+    }
+
+    /// Whether the next command may be handled now.
+    fn ready(&self) -> bool {
+        !matches!(self.phase, Phase::Closed | Phase::Update { .. })
+            && !self.awaiting_tls
+            && matches!(self.pending, Pending::Nothing)
+            && self.out.len() < OUTPUT_HIGH_WATER
+    }
+
+    /// Queue a status line. A text that cannot be written (a CR or LF from the
+    /// configuration) is dropped, keeping the indicator.
+    fn send(&mut self, status: &Status) {
+        if status.encode(&mut self.out).is_err() {
+            self.out.extend_from_slice(if status.is_ok() {
+                b"+OK\r\n"
+            } else {
+                b"-ERR\r\n"
+            });
+        }
+    }
+
+    fn ok(&mut self, text: impl Into<String>) {
+        self.send(&Status::ok(text));
+    }
+
+    fn err(&mut self, text: impl Into<String>) {
+        self.send(&Status::err(text));
+    }
+
+    /// End the session: nothing more is read or processed.
+    fn close(&mut self, reason: CloseReason) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.phase = Phase::Closed;
+        self.pending = Pending::Nothing;
+        self.sasl = None;
+        self.user = None;
+        self.login_name = None;
+        self.awaiting_tls = false;
+        self.input.discard();
+        self.events.push_back(Event::Closed { reason });
+    }
+}
+
+impl Machine for Server {
+    type Event = Event;
+
+    /// Copy received bytes in and handle the complete commands among them. Bytes fed
+    /// while [`Io::AwaitingTls`] (plaintext the adapter should not have read) or after
+    /// the session closed are dropped.
+    fn feed(&mut self, data: &[u8]) {
+        if matches!(self.phase, Phase::Closed) || self.awaiting_tls || data.is_empty() {
+            return;
+        }
+        let wants_read = matches!(self.io(), Io::Open { wants_read: true });
+        if !wants_read
+            && self.input.len().saturating_add(data.len()) > self.config.max_buffered_input
+        {
+            self.close(CloseReason::InputOverflow);
+            return;
+        }
+        self.input.push(data);
+        self.process();
+    }
+
+    /// The client closed its side: commands already complete are still handled (a
+    /// pipelined `QUIT` still enters UPDATE), then the session closes without UPDATE
+    /// (RFC 1939 §6).
+    fn feed_eof(&mut self) {
+        if matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.eof = true;
+        if self.awaiting_tls {
+            self.close(CloseReason::PeerClosed);
+            return;
+        }
+        self.process();
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.out.len();
+        out.append(&mut self.out);
+        if n > 0 {
+            // Commands held back by a full output buffer can go on now.
+            self.process();
+        }
+        n
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn io(&self) -> Io {
+        if matches!(self.phase, Phase::Closed) {
+            Io::Closed
+        } else if self.awaiting_tls {
+            Io::AwaitingTls
+        } else {
+            Io::Open {
+                wants_read: matches!(self.pending, Pending::Nothing)
+                    && !matches!(self.phase, Phase::Update { .. })
+                    && self.out.len() < OUTPUT_HIGH_WATER,
+            }
+        }
+    }
+
+    /// The autologout timer (RFC 1939 §3), at least [`MIN_AUTOLOGOUT`]; `None` once
+    /// closed.
+    fn read_timeout(&self) -> Option<Duration> {
+        match self.phase {
+            Phase::Closed => None,
+            _ => Some(self.config.autologout.max(MIN_AUTOLOGOUT)),
+        }
+    }
+
+    /// Autologout: close without UPDATE and without a response (RFC 1939 §3).
+    fn handle_timeout(&mut self) {
+        self.close(CloseReason::Timeout);
+    }
+
+    /// STLS's handshake completed: AUTHORIZATION again, under TLS, with nothing carried
+    /// over from before it (RFC 2595 §4). Ignored unless [`Io::AwaitingTls`].
+    fn tls_established(&mut self) {
+        if !self.awaiting_tls {
+            return;
+        }
+        self.awaiting_tls = false;
+        self.tls_active = true;
+        self.user = None;
+        self.input.discard();
+        self.process();
+    }
+}
