@@ -15,6 +15,7 @@ pub mod adapter;
 mod driver;
 mod error;
 mod listener;
+pub mod pop3_server;
 pub mod tls;
 
 pub use driver::{Driver, TlsRole};
