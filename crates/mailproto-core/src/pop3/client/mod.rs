@@ -35,7 +35,7 @@
 //! line, framed by the shared [`LineReader`] and bounded by
 //! [`Limits::status_line`](crate::pop3::Limits::status_line); for a `+OK` to CAPA, a
 //! bare AUTH, LIST, UIDL, RETR or TOP the dot-terminated lines that follow go through the
-//! shared [`DotDecoder`](crate::dot::DotDecoder) until `CRLF . CRLF`, and the bytes after
+//! shared [`DotDecoder`] until `CRLF . CRLF`, and the bytes after
 //! the terminator belong to the next response. A message body is handed out as
 //! [`Event::MessageData`] chunks as it arrives and is never held whole.
 //!

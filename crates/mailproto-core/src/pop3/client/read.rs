@@ -39,12 +39,23 @@ impl Client {
         if self.input.is_empty() {
             return false;
         }
+        let limits = &self.config.limits;
         if !self.expecting() {
-            let found = Snippet::new(self.input.buffered());
-            self.close(CloseReason::Protocol(ProtocolError::Unsolicited { found }));
+            // A server answers only what was asked (RFC 1939 §3). The whole line is
+            // taken so that the report does not depend on how the bytes arrived.
+            self.input.set_max_line(limits.status_line);
+            let error = match self.input.next_line() {
+                None => return false,
+                Some(Ok(line)) => ProtocolError::Unsolicited {
+                    found: Snippet::new(line),
+                },
+                Some(Err(_)) => ProtocolError::LineTooLong {
+                    limit: limits.status_line,
+                },
+            };
+            self.close(CloseReason::Protocol(error));
             return false;
         }
-        let limits = &self.config.limits;
         let in_auth = self.queue.front().map(|p| p.kind) == Some(CommandKind::Auth);
         let max = if in_auth {
             limits.status_line.max(limits.continuation_line)
@@ -127,10 +138,15 @@ impl Client {
             if kind == CommandKind::Capa {
                 self.capa = Capa::Unsupported;
             }
-            return self.complete(Some(Event::Err {
+            self.complete(Some(Event::Err {
                 command: kind,
                 status,
             }));
+            // RFC 1939 §6: the server closes after answering QUIT, +OK or -ERR.
+            if kind == CommandKind::Quit {
+                self.close(CloseReason::Quit);
+            }
+            return;
         }
         let limits = &self.config.limits;
         let listing = |items, line_limit| {
