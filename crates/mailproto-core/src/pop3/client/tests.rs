@@ -57,9 +57,10 @@ fn oauthbearer_error_challenge_is_acknowledged() {
 
 #[test]
 fn auth_rounds_are_bounded() {
-    let mut config = ClientConfig::default();
-    config.max_auth_rounds = 2;
-    let mut client = Client::new(config);
+    let mut client = Client::new(ClientConfig {
+        max_auth_rounds: 2,
+        ..ClientConfig::default()
+    });
     client.feed(b"+OK\r\n");
     let auth = ClientAuth::new(Mechanism::Login, ClientCredentials::password("tim", "pw")).unwrap();
     client.auth(auth).unwrap();
