@@ -1441,7 +1441,90 @@ mod props {
         proptest::collection::vec(token, 0..60).prop_map(|t| t.concat())
     }
 
+    /// Feed each segment cut at `splits`, completing the TLS handshake between segments;
+    /// `on_event` plays the application.
+    fn run_segments(
+        segments: &[&[u8]],
+        splits: &[usize],
+        start: fn(&mut Client),
+        on_event: fn(&mut Client, &Event),
+    ) -> (Vec<Event>, Vec<u8>) {
+        let mut client = Client::new(ClientConfig::default());
+        start(&mut client);
+        let mut events = Vec::new();
+        let mut out = Vec::new();
+        for (i, segment) in segments.iter().enumerate() {
+            if i > 0 && client.io() == Io::AwaitingTls {
+                client.tls_established();
+            }
+            let mut rest = *segment;
+            let mut sizes = splits.iter().copied().cycle();
+            loop {
+                let _ = client.poll_transmit(&mut out);
+                while let Some(ev) = client.poll_event() {
+                    on_event(&mut client, &ev);
+                    push_merged(&mut events, ev);
+                }
+                if rest.is_empty() {
+                    break;
+                }
+                let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
+                client.feed(&rest[..n]);
+                rest = &rest[n..];
+            }
+        }
+        (events, out)
+    }
+
+    fn stls_then_auth_start(client: &mut Client) {
+        client.capa().unwrap();
+        client.stls().unwrap();
+    }
+
+    fn stls_then_auth_on_event(client: &mut Client, ev: &Event) {
+        if *ev == Event::TlsReady {
+            let credentials = ClientCredentials::password("tim", "tanstaaf");
+            client.capa().unwrap();
+            client
+                .auth(ClientAuth::new(Mechanism::Login, credentials).unwrap())
+                .unwrap();
+            client.stat().unwrap();
+            client.quit().unwrap();
+        }
+    }
+
     proptest! {
+        /// Cuts anywhere on both sides of the TLS switch give the same events; injected
+        /// plaintext is counted whole and never acted upon.
+        #[test]
+        fn split_independent_across_stls_and_auth(
+            injection in proptest::collection::vec(any::<u8>(), 0..40),
+            splits in proptest::collection::vec(1usize..24, 1..8),
+        ) {
+            let mut plain = b"+OK hi\r\n+OK\r\nSTLS\r\n.\r\n+OK go\r\n".to_vec();
+            plain.extend_from_slice(&injection);
+            let tls: &[u8] = b"+OK\r\nPIPELINING\r\nSASL LOGIN\r\n.\r\n\
+                + VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n+OK\r\n+OK 0 0\r\n+OK bye\r\n";
+            let segments = [&plain[..], tls];
+            let whole = run_segments(&segments, &[], stls_then_auth_start, stls_then_auth_on_event);
+            let split =
+                run_segments(&segments, &splits, stls_then_auth_start, stls_then_auth_on_event);
+            prop_assert_eq!(&whole, &split);
+            prop_assert_eq!(
+                String::from_utf8_lossy(&whole.1),
+                "CAPA\r\nSTLS\r\nCAPA\r\nAUTH LOGIN\r\ndGlt\r\ndGFuc3RhYWY=\r\nSTAT\r\nQUIT\r\n"
+            );
+            let injected = whole.0.iter().find_map(|e| match e {
+                Event::TlsInjection { discarded } => Some(*discarded),
+                _ => None,
+            });
+            prop_assert_eq!(injected, (!injection.is_empty()).then_some(injection.len()));
+            prop_assert_eq!(
+                whole.0.last(),
+                Some(&Event::Closed { reason: CloseReason::Quit })
+            );
+        }
+
         /// The same server bytes cut anywhere give the same events and client bytes.
         #[test]
         fn split_independent(

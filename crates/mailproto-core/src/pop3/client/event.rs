@@ -297,9 +297,10 @@ pub enum ProtocolError {
     /// A SASL continuation `+ ...` (RFC 5034 §4) where none can come: not during AUTH,
     /// or after the client cancelled.
     UnexpectedContinuation,
-    /// Bytes arrived while no response was expected.
+    /// A line arrived while no response was expected: before any command was written,
+    /// or after every answer was complete (RFC 1939 §3: the server only answers).
     Unsolicited {
-        /// The start of them.
+        /// The line, bounded.
         found: Snippet,
     },
 }

@@ -120,6 +120,13 @@ use listing::Listing;
 
 /// The POP3 client machine. See the [module documentation](self) for its states and
 /// the order of commands on the wire.
+///
+/// Drive it with the loop of [`crate::machine`]: flush
+/// [`poll_transmit`](Machine::poll_transmit), answer every
+/// [`poll_event`](Machine::poll_event) (issuing commands is the answer), then do what
+/// [`io`](Machine::io) says: read with [`read_timeout`](Machine::read_timeout) and
+/// [`feed`](Machine::feed), run the TLS handshake, or close. Commands may be issued at any
+/// time, even before the greeting; they are written when the session allows.
 pub struct Client {
     config: ClientConfig,
     input: LineReader,
