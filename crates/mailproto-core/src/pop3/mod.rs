@@ -29,6 +29,7 @@
 
 mod apop;
 mod capa;
+pub mod client;
 mod encode;
 mod error;
 mod parse;
@@ -37,6 +38,7 @@ mod types;
 
 pub use apop::apop_digest;
 pub use capa::{Capabilities, Capability, Expiry};
+pub use client::Client;
 pub use error::{EncodeError, NumberError, ParseError, SNIPPET_MAX, Snippet};
 pub use parse::MAX_APOP_TIMESTAMP;
 pub use types::{
