@@ -12,6 +12,33 @@ pub use mailproto_std::{Error, ListenerOptions, TlsRole, tls};
 
 mod driver;
 mod listener;
+pub mod pop3;
 
 pub use driver::Driver;
 pub use listener::{Listener, ShutdownHandle};
+
+/// Connect to `host:port` (every resolved address in turn), with a timeout per attempt.
+pub async fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: std::time::Duration,
+) -> std::io::Result<smol::net::TcpStream> {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut last = None;
+    for addr in smol::net::resolve((host, port)).await? {
+        let connect = async { Some(smol::net::TcpStream::connect(addr).await) };
+        let expire = async {
+            smol::Timer::after(timeout).await;
+            None
+        };
+        match futures_lite::future::or(connect, expire).await {
+            Some(Ok(tcp)) => {
+                let _ = tcp.set_nodelay(true);
+                return Ok(tcp);
+            }
+            Some(Err(e)) => last = Some(e),
+            None => last = Some(std::io::ErrorKind::TimedOut.into()),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))
+}

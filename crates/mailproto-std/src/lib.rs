@@ -15,9 +15,28 @@ pub mod adapter;
 mod driver;
 mod error;
 mod listener;
+pub mod pop3_client;
 pub mod pop3_server;
 pub mod tls;
 
 pub use driver::{Driver, TlsRole};
 pub use error::Error;
 pub use listener::{Listener, ListenerOptions, ShutdownHandle};
+
+/// Connect to `host:port` (every resolved address in turn), with a timeout per attempt.
+pub fn connect_tcp(
+    host: &str,
+    port: u16,
+    timeout: std::time::Duration,
+) -> std::io::Result<std::net::TcpStream> {
+    use std::net::ToSocketAddrs;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let mut last = None;
+    for addr in (host, port).to_socket_addrs()? {
+        match std::net::TcpStream::connect_timeout(&addr, timeout) {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address")))
+}

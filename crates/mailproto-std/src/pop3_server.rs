@@ -309,6 +309,11 @@ impl<B: Pop3Backend> Pop3Server<B> {
         self
     }
 
+    /// The backend, shared by all sessions.
+    pub fn backend(&self) -> Arc<B> {
+        self.backend.clone()
+    }
+
     /// The machine configuration for one connection.
     pub fn session_config(&self, implicit_tls: bool) -> ServerConfig {
         self.config
@@ -384,13 +389,18 @@ fn stream_message(
     driver.machine().message_end().map_err(|e| misuse(&e))
 }
 
-/// Turn away a connection over the limit (RFC 2449 §8.1: `[SYS/TEMP]`).
+/// The greeting that turns away a connection over the limit (RFC 2449 §8.1:
+/// `[SYS/TEMP]`).
+pub fn busy_reply() -> Vec<u8> {
+    let mut out = Vec::new();
+    let status =
+        Status::err("too many connections, try again later").with_code(ResponseCode::SysTemp);
+    let _ = status.encode(&mut out);
+    out
+}
+
 fn busy(mut tcp: TcpStream) {
     use std::io::Write;
-    let mut out = Vec::new();
-    let status = Status::err("too many connections, try again later").with_code(ResponseCode::SysTemp);
-    if status.encode(&mut out).is_ok() {
-        let _ = tcp.set_write_timeout(Some(Duration::from_secs(5)));
-        let _ = tcp.write_all(&out);
-    }
+    let _ = tcp.set_write_timeout(Some(Duration::from_secs(5)));
+    let _ = tcp.write_all(&busy_reply());
 }

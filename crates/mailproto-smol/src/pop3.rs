@@ -1,0 +1,348 @@
+//! POP3 over async streams: the server (same [`Pop3Backend`] as the blocking adapter)
+//! and the client (connect, login, STAT/LIST/UIDL/TOP, RETR streamed into an
+//! `AsyncWrite`, DELE, RSET, QUIT).
+
+use std::io::Read;
+use std::sync::Arc;
+
+use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use mailproto_core::pop3::client::{Client, ClientConfig, ClientError, Event as ClientEvent};
+use mailproto_core::pop3::server::{Server, ServerConfig};
+use mailproto_core::pop3::{Capabilities, ScanListing, Status, UniqueIdListing};
+use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
+use mailproto_core::secret::Secret;
+use mailproto_std::pop3_client::{Pop3Options, Reply, Security, Step, step};
+use mailproto_std::pop3_server::{Next, Pop3Backend, Pop3Session};
+use mailproto_std::{Error, TlsRole};
+use smol::net::TcpStream;
+
+use crate::{Driver, Listener};
+
+/// An async POP3 server: one task per connection.
+#[derive(Debug)]
+pub struct Pop3Server<B: Pop3Backend> {
+    inner: mailproto_std::pop3_server::Pop3Server<B>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+}
+
+impl<B: Pop3Backend> Clone for Pop3Server<B> {
+    fn clone(&self) -> Self {
+        Pop3Server {
+            inner: self.inner.clone(),
+            tls: self.tls.clone(),
+        }
+    }
+}
+
+impl<B: Pop3Backend> Pop3Server<B> {
+    /// A server for `backend` with the machine configuration `config`.
+    pub fn new(backend: B, config: ServerConfig) -> Self {
+        Pop3Server {
+            inner: mailproto_std::pop3_server::Pop3Server::new(backend, config),
+            tls: None,
+        }
+    }
+
+    /// Offer STLS (and allow implicit TLS) with this certificate.
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.inner = self.inner.with_tls(tls.clone());
+        self.tls = Some(tls);
+        self
+    }
+
+    /// The host name used in APOP timestamps.
+    pub fn with_hostname(mut self, host: impl Into<String>) -> Self {
+        self.inner = self.inner.with_hostname(host);
+        self
+    }
+
+    /// Serve one connection to its end.
+    pub async fn serve_connection<S>(&self, stream: S, implicit_tls: bool) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let machine = Server::new(self.inner.session_config(implicit_tls));
+        let role = self.tls.clone().map_or(TlsRole::None, TlsRole::Server);
+        let mut driver = if implicit_tls {
+            Driver::new_tls(machine, stream, role).await?
+        } else {
+            Driver::new(machine, stream, role)
+        };
+        let mut session = Pop3Session::new(self.inner.backend());
+        let mut buf = vec![0u8; mailproto_std::adapter::READ_BUF];
+        while let Some(event) = driver.next_event().await? {
+            if let Next::Stream(mut reader) = session.handle(driver.machine(), event)? {
+                stream_message(&mut driver, &mut *reader, &mut buf).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Accept connections on `listener` until it is shut down.
+    pub async fn run(self, listener: Listener, implicit_tls: bool) -> std::io::Result<()> {
+        let server = self.clone();
+        listener
+            .serve(
+                move |tcp| {
+                    let server = server.clone();
+                    async move {
+                        let _ = server.serve_connection(tcp, implicit_tls).await;
+                    }
+                },
+                |mut tcp: TcpStream| async move {
+                    let _ = tcp
+                        .write_all(&mailproto_std::pop3_server::busy_reply())
+                        .await;
+                },
+            )
+            .await
+    }
+}
+
+/// Stream one message through the machine, flushing between chunks.
+async fn stream_message<S: AsyncRead + AsyncWrite + Unpin>(
+    driver: &mut Driver<Server, S>,
+    reader: &mut (dyn Read + Send),
+    buf: &mut [u8],
+) -> Result<(), Error> {
+    let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
+    loop {
+        let n = match reader.read(buf) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => {
+                driver.machine().message_abort().map_err(|e| misuse(&e))?;
+                return Ok(());
+            }
+        };
+        if n == 0 {
+            break;
+        }
+        let more = driver
+            .machine()
+            .message_data(&buf[..n])
+            .map_err(|e| misuse(&e))?;
+        driver.flush().await?;
+        if !more {
+            break;
+        }
+    }
+    driver.machine().message_end().map_err(|e| misuse(&e))
+}
+
+/// An async POP3 client session.
+#[derive(Debug)]
+pub struct Pop3Client<S> {
+    driver: Driver<Client, S>,
+    greeting: Status,
+}
+
+impl Pop3Client<TcpStream> {
+    /// Connect to `host:port`, read the greeting, and secure the session as `options`
+    /// say.
+    pub async fn connect(host: &str, port: u16, options: Pop3Options) -> Result<Self, Error> {
+        let tcp = crate::connect_tcp(host, port, options.connect_timeout).await?;
+        let tls = match options.security {
+            Security::Plain => TlsRole::None,
+            _ => TlsRole::Client(
+                options.tls.config()?,
+                mailproto_std::tls::server_name(host)?,
+            ),
+        };
+        Self::over(tcp, tls, options.security, options.config).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
+    /// Run a session over an already connected stream.
+    pub async fn over(
+        stream: S,
+        tls: TlsRole,
+        security: Security,
+        mut config: ClientConfig,
+    ) -> Result<Self, Error> {
+        let implicit = security == Security::ImplicitTls;
+        config.tls_active = implicit;
+        let machine = Client::new(config);
+        let mut driver = if implicit {
+            Driver::new_tls(machine, stream, tls).await?
+        } else {
+            Driver::new(machine, stream, tls)
+        };
+        let greeting = loop {
+            match driver.next_event().await? {
+                Some(ClientEvent::Greeting { status, .. }) => break status,
+                Some(ClientEvent::Closed { reason }) => {
+                    return Err(Error::Rejected(format!("greeting refused: {reason}")));
+                }
+                Some(_) => {}
+                None => return Err(Error::Closed),
+            }
+        };
+        let mut client = Pop3Client { driver, greeting };
+        if matches!(
+            security,
+            Security::StartTls | Security::StartTlsOpportunistic
+        ) {
+            let caps = client.capa().await.ok();
+            if caps.is_some_and(|c| c.contains("STLS")) {
+                client.run(Client::stls).await?;
+                client.capa().await.ok();
+            } else if security == Security::StartTls {
+                return Err(Error::Tls("the server does not offer STLS".into()));
+            }
+        }
+        Ok(client)
+    }
+
+    /// The server's greeting.
+    pub fn greeting(&self) -> &Status {
+        &self.greeting
+    }
+
+    /// Whether the session runs inside TLS.
+    pub fn is_tls(&self) -> bool {
+        self.driver.is_tls()
+    }
+
+    async fn run<F>(&mut self, issue: F) -> Result<Reply, Error>
+    where
+        F: FnOnce(&mut Client) -> Result<(), ClientError>,
+    {
+        issue(self.driver.machine()).map_err(|e| Error::Protocol(e.to_string()))?;
+        self.wait(&mut futures_lite::io::sink()).await
+    }
+
+    async fn wait<W: AsyncWrite + Unpin + ?Sized>(&mut self, sink: &mut W) -> Result<Reply, Error> {
+        loop {
+            let event = self.driver.next_event().await?.ok_or(Error::Closed)?;
+            match step(event) {
+                Step::Pending => {}
+                Step::Data(d) => sink.write_all(&d).await?,
+                Step::Done(r) => return r,
+            }
+        }
+    }
+
+    /// CAPA.
+    pub async fn capa(&mut self) -> Result<Capabilities, Error> {
+        match self.run(Client::capa).await? {
+            Reply::Capabilities(c) => Ok(c),
+            other => Err(Error::Protocol(format!(
+                "CAPA: unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// USER and PASS.
+    pub async fn login(&mut self, user: &str, password: &Secret<String>) -> Result<(), Error> {
+        self.run(|c| c.user(user)).await?;
+        self.run(|c| c.pass(password)).await.map(drop)
+    }
+
+    /// APOP.
+    pub async fn apop(&mut self, user: &str, secret: &Secret<String>) -> Result<(), Error> {
+        self.run(|c| c.apop(user, secret)).await.map(drop)
+    }
+
+    /// AUTH with `mechanism`, or the best one the server lists in CAPA.
+    pub async fn auth(
+        &mut self,
+        mechanism: Option<Mechanism>,
+        credentials: ClientCredentials,
+    ) -> Result<(), Error> {
+        let mechanism = match mechanism {
+            Some(m) => m,
+            None => {
+                let caps = self.capa().await?;
+                mailproto_std::pop3_client::choose_mechanism(&caps, &credentials, self.is_tls())?
+            }
+        };
+        let auth =
+            ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        self.driver
+            .machine()
+            .auth(auth)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        self.wait(&mut futures_lite::io::sink()).await.map(drop)
+    }
+
+    /// STAT: `(messages, octets)`.
+    pub async fn stat(&mut self) -> Result<(u32, u64), Error> {
+        match self.run(Client::stat).await? {
+            Reply::Stat(s) => Ok((s.count, s.size)),
+            other => Err(Error::Protocol(format!(
+                "STAT: unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// LIST.
+    pub async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
+        match self.run(|c| c.list(None)).await? {
+            Reply::ScanList(l) => Ok(l),
+            other => Err(Error::Protocol(format!(
+                "LIST: unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// UIDL.
+    pub async fn uidl(&mut self) -> Result<Vec<UniqueIdListing>, Error> {
+        match self.run(|c| c.uidl(None)).await? {
+            Reply::UidlList(l) => Ok(l),
+            other => Err(Error::Protocol(format!(
+                "UIDL: unexpected answer {other:?}"
+            ))),
+        }
+    }
+
+    /// RETR `msg`, streaming into `out`.
+    pub async fn retr<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        msg: u32,
+        out: &mut W,
+    ) -> Result<(), Error> {
+        self.driver
+            .machine()
+            .retr(msg)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        self.wait(out).await.map(drop)
+    }
+
+    /// TOP `msg lines`, streaming into `out`.
+    pub async fn top<W: AsyncWrite + Unpin + ?Sized>(
+        &mut self,
+        msg: u32,
+        lines: u32,
+        out: &mut W,
+    ) -> Result<(), Error> {
+        self.driver
+            .machine()
+            .top(msg, lines)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        self.wait(out).await.map(drop)
+    }
+
+    /// DELE.
+    pub async fn dele(&mut self, msg: u32) -> Result<(), Error> {
+        self.run(|c| c.dele(msg)).await.map(drop)
+    }
+
+    /// RSET.
+    pub async fn rset(&mut self) -> Result<(), Error> {
+        self.run(Client::rset).await.map(drop)
+    }
+
+    /// NOOP.
+    pub async fn noop(&mut self) -> Result<(), Error> {
+        self.run(Client::noop).await.map(drop)
+    }
+
+    /// QUIT.
+    pub async fn quit(mut self) -> Result<(), Error> {
+        self.run(Client::quit).await?;
+        while self.driver.next_event().await?.is_some() {}
+        Ok(())
+    }
+}
