@@ -1,0 +1,98 @@
+//! The shared adapter suite, run against the blocking adapter.
+#![allow(missing_docs)]
+
+mod suite;
+
+use std::io::Cursor;
+use std::thread;
+
+use mailproto_core::pop3::server::ServerConfig;
+use mailproto_core::sasl::{ClientCredentials, Mechanism};
+use mailproto_core::secret::Secret;
+use mailproto_std::pop3_client::{Pop3Client, Pop3Options};
+use mailproto_std::pop3_server::Pop3Server;
+use mailproto_std::tls::SelfSigned;
+use mailproto_std::{Error, Listener, ListenerOptions};
+
+use suite::{Adapter, MemBackend, Pop3Ops, Running};
+
+struct Std;
+
+impl Pop3Ops for Pop3Client {
+    fn login(&mut self, user: &str, password: &str) -> Result<(), Error> {
+        Pop3Client::login(self, user, &Secret::from(password))
+    }
+    fn apop(&mut self, user: &str, secret: &str) -> Result<(), Error> {
+        Pop3Client::apop(self, user, &Secret::from(secret))
+    }
+    fn auth_plain(&mut self, user: &str, password: &str) -> Result<(), Error> {
+        let creds = ClientCredentials::password(user, password);
+        Pop3Client::auth(self, Some(Mechanism::Plain), creds)
+    }
+    fn stat(&mut self) -> Result<(u32, u64), Error> {
+        Pop3Client::stat(self)
+    }
+    fn list(&mut self) -> Result<Vec<(u32, u64)>, Error> {
+        Ok(Pop3Client::list(self)?
+            .into_iter()
+            .map(|s| (s.msg, s.size))
+            .collect())
+    }
+    fn uidl(&mut self) -> Result<Vec<(u32, String)>, Error> {
+        Ok(Pop3Client::uidl(self)?
+            .into_iter()
+            .map(|u| (u.msg, u.uid.as_str().to_string()))
+            .collect())
+    }
+    fn retr(&mut self, msg: u32) -> Result<Vec<u8>, Error> {
+        let mut out = Cursor::new(Vec::new());
+        Pop3Client::retr(self, msg, &mut out)?;
+        Ok(out.into_inner())
+    }
+    fn top(&mut self, msg: u32, lines: u32) -> Result<Vec<u8>, Error> {
+        let mut out = Cursor::new(Vec::new());
+        Pop3Client::top(self, msg, lines, &mut out)?;
+        Ok(out.into_inner())
+    }
+    fn dele(&mut self, msg: u32) -> Result<(), Error> {
+        Pop3Client::dele(self, msg)
+    }
+    fn rset(&mut self) -> Result<(), Error> {
+        Pop3Client::rset(self)
+    }
+    fn is_tls(&self) -> bool {
+        Pop3Client::is_tls(self)
+    }
+    fn quit(self: Box<Self>) -> Result<(), Error> {
+        Pop3Client::quit(*self)
+    }
+}
+
+impl Adapter for Std {
+    const NAME: &'static str = "std";
+
+    fn pop3_server(backend: MemBackend, cert: &SelfSigned, implicit_tls: bool) -> Running {
+        let server = Pop3Server::new(backend, ServerConfig::default().with_pipelining(true))
+            .with_tls(cert.server_config().unwrap());
+        let listener = Listener::bind("127.0.0.1:0", ListenerOptions::default()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = listener.shutdown_handle().unwrap();
+        let thread = thread::spawn(move || server.run(listener, implicit_tls));
+        let mut thread = Some(thread);
+        Running {
+            addr,
+            stop: Box::new(move || {
+                handle.shutdown();
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }),
+        }
+    }
+
+    fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
+        Ok(Box::new(Pop3Client::connect("127.0.0.1", port, options)?))
+    }
+}
+
+adapter_suite!(Std);

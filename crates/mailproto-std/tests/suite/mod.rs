@@ -1,0 +1,75 @@
+//! The adapter test suite, shared by `mailproto-std` and `mailproto-smol`: each crate
+//! implements [`Adapter`] for its adapter and expands [`adapter_suite!`]. Every case runs
+//! over real loopback sockets; interoperability cases talk to real peers (curl, Python,
+//! swaks, Dovecot, aiosmtpd) through `mailproto-testkit`, which skips them when a peer is
+//! missing unless `MAILPROTO_REQUIRE_PEERS=1`.
+#![allow(dead_code)]
+
+pub mod mem;
+pub mod pop3;
+
+use std::net::SocketAddr;
+
+use mailproto_std::Error;
+use mailproto_std::pop3_client::Pop3Options;
+use mailproto_std::tls::SelfSigned;
+
+pub use mem::MemBackend;
+
+/// A server started by an adapter; stopped on drop.
+pub struct Running {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// Stops it.
+    pub stop: Box<dyn FnMut() + Send>,
+}
+
+impl Running {
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        (self.stop)();
+    }
+}
+
+/// A POP3 client session, blocking whatever the adapter.
+pub trait Pop3Ops {
+    fn login(&mut self, user: &str, password: &str) -> Result<(), Error>;
+    fn apop(&mut self, user: &str, secret: &str) -> Result<(), Error>;
+    fn auth_plain(&mut self, user: &str, password: &str) -> Result<(), Error>;
+    fn stat(&mut self) -> Result<(u32, u64), Error>;
+    fn list(&mut self) -> Result<Vec<(u32, u64)>, Error>;
+    fn uidl(&mut self) -> Result<Vec<(u32, String)>, Error>;
+    fn retr(&mut self, msg: u32) -> Result<Vec<u8>, Error>;
+    fn top(&mut self, msg: u32, lines: u32) -> Result<Vec<u8>, Error>;
+    fn dele(&mut self, msg: u32) -> Result<(), Error>;
+    fn rset(&mut self) -> Result<(), Error>;
+    fn is_tls(&self) -> bool;
+    fn quit(self: Box<Self>) -> Result<(), Error>;
+}
+
+/// What an adapter offers the suite.
+pub trait Adapter {
+    /// For messages.
+    const NAME: &'static str;
+
+    /// Start our POP3 server over `backend` on a loopback port, offering STLS with
+    /// `cert`; with `implicit_tls` every connection starts with TLS.
+    fn pop3_server(backend: MemBackend, cert: &SelfSigned, implicit_tls: bool) -> Running;
+
+    /// Connect our POP3 client.
+    fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error>;
+}
+
+/// Expand the whole suite for one adapter type.
+#[macro_export]
+macro_rules! adapter_suite {
+    ($adapter:ty) => {
+        $crate::pop3_cases!($adapter);
+    };
+}
