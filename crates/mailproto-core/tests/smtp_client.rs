@@ -5,8 +5,7 @@ use core::time::Duration;
 
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::smtp::client::{
-    BodyMode, Client, ClientConfig, ClientError, CloseReason, Event, FailureReason,
-    ProtocolError,
+    BodyMode, Client, ClientConfig, ClientError, CloseReason, Event, FailureReason, ProtocolError,
 };
 use mailproto_core::smtp::*;
 use mailproto_core::{Io, Machine};
@@ -106,15 +105,24 @@ fn rcpts(list: &[(&str, &str)]) -> Vec<(ForwardPath, RcptParams)> {
 }
 
 fn send(t: &mut T, to: &[(&str, &str)], mode: BodyMode) {
-    t.c.send_envelope(from("Smith", "bar.com"), MailParams::default(), rcpts(to), mode)
-        .unwrap();
+    t.c.send_envelope(
+        from("Smith", "bar.com"),
+        MailParams::default(),
+        rcpts(to),
+        mode,
+    )
+    .unwrap();
 }
 
 #[test]
 fn rfc5321_appendix_d1_typical_transaction() {
     let mut t = T::greeted(config(), &["8BITMIME", "SIZE", "DSN", "HELP"]);
     assert!(t.c.capabilities().eight_bit_mime);
-    let to = [("Jones", "foo.com"), ("Green", "foo.com"), ("Brown", "foo.com")];
+    let to = [
+        ("Jones", "foo.com"),
+        ("Green", "foo.com"),
+        ("Brown", "foo.com"),
+    ];
     send(&mut t, &to, BodyMode::Data);
     // No PIPELINING: one command at a time.
     t.c("MAIL FROM:<Smith@bar.com>\r\n");
@@ -196,7 +204,10 @@ fn hello_refused() {
     t.s("220 x\r\n");
     t.c.ehlo().unwrap();
     t.c("EHLO bar.com\r\n");
-    assert_eq!(t.s("550 go away\r\n"), [Event::HelloRefused(r("550 go away"))]);
+    assert_eq!(
+        t.s("550 go away\r\n"),
+        [Event::HelloRefused(r("550 go away"))]
+    );
     t.c("");
     // HELO needs a domain: with an address literal there is no fallback.
     let lit = Host::Literal(AddressLiteral::Ipv4([192, 0, 2, 1].into()));
@@ -453,8 +464,11 @@ fn auth_bad_challenge_is_cancelled() {
 fn auth_plain_without_initial_response_when_the_line_is_too_long() {
     let mut t = T::greeted(tls_config(), &["AUTH PLAIN"]);
     let long = "p".repeat(600);
-    let auth = ClientAuth::new(Mechanism::Plain, ClientCredentials::password("tim", long.as_str()))
-        .unwrap();
+    let auth = ClientAuth::new(
+        Mechanism::Plain,
+        ClientCredentials::password("tim", long.as_str()),
+    )
+    .unwrap();
     t.c.auth(auth).unwrap();
     t.c("AUTH PLAIN\r\n");
     t.c.feed(b"334 \r\n");
@@ -490,7 +504,10 @@ fn pipelined_group_written_before_any_reply() {
     t.c("");
     t.c.send_last_body(b"Subject: hi\r\n\r\nhello").unwrap();
     t.c("Subject: hi\r\n\r\nhello\r\n.\r\n");
-    assert_eq!(t.s("250 queued\r\n"), [Event::MessageAccepted(r("250 queued"))]);
+    assert_eq!(
+        t.s("250 queued\r\n"),
+        [Event::MessageAccepted(r("250 queued"))]
+    );
 }
 
 #[test]
@@ -517,7 +534,11 @@ fn non_pipelined_mail_refused_sends_nothing_more() {
 #[test]
 fn all_recipients_rejected_sends_rset_and_no_body() {
     let mut t = T::greeted(config(), &["SIZE"]);
-    send(&mut t, &[("a", "foo.com"), ("b", "foo.com")], BodyMode::Data);
+    send(
+        &mut t,
+        &[("a", "foo.com"), ("b", "foo.com")],
+        BodyMode::Data,
+    );
     t.c("MAIL FROM:<Smith@bar.com>\r\n");
     t.s("250 ok\r\n");
     t.c("RCPT TO:<a@foo.com>\r\n");
@@ -545,7 +566,11 @@ fn all_recipients_rejected_sends_rset_and_no_body() {
 #[test]
 fn pipelined_all_rejected_but_354_sends_a_lone_dot() {
     let mut t = T::greeted(config(), &["PIPELINING"]);
-    send(&mut t, &[("a", "foo.com"), ("b", "foo.com")], BodyMode::Data);
+    send(
+        &mut t,
+        &[("a", "foo.com"), ("b", "foo.com")],
+        BodyMode::Data,
+    );
     t.c("MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<a@foo.com>\r\nRCPT TO:<b@foo.com>\r\nDATA\r\n");
     let ev = t.s("250 ok\r\n550 no\r\n550 no\r\n354 send it anyway\r\n");
     assert_eq!(ev.len(), 3, "{ev:?}");
@@ -633,7 +658,8 @@ fn in_body(caps: &[&str]) -> T {
 fn body_dot_stuffing() {
     let mut t = in_body(&[]);
     assert_eq!(t.c.quit(), Err(ClientError::Busy));
-    t.c.send_body(b".leading dot\r\nmiddle\r\n.\r\n..two\r\nend").unwrap();
+    t.c.send_body(b".leading dot\r\nmiddle\r\n.\r\n..two\r\nend")
+        .unwrap();
     t.c.finish_body().unwrap();
     t.c("..leading dot\r\nmiddle\r\n..\r\n...two\r\nend\r\n.\r\n");
     assert_eq!(t.s("250 ok\r\n"), [Event::MessageAccepted(r("250 ok"))]);
@@ -704,9 +730,17 @@ fn bdat_pipelined_rfc3030_binarymime() {
     let mut t = T::greeted(config(), &["PIPELINING", "BINARYMIME", "CHUNKING"]);
     let mut params = MailParams::default();
     params.body = Some(Body::BinaryMime);
-    let to = rcpts(&[("gvaudre", "cnri.reston.va.us"), ("jstewart", "cnri.reston.va.us")]);
-    t.c.send_envelope(from("ned", "ymir.claremont.edu"), params, to, BodyMode::Bdat)
-        .unwrap();
+    let to = rcpts(&[
+        ("gvaudre", "cnri.reston.va.us"),
+        ("jstewart", "cnri.reston.va.us"),
+    ]);
+    t.c.send_envelope(
+        from("ned", "ymir.claremont.edu"),
+        params,
+        to,
+        BodyMode::Bdat,
+    )
+    .unwrap();
     assert_eq!(t.events(), [Event::ReadyForBody]);
     t.c.send_body(b"\x00\x01bin\n").unwrap();
     t.c.send_last_body(b"\r").unwrap();
@@ -731,7 +765,10 @@ fn bdat_chunk_refused_then_rset() {
     assert_eq!(t.c.send_body(b"c"), Err(ClientError::TransactionFailed));
     assert_eq!(t.s("552 too big\r\n"), []);
     t.c("RSET\r\n");
-    assert_eq!(t.s("250 ok\r\n"), [Event::MessageRejected(r("552 too big"))]);
+    assert_eq!(
+        t.s("250 ok\r\n"),
+        [Event::MessageRejected(r("552 too big"))]
+    );
     assert!(t.c.is_ready());
 }
 
@@ -753,9 +790,8 @@ fn bdat_pipelined_in_flight_limit() {
 #[test]
 fn bdat_needs_chunking() {
     let mut t = T::greeted(config(), &["PIPELINING"]);
-    let e = t
-        .c
-        .send_envelope(
+    let e =
+        t.c.send_envelope(
             from("a", "b.c"),
             MailParams::default(),
             rcpts(&[("x", "y.z")]),
@@ -781,7 +817,11 @@ fn lmtp_per_recipient_replies() {
     t.c.ehlo().unwrap();
     t.c("LHLO bar.com\r\n");
     t.s("250-lmtp\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n");
-    send(&mut t, &[("a", "x.y"), ("b", "x.y"), ("c", "x.y")], BodyMode::Data);
+    send(
+        &mut t,
+        &[("a", "x.y"), ("b", "x.y"), ("c", "x.y")],
+        BodyMode::Data,
+    );
     t.c("MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<a@x.y>\r\nRCPT TO:<b@x.y>\r\nRCPT TO:<c@x.y>\r\nDATA\r\n");
     let ev = t.s("250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n");
     assert_eq!(ev.last(), Some(&Event::ReadyForBody));
@@ -952,10 +992,9 @@ fn envelope_checks_extensions() {
     let mut t = T::greeted(config(), &["SIZE 1000"]);
     let mut p = MailParams::default();
     p.size = Some(2000);
-    let e = t
-        .c
-        .send_envelope(from("a", "b.c"), p, rcpts(&[("x", "y.z")]), BodyMode::Data)
-        .unwrap_err();
+    let e =
+        t.c.send_envelope(from("a", "b.c"), p, rcpts(&[("x", "y.z")]), BodyMode::Data)
+            .unwrap_err();
     assert_eq!(
         e.error,
         ClientError::MessageTooLarge {
@@ -965,24 +1004,26 @@ fn envelope_checks_extensions() {
     );
     let mut p = MailParams::default();
     p.body = Some(Body::EightBitMime);
-    let e = t
-        .c
-        .send_envelope(from("a", "b.c"), p, rcpts(&[("x", "y.z")]), BodyMode::Data)
-        .unwrap_err();
+    let e =
+        t.c.send_envelope(from("a", "b.c"), p, rcpts(&[("x", "y.z")]), BodyMode::Data)
+            .unwrap_err();
     assert_eq!(
         e.error,
         ClientError::NotAdvertised {
             extension: "8BITMIME"
         }
     );
-    let e = t
-        .c
-        .send_envelope(from("a", "b.c"), MailParams::default(), vec![], BodyMode::Data)
+    let e =
+        t.c.send_envelope(
+            from("a", "b.c"),
+            MailParams::default(),
+            vec![],
+            BodyMode::Data,
+        )
         .unwrap_err();
     assert_eq!(e.error, ClientError::NoRecipients);
-    let e = t
-        .c
-        .send_envelope(
+    let e =
+        t.c.send_envelope(
             from("jösé", "b.c"),
             MailParams::default(),
             rcpts(&[("x", "y.z")]),
@@ -992,9 +1033,8 @@ fn envelope_checks_extensions() {
     assert_eq!(e.error, ClientError::NeedsSmtpUtf8);
     let mut p = RcptParams::default();
     p.notify = Some(Notify::Never);
-    let e = t
-        .c
-        .send_envelope(
+    let e =
+        t.c.send_envelope(
             from("a", "b.c"),
             MailParams::default(),
             vec![(ForwardPath::Postmaster, p)],
@@ -1016,12 +1056,19 @@ fn envelope_checks_extensions() {
 fn misuse_before_hello() {
     let mut t = T::new(config());
     t.s("220 x\r\n");
-    let e = t
-        .c
-        .send_envelope(from("a", "b.c"), MailParams::default(), rcpts(&[("x", "y.z")]), BodyMode::Data)
+    let e =
+        t.c.send_envelope(
+            from("a", "b.c"),
+            MailParams::default(),
+            rcpts(&[("x", "y.z")]),
+            BodyMode::Data,
+        )
         .unwrap_err();
     assert!(matches!(e.error, ClientError::WrongState { .. }));
-    assert!(matches!(t.c.finish_body(), Err(ClientError::WrongState { .. })));
+    assert!(matches!(
+        t.c.finish_body(),
+        Err(ClientError::WrongState { .. })
+    ));
     t.c("");
 }
 

@@ -99,11 +99,7 @@ impl BodyWriter {
         match mode {
             BodyMode::Data => BodyWriter::Data(DotEncoder::new(policy)),
             BodyMode::Bdat => BodyWriter::Bdat(CrlfCanon {
-                policy: if binary {
-                    BareLineEnding::Keep
-                } else {
-                    policy
-                },
+                policy: if binary { BareLineEnding::Keep } else { policy },
                 pending_cr: false,
             }),
         }
@@ -179,7 +175,10 @@ mod tests {
     #[test]
     fn bdat_normalizes_across_chunks() {
         let out = bdat(BareLineEnding::Normalize, &[b"a\r", b"\nb\n", b"c\r", b""]);
-        assert_eq!(out, b"BDAT 1\r\naBDAT 5\r\n\r\nb\r\nBDAT 1\r\ncBDAT 2 LAST\r\n\r\n");
+        assert_eq!(
+            out,
+            b"BDAT 1\r\naBDAT 5\r\n\r\nb\r\nBDAT 1\r\ncBDAT 2 LAST\r\n\r\n"
+        );
         let out = bdat(BareLineEnding::Normalize, &[b"x\ry"]);
         assert_eq!(out, b"BDAT 4 LAST\r\nx\r\ny");
     }
@@ -213,5 +212,4 @@ mod tests {
             }
         }
     }
-
 }

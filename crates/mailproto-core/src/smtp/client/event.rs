@@ -162,7 +162,11 @@ impl fmt::Display for ProtocolError {
             ProtocolError::Line(e) => write!(f, "bad reply line: {e}"),
             ProtocolError::Reply(e) => write!(f, "bad reply: {e}"),
             ProtocolError::UnexpectedReply(r) => {
-                write!(f, "unexpected reply {} while no command was pending", r.code)
+                write!(
+                    f,
+                    "unexpected reply {} while no command was pending",
+                    r.code
+                )
             }
             ProtocolError::AuthNotCancelled => {
                 f.write_str("server sent another AUTH challenge after the client cancelled")

@@ -134,16 +134,24 @@ enum Expect {
     StartTls,
     Auth,
     Mail,
-    Rcpt { index: usize },
+    Rcpt {
+        index: usize,
+    },
     Data,
     /// The lone `.` sent after a 354 with no valid recipient (RFC 2920 §3.1).
     LoneDot,
-    Bdat { last: bool },
+    Bdat {
+        last: bool,
+    },
     /// The reply after the terminating `.`.
     DataEnd,
     /// LMTP: the reply for the `pos`-th accepted recipient after the first.
-    Lmtp { pos: usize },
-    Rset { internal: bool },
+    Lmtp {
+        pos: usize,
+    },
+    Rset {
+        internal: bool,
+    },
     Noop,
     Vrfy,
     Quit,
