@@ -428,7 +428,7 @@ fn auth_checks_advertisement_and_tls() {
     assert_eq!(refused.error, ClientError::MechanismNotAdvertised);
     t.c("");
     // Forced: the caller takes responsibility.
-    t.c.auth_forced(refused.value).unwrap();
+    t.c.auth_forced(refused.into_value()).unwrap();
     t.c("AUTH LOGIN\r\n");
 }
 
@@ -982,7 +982,7 @@ fn rset_noop_vrfy() {
     // CR/LF never reach the wire; the value comes back.
     let e = t.c.vrfy("x\r\nRCPT TO:<evil@x>".into()).unwrap_err();
     assert!(matches!(e.error, ClientError::Encode(_)));
-    assert_eq!(e.value, "x\r\nRCPT TO:<evil@x>");
+    assert_eq!(*e.value, "x\r\nRCPT TO:<evil@x>");
     t.c("");
     assert!(t.c.is_ready());
 }

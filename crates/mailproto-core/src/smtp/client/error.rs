@@ -1,6 +1,7 @@
 //! [`ClientError`]: a command method was called when it may not be; [`Refused`] hands the
 //! value back.
 
+use alloc::boxed::Box;
 use core::fmt;
 
 use crate::dot::DotError;
@@ -117,22 +118,32 @@ impl From<EncodeError> for ClientError {
 }
 
 /// A refused command together with the value it was given, so nothing is lost.
+///
+/// The value is boxed so that `Result<(), Refused<T>>` stays small on the success path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Refused<T> {
     /// Why.
     pub error: ClientError,
     /// The value handed back.
-    pub value: T,
+    pub value: Box<T>,
 }
 
 impl<T> Refused<T> {
     pub(crate) fn new(error: ClientError, value: T) -> Self {
-        Refused { error, value }
+        Refused {
+            error,
+            value: Box::new(value),
+        }
     }
 
     /// The error, dropping the value.
     pub fn into_error(self) -> ClientError {
         self.error
+    }
+
+    /// The value handed back, dropping the error.
+    pub fn into_value(self) -> T {
+        *self.value
     }
 }
 

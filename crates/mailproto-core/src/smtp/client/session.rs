@@ -67,13 +67,13 @@ impl Client {
             return;
         }
         let not_recognised = matches!(reply.code.get(), 500 | 502);
-        if hello == Hello::Ehlo && not_recognised {
-            if let Host::Domain(d) = &self.config.hostname {
-                if let Ok(line) = Self::encode_command(&Command::Helo(d.clone())) {
-                    self.send(&line, Expect::Hello(Hello::Helo));
-                    return;
-                }
-            }
+        if hello == Hello::Ehlo
+            && not_recognised
+            && let Host::Domain(d) = &self.config.hostname
+            && let Ok(line) = Self::encode_command(&Command::Helo(d.clone()))
+        {
+            self.send(&line, Expect::Hello(Hello::Helo));
+            return;
         }
         // The server's view of the session is unknown now: start over from EHLO.
         self.session = Session::Connected;
