@@ -392,9 +392,14 @@ impl Client {
                 if reply.code == ReplyCode::START_MAIL_INPUT {
                     if txn.failure.is_some() {
                         // RFC 2920 §3.1: DATA accepted with no valid recipient: end it
-                        // with an empty body.
+                        // with an empty body. LMTP answers the end of data once per
+                        // accepted recipient (RFC 2033 §4.2): here, not at all.
                         txn.lone_dot_sent = true;
-                        self.send(b".\r\n", Expect::LoneDot);
+                        if self.config.lmtp {
+                            self.out.extend_from_slice(b".\r\n");
+                        } else {
+                            self.send(b".\r\n", Expect::LoneDot);
+                        }
                     } else {
                         self.open_body(txn);
                     }
