@@ -1133,3 +1133,171 @@ fn read_timeouts_follow_rfc5321_4_5_3_2() {
     t.s("250 ok\r\n");
     assert_eq!(t.c.read_timeout(), Some(Duration::from_secs(300)));
 }
+
+/// A canned server for `testing::Pair`: answers each command line with the next reply,
+/// swallows DATA bodies up to the lone dot, switches to TLS after `220` to STARTTLS and
+/// closes after `221`.
+#[derive(Debug)]
+struct Canned {
+    input: mailproto_core::line::LineReader,
+    replies: std::collections::VecDeque<&'static str>,
+    out: Vec<u8>,
+    in_data: bool,
+    tls: bool,
+    closed: bool,
+}
+
+impl Canned {
+    fn new(greeting: &'static str, replies: &[&'static str]) -> Canned {
+        Canned {
+            input: mailproto_core::line::LineReader::new(
+                1000,
+                mailproto_core::line::BareLineEnding::Reject,
+            ),
+            replies: replies.iter().copied().collect(),
+            out: greeting.as_bytes().to_vec(),
+            in_data: false,
+            tls: false,
+            closed: false,
+        }
+    }
+}
+
+impl Machine for Canned {
+    type Event = ();
+    fn feed(&mut self, data: &[u8]) {
+        self.input.push(data);
+        while let Some(Ok(line)) = self.input.next_line() {
+            if self.in_data {
+                self.in_data = line != b".";
+                if self.in_data {
+                    continue;
+                }
+            }
+            let starttls = line == b"STARTTLS";
+            let Some(reply) = self.replies.pop_front() else {
+                self.closed = true;
+                return;
+            };
+            self.out.extend_from_slice(reply.as_bytes());
+            self.in_data = reply.starts_with("354");
+            if starttls && reply.starts_with("220") {
+                self.input.discard();
+                self.tls = true;
+                return;
+            }
+            if reply.starts_with("221") {
+                self.closed = true;
+                return;
+            }
+        }
+    }
+    fn feed_eof(&mut self) {
+        self.closed = true;
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.out.len();
+        out.append(&mut self.out);
+        n
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn io(&self) -> Io {
+        if self.closed {
+            Io::Closed
+        } else if self.tls {
+            Io::AwaitingTls
+        } else {
+            Io::Open { wants_read: true }
+        }
+    }
+    fn read_timeout(&self) -> Option<Duration> {
+        None
+    }
+    fn handle_timeout(&mut self) {
+        self.closed = true;
+    }
+    fn tls_established(&mut self) {
+        self.tls = false;
+    }
+}
+
+#[test]
+fn drives_in_a_pair_through_starttls_auth_and_a_pipelined_message() {
+    use mailproto_core::testing::Pair;
+    let server = || {
+        Canned::new(
+            "220 mx.example ESMTP\r\n",
+            &[
+                "250-mx.example\r\n250-PIPELINING\r\n250 STARTTLS\r\n",
+                "220 2.0.0 go ahead\r\n",
+                "250-mx.example\r\n250-PIPELINING\r\n250 AUTH PLAIN\r\n",
+                "235 2.7.0 ok\r\n",
+                "250 2.1.0 ok\r\n",
+                "250 2.1.5 ok\r\n",
+                "550 5.1.1 unknown\r\n",
+                "354 go\r\n",
+                "250 2.0.0 queued\r\n",
+                "221 2.0.0 bye\r\n",
+            ],
+        )
+    };
+    for sizes in [vec![], vec![1], vec![3, 17, 5]] {
+        let mut pair = Pair::with_splits(Client::new(config()), server(), sizes);
+        let mut events = Vec::new();
+        pair.drive(
+            |c: &mut Client, ev: Event| {
+                match &ev {
+                    Event::Greeting(_) | Event::TlsReady => c.ehlo().unwrap(),
+                    Event::Ready { capabilities, .. } if capabilities.starttls => {
+                        c.starttls().unwrap()
+                    }
+                    Event::Ready { .. } => c.auth(password_auth(Mechanism::Plain)).unwrap(),
+                    Event::Authenticated => {
+                        let to = rcpts(&[("a", "mx.example"), ("b", "mx.example")]);
+                        c.send_envelope(
+                            from("me", "bar.com"),
+                            MailParams::default(),
+                            to,
+                            BodyMode::Data,
+                        )
+                        .unwrap()
+                    }
+                    Event::ReadyForBody => {
+                        c.send_body(b"Subject: hi\n\n.hello\n").unwrap();
+                        c.finish_body().unwrap();
+                    }
+                    Event::MessageAccepted(_) => c.quit().unwrap(),
+                    _ => {}
+                }
+                events.push(ev);
+            },
+            |_, ()| {},
+        );
+        assert!(matches!(
+            events.last(),
+            Some(Event::Closed {
+                reason: CloseReason::Quit(_)
+            })
+        ));
+        assert_eq!(
+            pair.transcript(),
+            "S: 220 mx.example ESMTP\n\
+             C: EHLO bar.com\n\
+             S: 250-mx.example\nS: 250-PIPELINING\nS: 250 STARTTLS\n\
+             C: STARTTLS\n\
+             S: 220 2.0.0 go ahead\n\
+             C: EHLO bar.com\n\
+             S: 250-mx.example\nS: 250-PIPELINING\nS: 250 AUTH PLAIN\n\
+             C: AUTH PLAIN AHRpbQB0YW5zdGFhZg==\n\
+             S: 235 2.7.0 ok\n\
+             C: MAIL FROM:<me@bar.com>\nC: RCPT TO:<a@mx.example>\nC: RCPT TO:<b@mx.example>\nC: DATA\n\
+             S: 250 2.1.0 ok\nS: 250 2.1.5 ok\nS: 550 5.1.1 unknown\nS: 354 go\n\
+             C: Subject: hi\nC: \nC: ..hello\nC: .\n\
+             S: 250 2.0.0 queued\n\
+             C: QUIT\n\
+             S: 221 2.0.0 bye\n"
+        );
+    }
+}
