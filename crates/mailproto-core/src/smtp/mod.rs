@@ -23,8 +23,10 @@
 //!
 //! Modules: `types` (commands, paths, configuration), `params` (MAIL/RCPT parameters),
 //! `path` and `parse` (command parser), `encode` (command encoder), `reply` (replies),
-//! `ext` (EHLO capabilities), `xtext` (RFC 3461 §4), `error`.
+//! `ext` (EHLO capabilities), `xtext` (RFC 3461 §4), `error`; [`client`], the SMTP/LMTP
+//! client state machine.
 
+pub mod client;
 mod encode;
 mod error;
 mod ext;

@@ -1,0 +1,215 @@
+//! Message body encoding: dot-stuffed DATA through [`DotEncoder`], or BDAT chunks
+//! (RFC 3030 §2) with the same line-ending policy. Nothing here holds more than the
+//! chunk being written.
+
+use alloc::vec::Vec;
+
+use crate::dot::{DotEncoder, DotError};
+use crate::line::BareLineEnding;
+use crate::smtp::Command;
+
+/// How the message data is sent (RFC 5321 §4.1.1.4 DATA, RFC 3030 §2 BDAT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BodyMode {
+    /// `DATA`, then the dot-stuffed body and `CRLF . CRLF`.
+    #[default]
+    Data,
+    /// `BDAT size [LAST]` chunks (CHUNKING, RFC 3030); needed for BODY=BINARYMIME.
+    Bdat,
+}
+
+/// Line-ending canonicalisation for BDAT chunks, streaming: a CR at the end of one chunk
+/// waits for the next to know whether it starts a CRLF.
+#[derive(Debug, Clone)]
+pub(crate) struct CrlfCanon {
+    policy: BareLineEnding,
+    pending_cr: bool,
+}
+
+impl CrlfCanon {
+    /// Appends `input` with bare CR / bare LF handled by the policy.
+    fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), DotError> {
+        if self.policy == BareLineEnding::Keep {
+            out.extend_from_slice(input);
+            return Ok(());
+        }
+        let mut i = 0;
+        if self.pending_cr && !input.is_empty() {
+            self.pending_cr = false;
+            if input[0] == b'\n' {
+                out.extend_from_slice(b"\r\n");
+                i = 1;
+            } else {
+                self.bare(DotError::BareCr, out)?;
+            }
+        }
+        while let Some(off) = memchr::memchr2(b'\r', b'\n', &input[i..]) {
+            let p = i + off;
+            out.extend_from_slice(&input[i..p]);
+            if input[p] == b'\n' {
+                self.bare(DotError::BareLf, out)?;
+                i = p + 1;
+            } else if p + 1 == input.len() {
+                self.pending_cr = true;
+                return Ok(());
+            } else if input[p + 1] == b'\n' {
+                out.extend_from_slice(b"\r\n");
+                i = p + 2;
+            } else {
+                self.bare(DotError::BareCr, out)?;
+                i = p + 1;
+            }
+        }
+        out.extend_from_slice(&input[i..]);
+        Ok(())
+    }
+
+    /// The end of the body: a held CR is bare.
+    fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), DotError> {
+        if core::mem::take(&mut self.pending_cr) {
+            self.bare(DotError::BareCr, out)?;
+        }
+        Ok(())
+    }
+
+    fn bare(&self, e: DotError, out: &mut Vec<u8>) -> Result<(), DotError> {
+        match self.policy {
+            BareLineEnding::Normalize => {
+                out.extend_from_slice(b"\r\n");
+                Ok(())
+            }
+            _ => Err(e),
+        }
+    }
+}
+
+/// The body encoder of one transaction.
+#[derive(Debug, Clone)]
+pub(crate) enum BodyWriter {
+    /// DATA: dot-stuffing.
+    Data(DotEncoder),
+    /// BDAT: chunks, canonicalised unless binary.
+    Bdat(CrlfCanon),
+}
+
+impl BodyWriter {
+    /// A writer for `mode`; `binary` (BODY=BINARYMIME) sends BDAT bytes verbatim.
+    pub(crate) fn new(mode: BodyMode, policy: BareLineEnding, binary: bool) -> Self {
+        match mode {
+            BodyMode::Data => BodyWriter::Data(DotEncoder::new(policy)),
+            BodyMode::Bdat => BodyWriter::Bdat(CrlfCanon {
+                policy: if binary { BareLineEnding::Keep } else { policy },
+                pending_cr: false,
+            }),
+        }
+    }
+
+    /// Appends the wire form of one piece of body to `out`: stuffed bytes (DATA), or a
+    /// `BDAT n [LAST]` line and its chunk. `last` ends the body. Returns whether a BDAT
+    /// command was written (its reply is then due). On error neither `out` nor the
+    /// writer changes; `scratch` is a reusable buffer.
+    pub(crate) fn write(
+        &mut self,
+        input: &[u8],
+        last: bool,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Result<bool, DotError> {
+        match self {
+            BodyWriter::Data(enc) => {
+                let saved = enc.clone();
+                let mark = out.len();
+                if let Err(e) = enc.encode(input, out) {
+                    *enc = saved;
+                    out.truncate(mark);
+                    return Err(e);
+                }
+                if last {
+                    enc.finish(out);
+                }
+                Ok(false)
+            }
+            BodyWriter::Bdat(canon) => {
+                let saved = canon.clone();
+                scratch.clear();
+                let r = canon
+                    .push(input, scratch)
+                    .and_then(|()| if last { canon.finish(scratch) } else { Ok(()) });
+                if let Err(e) = r {
+                    *canon = saved;
+                    scratch.clear();
+                    return Err(e);
+                }
+                if scratch.is_empty() && !last {
+                    return Ok(false);
+                }
+                let size = scratch.len() as u64;
+                let mut line = Vec::new();
+                // BDAT never fails to encode.
+                let _ = Command::Bdat { size, last }.encode(&mut line);
+                out.extend_from_slice(&line);
+                out.extend_from_slice(scratch);
+                scratch.clear();
+                Ok(true)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn bdat(policy: BareLineEnding, chunks: &[&[u8]]) -> Vec<u8> {
+        let mut w = BodyWriter::new(BodyMode::Bdat, policy, false);
+        let (mut out, mut scratch) = (Vec::new(), Vec::new());
+        for (i, c) in chunks.iter().enumerate() {
+            w.write(c, i + 1 == chunks.len(), &mut out, &mut scratch)
+                .unwrap();
+        }
+        out
+    }
+
+    #[test]
+    fn bdat_normalizes_across_chunks() {
+        let out = bdat(BareLineEnding::Normalize, &[b"a\r", b"\nb\n", b"c\r", b""]);
+        assert_eq!(
+            out,
+            b"BDAT 1\r\naBDAT 5\r\n\r\nb\r\nBDAT 1\r\ncBDAT 2 LAST\r\n\r\n"
+        );
+        let out = bdat(BareLineEnding::Normalize, &[b"x\ry"]);
+        assert_eq!(out, b"BDAT 4 LAST\r\nx\r\ny");
+    }
+
+    #[test]
+    fn bdat_keep_and_binary_are_verbatim() {
+        assert_eq!(
+            bdat(BareLineEnding::Keep, &[b"a\nb\r", b""]),
+            b"BDAT 4\r\na\nb\rBDAT 0 LAST\r\n"
+        );
+        let mut w = BodyWriter::new(BodyMode::Bdat, BareLineEnding::Reject, true);
+        let (mut out, mut s) = (Vec::new(), Vec::new());
+        w.write(b"\n\r\x00", true, &mut out, &mut s).unwrap();
+        assert_eq!(out, b"BDAT 3 LAST\r\n\n\r\x00");
+    }
+
+    #[test]
+    fn reject_leaves_state_unchanged() {
+        for mode in [BodyMode::Data, BodyMode::Bdat] {
+            let mut w = BodyWriter::new(mode, BareLineEnding::Reject, false);
+            let (mut out, mut s) = (vec![b'X'], Vec::new());
+            w.write(b"ok\r", false, &mut out, &mut s).unwrap();
+            let before = out.clone();
+            assert!(w.write(b"bad\n", false, &mut out, &mut s).is_err());
+            assert_eq!(out, before, "{mode:?}");
+            w.write(b"\nend\r\n", true, &mut out, &mut s).unwrap();
+            let tail = &out[before.len()..];
+            match mode {
+                BodyMode::Data => assert_eq!(tail, b"\nend\r\n.\r\n"),
+                _ => assert_eq!(tail, b"BDAT 7 LAST\r\n\r\nend\r\n"),
+            }
+        }
+    }
+}

@@ -1,0 +1,463 @@
+//! The SMTP (and LMTP) client state machine (RFC 5321 §3, §4; RFC 2033).
+//!
+//! [`Client`] implements [`Machine`]: the adapter feeds the server's bytes, writes what
+//! [`Machine::poll_transmit`] gives, and hands [`Event`]s to the application, which
+//! issues commands through typed methods ([`Client::ehlo`], [`Client::starttls`],
+//! [`Client::auth`], [`Client::send_envelope`], [`Client::send_body`], ...). A method
+//! called at the wrong time returns a [`ClientError`] (with the value handed back in a
+//! [`Refused`]) and changes nothing.
+//!
+//! What the machine does by itself, so that every application gets it right:
+//! - falls back from EHLO to HELO on `500`/`502` (RFC 5321 §4.1.4);
+//! - with PIPELINING, writes MAIL, every RCPT and DATA as one group and checks every reply
+//!   in order (RFC 2920 §3.1), reporting a result per recipient; without it, sends one
+//!   command at a time and stops at the first refusal that ends the transaction;
+//! - sends RSET after a failed transaction, or a lone `.` when DATA was accepted although
+//!   no recipient was (RFC 2920 §3.1);
+//! - dot-stuffs the body and normalises line endings as it streams ([`crate::dot`]), or
+//!   frames BDAT chunks (RFC 3030 §2), never holding more than one chunk;
+//! - at STARTTLS, throws away whatever plaintext followed the `220` and reports it
+//!   ([`Event::TlsInjection`]), then forgets the capabilities after the handshake
+//!   (RFC 3207 §4.2);
+//! - treats `421` at any point as the end of the session (RFC 5321 §3.8).
+//!
+//! Replies are framed by [`LineReader`] (a bare LF ends a line; bare CR is refused) and
+//! parsed by [`ReplyParser`] with [`ReplyLimits`](crate::smtp::ReplyLimits): a malformed
+//! reply gives [`Event::ProtocolError`] and closes the session.
+//!
+//! # States
+//!
+//! ```text
+//!  Greeting ──220──▶ Connected ──ehlo()──▶ [EHLO/LHLO] ──250──▶ Ready ◀─────────────────┐
+//!     │                 ▲  ▲                  │ 500/502: HELO ─250─┘ │                   │
+//!     │ 554 etc.        │  │                  └─ refused: HelloRefused (Connected)       │
+//!     ▼                 │  │                                                             │
+//!  Rejected (quit only) │  └── tls_established(): TlsReady ◀── AwaitingTls ◀─220─ starttls()
+//!                       │                                         (454/5xx: StartTlsRefused)
+//!                       │
+//!  Ready ──auth()──▶ [AUTH ⇄ 334] ──235: Authenticated / 5xx: AuthFailed──▶ Ready
+//!
+//!  Ready ──send_envelope()──▶ MAIL ─▶ RCPT… ─▶ DATA (one group with PIPELINING)
+//!            │ MAIL refused / no RCPT accepted / DATA refused
+//!            │     ──▶ [RSET, or lone "." after a 354] ──▶ TransactionFailed ──▶ Ready
+//!            │ 354 (or BDAT: envelope sent) ──▶ ReadyForBody
+//!            ▼
+//!         Body: send_body()* ──finish_body()──▶ "." / BDAT … LAST
+//!            ──▶ MessageAccepted | MessageRejected | LmtpReply × accepted ──▶ Ready
+//!
+//!  any state ──quit()──▶ 221 ──▶ Closed
+//!  any state ── 421 / EOF / timeout / malformed reply ──▶ Closed
+//! ```
+//!
+//! # Example
+//!
+//! ```
+//! use mailproto_core::{Io, Machine};
+//! use mailproto_core::smtp::client::{BodyMode, Client, ClientConfig, Event};
+//! use mailproto_core::smtp::{Domain, ForwardPath, Host, MailParams, Mailbox, RcptParams, ReversePath};
+//!
+//! let mailbox = |l: &str, d: &str| Mailbox {
+//!     local_part: l.into(),
+//!     domain: Host::Domain(Domain::new(d).unwrap()),
+//! };
+//! let mut client = Client::new(ClientConfig::new(Host::Domain(Domain::new("bar.com").unwrap())));
+//! let mut wire = Vec::new();
+//! client.feed(b"220 foo.com ESMTP\r\n");
+//! assert!(matches!(client.poll_event(), Some(Event::Greeting(_))));
+//! client.ehlo().unwrap();
+//! let _ = client.poll_transmit(&mut wire);
+//! client.feed(b"250-foo.com\r\n250 PIPELINING\r\n");
+//! assert!(matches!(client.poll_event(), Some(Event::Ready { extended: true, .. })));
+//! client
+//!     .send_envelope(
+//!         ReversePath::Mailbox(mailbox("Smith", "bar.com")),
+//!         MailParams::default(),
+//!         vec![(ForwardPath::Mailbox(mailbox("Jones", "foo.com")), RcptParams::default())],
+//!         BodyMode::Data,
+//!     )
+//!     .unwrap();
+//! wire.clear();
+//! let _ = client.poll_transmit(&mut wire);
+//! assert_eq!(wire, b"MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<Jones@foo.com>\r\nDATA\r\n");
+//! assert_eq!(client.io(), Io::Open { wants_read: true });
+//! ```
+
+mod body;
+mod config;
+mod error;
+mod event;
+mod session;
+mod transaction;
+
+#[cfg(test)]
+mod tests;
+
+use alloc::collections::VecDeque;
+use alloc::vec::Vec;
+use core::time::Duration;
+
+use crate::line::{BareLineEnding, LineReader};
+use crate::machine::{Io, Machine};
+use crate::sasl::ClientAuth;
+use crate::smtp::{Capabilities, Reply, ReplyCode, ReplyParser};
+
+pub use body::BodyMode;
+pub use config::{ClientConfig, Timeouts};
+pub use error::{ClientError, Refused};
+pub use event::{CloseReason, Event, FailureReason, ProtocolError};
+pub use transaction::Envelope;
+
+use transaction::Txn;
+
+/// Where the session stands (see the module's state diagram).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Session {
+    /// Waiting for the server's greeting.
+    Greeting,
+    /// Greeted (or after TLS, or after a refused hello): EHLO is next.
+    Connected,
+    /// The greeting was not 220: QUIT only.
+    Rejected,
+    /// EHLO/HELO/LHLO succeeded.
+    Ready,
+    /// STARTTLS got 220: the adapter runs the handshake.
+    AwaitingTls,
+    /// Over.
+    Closed,
+}
+
+/// A reply the client waits for, in the order the commands were written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Greeting,
+    Hello(Hello),
+    StartTls,
+    Auth,
+    Mail,
+    Rcpt {
+        index: usize,
+    },
+    Data,
+    /// The lone `.` sent after a 354 with no valid recipient (RFC 2920 §3.1).
+    LoneDot,
+    Bdat {
+        last: bool,
+    },
+    /// The reply after the terminating `.`.
+    DataEnd,
+    /// LMTP: the reply for the `pos`-th accepted recipient after the first.
+    Lmtp {
+        pos: usize,
+    },
+    Rset {
+        internal: bool,
+    },
+    Noop,
+    Vrfy,
+    Quit,
+}
+
+/// The hello command in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hello {
+    Ehlo,
+    Helo,
+    Lhlo,
+}
+
+/// An AUTH exchange in progress (RFC 4954 §4).
+#[derive(Debug)]
+struct AuthRun {
+    auth: ClientAuth,
+    rounds: usize,
+    cancelled: bool,
+}
+
+/// The SMTP/LMTP client machine. See the [module documentation](self) for the state
+/// diagram, and [`crate::machine`] for the polling order:
+///
+/// 1. `poll_transmit` and write everything it gives;
+/// 2. `poll_event` until `None`, issuing commands in answer;
+/// 3. act on `io()`: read and `feed` (or `feed_eof`) with `read_timeout()`, run the TLS
+///    handshake and call `tls_established()`, or close.
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    reader: LineReader,
+    parser: ReplyParser,
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    events: VecDeque<Event>,
+    expect: VecDeque<Expect>,
+    session: Session,
+    capabilities: Capabilities,
+    extended: bool,
+    tls_active: bool,
+    authenticated: bool,
+    auth: Option<AuthRun>,
+    txn: Option<Txn>,
+}
+
+impl Client {
+    /// A client that waits for the server's greeting (RFC 5321 §3.1).
+    pub fn new(config: ClientConfig) -> Client {
+        // A bare LF ends a reply line (lenient towards old servers); a bare CR stays in
+        // the line, where the reply parser refuses it.
+        let reader = LineReader::new(config.reply_limits.line, BareLineEnding::Keep);
+        let parser = ReplyParser::new(config.reply_limits.clone());
+        let tls_active = config.tls_active;
+        Client {
+            config,
+            reader,
+            parser,
+            out: Vec::new(),
+            scratch: Vec::new(),
+            events: VecDeque::new(),
+            expect: VecDeque::from([Expect::Greeting]),
+            session: Session::Greeting,
+            capabilities: Capabilities::default(),
+            extended: false,
+            tls_active,
+            authenticated: false,
+            auth: None,
+            txn: None,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.config
+    }
+
+    /// The capabilities of the last successful EHLO/LHLO (empty before, after HELO and
+    /// after STARTTLS).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.capabilities
+    }
+
+    /// Whether the session is ESMTP (the last hello was EHLO/LHLO).
+    pub fn is_extended(&self) -> bool {
+        self.extended
+    }
+
+    /// Whether the connection runs inside TLS (implicit, or after STARTTLS).
+    pub fn is_tls(&self) -> bool {
+        self.tls_active
+    }
+
+    /// Whether AUTH succeeded in this session (reset by STARTTLS).
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// Whether a new command may be issued now: the hello succeeded, no reply is
+    /// outstanding and no transaction is open.
+    pub fn is_ready(&self) -> bool {
+        self.session == Session::Ready && self.is_idle()
+    }
+
+    /// Whether the session is closed.
+    pub fn is_closed(&self) -> bool {
+        self.session == Session::Closed
+    }
+
+    /// How long one write of message data may take while a body is being sent
+    /// (RFC 5321 §4.5.3.2.5, "Data Block"), or `None` when no body is open. The adapter
+    /// owns the socket, so it applies this to its writes.
+    pub fn write_timeout(&self) -> Option<Duration> {
+        self.txn
+            .as_ref()
+            .filter(|t| t.body_open())
+            .map(|_| self.config.timeouts.data_block)
+    }
+
+    /// No reply outstanding and no transaction open.
+    fn is_idle(&self) -> bool {
+        self.expect.is_empty() && self.txn.is_none()
+    }
+
+    /// The common gate of the command methods: open, greeted, idle.
+    fn check_idle(&self) -> Result<(), ClientError> {
+        match self.session {
+            Session::Closed | Session::AwaitingTls => Err(ClientError::Closed),
+            _ if !self.is_idle() => Err(ClientError::Busy),
+            _ => Ok(()),
+        }
+    }
+
+    /// Queue a command line (CRLF included) and the reply it waits for.
+    fn send(&mut self, line: &[u8], expect: Expect) {
+        self.out.extend_from_slice(line);
+        self.expect.push_back(expect);
+    }
+
+    fn emit(&mut self, event: Event) {
+        self.events.push_back(event);
+    }
+
+    /// End the session: nothing more is read or expected.
+    fn close(&mut self, reason: CloseReason) {
+        if self.session == Session::Closed {
+            return;
+        }
+        self.session = Session::Closed;
+        self.expect.clear();
+        self.txn = None;
+        self.auth = None;
+        self.reader.discard();
+        self.parser = ReplyParser::new(self.config.reply_limits.clone());
+        self.emit(Event::Closed { reason });
+    }
+
+    fn protocol_error(&mut self, error: ProtocolError) {
+        self.emit(Event::ProtocolError(error));
+        self.close(CloseReason::ProtocolError);
+    }
+
+    /// Frame and parse every complete reply held, dispatching each.
+    fn process(&mut self) {
+        while matches!(
+            self.session,
+            Session::Greeting | Session::Connected | Session::Rejected | Session::Ready
+        ) {
+            let parsed = match self.reader.next_line() {
+                None => return,
+                Some(Err(e)) => Err(ProtocolError::Line(e)),
+                Some(Ok(line)) => self.parser.feed_line(line).map_err(ProtocolError::Reply),
+            };
+            match parsed {
+                Err(e) => self.protocol_error(e),
+                Ok(None) => {}
+                Ok(Some(reply)) => self.on_reply(reply),
+            }
+        }
+    }
+
+    /// One complete reply: match it with the oldest outstanding command.
+    fn on_reply(&mut self, reply: Reply) {
+        if reply.code == ReplyCode::NOT_AVAILABLE {
+            // RFC 5321 §3.8: 421 may answer any command, or come unsolicited.
+            self.close(CloseReason::ServiceNotAvailable(reply));
+            return;
+        }
+        let Some(expect) = self.expect.pop_front() else {
+            self.protocol_error(ProtocolError::UnexpectedReply(reply));
+            return;
+        };
+        match expect {
+            Expect::Greeting => {
+                self.session = if reply.code.class() == 2 {
+                    Session::Connected
+                } else {
+                    Session::Rejected
+                };
+                self.emit(Event::Greeting(reply));
+            }
+            Expect::Hello(hello) => self.on_hello(hello, reply),
+            Expect::StartTls => self.on_starttls(reply),
+            Expect::Auth => self.on_auth(reply),
+            Expect::Rset { internal: false } => self.emit(Event::Reset(reply)),
+            Expect::Noop => self.emit(Event::Noop(reply)),
+            Expect::Vrfy => self.emit(Event::Verify(reply)),
+            Expect::Quit => self.close(CloseReason::Quit(reply)),
+            Expect::Rset { internal: true }
+            | Expect::Mail
+            | Expect::Rcpt { .. }
+            | Expect::Data
+            | Expect::LoneDot
+            | Expect::Bdat { .. }
+            | Expect::DataEnd
+            | Expect::Lmtp { .. } => self.on_txn_reply(expect, reply),
+        }
+    }
+}
+
+impl Machine for Client {
+    type Event = Event;
+
+    fn feed(&mut self, data: &[u8]) {
+        match self.session {
+            Session::Closed => {}
+            Session::AwaitingTls => {
+                // Plaintext after the 220 to STARTTLS: never parsed (RFC 3207 §4.2).
+                if !data.is_empty() {
+                    self.emit(Event::TlsInjection {
+                        discarded: data.len(),
+                    });
+                }
+            }
+            _ => {
+                self.reader.push(data);
+                self.process();
+            }
+        }
+    }
+
+    fn feed_eof(&mut self) {
+        self.close(CloseReason::Eof);
+    }
+
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.out.len();
+        out.append(&mut self.out);
+        n
+    }
+
+    fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    fn io(&self) -> Io {
+        match self.session {
+            Session::Closed => Io::Closed,
+            Session::AwaitingTls => Io::AwaitingTls,
+            _ => Io::Open {
+                wants_read: !self.expect.is_empty(),
+            },
+        }
+    }
+
+    fn read_timeout(&self) -> Option<Duration> {
+        if matches!(self.session, Session::Closed | Session::AwaitingTls) {
+            return None;
+        }
+        let t = &self.config.timeouts;
+        Some(match self.expect.front()? {
+            Expect::Greeting => t.greeting,
+            Expect::Mail => t.mail,
+            Expect::Rcpt { .. } => t.rcpt,
+            Expect::Data => t.data_initiation,
+            Expect::Bdat { last: false } => t.data_block,
+            Expect::Bdat { last: true }
+            | Expect::DataEnd
+            | Expect::LoneDot
+            | Expect::Lmtp { .. } => t.data_termination,
+            Expect::Hello(_)
+            | Expect::StartTls
+            | Expect::Auth
+            | Expect::Rset { .. }
+            | Expect::Noop
+            | Expect::Vrfy
+            | Expect::Quit => t.command,
+        })
+    }
+
+    fn handle_timeout(&mut self) {
+        self.close(CloseReason::Timeout);
+    }
+
+    fn tls_established(&mut self) {
+        if self.session != Session::AwaitingTls {
+            return;
+        }
+        // RFC 3207 §4.2: discard all knowledge obtained from the server before TLS.
+        self.session = Session::Connected;
+        self.capabilities = Capabilities::default();
+        self.extended = false;
+        self.authenticated = false;
+        self.tls_active = true;
+        self.reader.discard();
+        self.parser = ReplyParser::new(self.config.reply_limits.clone());
+        self.emit(Event::TlsReady);
+    }
+}

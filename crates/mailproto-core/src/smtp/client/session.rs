@@ -1,0 +1,282 @@
+//! Session commands outside a mail transaction: EHLO/HELO/LHLO, STARTTLS, AUTH, RSET,
+//! NOOP, VRFY, QUIT, and their replies.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::{AuthRun, Client, ClientError, Event, Expect, Hello, ProtocolError, Refused, Session};
+use crate::sasl::{self, ClientAuth};
+use crate::smtp::{Capabilities, Command, Host, InitialResponse, Reply, ReplyCode};
+
+/// RFC 4954 §4: an AUTH line with its initial response must fit the 512-octet command
+/// line (RFC 5321 §4.5.3.1.4), else the response waits for an empty 334.
+const AUTH_LINE_MAX: usize = 512;
+
+impl Client {
+    fn encode_command(cmd: &Command) -> Result<Vec<u8>, ClientError> {
+        let mut line = Vec::new();
+        cmd.encode(&mut line)?;
+        Ok(line)
+    }
+
+    /// Checks the gate shared by commands that need a greeted, idle session.
+    fn check_greeted(&self, command: &'static str) -> Result<(), ClientError> {
+        self.check_idle()?;
+        match self.session {
+            Session::Connected | Session::Ready => Ok(()),
+            _ => Err(ClientError::WrongState {
+                command,
+                needs: "a 220 greeting",
+            }),
+        }
+    }
+
+    /// Sends `EHLO` (or `LHLO` with [`ClientConfig::lmtp`](super::ClientConfig::lmtp))
+    /// with the configured hostname (RFC 5321 §4.1.1.1, RFC 2033 §4.1).
+    ///
+    /// Concludes with [`Event::Ready`] or [`Event::HelloRefused`]. On `500`/`502` to
+    /// EHLO the machine sends `HELO` itself (RFC 5321 §4.1.4) when the hostname is a
+    /// domain. Allowed after the greeting and again later (e.g. after STARTTLS), outside
+    /// a transaction.
+    pub fn ehlo(&mut self) -> Result<(), ClientError> {
+        self.check_greeted("EHLO")?;
+        let (cmd, hello) = if self.config.lmtp {
+            (Command::Lhlo(self.config.hostname.clone()), Hello::Lhlo)
+        } else {
+            (Command::Ehlo(self.config.hostname.clone()), Hello::Ehlo)
+        };
+        let line = Self::encode_command(&cmd)?;
+        self.send(&line, Expect::Hello(hello));
+        Ok(())
+    }
+
+    pub(super) fn on_hello(&mut self, hello: Hello, reply: Reply) {
+        if reply.code.class() == 2 {
+            let extended = hello != Hello::Helo;
+            self.capabilities = if extended {
+                Capabilities::from_ehlo_reply(&reply)
+            } else {
+                Capabilities::default()
+            };
+            self.extended = extended;
+            self.session = Session::Ready;
+            self.emit(Event::Ready {
+                capabilities: self.capabilities.clone(),
+                extended,
+            });
+            return;
+        }
+        let not_recognised = matches!(reply.code.get(), 500 | 502);
+        if hello == Hello::Ehlo
+            && not_recognised
+            && let Host::Domain(d) = &self.config.hostname
+            && let Ok(line) = Self::encode_command(&Command::Helo(d.clone()))
+        {
+            self.send(&line, Expect::Hello(Hello::Helo));
+            return;
+        }
+        // The server's view of the session is unknown now: start over from EHLO.
+        self.session = Session::Connected;
+        self.capabilities = Capabilities::default();
+        self.extended = false;
+        self.emit(Event::HelloRefused(reply));
+    }
+
+    /// Sends `STARTTLS` (RFC 3207 §4). Needs a successful EHLO that advertised
+    /// STARTTLS, and no TLS yet.
+    ///
+    /// On `220` the machine discards any plaintext that followed the reply (reported as
+    /// [`Event::TlsInjection`]) and [`Machine::io`](crate::Machine::io) becomes
+    /// [`Io::AwaitingTls`](crate::Io::AwaitingTls); after the handshake the adapter calls
+    /// `tls_established()`, [`Event::TlsReady`] follows and the caller must EHLO again.
+    /// Any other reply gives [`Event::StartTlsRefused`]: the machine never goes on in
+    /// plaintext by itself, the caller decides.
+    pub fn starttls(&mut self) -> Result<(), ClientError> {
+        self.check_idle()?;
+        if self.tls_active {
+            return Err(ClientError::AlreadyTls);
+        }
+        self.check_ehlo("STARTTLS")?;
+        if !self.capabilities.starttls {
+            return Err(ClientError::NotAdvertised {
+                extension: "STARTTLS",
+            });
+        }
+        self.send(b"STARTTLS\r\n", Expect::StartTls);
+        Ok(())
+    }
+
+    fn check_ehlo(&self, command: &'static str) -> Result<(), ClientError> {
+        if self.session == Session::Ready && self.extended {
+            Ok(())
+        } else {
+            Err(ClientError::WrongState {
+                command,
+                needs: "a successful EHLO",
+            })
+        }
+    }
+
+    pub(super) fn on_starttls(&mut self, reply: Reply) {
+        if reply.code != ReplyCode::SERVICE_READY {
+            self.emit(Event::StartTlsRefused(reply));
+            return;
+        }
+        self.session = Session::AwaitingTls;
+        let discarded = self.reader.discard();
+        if discarded > 0 {
+            self.emit(Event::TlsInjection { discarded });
+        }
+    }
+
+    /// Starts an AUTH exchange (RFC 4954 §4) with a mechanism the server advertised.
+    ///
+    /// The initial response goes on the AUTH line when the line fits 512 octets, else it
+    /// answers the server's empty `334`. Challenges are base64-decoded and answered
+    /// through [`ClientAuth`]; an undecodable challenge, one the mechanism cannot answer,
+    /// or more than [`max_auth_rounds`](super::ClientConfig::max_auth_rounds) of them are
+    /// answered `*` (cancel). Concludes with [`Event::Authenticated`] or
+    /// [`Event::AuthFailed`].
+    ///
+    /// Refused: before EHLO, after a successful AUTH, inside a transaction, for a
+    /// mechanism not advertised, or for PLAIN/LOGIN/XOAUTH2/OAUTHBEARER without TLS
+    /// ([`ClientError::NeedsTls`]); [`Client::auth_forced`] skips the last two checks.
+    pub fn auth(&mut self, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+        self.start_auth(auth, false)
+    }
+
+    /// [`Client::auth`] without checking the advertised mechanisms nor TLS: for servers
+    /// that accept mechanisms they do not list, or a deliberate plaintext login.
+    pub fn auth_forced(&mut self, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+        self.start_auth(auth, true)
+    }
+
+    fn start_auth(&mut self, auth: ClientAuth, forced: bool) -> Result<(), Refused<ClientAuth>> {
+        let check = (|| {
+            self.check_idle()?;
+            self.check_ehlo("AUTH")?;
+            if self.authenticated {
+                return Err(ClientError::AlreadyAuthenticated);
+            }
+            if !forced {
+                if !self.capabilities.supports_auth(auth.mechanism().name()) {
+                    return Err(ClientError::MechanismNotAdvertised);
+                }
+                if auth.mechanism().needs_tls() && !self.tls_active {
+                    return Err(ClientError::NeedsTls);
+                }
+            }
+            let mechanism = String::from(auth.mechanism().name());
+            let initial_response = auth.initial_response().and_then(|ir| {
+                let mut b64 = Vec::new();
+                sasl::encode_initial_response(&ir, &mut b64);
+                let fits = "AUTH ".len() + mechanism.len() + 1 + b64.len() + 2 <= AUTH_LINE_MAX;
+                fits.then(|| match b64.as_slice() {
+                    b"=" => InitialResponse::Empty,
+                    _ => InitialResponse::Base64(String::from_utf8_lossy(&b64).into_owned()),
+                })
+            });
+            Self::encode_command(&Command::Auth {
+                mechanism,
+                initial_response,
+            })
+        })();
+        match check {
+            Err(e) => Err(Refused::new(e, auth)),
+            Ok(line) => {
+                self.auth = Some(AuthRun {
+                    auth,
+                    rounds: 0,
+                    cancelled: false,
+                });
+                self.send(&line, Expect::Auth);
+                Ok(())
+            }
+        }
+    }
+
+    pub(super) fn on_auth(&mut self, reply: Reply) {
+        if reply.code != ReplyCode::AUTH_CHALLENGE {
+            self.auth = None;
+            if reply.code.class() == 2 {
+                self.authenticated = true;
+                self.emit(Event::Authenticated);
+            } else {
+                self.emit(Event::AuthFailed(reply));
+            }
+            return;
+        }
+        let max_rounds = self.config.max_auth_rounds;
+        let Some(run) = self.auth.as_mut() else {
+            self.protocol_error(ProtocolError::UnexpectedReply(reply));
+            return;
+        };
+        if run.cancelled {
+            self.protocol_error(ProtocolError::AuthNotCancelled);
+            return;
+        }
+        run.rounds += 1;
+        let text = reply.lines.first().map_or("", String::as_str);
+        let response = if run.rounds > max_rounds {
+            None
+        } else {
+            sasl::decode_line(text.as_bytes())
+                .ok()
+                .and_then(|challenge| run.auth.respond(&challenge).ok())
+        };
+        let mut line = Vec::new();
+        match response {
+            Some(r) => sasl::encode_line(&r, &mut line),
+            None => {
+                // RFC 4954 §4: "*" cancels; the server answers 501.
+                run.cancelled = true;
+                line.extend_from_slice(sasl::CANCEL);
+            }
+        }
+        line.extend_from_slice(b"\r\n");
+        self.out.extend_from_slice(&line);
+        self.expect.push_front(Expect::Auth);
+    }
+
+    /// Sends `RSET` (RFC 5321 §4.1.1.5); concludes with [`Event::Reset`]. Allowed after
+    /// the greeting, outside a transaction (the machine resets failed transactions
+    /// itself).
+    pub fn rset(&mut self) -> Result<(), ClientError> {
+        self.check_greeted("RSET")?;
+        self.send(b"RSET\r\n", Expect::Rset { internal: false });
+        Ok(())
+    }
+
+    /// Sends `NOOP` (RFC 5321 §4.1.1.9); concludes with [`Event::Noop`].
+    pub fn noop(&mut self) -> Result<(), ClientError> {
+        self.check_greeted("NOOP")?;
+        self.send(b"NOOP\r\n", Expect::Noop);
+        Ok(())
+    }
+
+    /// Sends `VRFY string` (RFC 5321 §4.1.1.6); concludes with [`Event::Verify`].
+    pub fn vrfy(&mut self, what: String) -> Result<(), Refused<String>> {
+        let line = self
+            .check_greeted("VRFY")
+            .and_then(|()| Self::encode_command(&Command::Vrfy(what.clone())));
+        match line {
+            Ok(line) => {
+                self.send(&line, Expect::Vrfy);
+                Ok(())
+            }
+            Err(e) => Err(Refused::new(e, what)),
+        }
+    }
+
+    /// Sends `QUIT` (RFC 5321 §4.1.1.10); the reply (`221`) gives [`Event::Closed`].
+    /// Allowed whenever no reply is outstanding and no body is being sent, including
+    /// after a refused greeting (RFC 5321 §3.1: the client should QUIT after a 554).
+    pub fn quit(&mut self) -> Result<(), ClientError> {
+        self.check_idle()?;
+        if self.session == Session::Greeting {
+            return Err(ClientError::Busy);
+        }
+        self.send(b"QUIT\r\n", Expect::Quit);
+        Ok(())
+    }
+}
