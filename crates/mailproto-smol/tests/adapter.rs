@@ -1,0 +1,114 @@
+//! The shared adapter suite (the same file the blocking adapter runs), run against the
+//! async adapter: every operation goes through `smol` tasks and async streams.
+#![allow(missing_docs)]
+
+#[path = "../../mailproto-std/tests/suite/mod.rs"]
+mod suite;
+
+use std::thread;
+
+use mailproto_core::pop3::server::ServerConfig;
+use mailproto_core::sasl::{ClientCredentials, Mechanism};
+use mailproto_core::secret::Secret;
+use mailproto_smol::pop3::{Pop3Client, Pop3Server};
+use mailproto_smol::{Listener, ListenerOptions};
+use mailproto_std::Error;
+use mailproto_std::pop3_client::Pop3Options;
+use mailproto_std::tls::SelfSigned;
+use smol::block_on;
+use smol::net::TcpStream;
+
+use suite::{Adapter, MemBackend, Pop3Ops, Running};
+
+struct Smol;
+
+/// The async client behind the suite's blocking interface.
+struct SmolPop3(Pop3Client<TcpStream>);
+
+impl Pop3Ops for SmolPop3 {
+    fn login(&mut self, user: &str, password: &str) -> Result<(), Error> {
+        block_on(self.0.login(user, &Secret::from(password)))
+    }
+    fn apop(&mut self, user: &str, secret: &str) -> Result<(), Error> {
+        block_on(self.0.apop(user, &Secret::from(secret)))
+    }
+    fn auth_plain(&mut self, user: &str, password: &str) -> Result<(), Error> {
+        let creds = ClientCredentials::password(user, password);
+        block_on(self.0.auth(Some(Mechanism::Plain), creds))
+    }
+    fn stat(&mut self) -> Result<(u32, u64), Error> {
+        block_on(self.0.stat())
+    }
+    fn list(&mut self) -> Result<Vec<(u32, u64)>, Error> {
+        Ok(block_on(self.0.list())?
+            .into_iter()
+            .map(|s| (s.msg, s.size))
+            .collect())
+    }
+    fn uidl(&mut self) -> Result<Vec<(u32, String)>, Error> {
+        Ok(block_on(self.0.uidl())?
+            .into_iter()
+            .map(|u| (u.msg, u.uid.as_str().to_string()))
+            .collect())
+    }
+    fn retr(&mut self, msg: u32) -> Result<Vec<u8>, Error> {
+        let mut out = futures_lite::io::Cursor::new(Vec::new());
+        block_on(self.0.retr(msg, &mut out))?;
+        Ok(out.into_inner())
+    }
+    fn top(&mut self, msg: u32, lines: u32) -> Result<Vec<u8>, Error> {
+        let mut out = futures_lite::io::Cursor::new(Vec::new());
+        block_on(self.0.top(msg, lines, &mut out))?;
+        Ok(out.into_inner())
+    }
+    fn dele(&mut self, msg: u32) -> Result<(), Error> {
+        block_on(self.0.dele(msg))
+    }
+    fn rset(&mut self) -> Result<(), Error> {
+        block_on(self.0.rset())
+    }
+    fn is_tls(&self) -> bool {
+        self.0.is_tls()
+    }
+    fn quit(self: Box<Self>) -> Result<(), Error> {
+        block_on(self.0.quit())
+    }
+}
+
+/// Run a server future on its own thread; the returned closure stops it.
+fn spawn_server(
+    run: impl FnOnce() -> std::io::Result<()> + Send + 'static,
+    stop: impl Fn() + Send + 'static,
+) -> Box<dyn FnMut() + Send> {
+    let mut thread = Some(thread::spawn(run));
+    Box::new(move || {
+        stop();
+        if let Some(t) = thread.take() {
+            let _ = t.join();
+        }
+    })
+}
+
+impl Adapter for Smol {
+    const NAME: &'static str = "smol";
+
+    fn pop3_server(backend: MemBackend, cert: &SelfSigned, implicit_tls: bool) -> Running {
+        let server = Pop3Server::new(backend, ServerConfig::default().with_pipelining(true))
+            .with_tls(cert.server_config().unwrap());
+        let listener = block_on(Listener::bind("127.0.0.1:0", ListenerOptions::default())).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = listener.shutdown_handle();
+        let stop = spawn_server(
+            move || block_on(server.run(listener, implicit_tls)),
+            move || handle.shutdown(),
+        );
+        Running { addr, stop }
+    }
+
+    fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
+        let client = block_on(Pop3Client::connect("127.0.0.1", port, options))?;
+        Ok(Box::new(SmolPop3(client)))
+    }
+}
+
+adapter_suite!(Smol);
