@@ -26,6 +26,7 @@
 //! `ext` (EHLO capabilities), `xtext` (RFC 3461 §4), `error`; [`client`], the SMTP/LMTP
 //! client state machine.
 
+mod address;
 pub mod client;
 mod encode;
 mod error;
