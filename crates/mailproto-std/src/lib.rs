@@ -17,6 +17,7 @@ mod error;
 mod listener;
 pub mod pop3_client;
 pub mod pop3_server;
+pub mod smtp_client;
 pub mod tls;
 
 pub use driver::{Driver, TlsRole};
