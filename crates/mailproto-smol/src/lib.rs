@@ -13,6 +13,7 @@ pub use mailproto_std::{Error, ListenerOptions, TlsRole, tls};
 mod driver;
 mod listener;
 pub mod pop3;
+pub mod smtp;
 
 pub use driver::Driver;
 pub use listener::{Listener, ShutdownHandle};

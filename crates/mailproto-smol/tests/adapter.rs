@@ -18,7 +18,10 @@ use mailproto_std::tls::SelfSigned;
 use smol::block_on;
 use smol::net::TcpStream;
 
-use suite::{Adapter, MemBackend, Pop3Ops, Running};
+use mailproto_core::smtp::{ForwardPath, Mailbox, ReversePath};
+use mailproto_smol::smtp::SmtpClient;
+use mailproto_std::smtp_client::{Envelope, SendReport, SmtpOptions};
+use suite::{Adapter, MemBackend, Pop3Ops, Running, SmtpOps};
 
 struct Smol;
 
@@ -75,6 +78,43 @@ impl Pop3Ops for SmolPop3 {
     }
 }
 
+/// The async SMTP client behind the suite's blocking interface.
+struct SmolSmtp(SmtpClient<TcpStream>);
+
+fn envelope(from: &str, to: &[&str]) -> Envelope {
+    let from = ReversePath::Mailbox(from.parse::<Mailbox>().unwrap());
+    Envelope::new(
+        from,
+        to.iter().map(|t| ForwardPath::Mailbox(t.parse().unwrap())),
+    )
+}
+
+impl SmtpOps for SmolSmtp {
+    fn authenticate(
+        &mut self,
+        mechanism: Option<Mechanism>,
+        user: &str,
+        password: &str,
+    ) -> Result<(), Error> {
+        block_on(
+            self.0
+                .authenticate(mechanism, ClientCredentials::password(user, password)),
+        )
+    }
+    fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error> {
+        block_on(
+            self.0
+                .send(envelope(from, to), &mut futures_lite::io::Cursor::new(body)),
+        )
+    }
+    fn is_tls(&self) -> bool {
+        self.0.is_tls()
+    }
+    fn quit(self: Box<Self>) -> Result<(), Error> {
+        block_on(self.0.quit())
+    }
+}
+
 /// Run a server future on its own thread; the returned closure stops it.
 fn spawn_server(
     run: impl FnOnce() -> std::io::Result<()> + Send + 'static,
@@ -108,6 +148,11 @@ impl Adapter for Smol {
     fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
         let client = block_on(Pop3Client::connect("127.0.0.1", port, options))?;
         Ok(Box::new(SmolPop3(client)))
+    }
+
+    fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {
+        let client = block_on(SmtpClient::connect("127.0.0.1", port, options))?;
+        Ok(Box::new(SmolSmtp(client)))
     }
 }
 

@@ -14,7 +14,9 @@ use mailproto_std::pop3_server::Pop3Server;
 use mailproto_std::tls::SelfSigned;
 use mailproto_std::{Error, Listener, ListenerOptions};
 
-use suite::{Adapter, MemBackend, Pop3Ops, Running};
+use mailproto_core::smtp::{ForwardPath, Mailbox, ReversePath};
+use mailproto_std::smtp_client::{Envelope, SendReport, SmtpClient, SmtpOptions};
+use suite::{Adapter, MemBackend, Pop3Ops, Running, SmtpOps};
 
 struct Std;
 
@@ -68,6 +70,35 @@ impl Pop3Ops for Pop3Client {
     }
 }
 
+/// The envelope the suite asks for.
+pub fn envelope(from: &str, to: &[&str]) -> Envelope {
+    let from = ReversePath::Mailbox(from.parse::<Mailbox>().unwrap());
+    Envelope::new(
+        from,
+        to.iter().map(|t| ForwardPath::Mailbox(t.parse().unwrap())),
+    )
+}
+
+impl SmtpOps for SmtpClient {
+    fn authenticate(
+        &mut self,
+        mechanism: Option<Mechanism>,
+        user: &str,
+        password: &str,
+    ) -> Result<(), Error> {
+        SmtpClient::authenticate(self, mechanism, ClientCredentials::password(user, password))
+    }
+    fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error> {
+        SmtpClient::send(self, envelope(from, to), &mut Cursor::new(body))
+    }
+    fn is_tls(&self) -> bool {
+        SmtpClient::is_tls(self)
+    }
+    fn quit(self: Box<Self>) -> Result<(), Error> {
+        SmtpClient::quit(*self)
+    }
+}
+
 impl Adapter for Std {
     const NAME: &'static str = "std";
 
@@ -92,6 +123,10 @@ impl Adapter for Std {
 
     fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
         Ok(Box::new(Pop3Client::connect("127.0.0.1", port, options)?))
+    }
+
+    fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {
+        Ok(Box::new(SmtpClient::connect("127.0.0.1", port, options)?))
     }
 }
 

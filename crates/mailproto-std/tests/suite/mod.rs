@@ -7,11 +7,14 @@
 
 pub mod mem;
 pub mod pop3;
+pub mod smtp;
 
 use std::net::SocketAddr;
 
+use mailproto_core::sasl::Mechanism;
 use mailproto_std::Error;
 use mailproto_std::pop3_client::Pop3Options;
+use mailproto_std::smtp_client::{SendReport, SmtpOptions};
 use mailproto_std::tls::SelfSigned;
 
 pub use mem::MemBackend;
@@ -53,6 +56,19 @@ pub trait Pop3Ops {
     fn quit(self: Box<Self>) -> Result<(), Error>;
 }
 
+/// An SMTP client session, blocking whatever the adapter.
+pub trait SmtpOps {
+    fn authenticate(
+        &mut self,
+        mechanism: Option<Mechanism>,
+        user: &str,
+        password: &str,
+    ) -> Result<(), Error>;
+    fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error>;
+    fn is_tls(&self) -> bool;
+    fn quit(self: Box<Self>) -> Result<(), Error>;
+}
+
 /// What an adapter offers the suite.
 pub trait Adapter {
     /// For messages.
@@ -64,6 +80,9 @@ pub trait Adapter {
 
     /// Connect our POP3 client.
     fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error>;
+
+    /// Connect our SMTP client.
+    fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error>;
 }
 
 /// Expand the whole suite for one adapter type.
@@ -71,5 +90,6 @@ pub trait Adapter {
 macro_rules! adapter_suite {
     ($adapter:ty) => {
         $crate::pop3_cases!($adapter);
+        $crate::smtp_cases!($adapter);
     };
 }

@@ -1,0 +1,190 @@
+//! SMTP over async streams: the client (connect with the same security modes as the
+//! blocking adapter, AUTH, a message streamed from an `AsyncRead` with per-recipient
+//! results).
+
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
+use mailproto_core::smtp::client::{Client, ClientError, Event};
+use mailproto_core::smtp::{Capabilities, Reply};
+use mailproto_std::pop3_client::Security;
+use mailproto_std::smtp_client::{
+    Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, session_step,
+};
+use mailproto_std::{Error, TlsRole};
+use smol::net::TcpStream;
+
+use crate::Driver;
+
+/// An async SMTP client session.
+#[derive(Debug)]
+pub struct SmtpClient<S> {
+    driver: Driver<Client, S>,
+    greeting: Reply,
+    prefer_bdat: bool,
+}
+
+impl SmtpClient<TcpStream> {
+    /// Connect to `host:port`, read the greeting, EHLO, and secure the session as
+    /// `options` say.
+    pub async fn connect(host: &str, port: u16, options: SmtpOptions) -> Result<Self, Error> {
+        let tcp = crate::connect_tcp(host, port, options.connect_timeout).await?;
+        let tls = match options.security {
+            Security::Plain => TlsRole::None,
+            _ => TlsRole::Client(
+                options.tls.config()?,
+                mailproto_std::tls::server_name(host)?,
+            ),
+        };
+        Self::over(tcp, tls, options).await
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
+    /// Run a session over an already connected stream.
+    pub async fn over(stream: S, tls: TlsRole, options: SmtpOptions) -> Result<Self, Error> {
+        let mut config = options.config;
+        let implicit = options.security == Security::ImplicitTls;
+        config.tls_active = implicit;
+        let machine = Client::new(config);
+        let mut driver = if implicit {
+            Driver::new_tls(machine, stream, tls).await?
+        } else {
+            Driver::new(machine, stream, tls)
+        };
+        let greeting = loop {
+            match driver.next_event().await?.ok_or(Error::Closed)? {
+                Event::Greeting(reply) if reply.code.class() == 2 => break reply,
+                Event::Greeting(reply) => {
+                    return Err(Error::Rejected(format!("greeting: {reply}")));
+                }
+                other => {
+                    if let Some(Err(e)) = session_step(other) {
+                        return Err(e);
+                    }
+                }
+            }
+        };
+        let mut client = SmtpClient {
+            driver,
+            greeting,
+            prefer_bdat: options.prefer_bdat,
+        };
+        client.step(Client::ehlo).await?;
+        let offered = client.capabilities().starttls;
+        match options.security {
+            Security::StartTls | Security::StartTlsOpportunistic if offered => {
+                client.step(Client::starttls).await?;
+                client.step(Client::ehlo).await?;
+            }
+            Security::StartTls => {
+                return Err(Error::Tls("the server does not offer STARTTLS".into()));
+            }
+            _ => {}
+        }
+        Ok(client)
+    }
+
+    async fn step<F>(&mut self, issue: F) -> Result<(), Error>
+    where
+        F: FnOnce(&mut Client) -> Result<(), ClientError>,
+    {
+        issue(self.driver.machine()).map_err(|e| Error::Protocol(e.to_string()))?;
+        self.wait_step().await
+    }
+
+    async fn wait_step(&mut self) -> Result<(), Error> {
+        loop {
+            let event = self.driver.next_event().await?.ok_or(Error::Closed)?;
+            if let Some(done) = session_step(event) {
+                return done;
+            }
+        }
+    }
+
+    /// The server's greeting.
+    pub fn greeting(&self) -> &Reply {
+        &self.greeting
+    }
+
+    /// What the server advertised in its (last) EHLO reply.
+    pub fn capabilities(&self) -> &Capabilities {
+        self.driver.machine_ref().capabilities()
+    }
+
+    /// Whether the session runs inside TLS.
+    pub fn is_tls(&self) -> bool {
+        self.driver.is_tls()
+    }
+
+    /// AUTH with `mechanism`, or the best one the server advertises.
+    pub async fn authenticate(
+        &mut self,
+        mechanism: Option<Mechanism>,
+        credentials: ClientCredentials,
+    ) -> Result<(), Error> {
+        let mechanism = match mechanism {
+            Some(m) => m,
+            None => choose_mechanism(self.capabilities(), &credentials, self.is_tls())?,
+        };
+        let auth =
+            ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        self.driver
+            .machine()
+            .auth(auth)
+            .map_err(|e| Error::Protocol(e.into_error().to_string()))?;
+        self.wait_step().await
+    }
+
+    /// Send one message read from `body` as it goes, to the envelope's recipients.
+    pub async fn send<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        envelope: Envelope,
+        body: &mut R,
+    ) -> Result<SendReport, Error> {
+        let mut txn = Transaction::start(self.driver.machine(), envelope, self.prefer_bdat)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut body_done = false;
+        loop {
+            let event = self.driver.next_event().await?.ok_or(Error::Closed)?;
+            match txn.on_event(event) {
+                Progress::Waiting => {}
+                Progress::Done(result) => return result,
+                Progress::SendBody if body_done => {}
+                Progress::SendBody => body_done = self.pump_body(body, &mut buf).await?,
+            }
+        }
+    }
+
+    /// Write body chunks while the machine accepts them; returns whether the body ended.
+    async fn pump_body<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        body: &mut R,
+        buf: &mut [u8],
+    ) -> Result<bool, Error> {
+        let protocol = |e: ClientError| Error::Protocol(e.to_string());
+        while self.driver.machine_ref().body_writable() {
+            let n = body.read(buf).await?;
+            if n == 0 {
+                self.driver.machine().finish_body().map_err(protocol)?;
+                self.driver.flush().await?;
+                return Ok(true);
+            }
+            self.driver
+                .machine()
+                .send_body(&buf[..n])
+                .map_err(protocol)?;
+            self.driver.flush().await?;
+        }
+        Ok(false)
+    }
+
+    /// QUIT and close.
+    pub async fn quit(mut self) -> Result<(), Error> {
+        self.driver
+            .machine()
+            .quit()
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        while self.driver.next_event().await?.is_some() {}
+        Ok(())
+    }
+}
