@@ -1,11 +1,17 @@
 //! `mailproto`: a local SMTP + POP3 mail server on Maildir, a sender, a fetcher and a demo.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 
-#[allow(dead_code)] // Used by `serve` and `fetch`, which arrive with the CLI work.
+mod fetch;
+#[allow(dead_code)] // Used by `serve` and `fetch`, being written now.
 mod maildir;
+mod secret;
+mod send;
+mod serve;
+mod transcript;
 
 /// SMTP and POP3, client and server, from one binary.
 #[derive(Debug, Parser)]
@@ -17,24 +23,41 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a local SMTP + POP3 server over a Maildir.
-    Serve,
-    /// Send a message over SMTP.
-    Send,
-    /// Fetch messages over POP3.
-    Fetch,
-    /// Start a server, send a message to it and read it back.
-    Demo,
+    /// Run a local SMTP + POP3 server over a Maildir per user.
+    Serve(serve::ServeArgs),
+    /// Send a message over SMTP and print each recipient's result.
+    Send(send::SendArgs),
+    /// Fetch messages over POP3 into a Maildir (or list / print them).
+    Fetch(fetch::FetchArgs),
+    /// Start a server, send a message with an attachment over STARTTLS + AUTH, fetch it
+    /// back over STLS, and check the bytes match.
+    Demo(DemoArgs),
+}
+
+/// Options of `mailproto demo`.
+#[derive(Debug, Args)]
+struct DemoArgs {
+    /// Keep the temporary Maildir instead of removing it.
+    #[arg(long)]
+    keep: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let name = match cli.command {
-        Command::Serve => "serve",
-        Command::Send => "send",
-        Command::Fetch => "fetch",
-        Command::Demo => "demo",
+    let result = match cli.command {
+        Command::Serve(args) => serve::run(args),
+        Command::Send(args) => send::run(args),
+        Command::Fetch(args) => fetch::run(args),
+        Command::Demo(_) => Err("mailproto demo: not yet implemented".into()),
     };
-    eprintln!("mailproto {name}: not yet implemented");
-    ExitCode::from(2)
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mailproto: {e}");
+            ExitCode::from(1)
+        }
+    }
 }
+
+/// The error type of the subcommands: a message for the user.
+type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;

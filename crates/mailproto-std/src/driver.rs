@@ -79,21 +79,45 @@ impl Write for Stream {
     }
 }
 
+/// Which way bytes went, for a [`Tap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Written to the peer.
+    Sent,
+    /// Read from the peer.
+    Received,
+}
+
+/// Sees every protocol byte a [`Driver`] writes or reads (inside TLS: the plaintext), for
+/// transcripts and logs.
+pub type Tap = Box<dyn FnMut(Direction, &[u8]) + Send>;
+
 /// Drives one machine over one TCP connection.
 ///
 /// [`Driver::next_event`] is the whole loop: it flushes output, returns the next event
 /// for the application, and otherwise does what [`Machine::io`] asks (read, handshake,
 /// close). A server answers each event through [`Driver::machine`]; a client issues a
 /// command through it and calls `next_event` until the reply's event arrives.
-#[derive(Debug)]
 pub struct Driver<M: Machine> {
     machine: M,
+    tap: Option<Tap>,
     stream: Stream,
     tls: TlsRole,
     out: Vec<u8>,
     buf: Box<[u8]>,
     closed: bool,
     peer: Option<std::net::SocketAddr>,
+}
+
+impl<M: Machine + std::fmt::Debug> std::fmt::Debug for Driver<M> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("machine", &self.machine)
+            .field("stream", &self.stream)
+            .field("closed", &self.closed)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<M: Machine> Driver<M> {
@@ -104,6 +128,7 @@ impl<M: Machine> Driver<M> {
         let peer = tcp.peer_addr().ok();
         Driver {
             machine,
+            tap: None,
             stream: Stream::Plain(tcp),
             tls,
             out: Vec::with_capacity(READ_BUF),
@@ -116,8 +141,18 @@ impl<M: Machine> Driver<M> {
     /// Drive `machine` over implicit TLS (ports 465 / 995): the handshake runs first.
     pub fn new_tls(machine: M, tcp: TcpStream, tls: TlsRole) -> Result<Self, Error> {
         let mut driver = Self::new(machine, tcp, tls);
-        driver.handshake()?;
+        driver.start_tls()?;
         Ok(driver)
+    }
+
+    /// Run the TLS handshake now, before any protocol byte (implicit TLS).
+    pub fn start_tls(&mut self) -> Result<(), Error> {
+        self.handshake()
+    }
+
+    /// Show every byte written and read to `tap`.
+    pub fn set_tap(&mut self, tap: Tap) {
+        self.tap = Some(tap);
     }
 
     /// The machine, to answer events or issue commands.
@@ -146,6 +181,9 @@ impl<M: Machine> Driver<M> {
             self.out.clear();
             if self.machine.poll_transmit(&mut self.out) == 0 {
                 break;
+            }
+            if let Some(tap) = self.tap.as_mut() {
+                tap(Direction::Sent, &self.out);
             }
             if !self.closed {
                 self.stream.write_all(&self.out)?;
@@ -193,7 +231,12 @@ impl<M: Machine> Driver<M> {
         }
         match self.stream.read(&mut self.buf) {
             Ok(0) => self.machine.feed_eof(),
-            Ok(n) => self.machine.feed(&self.buf[..n]),
+            Ok(n) => {
+                if let Some(tap) = self.tap.as_mut() {
+                    tap(Direction::Received, &self.buf[..n]);
+                }
+                self.machine.feed(&self.buf[..n]);
+            }
             Err(e) if is_timeout(&e) => self.machine.handle_timeout(),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_disconnect(&e) => {

@@ -20,7 +20,7 @@ pub mod pop3_server;
 pub mod smtp_client;
 pub mod tls;
 
-pub use driver::{Driver, TlsRole};
+pub use driver::{Direction, Driver, Tap, TlsRole};
 pub use error::Error;
 pub use listener::{Listener, ListenerOptions, ShutdownHandle};
 

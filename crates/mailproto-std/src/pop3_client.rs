@@ -13,7 +13,7 @@ use mailproto_core::pop3::{Capabilities, DropListing, ScanListing, Status, Uniqu
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 
-use crate::{Driver, Error, TlsRole};
+use crate::{Driver, Error, Tap, TlsRole};
 
 /// How a client protects its connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -145,12 +145,22 @@ impl Pop3Client {
     /// Connect to `host:port`, read the greeting, and secure the session as `options`
     /// say (for STLS: CAPA, STLS, handshake, CAPA again).
     pub fn connect(host: &str, port: u16, options: Pop3Options) -> Result<Self, Error> {
+        Self::connect_tapped(host, port, options, None)
+    }
+
+    /// [`Pop3Client::connect`], showing every protocol byte to `tap` (transcripts).
+    pub fn connect_tapped(
+        host: &str,
+        port: u16,
+        options: Pop3Options,
+        tap: Option<Tap>,
+    ) -> Result<Self, Error> {
         let tcp = crate::connect_tcp(host, port, options.connect_timeout)?;
         let tls = match options.security {
             Security::Plain => TlsRole::None,
             _ => TlsRole::Client(options.tls.config()?, crate::tls::server_name(host)?),
         };
-        Self::over(tcp, tls, options.security, options.config)
+        Self::over(tcp, tls, options.security, options.config, tap)
     }
 
     /// Run a session over an already connected socket.
@@ -159,15 +169,18 @@ impl Pop3Client {
         tls: TlsRole,
         security: Security,
         mut config: ClientConfig,
+        tap: Option<Tap>,
     ) -> Result<Self, Error> {
         let implicit = security == Security::ImplicitTls;
         config.tls_active = implicit;
         let machine = Client::new(config);
-        let mut driver = if implicit {
-            Driver::new_tls(machine, tcp, tls)?
-        } else {
-            Driver::new(machine, tcp, tls)
-        };
+        let mut driver = Driver::new(machine, tcp, tls);
+        if let Some(tap) = tap {
+            driver.set_tap(tap);
+        }
+        if implicit {
+            driver.start_tls()?;
+        }
         let greeting = loop {
             match driver.next_event()? {
                 Some(Event::Greeting { status, .. }) => break status,

@@ -15,7 +15,7 @@ use mailproto_core::smtp::client::{BodyMode, Client, ClientConfig, Event, Failur
 use mailproto_core::smtp::{Capabilities, ForwardPath, MailParams, RcptParams, Reply, ReversePath};
 
 use crate::pop3_client::Security;
-use crate::{Driver, Error, TlsRole};
+use crate::{Driver, Error, Tap, TlsRole};
 
 /// Options of an SMTP connection.
 #[derive(Debug, Clone)]
@@ -255,25 +255,42 @@ impl SmtpClient {
     /// Connect to `host:port`, read the greeting, EHLO, and secure the session as
     /// `options` say (STARTTLS then EHLO again).
     pub fn connect(host: &str, port: u16, options: SmtpOptions) -> Result<Self, Error> {
+        Self::connect_tapped(host, port, options, None)
+    }
+
+    /// [`SmtpClient::connect`], showing every protocol byte to `tap` (transcripts).
+    pub fn connect_tapped(
+        host: &str,
+        port: u16,
+        options: SmtpOptions,
+        tap: Option<Tap>,
+    ) -> Result<Self, Error> {
         let tcp = crate::connect_tcp(host, port, options.connect_timeout)?;
         let tls = match options.security {
             Security::Plain => TlsRole::None,
             _ => TlsRole::Client(options.tls.config()?, crate::tls::server_name(host)?),
         };
-        Self::over(tcp, tls, options)
+        Self::over(tcp, tls, options, tap)
     }
 
     /// Run a session over an already connected socket.
-    pub fn over(tcp: TcpStream, tls: TlsRole, options: SmtpOptions) -> Result<Self, Error> {
+    pub fn over(
+        tcp: TcpStream,
+        tls: TlsRole,
+        options: SmtpOptions,
+        tap: Option<Tap>,
+    ) -> Result<Self, Error> {
         let mut config = options.config;
         let implicit = options.security == Security::ImplicitTls;
         config.tls_active = implicit;
         let machine = Client::new(config);
-        let mut driver = if implicit {
-            Driver::new_tls(machine, tcp, tls)?
-        } else {
-            Driver::new(machine, tcp, tls)
-        };
+        let mut driver = Driver::new(machine, tcp, tls);
+        if let Some(tap) = tap {
+            driver.set_tap(tap);
+        }
+        if implicit {
+            driver.start_tls()?;
+        }
         let greeting = loop {
             match driver.next_event()?.ok_or(Error::Closed)? {
                 Event::Greeting(reply) if reply.code.class() == 2 => break reply,

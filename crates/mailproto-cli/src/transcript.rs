@@ -1,0 +1,1 @@
+//! `C:` / `S:` session transcripts with credentials masked.
