@@ -388,7 +388,8 @@ fn stream_message(
 fn busy(mut tcp: TcpStream) {
     use std::io::Write;
     let mut out = Vec::new();
-    let status = Status::err("too many connections, try again later").with_code(ResponseCode::SysTemp);
+    let status =
+        Status::err("too many connections, try again later").with_code(ResponseCode::SysTemp);
     if status.encode(&mut out).is_ok() {
         let _ = tcp.set_write_timeout(Some(Duration::from_secs(5)));
         let _ = tcp.write_all(&out);
