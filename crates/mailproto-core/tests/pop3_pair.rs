@@ -2,13 +2,21 @@
 //! `testing::Pair`, checked against a model maildrop.
 //!
 //! The property test generates a maildrop (mail-shaped bytes with leading dots, embedded
-//! `CRLF . CRLF`, bare LF and CR, empty messages, lines over 2048 octets), a login, a
-//! random sequence of TRANSACTION commands (with message numbers out of range or already
-//! deleted), and an ending: QUIT, or a dropped connection. Both machines run over byte
-//! splits chosen by the test, with or without PIPELINING. The server side is answered
-//! from the model, the client side is collected, and everything is compared with what
-//! the model says: one outcome per command, the exact bytes of every RETR and TOP, the
-//! listings, and the deletions of the UPDATE state (which only QUIT reaches).
+//! `CRLF . CRLF`, bare LF and CR, no final line break, empty messages, lines over 2048
+//! octets, now and then a message larger than the server's 32 KiB output mark), a login
+//! (USER/PASS or APOP, sometimes failing first, sometimes never succeeding), a random
+//! sequence of TRANSACTION commands (message numbers out of range or already deleted),
+//! and an ending: QUIT, or a connection the client drops. Both machines run over byte
+//! splits chosen by the test, with or without PIPELINING and with small client pipeline
+//! windows. The server side is answered from the model, streaming messages in random
+//! chunks; the client side is collected. Everything is compared with the model: one
+//! outcome per command, the exact bytes of every RETR and TOP, the listings, the
+//! refusals, and the deletions of the UPDATE state, which only QUIT in TRANSACTION
+//! reaches. A session ending with QUIT must also cross the same bytes and give the same
+//! client events when run again over whole writes and whole messages.
+//!
+//! Two fixed sessions follow: the RFC 1939 §10 example, compared with its transcript,
+//! and a dropped connection after DELE.
 
 use mailproto_core::pop3::client::{
     Client, ClientConfig, CloseReason as ClientClose, CommandKind, Event as ClientEvent,
@@ -1063,7 +1071,7 @@ fn run(s: &Scenario) -> Result<Wire, TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(64))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     /// Client and server agree with the model whatever the maildrop, the commands, the
     /// ending, the byte splits and the pipelining.
