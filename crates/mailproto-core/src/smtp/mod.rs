@@ -24,6 +24,8 @@
 //! Modules: `types` (commands, paths, configuration), `params` (MAIL/RCPT parameters),
 //! `path` and `parse` (command parser), `encode` (command encoder), `reply` (replies),
 //! `ext` (EHLO capabilities), `xtext` (RFC 3461 §4), `error`.
+//!
+//! Machines: [`server`] (SMTP and LMTP server, [`server::Server`]).
 
 mod encode;
 mod error;
@@ -32,6 +34,7 @@ mod params;
 mod parse;
 mod path;
 mod reply;
+pub mod server;
 mod types;
 mod xtext;
 
