@@ -216,14 +216,18 @@ impl<M: Machine> Driver<M> {
     /// read is fed whole).
     fn handshake(&mut self) -> Result<(), Error> {
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
-            return Err(Error::Tls("TLS requested on a connection already in TLS".into()));
+            return Err(Error::Tls(
+                "TLS requested on a connection already in TLS".into(),
+            ));
         };
         tcp.set_read_timeout(Some(
             self.machine.read_timeout().unwrap_or(HANDSHAKE_TIMEOUT),
         ))?;
         self.stream = match &self.tls {
             TlsRole::None => {
-                return Err(Error::Tls("no TLS configuration for this connection".into()));
+                return Err(Error::Tls(
+                    "no TLS configuration for this connection".into(),
+                ));
             }
             TlsRole::Server(config) => {
                 let conn = rustls::ServerConnection::new(config.clone())?;
@@ -275,7 +279,10 @@ impl<M: Machine> Driver<M> {
 }
 
 fn is_timeout(e: &io::Error) -> bool {
-    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        e.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
 
 fn is_disconnect(e: &io::Error) -> bool {

@@ -3,8 +3,7 @@
 use alloc::vec::Vec;
 
 use super::{
-    Answer, AnswerError, AnswerErrorKind, Chunks, CloseReason, Flush, Pending, Server,
-    Transaction,
+    Answer, AnswerError, AnswerErrorKind, Chunks, CloseReason, Flush, Pending, Server, Transaction,
 };
 use crate::smtp::{EnhancedCode, Reply, ReplyCode};
 
@@ -14,7 +13,9 @@ fn check(reply: &Reply) -> Result<(), AnswerErrorKind> {
         return Err(AnswerErrorKind::IntermediateCode(reply.code));
     }
     let mut probe = Vec::new();
-    reply.encode(&mut probe).map_err(AnswerErrorKind::InvalidReply)
+    reply
+        .encode(&mut probe)
+        .map_err(AnswerErrorKind::InvalidReply)
 }
 
 impl Server {
@@ -147,10 +148,7 @@ impl Server {
         match self.pending {
             Some(Pending::Auth) => {}
             None => {
-                return Err(AnswerError::new(
-                    AnswerErrorKind::NothingPending,
-                    answer(),
-                ));
+                return Err(AnswerError::new(AnswerErrorKind::NothingPending, answer()));
             }
             Some(other) => {
                 let kind = AnswerErrorKind::WrongAnswer {

@@ -38,7 +38,12 @@ impl Server {
             return self.refuse(&reply, Flush::Now);
         }
         if self.txn.is_some() {
-            let reply = self.status(503, 5, 1, "Error: AUTH not permitted during a mail transaction");
+            let reply = self.status(
+                503,
+                5,
+                1,
+                "Error: AUTH not permitted during a mail transaction",
+            );
             return self.refuse(&reply, Flush::Now);
         }
         let offered = Mechanism::parse(mechanism.as_bytes())
@@ -54,7 +59,12 @@ impl Server {
                 self.status(530, 7, 0, "Must issue a STARTTLS command first")
             } else {
                 // RFC 4954 §6.
-                self.status(538, 7, 11, "Encryption required for requested authentication mechanism")
+                self.status(
+                    538,
+                    7,
+                    11,
+                    "Encryption required for requested authentication mechanism",
+                )
             };
             return self.refuse(&reply, Flush::Now);
         }

@@ -4,9 +4,7 @@
 use alloc::format;
 use alloc::vec::Vec;
 
-use super::{
-    AbortReason, ChunkOutcome, ChunkState, Chunks, Event, Flush, Pending, Phase, Server,
-};
+use super::{AbortReason, ChunkOutcome, ChunkState, Chunks, Event, Flush, Pending, Phase, Server};
 use crate::dot::DotError;
 use crate::smtp::Reply;
 
@@ -126,7 +124,12 @@ impl Server {
             })
         };
         if self.session.refusing {
-            return error(self.status(503, 5, 1, "Bad sequence of commands: service refused, send QUIT"));
+            return error(self.status(
+                503,
+                5,
+                1,
+                "Bad sequence of commands: service refused, send QUIT",
+            ));
         }
         if !(self.config.extensions.chunking && self.session.hello == Some(true)) {
             return error(self.status(502, 5, 1, "Error: command not implemented"));

@@ -79,13 +79,17 @@ impl Server {
             if cmd == Command::Quit {
                 self.quit();
             } else {
-                let reply = self.status(503, 5, 1, "Bad sequence of commands: service refused, send QUIT");
+                let reply = self.status(
+                    503,
+                    5,
+                    1,
+                    "Bad sequence of commands: service refused, send QUIT",
+                );
                 self.refuse(&reply, flush);
             }
             return;
         }
-        if self.config.auth_required && !self.session.authenticated && !allowed_before_auth(&cmd)
-        {
+        if self.config.auth_required && !self.session.authenticated && !allowed_before_auth(&cmd) {
             // RFC 4954 §6: 530 for any command but AUTH, EHLO, HELO, NOOP, RSET, QUIT
             // (and STARTTLS, which AUTH may need first).
             let reply = self.status(530, 7, 0, "Authentication required");
@@ -244,7 +248,12 @@ impl Server {
         };
         if !ascii && !params.smtputf8 {
             // RFC 6531 §3.4: UTF-8 addresses only in an SMTPUTF8 transaction.
-            let reply = self.status(553, 6, 7, "Non-ASCII address requires the SMTPUTF8 parameter");
+            let reply = self.status(
+                553,
+                6,
+                7,
+                "Non-ASCII address requires the SMTPUTF8 parameter",
+            );
             return self.send(&reply, Flush::Later);
         }
         self.pending = Some(Pending::Mail {
@@ -260,9 +269,7 @@ impl Server {
         let esmtp = self.session.hello == Some(true);
         let refused = if p.size.is_some() && !(esmtp && ext.size) {
             "SIZE"
-        } else if p.body == Some(Body::BinaryMime)
-            && !(esmtp && ext.binary_mime && ext.chunking)
-        {
+        } else if p.body == Some(Body::BinaryMime) && !(esmtp && ext.binary_mime && ext.chunking) {
             "BODY=BINARYMIME"
         } else if p.body.is_some() && !(esmtp && (ext.eight_bit_mime || ext.binary_mime)) {
             "BODY"
@@ -296,8 +303,13 @@ impl Server {
         let keyword = if (params.notify.is_some() || params.orcpt.is_some())
             && !(esmtp && self.config.extensions.dsn)
         {
-            Some(String::from(if params.notify.is_some() { "NOTIFY" } else { "ORCPT" }))
-        } else if let (false, Some(other)) = (self.config.allow_unknown_params, params.other.first())
+            Some(String::from(if params.notify.is_some() {
+                "NOTIFY"
+            } else {
+                "ORCPT"
+            }))
+        } else if let (false, Some(other)) =
+            (self.config.allow_unknown_params, params.other.first())
         {
             Some(printable(&other.keyword.to_ascii_uppercase()))
         } else {
@@ -313,7 +325,12 @@ impl Server {
             ForwardPath::Mailbox(m) => m.is_ascii(),
         };
         if !ascii && !txn.smtputf8 {
-            let reply = self.status(553, 6, 7, "Non-ASCII address requires the SMTPUTF8 parameter");
+            let reply = self.status(
+                553,
+                6,
+                7,
+                "Non-ASCII address requires the SMTPUTF8 parameter",
+            );
             return self.send(&reply, Flush::Later);
         }
         if txn.recipients >= self.config.limits.max_recipients {
@@ -419,7 +436,12 @@ impl Server {
             return self.refuse(&reply, Flush::Now);
         }
         if self.txn.is_some() {
-            let reply = self.status(503, 5, 1, "Error: STARTTLS not allowed in a mail transaction");
+            let reply = self.status(
+                503,
+                5,
+                1,
+                "Error: STARTTLS not allowed in a mail transaction",
+            );
             return self.refuse(&reply, Flush::Now);
         }
         let reply = self.status(220, 0, 0, "Ready to start TLS");

@@ -7,7 +7,9 @@ use core::fmt;
 
 use crate::dot::DotError;
 use crate::sasl::{Credentials, Mechanism};
-use crate::smtp::{EncodeError, ForwardPath, Host, MailParams, RcptParams, Reply, ReplyCode, ReversePath};
+use crate::smtp::{
+    EncodeError, ForwardPath, Host, MailParams, RcptParams, Reply, ReplyCode, ReversePath,
+};
 
 /// What the server machine reports to the application, from
 /// [`Machine::poll_event`](crate::Machine::poll_event).
@@ -313,7 +315,10 @@ impl fmt::Display for AnswerError {
             }
             AnswerErrorKind::InvalidReply(e) => write!(f, "{what}: reply cannot be sent: {e}"),
             AnswerErrorKind::IntermediateCode(code) => {
-                write!(f, "{what}: intermediate reply code {code} is the machine's to send")
+                write!(
+                    f,
+                    "{what}: intermediate reply code {code} is the machine's to send"
+                )
             }
             AnswerErrorKind::WrongReplyCount { expected, got } => {
                 write!(f, "{what}: {got} replies given, {expected} due")

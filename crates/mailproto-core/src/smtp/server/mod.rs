@@ -104,9 +104,7 @@ use crate::sasl::ServerAuth;
 use crate::smtp::{ParseConfig, Reply, ReplyCode};
 
 pub use config::{Extensions, ServerConfig, ServerLimits, Timeouts};
-pub use event::{
-    AbortReason, Answer, AnswerError, AnswerErrorKind, Awaiting, CloseReason, Event,
-};
+pub use event::{AbortReason, Answer, AnswerError, AnswerErrorKind, Awaiting, CloseReason, Event};
 
 /// Where the input stream stands.
 #[derive(Debug)]
