@@ -162,18 +162,18 @@ fn split_params<'a>(
                 found: Snippet::new(raw),
             });
         }
-        if let Some(v) = v {
-            if !is_value(v, cfg.smtputf8) {
-                let err = if !cfg.smtputf8 && !v.is_ascii() {
-                    ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
-                } else {
-                    ParseError::InvalidParameter {
-                        keyword: k.to_ascii_uppercase(),
-                        found: Snippet::new(raw),
-                    }
-                };
-                return Err(err);
-            }
+        if let Some(v) = v
+            && !is_value(v, cfg.smtputf8)
+        {
+            let err = if !cfg.smtputf8 && !v.is_ascii() {
+                ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
+            } else {
+                ParseError::InvalidParameter {
+                    keyword: k.to_ascii_uppercase(),
+                    found: Snippet::new(raw),
+                }
+            };
+            return Err(err);
         }
         if out
             .iter()

@@ -158,10 +158,10 @@ fn path_start<'a>(
             found: Snippet::new(rest),
         });
     };
-    if cfg.allow_space_after_colon {
-        if let Some(p) = p.strip_prefix(' ') {
-            return Ok(p);
-        }
+    if cfg.allow_space_after_colon
+        && let Some(p) = p.strip_prefix(' ')
+    {
+        return Ok(p);
     }
     Ok(p)
 }

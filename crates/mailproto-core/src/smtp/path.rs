@@ -201,13 +201,13 @@ pub(crate) fn parse_path<'a>(
     let Some(inner) = i.strip_prefix('<') else {
         return Err(err(PathErrorKind::MissingBrackets, i));
     };
-    if role == PathRole::Sender {
-        if let Some(rest) = inner.strip_prefix('>') {
-            return Ok(ParsedPath {
-                mailbox: None,
-                rest,
-            });
-        }
+    if role == PathRole::Sender
+        && let Some(rest) = inner.strip_prefix('>')
+    {
+        return Ok(ParsedPath {
+            mailbox: None,
+            rest,
+        });
     }
     if role == PathRole::Recipient
         && inner

@@ -197,13 +197,13 @@ impl Reply {
     /// Appends `250-a\r\n250 b\r\n` to `out`. Refuses CR, LF, NUL in the text and an
     /// enhanced code whose class differs from the reply's. On error nothing is appended.
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
-        if let Some(e) = self.enhanced {
-            if !e.is_valid() || e.class != self.code.class() {
-                return Err(EncodeError::Invalid {
-                    field: "enhanced code",
-                    reason: "class must be 2, 4 or 5 and match the reply code",
-                });
-            }
+        if let Some(e) = self.enhanced
+            && (!e.is_valid() || e.class != self.code.class())
+        {
+            return Err(EncodeError::Invalid {
+                field: "enhanced code",
+                reason: "class must be 2, 4 or 5 and match the reply code",
+            });
         }
         if ReplyCode::new(self.code.0).is_none() {
             return Err(EncodeError::Invalid {
@@ -378,10 +378,10 @@ impl ReplyParser {
             .map(|(e, _)| e);
         if let Some(e) = enhanced {
             for t in &mut lines {
-                if let Some((e2, rest)) = split_enhanced(t, l.code) {
-                    if e2 == e {
-                        *t = String::from(rest);
-                    }
+                if let Some((e2, rest)) = split_enhanced(t, l.code)
+                    && e2 == e
+                {
+                    *t = String::from(rest);
                 }
             }
         }

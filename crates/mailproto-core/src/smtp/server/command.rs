@@ -189,25 +189,26 @@ impl Server {
     /// under TLS; RFC 4954 §4 / RFC 4616 §5: password mechanisms only when allowed).
     fn capabilities(&self) -> Capabilities {
         let ext = &self.config.extensions;
-        let mut c = Capabilities::default();
-        c.pipelining = ext.pipelining;
-        c.size = ext.size.then_some(self.config.limits.max_message_size);
-        c.eight_bit_mime = ext.eight_bit_mime;
-        c.smtputf8 = ext.smtputf8;
-        c.chunking = ext.chunking;
-        c.binary_mime = ext.binary_mime && ext.chunking;
-        c.dsn = ext.dsn;
-        c.enhanced_status_codes = ext.enhanced_status_codes;
-        c.starttls = self.starttls_offered();
-        c.auth = ext
-            .auth
-            .iter()
-            .filter(|m| m.is_supported() && self.auth_allowed_now(m))
-            .map(|m| String::from(m.name()))
-            .collect();
-        c.requiretls = ext.requiretls && self.session.tls;
-        c.other = ext.other.clone();
-        c
+        Capabilities {
+            pipelining: ext.pipelining,
+            size: ext.size.then_some(self.config.limits.max_message_size),
+            eight_bit_mime: ext.eight_bit_mime,
+            smtputf8: ext.smtputf8,
+            chunking: ext.chunking,
+            binary_mime: ext.binary_mime && ext.chunking,
+            dsn: ext.dsn,
+            enhanced_status_codes: ext.enhanced_status_codes,
+            starttls: self.starttls_offered(),
+            auth: ext
+                .auth
+                .iter()
+                .filter(|m| m.is_supported() && self.auth_allowed_now(m))
+                .map(|m| String::from(m.name()))
+                .collect(),
+            auth_legacy: false,
+            requiretls: ext.requiretls && self.session.tls,
+            other: ext.other.clone(),
+        }
     }
 
     pub(super) fn starttls_offered(&self) -> bool {
@@ -275,7 +276,7 @@ impl Server {
             "BODY"
         } else if p.smtputf8 && !(esmtp && ext.smtputf8) {
             "SMTPUTF8"
-        } else if p.auth.is_some() && !(esmtp && !ext.auth.is_empty()) {
+        } else if p.auth.is_some() && (!esmtp || ext.auth.is_empty()) {
             "AUTH"
         } else if (p.ret.is_some() || p.envid.is_some()) && !(esmtp && ext.dsn) {
             if p.ret.is_some() { "RET" } else { "ENVID" }

@@ -48,7 +48,7 @@
 //!
 //! # Bodies
 //!
-//! DATA bodies go through [`DotDecoder`](crate::dot::DotDecoder): only `CRLF.CRLF` ends
+//! DATA bodies go through [`DotDecoder`]: only `CRLF.CRLF` ends
 //! them, so none of the SMTP smuggling variants (`\n.\n`, `\r.\r\n`, ...) can end a
 //! message early and start a second transaction. Under [`BareLineEnding::Reject`] a body
 //! with a bare CR or LF is read to its end and refused. BDAT chunks are read raw, by
@@ -295,11 +295,12 @@ impl Server {
         if !config.extensions.auth.is_empty() {
             command_max_line = command_max_line.max(limits.auth_line);
         }
-        let mut parse = ParseConfig::default();
-        parse.limits = limits.clone();
-        parse.smtputf8 = config.extensions.smtputf8;
-        parse.allow_space_after_colon = config.allow_space_after_colon;
-        parse.reject_unknown_params = false;
+        let parse = ParseConfig {
+            limits: limits.clone(),
+            smtputf8: config.extensions.smtputf8,
+            allow_space_after_colon: config.allow_space_after_colon,
+            reject_unknown_params: false,
+        };
         Server {
             host: reply::printable(&config.hostname),
             parse,
@@ -456,10 +457,10 @@ impl Server {
             };
             self.events.push_back(Event::MessageAborted { reason });
         }
-        if let Some(txn) = &mut self.txn {
-            if matches!(txn.chunks, Chunks::Receiving { .. }) {
-                txn.chunks = Chunks::None;
-            }
+        if let Some(txn) = &mut self.txn
+            && matches!(txn.chunks, Chunks::Receiving { .. })
+        {
+            txn.chunks = Chunks::None;
         }
         if matches!(self.phase, Phase::Data(_) | Phase::Chunk(_)) {
             self.phase = Phase::Command;
