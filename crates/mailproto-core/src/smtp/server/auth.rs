@@ -141,8 +141,6 @@ impl Server {
                 self.send(&reply, Flush::Now);
                 if counts {
                     self.auth_failed();
-                } else {
-                    self.count_error();
                 }
             }
         }

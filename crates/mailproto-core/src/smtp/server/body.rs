@@ -22,20 +22,21 @@ impl Server {
         let decoded = self.decoder.decode(self.input.buffered(), &mut chunk);
         self.input.consume(decoded.consumed);
         if state.failure.is_none() {
-            if let Some(violation) = self.decoder.violation() {
+            // What comes before a limit or a violation is delivered whatever the reads,
+            // so the events do not depend on how the input was split; the rest is read
+            // to the terminator and dropped (RFC 1870 §6.3, RFC 5321 §2.3.8).
+            let room = usize::try_from(max.saturating_sub(state.size)).unwrap_or(usize::MAX);
+            if chunk.len() > room {
+                chunk.truncate(room);
+                state.failure = Some(AbortReason::TooBig { limit: max });
+            } else if let Some(violation) = self.decoder.violation() {
                 state.failure = Some(AbortReason::BareLineEnding(violation));
-            } else {
-                let len = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
-                match state.size.checked_add(len) {
-                    Some(total) if total <= max => {
-                        state.size = total;
-                        if !chunk.is_empty() {
-                            self.events.push_back(Event::BodyChunk(chunk));
-                        }
-                    }
-                    // Keep reading to the terminator without delivering (RFC 1870 §6.3).
-                    _ => state.failure = Some(AbortReason::TooBig { limit: max }),
-                }
+            }
+            state.size = state
+                .size
+                .saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
+            if !chunk.is_empty() {
+                self.events.push_back(Event::BodyChunk(chunk));
             }
         }
         if decoded.done {
