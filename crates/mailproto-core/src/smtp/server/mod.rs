@@ -560,7 +560,6 @@ impl Server {
         self.config
             .limits
             .max_buffered
-            .max(self.config.limits.parse.auth_line.saturating_mul(2))
             .max(self.command_max_line.saturating_mul(2))
     }
 }
