@@ -321,6 +321,7 @@ fn ehlo_lists_the_configured_extensions() {
     config.extensions.starttls = true;
     config.extensions.requiretls = true;
     config.extensions.auth = vec![Mechanism::Plain, Mechanism::CramMd5, Mechanism::Login];
+    config.cram_md5_challenge = Some("<1.2@mx.example.org>".into());
     // Before TLS: STARTTLS, and only the mechanism that sends no password; no REQUIRETLS.
     transcript(
         config.clone(),
@@ -1420,6 +1421,57 @@ fn auth_response_line_too_long() {
         s.one(&format!("AUTH PLAIN {ir}")),
         "535 5.7.8 Authentication credentials invalid"
     );
+}
+
+#[test]
+fn auth_cram_md5_not_offered_without_a_challenge() {
+    let mut config = auth_config();
+    config.cram_md5_challenge = None;
+    let mut s = Session::new(config, checking_app());
+    s.transmit();
+    let ehlo = s.cmd("EHLO client.example");
+    assert_eq!(ehlo.last().unwrap(), "250 AUTH PLAIN LOGIN");
+    assert_eq!(
+        s.one("AUTH CRAM-MD5"),
+        "454 4.7.0 Temporary authentication failure"
+    );
+}
+
+#[test]
+fn auth_xoauth2_rejected_with_an_error_challenge() {
+    let mut config = auth_config();
+    config.extensions.auth = vec![Mechanism::XOAuth2];
+    let app: App = Box::new(|server, event| {
+        if let Event::Auth {
+            credentials: Credentials::XOAuth2 { user, token },
+            ..
+        } = event
+        {
+            assert_eq!((user.as_str(), token.expose().as_str()), ("tim", "expired"));
+            let error = mailproto_core::sasl::xoauth2_error_challenge(
+                "401",
+                "Bearer",
+                "https://mail.example/",
+            );
+            server.auth_reject_with_challenge(error).unwrap();
+        }
+    });
+    let mut s = ehlo_session(config, app);
+    let mut ir = Vec::new();
+    mailproto_core::sasl::encode_line(b"user=tim\x01auth=Bearer expired\x01\x01", &mut ir);
+    let challenge = s.one(&format!("AUTH XOAUTH2 {}", String::from_utf8(ir).unwrap()));
+    let json =
+        mailproto_core::sasl::decode_line(challenge.strip_prefix("334 ").unwrap().as_bytes())
+            .unwrap();
+    assert!(
+        String::from_utf8(json)
+            .unwrap()
+            .contains("\"status\":\"401\"")
+    );
+    // RFC 7628 §3.2.3: the client answers with a dummy response; then 535.
+    assert_eq!(s.one(""), "535 5.7.8 Authentication credentials invalid");
+    assert!(!s.server.is_authenticated());
+    assert_eq!(s.one("NOOP"), "250 2.0.0 Ok");
 }
 
 // ---------------------------------------------------------------------------------------

@@ -137,6 +137,33 @@ impl Server {
         self.auth_answer(false)
     }
 
+    /// Rejects the credentials of a pending XOAUTH2 or OAUTHBEARER exchange with an
+    /// error challenge (RFC 7628 §3.2.2: `334` with the base64 of `error`, built with
+    /// [`xoauth2_error_challenge`] or [`oauthbearer_error_challenge`]); the client's
+    /// dummy response then gets `535 5.7.8`. For other mechanisms this is
+    /// [`auth_reject`](Self::auth_reject).
+    ///
+    /// [`xoauth2_error_challenge`]: crate::sasl::xoauth2_error_challenge
+    /// [`oauthbearer_error_challenge`]: crate::sasl::oauthbearer_error_challenge
+    pub fn auth_reject_with_challenge(&mut self, error: Vec<u8>) -> Result<(), AnswerError> {
+        match self.pending {
+            Some(Pending::Auth) => {
+                self.sasl_error_challenge(error);
+                Ok(())
+            }
+            None => Err(AnswerError::new(
+                AnswerErrorKind::NothingPending,
+                Answer::AuthChallenge(error),
+            )),
+            Some(other) => Err(AnswerError::new(
+                AnswerErrorKind::WrongAnswer {
+                    awaiting: other.public(),
+                },
+                Answer::AuthChallenge(error),
+            )),
+        }
+    }
+
     fn auth_answer(&mut self, ok: bool) -> Result<(), AnswerError> {
         let answer = || {
             if ok {
@@ -201,6 +228,7 @@ impl Server {
             }
             Pending::Auth => {
                 flush = Flush::Now;
+                self.finished_sasl = None;
                 if ok {
                     self.session.authenticated = true;
                 }

@@ -23,6 +23,14 @@ impl Server {
         !(self.config.auth_requires_tls && !self.session.tls && mechanism.needs_tls())
     }
 
+    /// Whether EHLO advertises `mechanism` now: implemented, allowed without TLS if
+    /// TLS is missing, and for CRAM-MD5 a challenge configured (RFC 2195 §2).
+    pub(super) fn auth_offered_now(&self, mechanism: &Mechanism) -> bool {
+        mechanism.is_supported()
+            && self.auth_allowed_now(mechanism)
+            && (*mechanism != Mechanism::CramMd5 || self.config.cram_md5_challenge.is_some())
+    }
+
     /// `AUTH mechanism [initial-response]` (RFC 4954 §4).
     pub(super) fn auth(&mut self, mechanism: &str, initial: Option<InitialResponse>) {
         if self.config.extensions.auth.is_empty() {
@@ -134,6 +142,7 @@ impl Server {
                     mechanism: exchange.mechanism().clone(),
                     credentials,
                 });
+                self.finished_sasl = Some(exchange);
             }
             Step::Failed(error) => {
                 self.leave_sasl();
@@ -144,6 +153,25 @@ impl Server {
                 }
             }
         }
+    }
+
+    /// The application rejected OAuth credentials with an error challenge: send it and
+    /// read the client's dummy response (RFC 7628 §3.2.2, §3.2.3). Other mechanisms fail
+    /// at once.
+    pub(super) fn sasl_error_challenge(&mut self, error: Vec<u8>) {
+        self.pending = None;
+        match self.finished_sasl.take() {
+            Some(mut exchange) => {
+                let step = exchange.fail_with_challenge(error);
+                self.sasl_step(exchange, step);
+            }
+            None => {
+                let reply = self.status(535, 7, 8, "Authentication credentials invalid");
+                self.send(&reply, Flush::Now);
+                self.auth_failed();
+            }
+        }
+        self.process();
     }
 
     fn leave_sasl(&mut self) {

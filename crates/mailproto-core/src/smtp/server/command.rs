@@ -202,7 +202,7 @@ impl Server {
             auth: ext
                 .auth
                 .iter()
-                .filter(|m| m.is_supported() && self.auth_allowed_now(m))
+                .filter(|m| self.auth_offered_now(m))
                 .map(|m| String::from(m.name()))
                 .collect(),
             auth_legacy: false,

@@ -78,9 +78,10 @@ pub enum Event {
     },
     /// An AUTH exchange (RFC 4954) completed with syntactically valid credentials.
     /// *Answer required*: [`auth_accept`](super::Server::auth_accept)
-    /// (`235 2.7.0`), [`auth_reject`](super::Server::auth_reject) (`535 5.7.8`) or
-    /// [`reply`](super::Server::reply) (a 2xx reply authenticates, e.g. `454 4.7.0` does
-    /// not).
+    /// (`235 2.7.0`), [`auth_reject`](super::Server::auth_reject) (`535 5.7.8`),
+    /// [`auth_reject_with_challenge`](super::Server::auth_reject_with_challenge) (OAuth
+    /// error challenge, RFC 7628 §3.2.2) or [`reply`](super::Server::reply) (a 2xx reply
+    /// authenticates, e.g. `454 4.7.0` does not).
     Auth {
         /// The SASL mechanism used.
         mechanism: Mechanism,
@@ -239,6 +240,9 @@ pub enum Answer {
     AuthAccept,
     /// [`Server::auth_reject`](super::Server::auth_reject).
     AuthReject,
+    /// [`Server::auth_reject_with_challenge`](super::Server::auth_reject_with_challenge),
+    /// with the error challenge.
+    AuthChallenge(Vec<u8>),
 }
 
 /// What was wrong with an answer.
@@ -305,6 +309,7 @@ impl fmt::Display for AnswerError {
             Answer::Replies(_) => "reply_lmtp",
             Answer::AuthAccept => "auth_accept",
             Answer::AuthReject => "auth_reject",
+            Answer::AuthChallenge(_) => "auth_reject_with_challenge",
         };
         match &self.kind {
             AnswerErrorKind::NothingPending => {

@@ -13,25 +13,28 @@
 //! # States
 //!
 //! ```text
-//!  new() ──220──▶ ┌───────────┐  HELO/EHLO/LHLO  ┌───────────┐   MAIL, answered 2xx
-//!                 │ connected │ ───────────────▶ │   ready   │ ─────────────────────┐
-//!                 └───────────┘    (250, Hello)  └───────────┘ ◀──┐                 ▼
-//!                   │ STARTTLS        ▲  │ AUTH       ▲  ▲        │ RSET/EHLO  ┌──────────┐
-//!                   ▼ (220)           │  ▼ (334 ...)  │  │        └─(Reset)─── │   mail   │
-//!            ┌──────────────┐         │ ┌──────┐      │  │                     └──────────┘
-//!            │ awaiting TLS │─────────┘ │ SASL │──────┘  │                          │ RCPT,
-//!            └──────────────┘ tls_      └──────┘ Auth    │                          ▼ answered 2xx
-//!               established()        answered 235/535    │ message     ┌────────────────────┐
-//!               (EHLO needed again)                      │ answered    │ mail + recipients  │
-//!                                                        │             └────────────────────┘
-//!                                                        │   DATA (354)   │           │ BDAT n
-//!                                                        │         ┌──────▼─┐   ┌─────▼──────┐
-//!                                                        ├──.──────│  DATA  │   │ BDAT chunk │──250──┐
-//!                                                        │ MessageEnd└───────┘   └────────────┘       │
-//!                                                        └─────────────── LAST: MessageEnd ◀───────────┘
+//!  new() ─220─▶ CONNECTED                  new_refusing() ─554─▶ REFUSING
+//!                  │ HELO/EHLO/LHLO: 250,               QUIT: 221 ─▶ CLOSED
+//!                  │ Event::Hello                       anything else: 503
+//!                  ▼
+//!   ┌─────────▶ GREETED ── AUTH ─▶ SASL (334 …) ─▶ Event::Auth ─▶ 235/535 ─▶ GREETED
+//!   │              │  └─── STARTTLS: 220, Event::TlsStarting ─▶ AWAITING_TLS
+//!   │              │        ─ tls_established() ─▶ CONNECTED (EHLO again, RFC 3207 §4.2)
+//!   │              │ MAIL: Event::Mail, answered 2xx
+//!   │              ▼
+//!   │           IN_MAIL ── RCPT: Event::Rcpt, answered 2xx ─▶ HAS_RECIPIENTS
+//!   │                                                          │            │
+//!   │                          DATA: 354, Event::DataStart     │            │ BDAT n [LAST]
+//!   │                                           ┌──────────────┘            ▼
+//!   │                                           ▼                      BDAT_CHUNK ─ not LAST:
+//!   │                                       DATA_BODY                  (n octets)   250 ─┐
+//!   │                       CRLF.CRLF:          │ Event::BodyChunk …        │ LAST       │
+//!   │                                           ▼                           ▼            │
+//!   └── answered (250 …) ◀── Event::MessageEnd / Event::MessageAborted ◀────┘  ◀── BDAT ─┘
 //!
-//!  new_refusing() ──554──▶ refusing: every command but QUIT gets 503 (RFC 5321 §3.1)
-//!  any state ── QUIT (221) / EOF / timeout (421) / error limit (421) ──▶ closed
+//!  RSET, or HELO/EHLO/LHLO in a transaction: Event::Reset ─▶ GREETED
+//!  any state: QUIT (221), end of stream, timeout (421 4.4.2), error limits (421 4.7.0)
+//!             ─▶ CLOSED (Event::Closed; Event::MessageAborted first if mid-body)
 //! ```
 //!
 //! While an event awaits its answer the machine reads no further command
@@ -87,6 +90,7 @@ mod command;
 mod config;
 mod event;
 mod reply;
+mod state;
 
 #[cfg(test)]
 mod tests;
@@ -106,128 +110,9 @@ use crate::smtp::{ParseConfig, Reply, ReplyCode};
 pub use config::{Extensions, ServerConfig, ServerLimits, Timeouts};
 pub use event::{AbortReason, Answer, AnswerError, AnswerErrorKind, Awaiting, CloseReason, Event};
 
-/// Where the input stream stands.
-#[derive(Debug)]
-enum Phase {
-    /// Reading command lines.
-    Command,
-    /// Reading SASL response lines of an AUTH exchange.
-    Sasl(Box<ServerAuth>),
-    /// Reading a DATA body.
-    Data(DataState),
-    /// Reading the octets of a BDAT chunk.
-    Chunk(ChunkState),
-    /// STARTTLS accepted; waiting for the handshake.
-    AwaitingTls,
-    /// Session over.
-    Closed,
-}
-
-/// A DATA body in progress.
-#[derive(Debug)]
-struct DataState {
-    /// Octets delivered so far.
-    size: u64,
-    /// Set once the body is refused; it is still read to its terminator.
-    failure: Option<AbortReason>,
-}
-
-/// A BDAT chunk in progress.
-#[derive(Debug)]
-struct ChunkState {
-    /// Octets of the chunk still to read.
-    remaining: u64,
-    /// Octets in the whole chunk.
-    size: u64,
-    /// `BDAT n LAST`.
-    last: bool,
-    /// What to do with the chunk.
-    outcome: ChunkOutcome,
-}
-
-#[derive(Debug)]
-enum ChunkOutcome {
-    /// Deliver the octets as body chunks.
-    Deliver,
-    /// Read and drop the octets, then send `reply` (RFC 3030 §2). With
-    /// `end_transaction`, a LAST chunk ends the failed transaction; with `count_error`
-    /// the refusal counts towards [`ServerLimits::max_errors`].
-    Discard {
-        reply: Reply,
-        end_transaction: bool,
-        count_error: bool,
-    },
-}
-
-/// What the session knows about the client.
-#[derive(Debug, Clone, Default)]
-struct Session {
-    /// Greeted with 554: only QUIT is accepted (RFC 5321 §3.1).
-    refusing: bool,
-    /// HELO (false) / EHLO or LHLO (true) accepted.
-    hello: Option<bool>,
-    /// AUTH succeeded (RFC 4954 §4: no second AUTH).
-    authenticated: bool,
-    /// TLS is active (implicit, or after STARTTLS).
-    tls: bool,
-}
-
-/// The open mail transaction.
-#[derive(Debug)]
-struct Transaction {
-    /// MAIL had the SMTPUTF8 parameter (RFC 6531 §3.4).
-    smtputf8: bool,
-    /// MAIL had BODY=BINARYMIME (RFC 3030 §3: BDAT only).
-    binary: bool,
-    /// Recipients answered with 2xx.
-    recipients: usize,
-    /// The BDAT body, if one was started.
-    chunks: Chunks,
-}
-
-#[derive(Debug)]
-enum Chunks {
-    /// No BDAT yet.
-    None,
-    /// BDAT chunks delivered so far (a body is in progress).
-    Receiving { size: u64 },
-    /// A BDAT failed: further chunks are read and refused with this reply until LAST
-    /// or RSET (RFC 3030 §2).
-    Failed(Reply),
-}
-
-/// The answer the machine waits for, with what it needs to apply it.
-#[derive(Debug, Clone, Copy)]
-enum Pending {
-    Mail { smtputf8: bool, binary: bool },
-    Rcpt,
-    MessageEnd { replies: usize },
-    Auth,
-    Vrfy,
-    Expn,
-}
-
-impl Pending {
-    fn public(self) -> Awaiting {
-        match self {
-            Pending::Mail { .. } => Awaiting::Mail,
-            Pending::Rcpt => Awaiting::Rcpt,
-            Pending::MessageEnd { replies } => Awaiting::MessageEnd { replies },
-            Pending::Auth => Awaiting::Auth,
-            Pending::Vrfy => Awaiting::Vrfy,
-            Pending::Expn => Awaiting::Expn,
-        }
-    }
-}
-
-/// Whether a reply may wait for the rest of a pipelined group (RFC 2920 §3.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Flush {
-    /// Release it (and everything before it) at once.
-    Now,
-    /// Hold it while another complete command is buffered.
-    Later,
-}
+use state::{
+    ChunkOutcome, ChunkState, Chunks, DataState, Flush, Pending, Phase, Session, Transaction,
+};
 
 /// The SMTP / LMTP server state machine. See the [module documentation](self).
 #[derive(Debug)]
@@ -246,6 +131,9 @@ pub struct Server {
     urgent: usize,
     events: VecDeque<Event>,
     pending: Option<Pending>,
+    /// The SASL exchange whose credentials await the application's verdict (kept for
+    /// an OAuth error challenge, RFC 7628 §3.2.2).
+    finished_sasl: Option<Box<ServerAuth>>,
     phase: Phase,
     session: Session,
     txn: Option<Transaction>,
@@ -311,6 +199,7 @@ impl Server {
             urgent: 0,
             events: VecDeque::new(),
             pending: None,
+            finished_sasl: None,
             phase: Phase::Command,
             session: Session {
                 tls: config.tls_active,
@@ -409,6 +298,7 @@ impl Server {
         }
         self.abort_body(AbortReason::SessionEnded);
         self.pending = None;
+        self.finished_sasl = None;
         self.txn = None;
         self.input.discard();
         self.phase = Phase::Closed;
