@@ -1830,3 +1830,122 @@ smuggling! {
     smuggling_lf_dot_cr => b"\n.\r",
     smuggling_crlf_dot_lf => b"\r\n.\n",
 }
+
+// ---------------------------------------------------------------------------------------
+// Through testing::Pair, with a scripted client machine
+
+/// A client that sends its script at once and records what it receives.
+#[derive(Debug)]
+struct ScriptClient {
+    script: Vec<u8>,
+    received: Vec<u8>,
+    eof: bool,
+}
+
+impl Machine for ScriptClient {
+    type Event = ();
+    fn feed(&mut self, data: &[u8]) {
+        self.received.extend_from_slice(data);
+    }
+    fn feed_eof(&mut self) {
+        self.eof = true;
+    }
+    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
+        let n = self.script.len();
+        out.append(&mut self.script);
+        n
+    }
+    fn poll_event(&mut self) -> Option<()> {
+        None
+    }
+    fn io(&self) -> Io {
+        if self.eof {
+            Io::Closed
+        } else {
+            Io::Open { wants_read: true }
+        }
+    }
+    fn read_timeout(&self) -> Option<Duration> {
+        None
+    }
+    fn handle_timeout(&mut self) {}
+    fn tls_established(&mut self) {}
+}
+
+#[test]
+fn pair_session_split_anywhere_gives_the_same_transcript() {
+    let script = b"EHLO client.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n\
+        RCPT TO:<bad@example.org>\r\nDATA\r\nSubject: x\r\n\r\nbody\r\n.\r\nQUIT\r\n";
+    let mut transcripts = Vec::new();
+    for sizes in [vec![], vec![1], vec![3, 7], vec![64]] {
+        let client = ScriptClient {
+            script: script.to_vec(),
+            received: Vec::new(),
+            eof: false,
+        };
+        let mut pair =
+            mailproto_core::testing::Pair::with_splits(client, Server::new(cfg()), sizes);
+        let mut events = Vec::new();
+        let mut app = picky();
+        pair.drive(
+            |_, ()| {},
+            |server, event| {
+                app(server, &event);
+                events.push(event);
+            },
+        );
+        assert!(pair.client.eof, "the server closed after QUIT");
+        assert_eq!(
+            lines(&pair.client.received),
+            [
+                "220 mx.example.org ESMTP ready",
+                "250-mx.example.org greets client.example",
+                "250-SIZE 26214400",
+                "250-PIPELINING",
+                "250-8BITMIME",
+                "250-CHUNKING",
+                "250 ENHANCEDSTATUSCODES",
+                "250 2.1.0 Ok",
+                "250 2.1.5 Ok",
+                "550 No such user here",
+                "354 End data with <CR><LF>.<CR><LF>",
+                "250 2.0.0 Ok: queued",
+                "221 2.0.0 Bye"
+            ]
+        );
+        assert_eq!(body(&events), b"Subject: x\r\n\r\nbody\r\n");
+        transcripts.push(merged(&events));
+    }
+    assert!(transcripts.windows(2).all(|w| w[0] == w[1]));
+}
+
+#[test]
+fn pair_starttls_drops_plaintext_in_flight() {
+    let client = ScriptClient {
+        script: b"EHLO c.example\r\nSTARTTLS\r\nMAIL FROM:<a@example.net>\r\n".to_vec(),
+        received: Vec::new(),
+        eof: false,
+    };
+    let mut pair =
+        mailproto_core::testing::Pair::with_splits(client, Server::new(tls_config()), vec![10]);
+    let mut events = Vec::new();
+    pair.drive(|_, ()| {}, |_, event| events.push(event));
+    let discarded = events
+        .iter()
+        .find_map(|e| match e {
+            Event::TlsStarting { discarded } => Some(*discarded),
+            _ => None,
+        })
+        .unwrap();
+    // Every plaintext byte after STARTTLS was dropped: by the server or on the wire.
+    assert_eq!(
+        discarded + pair.dropped_at_tls(mailproto_core::testing::Side::Server),
+        "MAIL FROM:<a@example.net>\r\n".len()
+    );
+    assert!(!names(&events).contains(&"Mail"));
+    assert!(pair.server.is_tls());
+    assert!(
+        pair.transcript()
+            .ends_with("S: 220 2.0.0 Ready to start TLS\n")
+    );
+}
