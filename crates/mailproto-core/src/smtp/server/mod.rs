@@ -420,6 +420,10 @@ impl Machine for Server {
     }
 
     fn handle_timeout(&mut self) {
+        if matches!(self.phase, Phase::AwaitingTls) {
+            // Mid-handshake a plaintext reply would only corrupt the TLS stream.
+            return self.close(CloseReason::Timeout, None);
+        }
         let text = alloc::format!("{} Error: timeout exceeded", self.host);
         let reply = self.status(421, 4, 2, &text);
         self.close(CloseReason::Timeout, Some(reply));

@@ -181,6 +181,18 @@ fn answers_after_close_are_refused() {
 }
 
 #[test]
+fn timeout_during_the_handshake_sends_nothing() {
+    let mut config = ServerConfig::new("mx.example");
+    config.extensions.starttls = true;
+    let mut s = greeted(config);
+    s.feed(b"STARTTLS\r\n");
+    assert_eq!(output(&mut s), "220 2.0.0 Ready to start TLS\r\n");
+    s.handle_timeout();
+    assert_eq!(output(&mut s), "");
+    assert_eq!(s.io(), Io::Closed);
+}
+
+#[test]
 fn tls_established_outside_awaiting_tls_is_ignored() {
     let mut s = greeted(ServerConfig::new("mx.example"));
     s.tls_established();
