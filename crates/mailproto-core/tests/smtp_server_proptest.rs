@@ -35,6 +35,19 @@ enum Item {
     Long(usize),
     BareLf,
     Quit,
+    /// MAIL, RCPTs and a body, as a client would send them.
+    Transaction {
+        from: &'static str,
+        to: Vec<&'static str>,
+        body: Body,
+    },
+}
+
+#[derive(Debug, Clone)]
+enum Body {
+    None,
+    Data(Vec<u8>),
+    Chunks(Vec<Vec<u8>>, bool),
 }
 
 fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
@@ -52,11 +65,12 @@ fn body_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 fn item() -> impl Strategy<Value = Item> {
     let local = proptest::sample::select(vec!["a", "b", "bad", "bad2", "c"]);
+    let item_local = local.clone();
     prop_oneof![
         3 => Just(Item::Hello),
         1 => Just(Item::Helo),
-        4 => (local.clone(), proptest::option::of(0u64..100)).prop_map(|(local, size)| Item::Mail { local, size }),
-        5 => local.prop_map(Item::Rcpt),
+        4 => (item_local.clone(), proptest::option::of(0u64..100)).prop_map(|(local, size)| Item::Mail { local, size }),
+        5 => item_local.prop_map(Item::Rcpt),
         3 => body_bytes().prop_map(Item::Data),
         3 => (body_bytes(), any::<bool>()).prop_map(|(chunk, last)| Item::Bdat { chunk, last }),
         1 => Just(Item::Rset),
@@ -73,6 +87,17 @@ fn item() -> impl Strategy<Value = Item> {
         1 => (500usize..2000).prop_map(Item::Long),
         1 => Just(Item::BareLf),
         1 => Just(Item::Quit),
+        8 => (
+            local.clone(),
+            proptest::collection::vec(local.clone(), 0..4),
+            prop_oneof![
+                1 => Just(Body::None),
+                3 => body_bytes().prop_map(Body::Data),
+                3 => (proptest::collection::vec(body_bytes(), 0..4), any::<bool>())
+                    .prop_map(|(chunks, last)| Body::Chunks(chunks, last)),
+            ],
+        )
+            .prop_map(|(from, to, body)| Item::Transaction { from, to, body }),
     ]
 }
 
@@ -80,6 +105,26 @@ fn encode(items: &[Item], lmtp: bool) -> Vec<u8> {
     let mut out = Vec::new();
     for item in items {
         match item {
+            Item::Transaction { from, to, body } => {
+                let mut parts = vec![Item::Mail {
+                    local: from,
+                    size: None,
+                }];
+                parts.extend(to.iter().map(|t| Item::Rcpt(t)));
+                match body {
+                    Body::None => {}
+                    Body::Data(bytes) => parts.push(Item::Data(bytes.clone())),
+                    Body::Chunks(chunks, last) => {
+                        for (i, chunk) in chunks.iter().enumerate() {
+                            parts.push(Item::Bdat {
+                                chunk: chunk.clone(),
+                                last: *last && i + 1 == chunks.len(),
+                            });
+                        }
+                    }
+                }
+                out.extend(encode(&parts, lmtp));
+            }
             Item::Hello if lmtp => out.extend_from_slice(b"LHLO client.example\r\n"),
             Item::Hello => out.extend_from_slice(b"EHLO client.example\r\n"),
             Item::Helo => out.extend_from_slice(b"HELO client.example\r\n"),
@@ -140,6 +185,8 @@ fn config(policy: BareLineEnding, lmtp: bool, small: bool) -> ServerConfig {
         c.limits.max_message_size = 40;
         c.limits.max_recipients = 2;
         c.limits.max_errors = 6;
+    } else {
+        c.limits.max_errors = 40;
     }
     c
 }
@@ -226,6 +273,7 @@ proptest! {
             .into_iter()
             .filter(|i| match i {
                 Item::Data(_) | Item::Bdat { .. } | Item::Quit => false,
+                Item::Transaction { .. } => false,
                 // A LOGIN exchange reads the next line as the password.
                 Item::Auth(line) => !line.starts_with("AUTH LOGIN"),
                 Item::Garbage(bytes) => {

@@ -5,7 +5,7 @@
 //! application, which decides every MAIL, RCPT, end of message, AUTH and (optionally)
 //! VRFY/EXPN through typed answers ([`Server::accept`], [`Server::reply`],
 //! [`Server::reject`], [`Server::reply_lmtp`], [`Server::auth_accept`],
-//! [`Server::auth_reject`]). Everything else the machine answers itself: greeting,
+//! [`Server::auth_reject`], [`Server::auth_reject_with_challenge`]). Everything else the machine answers itself: greeting,
 //! EHLO capabilities, sequence errors (RFC 5321 §4.1.4, §4.3.2), syntax errors, limits,
 //! the SASL exchange (RFC 4954), STARTTLS (RFC 3207), DATA/BDAT framing (RFC 5321
 //! §4.1.1.4, RFC 3030), timeouts (§4.5.3.2).
@@ -26,11 +26,12 @@
 //!   │                                                          │            │
 //!   │                          DATA: 354, Event::DataStart     │            │ BDAT n [LAST]
 //!   │                                           ┌──────────────┘            ▼
-//!   │                                           ▼                      BDAT_CHUNK ─ not LAST:
-//!   │                                       DATA_BODY                  (n octets)   250 ─┐
-//!   │                       CRLF.CRLF:          │ Event::BodyChunk …        │ LAST       │
-//!   │                                           ▼                           ▼            │
-//!   └── answered (250 …) ◀── Event::MessageEnd / Event::MessageAborted ◀────┘  ◀── BDAT ─┘
+//!   │                                           ▼                      BDAT_CHUNK (n octets,
+//!   │                                       DATA_BODY                  Event::BodyChunk …)
+//!   │                                           │ Event::BodyChunk …    │ not LAST: 250, back
+//!   │                                           │ … CRLF.CRLF           │ to HAS_RECIPIENTS
+//!   │                                           ▼                       ▼ LAST
+//!   └── answered (250 …) ◀── Event::MessageEnd / Event::MessageAborted ◀┘
 //!
 //!  RSET, or HELO/EHLO/LHLO in a transaction: Event::Reset ─▶ GREETED
 //!  any state: QUIT (221), end of stream, timeout (421 4.4.2), error limits (421 4.7.0)
@@ -51,8 +52,7 @@
 //!
 //! # Bodies
 //!
-//! DATA bodies go through [`DotDecoder`]: only `CRLF.CRLF` ends
-//! them, so none of the SMTP smuggling variants (`\n.\n`, `\r.\r\n`, ...) can end a
+//! DATA bodies go through [`DotDecoder`]: only `CRLF.CRLF` ends them, so none of the SMTP smuggling variants (`\n.\n`, `\r.\r\n`, ...) can end a
 //! message early and start a second transaction. Under [`BareLineEnding::Reject`] a body
 //! with a bare CR or LF is read to its end and refused. BDAT chunks are read raw, by
 //! count. Memory stays bounded: each input is handed out as one [`Event::BodyChunk`] and
