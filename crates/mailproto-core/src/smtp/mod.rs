@@ -23,8 +23,10 @@
 //!
 //! Modules: `types` (commands, paths, configuration), `params` (MAIL/RCPT parameters),
 //! `path` and `parse` (command parser), `encode` (command encoder), `reply` (replies),
-//! `ext` (EHLO capabilities), `xtext` (RFC 3461 §4), `error`; [`client`], the SMTP/LMTP
-//! client state machine.
+//! `ext` (EHLO capabilities), `xtext` (RFC 3461 §4), `error`.
+//!
+//! Machines: [`client`] (SMTP and LMTP client, [`client::Client`]) and [`server`] (SMTP
+//! and LMTP server, [`server::Server`]).
 
 mod address;
 pub mod client;
@@ -35,6 +37,7 @@ mod params;
 mod parse;
 mod path;
 mod reply;
+pub mod server;
 mod types;
 mod xtext;
 

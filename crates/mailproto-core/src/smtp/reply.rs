@@ -15,6 +15,8 @@ use super::error::{EncodeError, ReplyError, Snippet};
 pub struct ReplyCode(u16);
 
 impl ReplyCode {
+    /// `214` Help message (RFC 5321 §4.2.3).
+    pub const HELP: ReplyCode = ReplyCode(214);
     /// `220` Service ready (RFC 5321 §4.2.3).
     pub const SERVICE_READY: ReplyCode = ReplyCode(220);
     /// `221` Service closing transmission channel.
@@ -23,12 +25,28 @@ impl ReplyCode {
     pub const AUTH_SUCCEEDED: ReplyCode = ReplyCode(235);
     /// `250` Requested mail action okay, completed.
     pub const OK: ReplyCode = ReplyCode(250);
+    /// `251` User not local; will forward (RFC 5321 §3.4).
+    pub const USER_NOT_LOCAL_WILL_FORWARD: ReplyCode = ReplyCode(251);
+    /// `252` Cannot VRFY user, but will accept message and attempt delivery (RFC 5321
+    /// §3.5.3).
+    pub const CANNOT_VERIFY: ReplyCode = ReplyCode(252);
     /// `334` Server challenge (RFC 4954 §4).
     pub const AUTH_CHALLENGE: ReplyCode = ReplyCode(334);
     /// `354` Start mail input.
     pub const START_MAIL_INPUT: ReplyCode = ReplyCode(354);
     /// `421` Service not available, closing transmission channel.
     pub const NOT_AVAILABLE: ReplyCode = ReplyCode(421);
+    /// `450` Requested mail action not taken: mailbox unavailable (busy, or blocked for
+    /// policy reasons).
+    pub const MAILBOX_BUSY: ReplyCode = ReplyCode(450);
+    /// `451` Requested action aborted: local error in processing.
+    pub const LOCAL_ERROR: ReplyCode = ReplyCode(451);
+    /// `452` Requested action not taken: insufficient system storage (also "too many
+    /// recipients", RFC 5321 §4.5.3.1.10).
+    pub const INSUFFICIENT_STORAGE: ReplyCode = ReplyCode(452);
+    /// `454` Temporary authentication failure (RFC 4954 §6), or TLS not available
+    /// (RFC 3207 §4).
+    pub const TEMPORARY_AUTH_FAILURE: ReplyCode = ReplyCode(454);
     /// `500` Syntax error, command unrecognized.
     pub const SYNTAX_ERROR: ReplyCode = ReplyCode(500);
     /// `501` Syntax error in parameters or arguments.
@@ -39,8 +57,25 @@ impl ReplyCode {
     pub const BAD_SEQUENCE: ReplyCode = ReplyCode(503);
     /// `504` Command parameter not implemented.
     pub const PARAMETER_NOT_IMPLEMENTED: ReplyCode = ReplyCode(504);
+    /// `530` Authentication required (RFC 4954 §6), or "Must issue a STARTTLS command
+    /// first" (RFC 3207 §4).
+    pub const AUTH_REQUIRED: ReplyCode = ReplyCode(530);
+    /// `535` Authentication credentials invalid (RFC 4954 §6).
+    pub const AUTH_INVALID: ReplyCode = ReplyCode(535);
+    /// `550` Requested action not taken: mailbox unavailable (not found, no access, or
+    /// refused for policy reasons).
+    pub const MAILBOX_UNAVAILABLE: ReplyCode = ReplyCode(550);
+    /// `551` User not local.
+    pub const USER_NOT_LOCAL: ReplyCode = ReplyCode(551);
+    /// `552` Requested mail action aborted: exceeded storage allocation (message size,
+    /// RFC 1870 §6).
+    pub const EXCEEDED_STORAGE: ReplyCode = ReplyCode(552);
+    /// `553` Requested action not taken: mailbox name not allowed.
+    pub const MAILBOX_NAME_NOT_ALLOWED: ReplyCode = ReplyCode(553);
     /// `554` Transaction failed.
     pub const TRANSACTION_FAILED: ReplyCode = ReplyCode(554);
+    /// `555` MAIL FROM/RCPT TO parameters not recognized or not implemented.
+    pub const PARAMETERS_NOT_RECOGNIZED: ReplyCode = ReplyCode(555);
 
     /// A reply code if `code` fits the RFC 5321 §4.2 grammar.
     pub const fn new(code: u16) -> Option<ReplyCode> {
@@ -86,6 +121,17 @@ pub struct EnhancedCode {
 }
 
 impl EnhancedCode {
+    /// `class.subject.detail`, e.g. `EnhancedCode::new(5, 1, 1)` for "bad destination
+    /// mailbox address" (RFC 3463 §3.2). The encoder refuses a code whose class is not
+    /// 2, 4 or 5 or differs from the reply's.
+    pub const fn new(class: u8, subject: u16, detail: u16) -> EnhancedCode {
+        EnhancedCode {
+            class,
+            subject,
+            detail,
+        }
+    }
+
     /// Parses `c.s.d` (`class = 2/4/5`, `subject` and `detail` 1 to 3 digits).
     pub fn parse(s: &str) -> Option<EnhancedCode> {
         let mut it = s.split('.');

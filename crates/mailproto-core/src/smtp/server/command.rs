@@ -1,0 +1,480 @@
+//! Command lines: framing errors, parsing, sequencing (RFC 5321 §4.1.4, §4.3.2) and the
+//! commands the machine answers itself.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::reply::printable;
+use super::{Chunks, Flush, Pending, Phase, Server};
+use crate::line::LineError;
+use crate::smtp::{
+    Body, Capabilities, Command, ForwardPath, Host, MailParams, ParseError, RcptParams, Reply,
+    ReversePath,
+};
+
+/// What a command line turned out to be.
+enum Line {
+    Command(Command),
+    Framing(LineError),
+    Parse { error: ParseError, hello: bool },
+}
+
+/// Which greeting command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Hello {
+    Helo,
+    Ehlo,
+    Lhlo,
+}
+
+impl Server {
+    /// Reads and handles one command line; false when no complete line is buffered.
+    pub(super) fn next_command(&mut self) -> bool {
+        let line = match self.input.next_line() {
+            None => return false,
+            Some(Err(e)) => Line::Framing(e),
+            Some(Ok(line)) => match Command::parse(line, &self.parse) {
+                Ok(cmd) => Line::Command(cmd),
+                Err(error) => Line::Parse {
+                    error,
+                    hello: is_hello_verb(line),
+                },
+            },
+        };
+        match line {
+            Line::Command(cmd) => self.command(cmd),
+            Line::Framing(e) => {
+                let reply = self.line_error_reply(e);
+                self.refuse(&reply, Flush::Now);
+            }
+            Line::Parse { error, hello } => {
+                let reply = self.parse_error_reply(&error, hello);
+                self.refuse(&reply, Flush::Now);
+            }
+        }
+        true
+    }
+
+    /// Sends a reply to a command the client got wrong, and counts it.
+    pub(super) fn refuse(&mut self, reply: &Reply, flush: Flush) {
+        self.send(reply, flush);
+        self.count_error();
+    }
+
+    fn command(&mut self, cmd: Command) {
+        // RFC 2920 §3.2 (2), (5): replies to RSET, MAIL and RCPT may wait for the rest of
+        // the group; the others may not.
+        let flush = match cmd {
+            Command::Rset | Command::Mail { .. } | Command::Rcpt { .. } => Flush::Later,
+            _ => Flush::Now,
+        };
+        if let Command::Bdat { size, last } = cmd {
+            // Its octets follow whatever the verdict (RFC 3030 §2).
+            self.bdat(size, last);
+            return;
+        }
+        if self.session.refusing {
+            // RFC 5321 §3.1: after a 554 greeting, wait for QUIT and answer 503.
+            if cmd == Command::Quit {
+                self.quit();
+            } else {
+                let reply = self.status(
+                    503,
+                    5,
+                    1,
+                    "Bad sequence of commands: service refused, send QUIT",
+                );
+                self.refuse(&reply, flush);
+            }
+            return;
+        }
+        if self.config.auth_required && !self.session.authenticated && !allowed_before_auth(&cmd) {
+            // RFC 4954 §6: 530 for any command but AUTH, EHLO, HELO, NOOP, RSET, QUIT
+            // (and STARTTLS, which AUTH may need first).
+            let reply = self.status(530, 7, 0, "Authentication required");
+            self.refuse(&reply, flush);
+            return;
+        }
+        match cmd {
+            Command::Helo(domain) => self.hello(Host::Domain(domain), Hello::Helo),
+            Command::Ehlo(host) => self.hello(host, Hello::Ehlo),
+            Command::Lhlo(host) => self.hello(host, Hello::Lhlo),
+            Command::Mail { from, params } => self.mail(from, params),
+            Command::Rcpt { to, params } => self.rcpt(to, params),
+            Command::Data => self.data(),
+            Command::Rset => {
+                self.reset_transaction();
+                self.events.push_back(super::Event::Reset);
+                let reply = self.status(250, 0, 0, "Ok");
+                self.send(&reply, Flush::Later);
+            }
+            Command::Noop(_) => {
+                let reply = self.status(250, 0, 0, "Ok");
+                self.send(&reply, Flush::Now);
+            }
+            Command::Quit => self.quit(),
+            Command::Vrfy(arg) => self.verify(arg, false),
+            Command::Expn(arg) => self.verify(arg, true),
+            Command::Help(_) => {
+                let text = self.help_text();
+                let reply = self.status(214, 0, 0, &text);
+                self.send(&reply, Flush::Now);
+            }
+            Command::StartTls => self.starttls(),
+            Command::Auth {
+                mechanism,
+                initial_response,
+            } => self.auth(&mechanism, initial_response),
+            _ => {
+                let reply = self.status(500, 5, 2, "Error: command not recognized");
+                self.refuse(&reply, Flush::Now);
+            }
+        }
+    }
+
+    fn quit(&mut self) {
+        let reply = self.status(221, 0, 0, "Bye");
+        self.close(super::CloseReason::Quit, Some(reply));
+    }
+
+    /// Drops the open transaction (RSET semantics, RFC 5321 §4.1.1.5); true if one
+    /// was open.
+    pub(super) fn reset_transaction(&mut self) -> bool {
+        self.abort_body(super::AbortReason::Reset);
+        self.txn.take().is_some()
+    }
+
+    /// HELO / EHLO / LHLO (RFC 5321 §4.1.1.1, RFC 2033 §4.1).
+    fn hello(&mut self, host: Host, kind: Hello) {
+        match (self.config.lmtp, kind) {
+            (true, Hello::Helo | Hello::Ehlo) => {
+                let reply = Self::hello_reply(500, "Error: this is LMTP, use LHLO (RFC 2033)");
+                self.refuse(&reply, Flush::Now);
+                return;
+            }
+            (false, Hello::Lhlo) => {
+                let reply = self.status(500, 5, 2, "Error: command not recognized");
+                self.refuse(&reply, Flush::Now);
+                return;
+            }
+            _ => {}
+        }
+        // RFC 5321 §4.1.4: a later EHLO resets the state as RSET does.
+        if self.reset_transaction() {
+            self.events.push_back(super::Event::Reset);
+        }
+        let extended = kind != Hello::Helo;
+        self.session.hello = Some(extended);
+        let mut name = Vec::new();
+        let _ = host.encode(&mut name);
+        let first = format!(
+            "{} greets {}",
+            self.host,
+            printable(&String::from_utf8_lossy(&name))
+        );
+        let reply = if extended {
+            self.capabilities().ehlo_reply(&first)
+        } else {
+            Self::hello_reply(250, &first)
+        };
+        self.events.push_back(super::Event::Hello {
+            domain: host,
+            extended,
+        });
+        self.send(&reply, Flush::Now);
+    }
+
+    /// The extensions to advertise now (RFC 5321 §4.1.1.1; RFC 3207 §4.2: no STARTTLS
+    /// under TLS; RFC 4954 §4 / RFC 4616 §5: password mechanisms only when allowed).
+    fn capabilities(&self) -> Capabilities {
+        let ext = &self.config.extensions;
+        Capabilities {
+            pipelining: ext.pipelining,
+            size: ext.size.then_some(self.config.limits.max_message_size),
+            eight_bit_mime: ext.eight_bit_mime,
+            smtputf8: ext.smtputf8,
+            chunking: ext.chunking,
+            binary_mime: ext.binary_mime && ext.chunking,
+            dsn: ext.dsn,
+            enhanced_status_codes: ext.enhanced_status_codes,
+            starttls: self.starttls_offered(),
+            auth: ext
+                .auth
+                .iter()
+                .filter(|m| self.auth_offered_now(m))
+                .map(|m| String::from(m.name()))
+                .collect(),
+            auth_legacy: false,
+            requiretls: ext.requiretls && self.session.tls,
+            other: ext.other.clone(),
+        }
+    }
+
+    pub(super) fn starttls_offered(&self) -> bool {
+        self.config.extensions.starttls && !self.session.tls
+    }
+
+    /// MAIL FROM (RFC 5321 §4.1.1.2, §4.1.4).
+    fn mail(&mut self, from: ReversePath, params: MailParams) {
+        if self.session.hello.is_none() {
+            let text = if self.config.lmtp {
+                "Error: send LHLO first"
+            } else {
+                "Error: send HELO/EHLO first"
+            };
+            let reply = self.status(503, 5, 1, text);
+            return self.refuse(&reply, Flush::Later);
+        }
+        if self.txn.is_some() {
+            let reply = self.status(503, 5, 1, "Error: nested MAIL command");
+            return self.refuse(&reply, Flush::Later);
+        }
+        if let Some(keyword) = self.unoffered_mail_param(&params) {
+            let text = format!("{keyword} parameter not supported");
+            let reply = self.status(555, 5, 4, &text);
+            return self.refuse(&reply, Flush::Later);
+        }
+        if params
+            .size
+            .is_some_and(|n| n > self.config.limits.max_message_size)
+        {
+            // RFC 1870 §6.1 (2).
+            let reply = self.status(552, 3, 4, "Message size exceeds fixed maximum message size");
+            return self.send(&reply, Flush::Later);
+        }
+        let ascii = match &from {
+            ReversePath::Null => true,
+            ReversePath::Mailbox(m) => m.is_ascii(),
+        };
+        if !ascii && !params.smtputf8 {
+            // RFC 6531 §3.4: UTF-8 addresses only in an SMTPUTF8 transaction.
+            let reply = self.status(
+                553,
+                6,
+                7,
+                "Non-ASCII address requires the SMTPUTF8 parameter",
+            );
+            return self.send(&reply, Flush::Later);
+        }
+        self.pending = Some(Pending::Mail {
+            smtputf8: params.smtputf8,
+            binary: params.body == Some(Body::BinaryMime),
+        });
+        self.events.push_back(super::Event::Mail { from, params });
+    }
+
+    /// The first MAIL parameter whose extension is not advertised in this session.
+    fn unoffered_mail_param(&self, p: &MailParams) -> Option<String> {
+        let ext = &self.config.extensions;
+        let esmtp = self.session.hello == Some(true);
+        let refused = if p.size.is_some() && !(esmtp && ext.size) {
+            "SIZE"
+        } else if p.body == Some(Body::BinaryMime) && !(esmtp && ext.binary_mime && ext.chunking) {
+            "BODY=BINARYMIME"
+        } else if p.body.is_some() && !(esmtp && (ext.eight_bit_mime || ext.binary_mime)) {
+            "BODY"
+        } else if p.smtputf8 && !(esmtp && ext.smtputf8) {
+            "SMTPUTF8"
+        } else if p.auth.is_some() && (!esmtp || ext.auth.is_empty()) {
+            "AUTH"
+        } else if (p.ret.is_some() || p.envid.is_some()) && !(esmtp && ext.dsn) {
+            if p.ret.is_some() { "RET" } else { "ENVID" }
+        } else if p.requiretls && !(esmtp && ext.requiretls && self.session.tls) {
+            "REQUIRETLS"
+        } else if let (false, Some(other)) = (self.config.allow_unknown_params, p.other.first()) {
+            return Some(printable(&other.keyword.to_ascii_uppercase()));
+        } else {
+            return None;
+        };
+        Some(String::from(refused))
+    }
+
+    /// RCPT TO (RFC 5321 §4.1.1.3, §4.5.3.1.8).
+    fn rcpt(&mut self, to: ForwardPath, params: RcptParams) {
+        let Some(txn) = &self.txn else {
+            let reply = self.status(503, 5, 1, "Error: need MAIL command");
+            return self.refuse(&reply, Flush::Later);
+        };
+        if !matches!(txn.chunks, Chunks::None) {
+            let reply = self.status(503, 5, 1, "Error: RCPT after BDAT");
+            return self.refuse(&reply, Flush::Later);
+        }
+        let esmtp = self.session.hello == Some(true);
+        let keyword = if (params.notify.is_some() || params.orcpt.is_some())
+            && !(esmtp && self.config.extensions.dsn)
+        {
+            Some(String::from(if params.notify.is_some() {
+                "NOTIFY"
+            } else {
+                "ORCPT"
+            }))
+        } else if let (false, Some(other)) =
+            (self.config.allow_unknown_params, params.other.first())
+        {
+            Some(printable(&other.keyword.to_ascii_uppercase()))
+        } else {
+            None
+        };
+        if let Some(keyword) = keyword {
+            let text = format!("{keyword} parameter not supported");
+            let reply = self.status(555, 5, 4, &text);
+            return self.refuse(&reply, Flush::Later);
+        }
+        let ascii = match &to {
+            ForwardPath::Postmaster => true,
+            ForwardPath::Mailbox(m) => m.is_ascii(),
+        };
+        if !ascii && !txn.smtputf8 {
+            let reply = self.status(
+                553,
+                6,
+                7,
+                "Non-ASCII address requires the SMTPUTF8 parameter",
+            );
+            return self.send(&reply, Flush::Later);
+        }
+        if txn.recipients >= self.config.limits.max_recipients {
+            // RFC 5321 §4.5.3.1.10: 452, not 552.
+            let reply = self.status(452, 5, 3, "Too many recipients");
+            return self.send(&reply, Flush::Later);
+        }
+        self.pending = Some(Pending::Rcpt);
+        self.events.push_back(super::Event::Rcpt { to, params });
+    }
+
+    /// DATA (RFC 5321 §4.1.1.4; RFC 2920 §3.2 (3); RFC 3030 §2, §3).
+    fn data(&mut self) {
+        let Some(txn) = &self.txn else {
+            let reply = self.status(503, 5, 1, "Error: need MAIL command");
+            return self.refuse(&reply, Flush::Now);
+        };
+        if txn.binary {
+            let reply = self.status(503, 5, 1, "Error: BODY=BINARYMIME requires BDAT");
+            return self.refuse(&reply, Flush::Now);
+        }
+        if !matches!(txn.chunks, Chunks::None) {
+            let reply = self.status(503, 5, 1, "Error: DATA after BDAT");
+            return self.refuse(&reply, Flush::Now);
+        }
+        if txn.recipients == 0 {
+            // RFC 2033 §4.2: LMTP answers 503 here.
+            let reply = if self.config.lmtp {
+                self.status(503, 5, 1, "Error: need RCPT command")
+            } else {
+                self.status(554, 5, 1, "Error: no valid recipients")
+            };
+            return self.send(&reply, Flush::Now);
+        }
+        self.events
+            .push_back(super::Event::DataStart { chunked: false });
+        let reply = self.status(354, 0, 0, "End data with <CR><LF>.<CR><LF>");
+        self.send(&reply, Flush::Now);
+        self.decoder.reset();
+        self.phase = Phase::Data(super::DataState {
+            size: 0,
+            failure: None,
+        });
+    }
+
+    /// VRFY / EXPN (RFC 5321 §3.5, §7.3).
+    fn verify(&mut self, arg: String, expn: bool) {
+        if self.config.vrfy_expn_events {
+            if expn {
+                self.pending = Some(Pending::Expn);
+                self.events.push_back(super::Event::Expn(arg));
+            } else {
+                self.pending = Some(Pending::Vrfy);
+                self.events.push_back(super::Event::Vrfy(arg));
+            }
+            return;
+        }
+        let text = if expn {
+            "Cannot EXPN list, but will accept message and attempt delivery"
+        } else {
+            "Cannot VRFY user, but will accept message and attempt delivery"
+        };
+        let reply = self.status(252, 5, 0, text);
+        self.send(&reply, Flush::Now);
+    }
+
+    fn help_text(&self) -> String {
+        let ext = &self.config.extensions;
+        let mut text = String::from("Commands:");
+        let hello: &[&str] = if self.config.lmtp {
+            &["LHLO"]
+        } else {
+            &["HELO", "EHLO"]
+        };
+        let offered = [
+            (true, "MAIL RCPT DATA"),
+            (ext.chunking, "BDAT"),
+            (true, "RSET NOOP QUIT VRFY EXPN HELP"),
+            (self.starttls_offered(), "STARTTLS"),
+            (!ext.auth.is_empty(), "AUTH"),
+        ];
+        for verb in hello {
+            text.push(' ');
+            text.push_str(verb);
+        }
+        for (on, verbs) in offered {
+            if on {
+                text.push(' ');
+                text.push_str(verbs);
+            }
+        }
+        text
+    }
+
+    /// STARTTLS (RFC 3207 §4).
+    fn starttls(&mut self) {
+        if self.session.tls {
+            let reply = self.status(503, 5, 1, "Error: TLS already active");
+            return self.refuse(&reply, Flush::Now);
+        }
+        if !self.config.extensions.starttls {
+            let reply = self.status(502, 5, 1, "Error: command not implemented");
+            return self.refuse(&reply, Flush::Now);
+        }
+        if self.txn.is_some() {
+            let reply = self.status(
+                503,
+                5,
+                1,
+                "Error: STARTTLS not allowed in a mail transaction",
+            );
+            return self.refuse(&reply, Flush::Now);
+        }
+        let reply = self.status(220, 0, 0, "Ready to start TLS");
+        self.send(&reply, Flush::Now);
+        // Anything the client sent after STARTTLS arrived in plaintext and must not be
+        // acted upon (CVE-2011-0411).
+        let discarded = self.input.discard();
+        self.events
+            .push_back(super::Event::TlsStarting { discarded });
+        self.phase = Phase::AwaitingTls;
+    }
+}
+
+/// Whether a refused line was a HELO/EHLO/LHLO (whose replies carry no enhanced code).
+fn is_hello_verb(line: &[u8]) -> bool {
+    let verb = line.split(|b| *b == b' ').next().unwrap_or(line);
+    [&b"HELO"[..], b"EHLO", b"LHLO"]
+        .iter()
+        .any(|v| verb.eq_ignore_ascii_case(v))
+}
+
+/// RFC 4954 §6: the commands allowed while authentication is required and missing.
+fn allowed_before_auth(cmd: &Command) -> bool {
+    matches!(
+        cmd,
+        Command::Auth { .. }
+            | Command::Ehlo(_)
+            | Command::Helo(_)
+            | Command::Lhlo(_)
+            | Command::Noop(_)
+            | Command::Rset
+            | Command::Quit
+            | Command::StartTls
+    )
+}
