@@ -37,11 +37,6 @@ impl Maildir {
         Ok(Maildir { root })
     }
 
-    /// The directory holding `tmp/`, `new/`, `cur/`.
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Start a delivery: a file under `tmp/` that becomes a message only on
     /// [`Delivery::commit`].
     pub fn deliver(&self) -> io::Result<Delivery> {

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod fetch;
-#[allow(dead_code)] // Used by `serve` and `fetch`, being written now.
+
 mod maildir;
 mod secret;
 mod send;

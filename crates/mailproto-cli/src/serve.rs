@@ -1,14 +1,35 @@
 //! `mailproto serve`: SMTP and POP3 on loopback over a Maildir per user.
+//!
+//! SMTP delivers each accepted message atomically into the Maildir of every local
+//! recipient (the recipient's local part picks the user); POP3 serves `new/` and `cur/`
+//! with the Maildir unique names as UIDLs, locks the maildrop for the session and deletes
+//! only at UPDATE.
 
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::fs;
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, SystemTime};
 
 use clap::Args;
+use mailproto_core::pop3::server::ServerConfig as Pop3Config;
+use mailproto_core::sasl::{Credentials, Mechanism};
+use mailproto_core::smtp::server::ServerConfig as SmtpConfig;
+use mailproto_core::smtp::{ForwardPath, MailParams, RcptParams, Reply, ReversePath};
+use mailproto_std::pop3_server::{LoginAttempt, LoginError, Pop3Backend, Pop3Mailbox, Pop3Server};
+use mailproto_std::smtp_server::{SmtpHandler, SmtpServer, reply};
+use mailproto_std::tls::{SelfSigned, server_config_from_pem};
+use mailproto_std::{Listener, ListenerOptions, ShutdownHandle};
 
 use crate::CliResult;
+use crate::maildir::{Delivery, Maildir, Maildrop, MaildropError};
 
 /// Options of `mailproto serve`.
-#[derive(Debug, Args)]
+#[derive(Debug, Args, Clone)]
 pub struct ServeArgs {
     /// Where SMTP listens.
     #[arg(long, default_value = "127.0.0.1:2525")]
@@ -52,18 +73,447 @@ pub struct ServeArgs {
     /// Most recipients per message.
     #[arg(long, default_value_t = 100)]
     pub max_recipients: usize,
-    /// Most connections served at once, per protocol.
+    /// Most connections served at once, per listener.
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
-    /// Idle timeout of a session, in seconds (RFC 5321 §4.5.3.2 suggests 300).
+    /// Idle timeout of a session, in seconds (RFC 5321 §4.5.3.2 suggests 300; POP3's
+    /// autologout is at least 600, RFC 1939 §3).
     #[arg(long, default_value_t = 300)]
     pub timeout: u64,
     /// The host name in greetings.
     #[arg(long, default_value = "localhost")]
     pub hostname: String,
+    /// Print no log lines.
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
-/// Run `mailproto serve`.
-pub fn run(_args: ServeArgs) -> CliResult {
-    Err("mailproto serve: not yet implemented".into()).map(|()| ExitCode::SUCCESS)
+/// Users and their mailboxes.
+#[derive(Debug)]
+struct Store {
+    root: PathBuf,
+    passwords: HashMap<String, String>,
+    catch_all: Option<String>,
+    quiet: bool,
+}
+
+impl Store {
+    /// The user a recipient's local part names (case-insensitively), or the catch-all.
+    fn user_for(&self, to: &ForwardPath) -> Option<String> {
+        let local = match to {
+            ForwardPath::Postmaster => "postmaster".to_string(),
+            ForwardPath::Mailbox(m) => m.local_part.to_lowercase(),
+        };
+        self.passwords
+            .keys()
+            .find(|u| u.to_lowercase() == local)
+            .cloned()
+            .or_else(|| self.catch_all.clone())
+    }
+
+    fn maildir(&self, user: &str) -> io::Result<Maildir> {
+        Maildir::open(self.root.join(user))
+    }
+
+    fn log(&self, line: std::fmt::Arguments<'_>) {
+        if !self.quiet {
+            eprintln!("{} {line}", timestamp());
+        }
+    }
+}
+
+/// Seconds since the epoch, for log lines.
+fn timestamp() -> String {
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    format!("{}.{:03}", now.as_secs(), now.subsec_millis())
+}
+
+/// One SMTP connection: delivers each message into the recipients' Maildirs.
+struct Delivering {
+    store: Arc<Store>,
+    peer: Option<SocketAddr>,
+    hostname: String,
+    from: Option<ReversePath>,
+    users: Vec<String>,
+    deliveries: Vec<Delivery>,
+    messages: usize,
+}
+
+impl Drop for Delivering {
+    fn drop(&mut self) {
+        let peer = self.peer.map_or("-".into(), |p| p.to_string());
+        self.store.log(format_args!(
+            "smtp session {peer} ended, {} message(s) delivered",
+            self.messages
+        ));
+    }
+}
+
+impl SmtpHandler for Delivering {
+    fn authenticate(&mut self, credentials: &Credentials) -> bool {
+        let user = credentials.username().unwrap_or("");
+        let ok = self
+            .store
+            .passwords
+            .get(user)
+            .is_some_and(|secret| LoginAttempt::Sasl(credentials).verify(secret));
+        let peer = self.peer.map_or("-".into(), |p| p.to_string());
+        self.store.log(format_args!(
+            "smtp {peer} AUTH {user}: {}",
+            if ok { "ok" } else { "refused" }
+        ));
+        ok
+    }
+
+    fn mail(&mut self, from: &ReversePath, _params: &MailParams) -> Result<(), Reply> {
+        self.from = Some(from.clone());
+        Ok(())
+    }
+
+    fn rcpt(&mut self, to: &ForwardPath, _params: &RcptParams) -> Result<(), Reply> {
+        match self.store.user_for(to) {
+            Some(user) => {
+                if !self.users.contains(&user) {
+                    self.users.push(user);
+                }
+                Ok(())
+            }
+            None => Err(reply(550, (5, 1, 1), &format!("{to}: no such user here"))),
+        }
+    }
+
+    fn data_start(&mut self) -> io::Result<()> {
+        let from = self.from.as_ref().map_or("<>".into(), |f| f.to_string());
+        let peer = self.peer.map_or("unknown".into(), |p| p.ip().to_string());
+        let trace = format!(
+            "Return-Path: {from}\r\nReceived: from [{peer}] by {} (mailproto) ; {}\r\n",
+            self.hostname,
+            rfc5322_date()
+        );
+        for user in &self.users {
+            let mut delivery = self.store.maildir(user)?.deliver()?;
+            delivery.write(trace.as_bytes())?;
+            self.deliveries.push(delivery);
+        }
+        Ok(())
+    }
+
+    fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        for d in &mut self.deliveries {
+            d.write(chunk)?;
+        }
+        Ok(())
+    }
+
+    fn data_end(&mut self) -> Result<(), Reply> {
+        let users = std::mem::take(&mut self.users);
+        for (delivery, user) in std::mem::take(&mut self.deliveries).into_iter().zip(&users) {
+            let size = delivery.size();
+            match delivery.commit() {
+                Ok(name) => self.store.log(format_args!("delivered {name} ({size} octets) to {user}")),
+                Err(e) => {
+                    self.store.log(format_args!("delivery to {user} failed: {e}"));
+                    return Err(reply(451, (4, 3, 0), "Local error in processing"));
+                }
+            }
+        }
+        self.messages += 1;
+        Ok(())
+    }
+
+    fn data_abort(&mut self) {
+        self.deliveries.clear();
+    }
+
+    fn reset(&mut self) {
+        self.deliveries.clear();
+        self.users.clear();
+        self.from = None;
+    }
+}
+
+/// The date in the RFC 5322 §3.3 form, in UTC.
+pub fn rfc5322_date() -> String {
+    let secs = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let days = secs / 86_400;
+    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
+    let month_name = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ][(month - 1) as usize];
+    format!("{weekday}, {day:02} {month_name} {year} {h:02}:{m:02}:{s:02} +0000")
+}
+
+/// The POP3 side: logins checked against the users, one locked Maildir per session.
+#[derive(Debug, Clone)]
+struct MaildirBackend(Arc<Store>);
+
+impl Pop3Backend for MaildirBackend {
+    type Mailbox = Maildrop;
+
+    fn login(&self, attempt: LoginAttempt<'_>) -> Result<Maildrop, LoginError> {
+        let store = &self.0;
+        let user = attempt.user().to_string();
+        let ok = store
+            .passwords
+            .get(&user)
+            .is_some_and(|secret| attempt.verify(secret));
+        if !ok {
+            store.log(format_args!("pop3 login {user}: refused"));
+            return Err(LoginError::Invalid);
+        }
+        let maildir = store
+            .maildir(&user)
+            .map_err(|e| LoginError::Unavailable(e.to_string()))?;
+        match maildir.open_maildrop() {
+            Ok(drop) => {
+                store.log(format_args!(
+                    "pop3 login {user}: {} message(s)",
+                    drop.messages().len()
+                ));
+                Ok(drop)
+            }
+            Err(MaildropError::InUse) => Err(LoginError::InUse),
+            Err(MaildropError::Io(e)) => Err(LoginError::Unavailable(e.to_string())),
+        }
+    }
+}
+
+impl Pop3Mailbox for Maildrop {
+    fn list(&self) -> Vec<(u64, String)> {
+        self.messages().iter().map(|m| (m.size, m.uid.clone())).collect()
+    }
+
+    fn open(&mut self, index: usize) -> io::Result<Box<dyn io::Read + Send>> {
+        Ok(Box::new(io::BufReader::with_capacity(
+            64 * 1024,
+            self.open_message(index)?,
+        )))
+    }
+
+    fn delete(&mut self, indexes: &[usize]) -> io::Result<()> {
+        self.apply_deletions(indexes)
+    }
+}
+
+/// Servers running in this process; [`Running::stop`] ends them.
+#[derive(Debug)]
+pub struct Running {
+    /// The SMTP address.
+    pub smtp: SocketAddr,
+    /// The POP3 address.
+    pub pop3: SocketAddr,
+    /// The implicit-TLS SMTP address, if any.
+    pub smtps: Option<SocketAddr>,
+    /// The implicit-TLS POP3 address, if any.
+    pub pop3s: Option<SocketAddr>,
+    /// The self-signed certificate, if one was generated.
+    pub certificate: Option<SelfSigned>,
+    handles: Vec<ShutdownHandle>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+}
+
+impl Running {
+    /// Stop accepting, let sessions finish (up to a few seconds), and wait.
+    #[allow(dead_code)] // The demo's, arriving next.
+    pub fn stop(self) {
+        for h in &self.handles {
+            h.shutdown();
+        }
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+
+    /// A handle that stops every listener (for a signal handler).
+    pub fn stopper(&self) -> impl Fn() + Send + 'static {
+        let handles = self.handles.clone();
+        move || handles.iter().for_each(ShutdownHandle::shutdown)
+    }
+
+    /// Wait until the servers stop.
+    pub fn wait(self) {
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Read `NAME:PASSWORD` pairs from the options and the users file.
+fn users(args: &ServeArgs) -> Result<HashMap<String, String>, String> {
+    let mut lines: Vec<String> = args.users.clone();
+    if let Some(path) = &args.users_file {
+        let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        lines.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(String::from),
+        );
+    }
+    let mut users = HashMap::new();
+    for line in lines {
+        let (name, password) = line
+            .split_once(':')
+            .ok_or_else(|| format!("user `{line}` is not NAME:PASSWORD"))?;
+        let valid = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
+        if !valid {
+            return Err(format!("user name `{name}` may hold only letters, digits and ._-+"));
+        }
+        users.insert(name.to_string(), password.to_string());
+    }
+    Ok(users)
+}
+
+/// Start every listener the options ask for, each on its own thread.
+pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
+    let passwords = users(args)?;
+    if let Some(c) = &args.catch_all
+        && !passwords.contains_key(c)
+    {
+        return Err(format!("--catch-all {c}: no such user").into());
+    }
+    fs::create_dir_all(&args.maildir)?;
+    let store = Arc::new(Store {
+        root: args.maildir.clone(),
+        passwords,
+        catch_all: args.catch_all.clone(),
+        quiet: args.quiet,
+    });
+    let (tls, certificate) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+        (Some(cert), Some(key), _) => (Some(server_config_from_pem(cert, key)?), None),
+        (_, _, true) => {
+            let cert = SelfSigned::generate(&["localhost", "127.0.0.1", &args.hostname])?;
+            (Some(cert.server_config()?), Some(cert))
+        }
+        _ => (None, None),
+    };
+    if (args.smtps.is_some() || args.pop3s.is_some()) && tls.is_none() {
+        return Err("--smtps/--pop3s need --tls-cert/--tls-key or --tls-self-signed".into());
+    }
+    let timeout = Duration::from_secs(args.timeout.max(1));
+
+    let mut smtp_config = SmtpConfig::new(&args.hostname);
+    smtp_config.extensions.size = true;
+    smtp_config.extensions.auth = vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5];
+    smtp_config.auth_required = args.require_auth;
+    smtp_config.limits.max_recipients = args.max_recipients;
+    smtp_config.limits.max_message_size = args.max_message_size;
+    smtp_config.timeouts.command = timeout;
+    smtp_config.timeouts.data_block = timeout;
+    let smtp_store = store.clone();
+    let hostname = args.hostname.clone();
+    let mut smtp = SmtpServer::new(smtp_config, move |peer| {
+        smtp_store.log(format_args!(
+            "smtp session {}",
+            peer.map_or("-".into(), |p: SocketAddr| p.to_string())
+        ));
+        Delivering {
+            store: smtp_store.clone(),
+            peer,
+            hostname: hostname.clone(),
+            from: None,
+            users: Vec::new(),
+            deliveries: Vec::new(),
+            messages: 0,
+        }
+    });
+    let pop3_config = Pop3Config::default()
+        .with_pipelining(true)
+        .with_implementation("mailproto")
+        .with_autologout(timeout)
+        .with_sasl_mechanisms([Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]);
+    let mut pop3 = Pop3Server::new(MaildirBackend(store.clone()), pop3_config)
+        .with_hostname(args.hostname.clone());
+    if let Some(tls) = &tls {
+        smtp = smtp.with_tls(tls.clone());
+        pop3 = pop3.with_tls(tls.clone());
+    }
+
+    let options = ListenerOptions::default()
+        .max_connections(args.max_connections)
+        .shutdown_grace(Duration::from_secs(5));
+    let mut handles = Vec::new();
+    let mut threads = Vec::new();
+    let mut bind = |addr: &str| -> io::Result<(Listener, SocketAddr)> {
+        let listener = Listener::bind(addr, options.clone())
+            .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+        let local = listener.local_addr()?;
+        handles.push(listener.shutdown_handle()?);
+        Ok((listener, local))
+    };
+    let (l, smtp_addr) = bind(&args.smtp)?;
+    let s = smtp.clone();
+    threads.push(thread::spawn(move || s.run(l, false)));
+    let (l, pop3_addr) = bind(&args.pop3)?;
+    let p = pop3.clone();
+    threads.push(thread::spawn(move || p.run(l, false)));
+    let mut smtps = None;
+    if let Some(addr) = &args.smtps {
+        let (l, a) = bind(addr)?;
+        smtps = Some(a);
+        let s = smtp.clone();
+        threads.push(thread::spawn(move || s.run(l, true)));
+    }
+    let mut pop3s = None;
+    if let Some(addr) = &args.pop3s {
+        let (l, a) = bind(addr)?;
+        pop3s = Some(a);
+        threads.push(thread::spawn(move || pop3.run(l, true)));
+    }
+    Ok(Running {
+        smtp: smtp_addr,
+        pop3: pop3_addr,
+        smtps,
+        pop3s,
+        certificate,
+        handles,
+        threads,
+    })
+}
+
+/// Run `mailproto serve` until Ctrl-C.
+pub fn run(args: ServeArgs) -> CliResult {
+    let running = start(&args)?;
+    let tls = if let Some(cert) = &running.certificate {
+        format!("self-signed certificate, SHA-256 {}", cert.fingerprint())
+    } else if args.tls_cert.is_some() {
+        "certificate from --tls-cert".into()
+    } else {
+        "no TLS".into()
+    };
+    eprintln!(
+        "mailproto serve: SMTP {} POP3 {}{}{} Maildir {} ({tls})",
+        running.smtp,
+        running.pop3,
+        running.smtps.map_or(String::new(), |a| format!(" SMTPS {a}")),
+        running.pop3s.map_or(String::new(), |a| format!(" POP3S {a}")),
+        display(&args.maildir),
+    );
+    let stop = running.stopper();
+    ctrlc::set_handler(move || {
+        eprintln!("mailproto serve: stopping");
+        stop();
+    })?;
+    running.wait();
+    Ok(ExitCode::SUCCESS)
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
 }

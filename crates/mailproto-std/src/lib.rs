@@ -18,6 +18,7 @@ mod listener;
 pub mod pop3_client;
 pub mod pop3_server;
 pub mod smtp_client;
+pub mod smtp_server;
 pub mod tls;
 
 pub use driver::{Direction, Driver, Tap, TlsRole};
