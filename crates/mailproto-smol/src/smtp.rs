@@ -1,19 +1,106 @@
-//! SMTP over async streams: the client (connect with the same security modes as the
-//! blocking adapter, AUTH, a message streamed from an `AsyncRead` with per-recipient
-//! results).
+//! SMTP over async streams: the server (same [`SmtpHandler`] as the blocking adapter)
+//! and the client (connect with the same security modes, AUTH, a message streamed from
+//! an `AsyncRead` with per-recipient results).
 
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::smtp::client::{Client, ClientError, Event};
+use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{Capabilities, Reply};
 use mailproto_std::pop3_client::Security;
 use mailproto_std::smtp_client::{
     Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, session_step,
 };
+use mailproto_std::smtp_server::{HandlerFactory, SmtpHandler, SmtpSession};
 use mailproto_std::{Error, TlsRole};
 use smol::net::TcpStream;
 
-use crate::Driver;
+use crate::{Driver, Listener};
+
+/// An async SMTP server: one task per connection.
+pub struct SmtpServer<H, F> {
+    inner: mailproto_std::smtp_server::SmtpServer<H, F>,
+}
+
+impl<H, F> std::fmt::Debug for SmtpServer<H, F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl<H, F> Clone for SmtpServer<H, F> {
+    fn clone(&self) -> Self {
+        SmtpServer {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
+    /// A server with the machine configuration `config`, making a handler per
+    /// connection with `factory`.
+    pub fn new(config: ServerConfig, factory: F) -> Self {
+        SmtpServer {
+            inner: mailproto_std::smtp_server::SmtpServer::new(config, factory),
+        }
+    }
+
+    /// Offer STARTTLS (and allow implicit TLS) with this certificate.
+    pub fn with_tls(self, tls: std::sync::Arc<rustls::ServerConfig>) -> Self {
+        SmtpServer {
+            inner: self.inner.with_tls(tls),
+        }
+    }
+
+    /// Serve one connection to its end.
+    pub async fn serve_connection<S>(
+        &self,
+        stream: S,
+        peer: Option<std::net::SocketAddr>,
+        implicit_tls: bool,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+    {
+        let machine = Server::new(self.inner.session_config(implicit_tls));
+        let role = self.inner.tls_role();
+        let mut driver = if implicit_tls {
+            Driver::new_tls(machine, stream, role).await?
+        } else {
+            Driver::new(machine, stream, role)
+        };
+        let mut session = SmtpSession::new(self.inner.handler(peer));
+        while let Some(event) = driver.next_event().await? {
+            session.handle(driver.machine(), event)?;
+        }
+        Ok(())
+    }
+
+    /// Accept connections on `listener` until it is shut down.
+    pub async fn run(self, listener: Listener, implicit_tls: bool) -> std::io::Result<()> {
+        let server = self.clone();
+        let busy =
+            mailproto_std::smtp_server::busy_reply(&self.inner.session_config(false).hostname);
+        listener
+            .serve(
+                move |tcp: TcpStream| {
+                    let server = server.clone();
+                    async move {
+                        let peer = tcp.peer_addr().ok();
+                        let _ = server.serve_connection(tcp, peer, implicit_tls).await;
+                    }
+                },
+                move |mut tcp: TcpStream| {
+                    let busy = busy.clone();
+                    async move {
+                        use futures_lite::io::AsyncWriteExt;
+                        let _ = tcp.write_all(&busy).await;
+                    }
+                },
+            )
+            .await
+    }
+}
 
 /// An async SMTP client session.
 #[derive(Debug)]

@@ -21,7 +21,11 @@ use smol::net::TcpStream;
 use mailproto_core::smtp::{ForwardPath, Mailbox, ReversePath};
 use mailproto_smol::smtp::SmtpClient;
 use mailproto_std::smtp_client::{Envelope, SendReport, SmtpOptions};
-use suite::{Adapter, MemBackend, Pop3Ops, Running, SmtpOps};
+use std::sync::{Arc, Mutex};
+
+use mailproto_core::smtp::server::ServerConfig as SmtpConfig;
+use mailproto_smol::smtp::SmtpServer;
+use suite::{Adapter, MemBackend, MemSink, Pop3Ops, Running, SmtpOps, Stored};
 
 struct Smol;
 
@@ -148,6 +152,26 @@ impl Adapter for Smol {
     fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
         let client = block_on(Pop3Client::connect("127.0.0.1", port, options))?;
         Ok(Box::new(SmolPop3(client)))
+    }
+
+    fn smtp_server(
+        config: SmtpConfig,
+        store: Arc<Mutex<Vec<Stored>>>,
+        cert: &SelfSigned,
+        implicit_tls: bool,
+    ) -> Running {
+        let server = SmtpServer::new(config, move |_peer| {
+            MemSink::new(store.clone(), "alice", "wonderland")
+        })
+        .with_tls(cert.server_config().unwrap());
+        let listener = block_on(Listener::bind("127.0.0.1:0", ListenerOptions::default())).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = listener.shutdown_handle();
+        let stop = spawn_server(
+            move || block_on(server.run(listener, implicit_tls)),
+            move || handle.shutdown(),
+        );
+        Running { addr, stop }
     }
 
     fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {

@@ -16,7 +16,11 @@ use mailproto_std::{Error, Listener, ListenerOptions};
 
 use mailproto_core::smtp::{ForwardPath, Mailbox, ReversePath};
 use mailproto_std::smtp_client::{Envelope, SendReport, SmtpClient, SmtpOptions};
-use suite::{Adapter, MemBackend, Pop3Ops, Running, SmtpOps};
+use std::sync::{Arc, Mutex};
+
+use mailproto_core::smtp::server::ServerConfig as SmtpConfig;
+use mailproto_std::smtp_server::SmtpServer;
+use suite::{Adapter, MemBackend, MemSink, Pop3Ops, Running, SmtpOps, Stored};
 
 struct Std;
 
@@ -123,6 +127,32 @@ impl Adapter for Std {
 
     fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
         Ok(Box::new(Pop3Client::connect("127.0.0.1", port, options)?))
+    }
+
+    fn smtp_server(
+        config: SmtpConfig,
+        store: Arc<Mutex<Vec<Stored>>>,
+        cert: &SelfSigned,
+        implicit_tls: bool,
+    ) -> Running {
+        let server = SmtpServer::new(config, move |_peer| {
+            MemSink::new(store.clone(), "alice", "wonderland")
+        })
+        .with_tls(cert.server_config().unwrap());
+        let listener = Listener::bind("127.0.0.1:0", ListenerOptions::default()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = listener.shutdown_handle().unwrap();
+        let thread = thread::spawn(move || server.run(listener, implicit_tls));
+        let mut thread = Some(thread);
+        Running {
+            addr,
+            stop: Box::new(move || {
+                handle.shutdown();
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }),
+        }
     }
 
     fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {

@@ -117,3 +117,92 @@ fn crlf_size(m: &[u8]) -> u64 {
         .count();
     (m.len() + bare) as u64
 }
+
+/// A message an in-memory SMTP sink accepted.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub from: String,
+    pub to: Vec<String>,
+    pub data: Vec<u8>,
+    pub authenticated: Option<String>,
+}
+
+/// An SMTP handler storing messages in memory: accepts every recipient except local
+/// part `nobody`, checks AUTH against one user.
+pub struct MemSink {
+    pub store: Arc<Mutex<Vec<Stored>>>,
+    pub user: (String, String),
+    from: String,
+    to: Vec<String>,
+    data: Vec<u8>,
+    authenticated: Option<String>,
+}
+
+impl MemSink {
+    pub fn new(store: Arc<Mutex<Vec<Stored>>>, user: &str, password: &str) -> Self {
+        MemSink {
+            store,
+            user: (user.into(), password.into()),
+            from: String::new(),
+            to: Vec::new(),
+            data: Vec::new(),
+            authenticated: None,
+        }
+    }
+}
+
+impl mailproto_std::smtp_server::SmtpHandler for MemSink {
+    fn authenticate(&mut self, credentials: &mailproto_core::sasl::Credentials) -> bool {
+        let ok = credentials.username() == Some(self.user.0.as_str())
+            && LoginAttempt::Sasl(credentials).verify(&self.user.1);
+        if ok {
+            self.authenticated = Some(self.user.0.clone());
+        }
+        ok
+    }
+    fn mail(
+        &mut self,
+        from: &mailproto_core::smtp::ReversePath,
+        _params: &mailproto_core::smtp::MailParams,
+    ) -> Result<(), mailproto_core::smtp::Reply> {
+        self.from = from.to_string();
+        Ok(())
+    }
+    fn rcpt(
+        &mut self,
+        to: &mailproto_core::smtp::ForwardPath,
+        _params: &mailproto_core::smtp::RcptParams,
+    ) -> Result<(), mailproto_core::smtp::Reply> {
+        let text = to.to_string();
+        if text.starts_with("<nobody@") {
+            return Err(mailproto_std::smtp_server::reply(
+                550,
+                (5, 1, 1),
+                "no such user",
+            ));
+        }
+        self.to.push(text);
+        Ok(())
+    }
+    fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.data.extend_from_slice(chunk);
+        Ok(())
+    }
+    fn data_end(&mut self) -> Result<(), mailproto_core::smtp::Reply> {
+        self.store.lock().unwrap().push(Stored {
+            from: std::mem::take(&mut self.from),
+            to: std::mem::take(&mut self.to),
+            data: std::mem::take(&mut self.data),
+            authenticated: self.authenticated.clone(),
+        });
+        Ok(())
+    }
+    fn data_abort(&mut self) {
+        self.data.clear();
+    }
+    fn reset(&mut self) {
+        self.from.clear();
+        self.to.clear();
+        self.data.clear();
+    }
+}

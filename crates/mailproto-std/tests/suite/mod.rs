@@ -17,7 +17,11 @@ use mailproto_std::pop3_client::Pop3Options;
 use mailproto_std::smtp_client::{SendReport, SmtpOptions};
 use mailproto_std::tls::SelfSigned;
 
-pub use mem::MemBackend;
+pub use mem::{MemBackend, MemSink, Stored};
+
+use std::sync::{Arc, Mutex};
+
+use mailproto_core::smtp::server::ServerConfig as SmtpConfig;
 
 /// A server started by an adapter; stopped on drop.
 pub struct Running {
@@ -80,6 +84,15 @@ pub trait Adapter {
 
     /// Connect our POP3 client.
     fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error>;
+
+    /// Start our SMTP server on a loopback port with `config`, offering STARTTLS with
+    /// `cert`, storing messages in `store` through [`MemSink`] (user `alice`).
+    fn smtp_server(
+        config: SmtpConfig,
+        store: Arc<Mutex<Vec<Stored>>>,
+        cert: &SelfSigned,
+        implicit_tls: bool,
+    ) -> Running;
 
     /// Connect our SMTP client.
     fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error>;

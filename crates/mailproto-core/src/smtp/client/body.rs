@@ -25,6 +25,10 @@ pub enum BodyMode {
 pub(crate) struct CrlfCanon {
     policy: BareLineEnding,
     pending_cr: bool,
+    /// BODY=BINARYMIME: the bytes go verbatim, no line is completed at the end.
+    binary: bool,
+    /// The last byte sent does not end a line (the body so far is not empty).
+    line_open: bool,
 }
 
 impl CrlfCanon {
@@ -65,10 +69,19 @@ impl CrlfCanon {
         Ok(())
     }
 
-    /// The end of the body: a held CR is bare.
+    /// The end of the body: a held CR is bare, and an unfinished last line gets its
+    /// CRLF, as the DATA terminator gives it (RFC 5321 §4.1.1.4), unless binary.
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), DotError> {
         if core::mem::take(&mut self.pending_cr) {
-            self.bare(DotError::BareCr, out)?;
+            if self.binary {
+                out.push(b'\r');
+            } else {
+                self.bare(DotError::BareCr, out)?;
+                self.line_open = false;
+            }
+        }
+        if self.line_open && !self.binary {
+            out.extend_from_slice(b"\r\n");
         }
         Ok(())
     }
@@ -101,6 +114,8 @@ impl BodyWriter {
             BodyMode::Bdat => BodyWriter::Bdat(CrlfCanon {
                 policy: if binary { BareLineEnding::Keep } else { policy },
                 pending_cr: false,
+                binary,
+                line_open: false,
             }),
         }
     }
@@ -133,9 +148,12 @@ impl BodyWriter {
             BodyWriter::Bdat(canon) => {
                 let saved = canon.clone();
                 scratch.clear();
-                let r = canon
-                    .push(input, scratch)
-                    .and_then(|()| if last { canon.finish(scratch) } else { Ok(()) });
+                let r = canon.push(input, scratch).and_then(|()| {
+                    if let Some(&b) = scratch.last() {
+                        canon.line_open = b != b'\n';
+                    }
+                    if last { canon.finish(scratch) } else { Ok(()) }
+                });
                 if let Err(e) = r {
                     *canon = saved;
                     scratch.clear();
@@ -179,15 +197,16 @@ mod tests {
             out,
             b"BDAT 1\r\naBDAT 5\r\n\r\nb\r\nBDAT 1\r\ncBDAT 2 LAST\r\n\r\n"
         );
+        // The unfinished last line gets its CRLF, as with DATA.
         let out = bdat(BareLineEnding::Normalize, &[b"x\ry"]);
-        assert_eq!(out, b"BDAT 4 LAST\r\nx\r\ny");
+        assert_eq!(out, b"BDAT 6 LAST\r\nx\r\ny\r\n");
     }
 
     #[test]
     fn bdat_keep_and_binary_are_verbatim() {
         assert_eq!(
             bdat(BareLineEnding::Keep, &[b"a\nb\r", b""]),
-            b"BDAT 4\r\na\nb\rBDAT 0 LAST\r\n"
+            b"BDAT 4\r\na\nb\rBDAT 2 LAST\r\n\r\n"
         );
         let mut w = BodyWriter::new(BodyMode::Bdat, BareLineEnding::Reject, true);
         let (mut out, mut s) = (Vec::new(), Vec::new());
