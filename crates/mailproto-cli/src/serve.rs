@@ -417,11 +417,16 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
         return Err("--smtps/--pop3s need --tls-cert/--tls-key or --tls-self-signed".into());
     }
     let timeout = Duration::from_secs(args.timeout.max(1));
+    // Without a certificate there is no way to protect a password: allow plaintext
+    // logins then (the server listens on loopback by default), refuse them before
+    // STARTTLS/STLS otherwise (RFC 4954 §4, RFC 5034 §4).
+    let plaintext_logins = tls.is_none();
 
     let mut smtp_config = SmtpConfig::new(&args.hostname);
     smtp_config.extensions.size = true;
     smtp_config.extensions.auth = vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5];
     smtp_config.auth_required = args.require_auth;
+    smtp_config.auth_requires_tls = !plaintext_logins;
     smtp_config.limits.max_recipients = args.max_recipients;
     smtp_config.limits.max_message_size = args.max_message_size;
     smtp_config.timeouts.command = timeout;
@@ -447,6 +452,7 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
         .with_pipelining(true)
         .with_implementation("mailproto")
         .with_autologout(timeout)
+        .with_plaintext_login(plaintext_logins)
         .with_sasl_mechanisms([Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]);
     let mut pop3 = Pop3Server::new(MaildirBackend(store.clone()), pop3_config)
         .with_hostname(args.hostname.clone());
@@ -505,7 +511,7 @@ pub fn run(args: ServeArgs) -> CliResult {
     } else if args.tls_cert.is_some() {
         "certificate from --tls-cert".into()
     } else {
-        "no TLS".into()
+        "no TLS: passwords cross in plaintext".into()
     };
     eprintln!(
         "mailproto serve: SMTP {} POP3 {}{}{} Maildir {} ({tls})",

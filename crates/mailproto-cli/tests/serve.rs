@@ -1,0 +1,323 @@
+//! `mailproto serve` end to end, through the real binary: nothing acknowledged is lost
+//! under concurrent load, a killed server leaves nothing partial in `new/`, POP3 deletes
+//! only after QUIT and locks the maildrop, and curl / Python clients work against it.
+#![allow(missing_docs)]
+
+use std::collections::HashSet;
+use std::fs;
+use std::io::{BufRead, BufReader, Cursor, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use mailproto_core::secret::Secret;
+use mailproto_core::smtp::{ForwardPath, Mailbox, ReversePath};
+use mailproto_std::pop3_client::{Pop3Client, Pop3Options, Security};
+use mailproto_std::smtp_client::{Envelope, SmtpClient, SmtpOptions};
+use mailproto_testkit::{program, python_module};
+use sha2::{Digest, Sha256};
+
+/// A `mailproto serve` child process, killed on drop.
+struct Serve {
+    child: Child,
+    smtp: SocketAddr,
+    pop3: SocketAddr,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serve {
+    /// Start on free loopback ports with users alice and bob.
+    fn start(extra: &[&str]) -> Serve {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mailproto"))
+            .args(["serve", "--smtp", "127.0.0.1:0", "--pop3", "127.0.0.1:0"])
+            .args(["--user", "alice:wonderland", "--user", "bob:builder"])
+            .arg("--maildir")
+            .arg(dir.path().join("mail"))
+            .args(extra)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        let mut stderr = BufReader::new(child.stderr.take().unwrap());
+        stderr.read_line(&mut first).unwrap();
+        // Keep draining the log so the server never blocks on a full pipe.
+        thread::spawn(move || {
+            let mut sink = Vec::new();
+            let _ = stderr.read_to_end(&mut sink);
+        });
+        let word_after = |key: &str| -> SocketAddr {
+            let rest = first
+                .split(&format!("{key} "))
+                .nth(1)
+                .unwrap_or_else(|| panic!("no {key} address in {first:?}"));
+            rest.split_whitespace().next().unwrap().parse().unwrap()
+        };
+        Serve {
+            smtp: word_after("SMTP"),
+            pop3: word_after("POP3"),
+            child,
+            dir,
+        }
+    }
+
+    fn maildir(&self, user: &str) -> PathBuf {
+        self.dir.path().join("mail").join(user)
+    }
+
+    /// The messages in `new/` and `cur/` of `user`, without the trace header lines the
+    /// server prepends (Return-Path and Received).
+    fn stored(&self, user: &str) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        for sub in ["new", "cur"] {
+            let Ok(entries) = fs::read_dir(self.maildir(user).join(sub)) else {
+                continue;
+            };
+            for e in entries {
+                let data = fs::read(e.unwrap().path()).unwrap();
+                out.push(strip_trace(&data).to_vec());
+            }
+        }
+        out
+    }
+}
+
+fn strip_trace(data: &[u8]) -> &[u8] {
+    let mut rest = data;
+    for prefix in [&b"Return-Path: "[..], b"Received: "] {
+        if rest.starts_with(prefix) {
+            let end = rest.windows(2).position(|w| w == b"\r\n").unwrap() + 2;
+            rest = &rest[end..];
+        }
+    }
+    rest
+}
+
+fn smtp(addr: SocketAddr) -> SmtpClient {
+    let options = SmtpOptions {
+        security: Security::Plain,
+        ..SmtpOptions::default()
+    };
+    SmtpClient::connect("127.0.0.1", addr.port(), options).unwrap()
+}
+
+fn envelope(to: &str) -> Envelope {
+    let from = ReversePath::Mailbox("sender@example.org".parse::<Mailbox>().unwrap());
+    Envelope::new(from, [ForwardPath::Mailbox(to.parse().unwrap())])
+}
+
+fn pop3(addr: SocketAddr) -> Pop3Client {
+    let options = Pop3Options {
+        security: Security::Plain,
+        ..Pop3Options::default()
+    };
+    Pop3Client::connect("127.0.0.1", addr.port(), options).unwrap()
+}
+
+/// A message body that differs per sender and index.
+fn message(sender: usize, index: usize) -> Vec<u8> {
+    let mut m = format!("Subject: load {sender}/{index}\r\n\r\n").into_bytes();
+    for line in 0..(index % 7 + 1) * 5 {
+        m.extend_from_slice(format!("{sender}.{index}.{line} the quick brown fox\r\n").as_bytes());
+        if line % 4 == 0 {
+            m.extend_from_slice(b".a line that starts with a dot\r\n");
+        }
+    }
+    m
+}
+
+#[test]
+fn nothing_acknowledged_is_lost_under_concurrent_senders() {
+    let serve = Serve::start(&["--quiet", "--max-connections", "64"]);
+    let addr = serve.smtp;
+    let senders: Vec<_> = (0..20)
+        .map(|s| {
+            thread::spawn(move || {
+                let mut client = smtp(addr);
+                let mut acknowledged = Vec::new();
+                for i in 0..100 {
+                    let body = message(s, i);
+                    let report = client.send(envelope("alice@localhost"), &mut Cursor::new(&body));
+                    if report.is_ok() {
+                        acknowledged.push(Sha256::digest(&body).to_vec());
+                    }
+                }
+                client.quit().unwrap();
+                acknowledged
+            })
+        })
+        .collect();
+    let acknowledged: Vec<Vec<u8>> = senders
+        .into_iter()
+        .flat_map(|t| t.join().unwrap())
+        .collect();
+    assert_eq!(acknowledged.len(), 2000, "every message was acknowledged");
+    let stored: HashSet<Vec<u8>> = serve
+        .stored("alice")
+        .iter()
+        .map(|m| Sha256::digest(m).to_vec())
+        .collect();
+    let expected: HashSet<Vec<u8>> = acknowledged.into_iter().collect();
+    assert_eq!(stored.len(), 2000);
+    assert_eq!(stored, expected, "stored messages are byte-exact copies");
+}
+
+#[test]
+fn killed_mid_data_leaves_nothing_in_new() {
+    let mut serve = Serve::start(&[]);
+    let mut tcp = TcpStream::connect(serve.smtp).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut reader = BufReader::new(tcp.try_clone().unwrap());
+    let mut line = String::new();
+    let mut expect = |reader: &mut BufReader<TcpStream>, code: &str| loop {
+        line.clear();
+        reader.read_line(&mut line).unwrap();
+        if line.starts_with(&format!("{code} ")) {
+            break;
+        }
+        assert!(line.starts_with(&format!("{code}-")), "{line}");
+    };
+    expect(&mut reader, "220");
+    tcp.write_all(b"EHLO client\r\n").unwrap();
+    expect(&mut reader, "250");
+    tcp.write_all(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<alice@localhost>\r\nDATA\r\n")
+        .unwrap();
+    expect(&mut reader, "250");
+    expect(&mut reader, "250");
+    expect(&mut reader, "354");
+    tcp.write_all(b"Subject: half\r\n\r\nthe first half of a message\r\n")
+        .unwrap();
+    // Wait (bounded) until the delivery has started in tmp/.
+    let tmp = serve.maildir("alice").join("tmp");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while fs::read_dir(&tmp).map_or(0, |d| d.count()) == 0 {
+        assert!(Instant::now() < deadline, "the delivery never started");
+        thread::sleep(Duration::from_millis(10));
+    }
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    let new = fs::read_dir(serve.maildir("alice").join("new"))
+        .unwrap()
+        .count();
+    assert_eq!(new, 0, "a partial message reached new/");
+}
+
+#[test]
+fn pop3_deletes_only_after_quit_and_locks_the_maildrop() {
+    let serve = Serve::start(&[]);
+    let mut client = smtp(serve.smtp);
+    for i in 0..2 {
+        client
+            .send(envelope("bob@localhost"), &mut Cursor::new(message(9, i)))
+            .unwrap();
+    }
+    client.quit().unwrap();
+    let pass = Secret::from("builder");
+
+    let mut first = pop3(serve.pop3);
+    first.login("bob", &pass).unwrap();
+    assert_eq!(first.stat().unwrap().0, 2);
+    let mut second = pop3(serve.pop3);
+    let busy = second.login("bob", &pass).unwrap_err();
+    assert!(busy.to_string().contains("IN-USE"), "{busy}");
+    first.dele(1).unwrap();
+    drop(first);
+    drop(second);
+
+    let mut again = pop3(serve.pop3);
+    again.login("bob", &pass).unwrap();
+    assert_eq!(
+        again.stat().unwrap().0,
+        2,
+        "a dropped session deleted a message"
+    );
+    let uids = again.uidl().unwrap();
+    let mut fetched = Vec::new();
+    again.retr(2, &mut fetched).unwrap();
+    assert_eq!(strip_trace(&fetched), &message(9, 1)[..]);
+    again.dele(1).unwrap();
+    again.quit().unwrap();
+    assert_eq!(serve.stored("bob").len(), 1);
+    let mut last = pop3(serve.pop3);
+    last.login("bob", &pass).unwrap();
+    let left = last.uidl().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].uid, uids[1].uid, "UIDLs are stable across sessions");
+    last.quit().unwrap();
+}
+
+#[test]
+fn curl_and_python_clients_against_serve() {
+    let test = "curl_and_python_clients_against_serve";
+    let Some(curl) = program(test, "curl") else {
+        return;
+    };
+    if !python_module(test, "poplib") {
+        return;
+    }
+    let serve = Serve::start(&["--tls-self-signed"]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("m.eml");
+    let body = b"Subject: via curl\r\n\r\n.dotted\r\nbody\r\n";
+    fs::write(&file, body).unwrap();
+    let out = Command::new(&curl)
+        .args(["-sS", "-k", "--ssl-reqd", "--user", "alice:wonderland"])
+        .args([
+            "--mail-from",
+            "c@example.org",
+            "--mail-rcpt",
+            "alice@localhost",
+        ])
+        .arg("--upload-file")
+        .arg(&file)
+        .arg(format!("smtp://{}", serve.smtp))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = Command::new(&curl)
+        .args(["-sS", "-k", "--ssl-reqd", "--user", "alice:wonderland"])
+        .arg(format!("pop3://{}/1", serve.pop3))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(strip_trace(&out.stdout), body);
+    let script = format!(
+        "import poplib, ssl\n\
+         p = poplib.POP3('127.0.0.1', {port})\n\
+         p.stls(ssl._create_unverified_context())\n\
+         p.user('alice'); p.pass_('wonderland')\n\
+         lines = p.retr(1)[1]\n\
+         p.quit()\n\
+         print(lines[-2].decode(), lines[-1].decode())\n",
+        port = serve.pop3.port()
+    );
+    let out = Command::new("python3")
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ".dotted body");
+}
