@@ -252,7 +252,12 @@ fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<S
         .map(|s| (s.msg, s.size))
         .collect();
     // Forget messages no longer on the server (deleted there, or by an earlier --delete).
-    state.retain(|uid| uidls.iter().any(|u| u.uid.as_str() == uid));
+    let present: HashSet<&str> = uidls.iter().map(|u| u.uid.as_str()).collect();
+    if state.retain(|uid| present.contains(uid)) {
+        state
+            .save()
+            .map_err(|e| format!("cannot write {}: {e}", state.path.display()))?;
+    }
     let todo: Vec<(u32, String)> = uidls
         .iter()
         .filter(|u| !state.contains(u.uid.as_str()))
@@ -439,10 +444,12 @@ impl UidlState {
         self.set.contains(uid)
     }
 
-    /// Keep only the UIDLs `keep` accepts (written with the next [`UidlState::add`]).
-    fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) {
+    /// Keep only the UIDLs `keep` accepts (in memory); returns whether any was dropped.
+    fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) -> bool {
+        let before = self.mine.len();
         self.mine.retain(|u| keep(u));
         self.set.retain(|u| keep(u));
+        self.mine.len() != before
     }
 
     /// Record a fetched UIDL and replace the state file.
@@ -501,7 +508,8 @@ mod tests {
         let mut state = UidlState::load(&path, "srv:110", "alice").unwrap();
         assert!(state.contains("u0") && !state.contains("u1"));
         state.add("u2").unwrap();
-        state.retain(|u| u != "u0");
+        assert!(state.retain(|u| u != "u0"));
+        assert!(!state.retain(|u| u != "u0"));
         state.add("u3").unwrap();
         let text = fs::read_to_string(&path).unwrap();
         assert_eq!(
