@@ -235,6 +235,12 @@ fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<S
     let _lock = lock_output(out)?;
     let mut state = UidlState::load(&out.join(STATE_FILE), server, &args.user)?;
 
+    // CAPA again after the login (RFC 2449 §5): the client pipelines the RETRs only
+    // when the last CAPA answer lists PIPELINING.
+    match client.capa() {
+        Ok(_) | Err(Error::Rejected(_)) => {}
+        Err(e) => return Err(fail(e)),
+    }
     let uidls = match client.uidl() {
         Ok(listing) => listing,
         Err(Error::Rejected(why)) => {

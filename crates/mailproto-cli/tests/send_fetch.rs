@@ -568,8 +568,17 @@ fn fetch_downloads_new_messages_once_and_deletes_after_storing() {
         dovecot.deliver("alice", name, bytes);
     }
 
-    let first = ok(&fetch(dovecot.port, &["--out", out_arg]));
+    let first = fetch(dovecot.port, &["-v", "--out", out_arg]);
+    let transcript = text(&first.stderr);
+    let first = ok(&first);
     assert!(first.starts_with("2 new messages saved"), "{first}");
+    // Dovecot offers PIPELINING: both RETRs go out before the first answer.
+    let at = |line: &str| transcript.lines().position(|l| l == line);
+    let first_answer = transcript.lines().position(|l| l.ends_with(" octets"));
+    assert!(
+        at("C: RETR 2").is_some() && at("C: RETR 2") < first_answer,
+        "{transcript}"
+    );
     let want: BTreeSet<Vec<u8>> = messages[..2].iter().map(|(_, b)| b.clone()).collect();
     assert_eq!(stored(&inbox), want);
     assert_eq!(fs::read_dir(inbox.join("new")).unwrap().count(), 2);
