@@ -25,7 +25,7 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mailproto_core::sasl::{ClientCredentials, Mechanism};
 use mailproto_core::smtp::client::ClientConfig;
-use mailproto_core::smtp::{AddressLiteral, Domain, ForwardPath, Host, Mailbox, ReversePath};
+use mailproto_core::smtp::{AddressLiteral, Body, Domain, ForwardPath, Host, Mailbox, ReversePath};
 use mailproto_std::Error;
 use mailproto_std::pop3_client::Security;
 use mailproto_std::smtp_client::{Envelope, SendReport, SmtpClient, SmtpOptions};
@@ -123,12 +123,19 @@ pub fn run(args: SendArgs) -> CliResult {
         .transpose()?;
 
     // Everything that can fail locally fails before the connection is opened.
-    let mut message: Box<dyn Read> = match &args.raw {
-        Some(path) if path.as_os_str() == "-" => Box::new(io::stdin().lock()),
+    let (mut message, size): (Box<dyn Read>, Option<u64>) = match &args.raw {
+        Some(path) if path.as_os_str() == "-" => (Box::new(io::stdin().lock()), None),
         Some(path) => {
-            Box::new(File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?)
+            let file =
+                File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let size = file.metadata().ok().map(|m| m.len());
+            (Box::new(file), size)
         }
-        None => Box::new(build_message(&args, &from, &to)?),
+        None => {
+            let file = build_message(&args, &from, &to)?;
+            let size = file.metadata().ok().map(|m| m.len());
+            (Box::new(file), size)
+        }
     };
     let credentials = match &args.user {
         Some(user) => {
@@ -156,10 +163,24 @@ pub fn run(args: SendArgs) -> CliResult {
             .authenticate(mechanism, credentials)
             .map_err(|e| format!("{server}: {e}"))?;
     }
-    let envelope = Envelope::new(
+    let mut envelope = Envelope::new(
         ReversePath::Mailbox(from.mailbox.clone()),
         to.iter().map(|t| ForwardPath::Mailbox(t.mailbox.clone())),
     );
+    let caps = client.capabilities();
+    // RFC 1870: declare the size, so a server can refuse a message too large before
+    // it is sent (the client checks the advertised maximum itself, too).
+    if caps.size.is_some() {
+        envelope.params.size = size;
+    }
+    // A ready-made message may hold 8-bit text; a built one is 7-bit (RFC 6152).
+    if args.raw.is_some() && caps.eight_bit_mime {
+        envelope.params.body = Some(Body::EightBitMime);
+    }
+    // Non-ASCII addresses need SMTPUTF8 (RFC 6531); the client refuses them clearly
+    // when the server does not offer it.
+    envelope.params.smtputf8 =
+        !(from.mailbox.is_ascii() && to.iter().all(|t| t.mailbox.is_ascii()));
     let outcome = client.send(envelope, &mut message);
     // The outcome is known; a failed QUIT changes nothing about it.
     let _ = client.quit();

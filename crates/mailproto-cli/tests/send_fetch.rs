@@ -296,7 +296,7 @@ fn send_verbose_masks_credentials() {
     for expected in [
         "C: STARTTLS",
         "C: AUTH PLAIN ***",
-        "C: MAIL FROM:<alice@example.org>",
+        "C: MAIL FROM:<alice@example.org> SIZE=20 BODY=8BITMIME",
         "C: DATA",
         "C: Subject: v",
         "C: body",
