@@ -638,10 +638,19 @@ fn fetch_over_stls_and_implicit_tls() {
     ));
     assert!(saved.starts_with("1 new message saved"), "{saved}");
     assert_eq!(stored(&inbox), BTreeSet::from([messages[1].1.clone()]));
-    // Without the CA file the self-signed certificate is refused.
+    // Without the CA file the self-signed certificate is refused, unless told not to
+    // check it.
     let out = fetch(dovecot.pop3s_port, &["--tls", "--list"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("TLS"), "{}", text(&out.stderr));
+    let listing = ok(&fetch(
+        dovecot.pop3s_port,
+        &["--tls", "--insecure", "--list"],
+    ));
+    assert!(listing.starts_with("1 "), "{listing}");
+    // Implicit TLS against the plaintext port fails cleanly, without hanging.
+    let out = fetch(dovecot.port, &["--tls", "--ca-file", ca, "--list"]);
+    assert_eq!(out.status.code(), Some(1));
 }
 
 #[test]
