@@ -1,10 +1,10 @@
 //! `mailproto`: a local SMTP + POP3 mail server on Maildir, a sender, a fetcher and a demo.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
+mod demo;
 mod fetch;
 
 mod maildir;
@@ -31,15 +31,7 @@ enum Command {
     Fetch(fetch::FetchArgs),
     /// Start a server, send a message with an attachment over STARTTLS + AUTH, fetch it
     /// back over STLS, and check the bytes match.
-    Demo(DemoArgs),
-}
-
-/// Options of `mailproto demo`.
-#[derive(Debug, Args)]
-struct DemoArgs {
-    /// Keep the temporary Maildir instead of removing it.
-    #[arg(long)]
-    keep: Option<PathBuf>,
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,7 +40,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Send(args) => send::run(args),
         Command::Fetch(args) => fetch::run(args),
-        Command::Demo(_) => Err("mailproto demo: not yet implemented".into()),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,

@@ -335,7 +335,6 @@ pub struct Running {
 
 impl Running {
     /// Stop accepting, let sessions finish (up to a few seconds), and wait.
-    #[allow(dead_code)] // The demo's, arriving next.
     pub fn stop(self) {
         for h in &self.handles {
             h.shutdown();

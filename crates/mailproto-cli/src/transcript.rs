@@ -57,7 +57,6 @@ pub fn stderr(protocol: Protocol) -> Tap {
 
 /// A tap that appends each transcript line to `sink`, for a caller that prints or checks
 /// the transcript itself (the demo).
-#[allow(dead_code)] // For `mailproto demo`, being written now.
 pub fn collect(protocol: Protocol, sink: Arc<Mutex<Vec<String>>>) -> Tap {
     let mut transcript = Transcript::new(protocol);
     Box::new(move |direction, bytes| {
