@@ -1,6 +1,6 @@
 //! Fetch messages with the async POP3 client.
 //!
-//! `cargo run -p mailproto-smol --example fetch -- HOST PORT USER PASSWORD`.
+//! `cargo run -p mailproto-smol --example async_fetch -- HOST PORT USER PASSWORD`.
 use mailproto_core::secret::Secret;
 use mailproto_smol::pop3::Pop3Client;
 use mailproto_std::pop3_client::{Pop3Options, Security};
