@@ -32,7 +32,7 @@ impl Maildir {
     pub fn open(root: impl Into<PathBuf>) -> io::Result<Self> {
         let root = root.into();
         for sub in ["tmp", "new", "cur"] {
-            fs::create_dir_all(root.join(sub))?;
+            private_dirs().create(root.join(sub))?;
         }
         Ok(Maildir { root })
     }
@@ -42,7 +42,7 @@ impl Maildir {
     pub fn deliver(&self) -> io::Result<Delivery> {
         let name = unique_name();
         let tmp = self.root.join("tmp").join(&name);
-        let file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let file = private_file().write(true).create_new(true).open(&tmp)?;
         Ok(Delivery {
             maildir: self.clone(),
             name,
@@ -225,6 +225,29 @@ impl Maildrop {
     }
 }
 
+/// Maildir directories readable by their owner only (mail is private).
+fn private_dirs() -> fs::DirBuilder {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+}
+
+/// Message files readable by their owner only.
+fn private_file() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options
+}
+
 /// A name unique to this delivery: `seconds.M<micros>P<pid>Q<counter>.<host>`.
 fn unique_name() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -314,6 +337,20 @@ mod tests {
         let body = fs::read(dir.path().join("new").join(&name)).unwrap();
         assert_eq!(body, b"Subject: x\r\n\r\nhello\r\n");
         assert_eq!(fs::read_dir(dir.path().join("tmp")).unwrap().count(), 0);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn mail_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = temp();
+        let md = Maildir::open(dir.path().join("u")).unwrap();
+        let mut d = md.deliver().unwrap();
+        d.write(b"x\r\n").unwrap();
+        let name = d.commit().unwrap();
+        let mode = |p: &std::path::Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("u").join("new")), 0o700);
+        assert_eq!(mode(&dir.path().join("u").join("new").join(name)), 0o600);
     }
 
     #[test]

@@ -129,17 +129,18 @@ impl Adapter for Std {
         Ok(Box::new(Pop3Client::connect("127.0.0.1", port, options)?))
     }
 
-    fn smtp_server(
+    fn smtp_server_with(
         config: SmtpConfig,
         store: Arc<Mutex<Vec<Stored>>>,
         cert: &SelfSigned,
         implicit_tls: bool,
+        options: ListenerOptions,
     ) -> Running {
         let server = SmtpServer::new(config, move |_peer| {
             MemSink::new(store.clone(), "alice", "wonderland")
         })
         .with_tls(cert.server_config().unwrap());
-        let listener = Listener::bind("127.0.0.1:0", ListenerOptions::default()).unwrap();
+        let listener = Listener::bind("127.0.0.1:0", options).unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = listener.shutdown_handle().unwrap();
         let thread = thread::spawn(move || server.run(listener, implicit_tls));

@@ -5,6 +5,7 @@
 //! missing unless `MAILPROTO_REQUIRE_PEERS=1`.
 #![allow(dead_code)]
 
+pub mod listener;
 pub mod mem;
 pub mod pop3;
 pub mod smtp;
@@ -12,10 +13,10 @@ pub mod smtp;
 use std::net::SocketAddr;
 
 use mailproto_core::sasl::Mechanism;
-use mailproto_std::Error;
 use mailproto_std::pop3_client::Pop3Options;
 use mailproto_std::smtp_client::{SendReport, SmtpOptions};
 use mailproto_std::tls::SelfSigned;
+use mailproto_std::{Error, ListenerOptions};
 
 pub use mem::{MemBackend, MemSink, Stored};
 
@@ -92,6 +93,23 @@ pub trait Adapter {
         store: Arc<Mutex<Vec<Stored>>>,
         cert: &SelfSigned,
         implicit_tls: bool,
+    ) -> Running {
+        Self::smtp_server_with(
+            config,
+            store,
+            cert,
+            implicit_tls,
+            ListenerOptions::default(),
+        )
+    }
+
+    /// [`Adapter::smtp_server`] with listener limits.
+    fn smtp_server_with(
+        config: SmtpConfig,
+        store: Arc<Mutex<Vec<Stored>>>,
+        cert: &SelfSigned,
+        implicit_tls: bool,
+        options: ListenerOptions,
     ) -> Running;
 
     /// Connect our SMTP client.
@@ -104,5 +122,6 @@ macro_rules! adapter_suite {
     ($adapter:ty) => {
         $crate::pop3_cases!($adapter);
         $crate::smtp_cases!($adapter);
+        $crate::listener_cases!($adapter);
     };
 }

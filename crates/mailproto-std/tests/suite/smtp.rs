@@ -97,7 +97,7 @@ pub fn client_with_aiosmtpd_starttls_auth<A: Adapter>() {
 }
 
 /// Our server's configuration for the suite: PIPELINING, CHUNKING, SIZE, AUTH.
-fn config() -> SmtpConfig {
+pub fn config() -> SmtpConfig {
     let mut config = SmtpConfig::new("mx.test");
     config.extensions.pipelining = true;
     config.extensions.chunking = true;
