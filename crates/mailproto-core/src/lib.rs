@@ -36,6 +36,7 @@ pub mod pop3;
 pub mod sasl;
 pub mod secret;
 pub mod smtp;
+pub mod snippet;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -301,13 +301,15 @@ fn scenarios_complete_as_intended() {
 
 #[test]
 fn bdat_scenario_wire_is_exact() {
+    // The body ends without a line break: the LAST chunk completes the line with CRLF,
+    // as the DATA terminator would.
     let (_, config, rounds) = scenarios().remove(2);
     let (_, out) = run(&config, &rounds, &[]);
     let expected = "EHLO client.example.org\r\nSTARTTLS\r\nEHLO client.example.org\r\n\
         AUTH CRAM-MD5\r\ndGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n\
         MAIL FROM:<me@example.org>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n\
         RCPT TO:<c@example.org>\r\nBDAT 10\r\nSubject: tBDAT 12\r\n\r\n\r\n.dot linBDAT 6\r\n\
-        e\r\nendBDAT 0 LAST\r\nQUIT\r\n";
+        e\r\nendBDAT 2 LAST\r\n\r\nQUIT\r\n";
     assert_eq!(String::from_utf8_lossy(&out), expected);
 }
 

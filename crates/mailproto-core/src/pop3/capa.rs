@@ -138,7 +138,7 @@ impl Capability {
         let mut words = text.split(' ').filter(|w| !w.is_empty());
         let tag = words.next().unwrap_or_default();
         let invalid = |reason| ParseError::InvalidCapability {
-            tag: Snippet::new(tag.as_bytes()),
+            tag: Snippet::from_bytes(tag.as_bytes()),
             reason,
         };
         if !is_capa_tag(tag) {
@@ -229,7 +229,7 @@ impl Capability {
                 if !is_capa_tag(tag) || TAGS.iter().any(|t| t.eq_ignore_ascii_case(tag)) {
                     return Err(EncodeError::InvalidToken {
                         field: "capability tag",
-                        found: Snippet::new(tag.as_bytes()),
+                        found: Snippet::from_bytes(tag.as_bytes()),
                     });
                 }
                 out.extend_from_slice(tag.as_bytes());

@@ -45,7 +45,7 @@ fn invalid(field: &'static str, s: &str, secret: bool) -> EncodeError {
         found: if secret {
             Snippet::masked()
         } else {
-            Snippet::new(s.as_bytes())
+            Snippet::from_bytes(s.as_bytes())
         },
     }
 }

@@ -4,56 +4,9 @@
 //! cannot make an error message grow without limit, and never echoes a secret (the
 //! arguments of `PASS` and `AUTH` are masked).
 
-use alloc::string::String;
 use core::fmt;
 
-/// How many bytes of offending input an error keeps.
-pub const SNIPPET_MAX: usize = 40;
-
-/// A bounded, printable copy of offending input, kept inside an error for its message.
-///
-/// At most [`SNIPPET_MAX`] bytes of the input are kept; bytes outside printable ASCII are
-/// escaped (`\x00`, `\r`, ...) and a cut is marked with `...`.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Snippet(String);
-
-impl Snippet {
-    /// Copy at most [`SNIPPET_MAX`] bytes of `input`, escaping what is not printable.
-    pub fn new(input: &[u8]) -> Self {
-        let mut s = String::new();
-        for &b in input.iter().take(SNIPPET_MAX) {
-            for c in core::ascii::escape_default(b) {
-                s.push(char::from(c));
-            }
-        }
-        if input.len() > SNIPPET_MAX {
-            s.push_str("...");
-        }
-        Snippet(s)
-    }
-
-    /// A snippet that stands for a secret without showing it.
-    pub fn masked() -> Self {
-        Snippet(String::from("<secret>"))
-    }
-
-    /// The escaped text.
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Snippet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", self.0)
-    }
-}
-
-impl fmt::Display for Snippet {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "\"{}\"", self.0)
-    }
-}
+pub use crate::snippet::{SNIPPET_MAX, Snippet};
 
 /// Why a decimal number was refused (RFC 1939 §3: message numbers are positive decimal).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -48,7 +48,7 @@ fn decimal(tok: &str, what: &'static str) -> Result<u64, ParseError> {
     let bad = |reason| ParseError::InvalidNumber {
         what,
         reason,
-        found: Snippet::new(tok.as_bytes()),
+        found: Snippet::from_bytes(tok.as_bytes()),
     };
     let digits: IResult<&str, &str> = all_consuming(digit1).parse(tok);
     let (_, digits) = digits.map_err(|_| bad(NumberError::NotDecimal))?;
@@ -64,7 +64,7 @@ fn count(tok: &str, what: &'static str) -> Result<u32, ParseError> {
     u32::try_from(n).map_err(|_| ParseError::InvalidNumber {
         what,
         reason: NumberError::Overflow,
-        found: Snippet::new(tok.as_bytes()),
+        found: Snippet::from_bytes(tok.as_bytes()),
     })
 }
 
@@ -74,7 +74,7 @@ fn msg_number(tok: &str) -> Result<u32, ParseError> {
         0 => Err(ParseError::InvalidNumber {
             what: "message number",
             reason: NumberError::Zero,
-            found: Snippet::new(tok.as_bytes()),
+            found: Snippet::from_bytes(tok.as_bytes()),
         }),
         n => Ok(n),
     }
@@ -103,7 +103,7 @@ fn no_args(command: &'static str, args: &[&str]) -> Result<(), ParseError> {
 fn too_many(command: &'static str, extra: &str) -> ParseError {
     ParseError::TooManyArguments {
         command,
-        found: Snippet::new(extra.as_bytes()),
+        found: Snippet::from_bytes(extra.as_bytes()),
     }
 }
 
@@ -188,18 +188,18 @@ impl Command {
         }
         if !(3..=4).contains(&kw.len()) || !kw.iter().all(|&b| is_vchar(b)) {
             return Err(ParseError::InvalidKeyword {
-                found: Snippet::new(kw),
+                found: Snippet::from_bytes(kw),
             });
         }
         let mask = |bytes: &[u8]| {
             if secret {
                 Snippet::masked()
             } else {
-                Snippet::new(bytes)
+                Snippet::from_bytes(bytes)
             }
         };
         let kw = core::str::from_utf8(kw).map_err(|_| ParseError::NotUtf8 {
-            found: Snippet::new(kw),
+            found: Snippet::from_bytes(kw),
         })?;
         let rest =
             core::str::from_utf8(rest).map_err(|_| ParseError::NotUtf8 { found: mask(rest) })?;
@@ -223,7 +223,7 @@ impl Command {
                 if digest.len() != 32 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(ParseError::InvalidArgument {
                         what: "APOP digest (32 hex digits)",
-                        found: Snippet::new(digest.as_bytes()),
+                        found: Snippet::from_bytes(digest.as_bytes()),
                     });
                 }
                 Command::Apop {
@@ -275,7 +275,7 @@ fn parse_auth(args: &[&str]) -> Result<Command, ParseError> {
     if !is_sasl_mechanism(mechanism) {
         return Err(ParseError::InvalidArgument {
             what: "SASL mechanism name",
-            found: Snippet::new(mechanism.as_bytes()),
+            found: Snippet::from_bytes(mechanism.as_bytes()),
         });
     }
     let initial_response = match initial {
@@ -365,7 +365,7 @@ impl Status {
     pub fn parse(line: &[u8], limits: &Limits) -> Result<Status, ParseError> {
         check_line(line, limits.status_line)?;
         let invalid = || ParseError::InvalidStatus {
-            found: Snippet::new(line),
+            found: Snippet::from_bytes(line),
         };
         let (rest, indicator) = status_indicator(line).map_err(|_| invalid())?;
         let rest = match rest {
@@ -471,7 +471,7 @@ fn require_ok(status: &Status) -> Result<&str, ParseError> {
         Ok(&status.text)
     } else {
         Err(ParseError::NegativeResponse {
-            found: Snippet::new(status.text.as_bytes()),
+            found: Snippet::from_bytes(status.text.as_bytes()),
         })
     }
 }
@@ -482,7 +482,7 @@ fn listing_text(line: &[u8]) -> Result<&str, ParseError> {
         return Err(ParseError::InvalidByte { byte, offset });
     }
     core::str::from_utf8(line).map_err(|_| ParseError::NotUtf8 {
-        found: Snippet::new(line),
+        found: Snippet::from_bytes(line),
     })
 }
 
@@ -492,7 +492,7 @@ impl DropListing {
     pub fn parse(text: &str) -> Result<DropListing, ParseError> {
         let (_, (count, size)) = two_numbers(text).map_err(|_| ParseError::InvalidArgument {
             what: "drop listing (count size)",
-            found: Snippet::new(text.as_bytes()),
+            found: Snippet::from_bytes(text.as_bytes()),
         })?;
         Ok(DropListing {
             count: self::count(count, "message count")?,
@@ -514,7 +514,7 @@ impl ScanListing {
         let text = listing_text(line)?;
         let (_, (msg, size)) = two_numbers(text).map_err(|_| ParseError::InvalidArgument {
             what: "scan listing (msg size)",
-            found: Snippet::new(line),
+            found: Snippet::from_bytes(line),
         })?;
         Ok(ScanListing {
             msg: msg_number(msg)?,
@@ -541,7 +541,7 @@ impl UniqueIdListing {
             .parse(text);
         let (_, (msg, uid)) = parsed.map_err(|_| ParseError::InvalidArgument {
             what: "unique-id listing (msg uid)",
-            found: Snippet::new(line),
+            found: Snippet::from_bytes(line),
         })?;
         Ok(UniqueIdListing {
             msg: msg_number(msg)?,

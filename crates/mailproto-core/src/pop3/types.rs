@@ -287,7 +287,7 @@ impl UniqueId {
             Ok(UniqueId(value))
         } else {
             Err(super::ParseError::InvalidUniqueId {
-                found: super::Snippet::new(value.as_bytes()),
+                found: super::Snippet::from_bytes(value.as_bytes()),
             })
         }
     }

@@ -47,7 +47,7 @@ impl Client {
             let error = match self.input.next_line() {
                 None => return false,
                 Some(Ok(line)) => ProtocolError::Unsolicited {
-                    found: Snippet::new(line),
+                    found: Snippet::from_bytes(line),
                 },
                 Some(Err(_)) => ProtocolError::LineTooLong {
                     limit: limits.status_line,
