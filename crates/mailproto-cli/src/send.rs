@@ -193,6 +193,13 @@ pub fn run(args: SendArgs) -> CliResult {
                 ExitCode::from(1)
             })
         }
+        Err(Error::RecipientsRejected(list)) => {
+            for (recipient, reply) in &list {
+                println!("{}: refused {reply}", recipient.trim_matches(['<', '>']));
+            }
+            eprintln!("mailproto: {server}: not sent: no recipient accepted");
+            Ok(ExitCode::from(1))
+        }
         Err(Error::Rejected(why)) => Err(format!("{server}: not sent: {why}").into()),
         Err(e) => Err(format!("{server}: {e}").into()),
     }

@@ -416,7 +416,12 @@ fn send_with_every_recipient_refused_exits_1_with_the_reason() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
     assert!(stderr.contains("not sent"), "{stderr}");
-    assert!(stderr.contains("550 5.1.1 no such user here"), "{stderr}");
+    // Each refused recipient gets its line, as when some were accepted.
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("nobody@example.org: refused 550 5.1.1 no such user here\n"),
+        "{stdout}"
+    );
     assert!(!seen.contains(&"DATA".to_string()), "{seen:?}");
 }
 

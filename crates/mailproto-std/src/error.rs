@@ -17,6 +17,8 @@ pub enum Error {
     Protocol(String),
     /// The server refused a command; the text is its reply.
     Rejected(String),
+    /// No recipient of a message was accepted: each recipient with the server's reply.
+    RecipientsRejected(Vec<(String, String)>),
     /// The session is closed.
     Closed,
     /// The machine waits for the application to answer an event, so there is nothing to
@@ -32,6 +34,13 @@ impl fmt::Display for Error {
             Error::Timeout => f.write_str("timed out waiting for the peer"),
             Error::Protocol(e) => write!(f, "protocol error: {e}"),
             Error::Rejected(reply) => write!(f, "server refused: {reply}"),
+            Error::RecipientsRejected(list) => {
+                f.write_str("no recipient accepted")?;
+                for (recipient, reply) in list {
+                    write!(f, "; {recipient}: {reply}")?;
+                }
+                Ok(())
+            }
             Error::Closed => f.write_str("the session is closed"),
             Error::Idle => f.write_str(
                 "the machine is waiting for the application to answer an event; nothing to read",
@@ -70,7 +79,9 @@ impl From<Error> for io::Error {
             Error::Tls(_) | Error::Protocol(_) => {
                 io::Error::new(io::ErrorKind::InvalidData, e.to_string())
             }
-            Error::Rejected(_) | Error::Idle => io::Error::other(e.to_string()),
+            Error::Rejected(_) | Error::RecipientsRejected(_) | Error::Idle => {
+                io::Error::other(e.to_string())
+            }
         }
     }
 }

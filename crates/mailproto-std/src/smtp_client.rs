@@ -144,14 +144,16 @@ impl Transaction {
                 Progress::Waiting
             }
             Event::ReadyForBody => Progress::SendBody,
+            Event::TransactionFailed {
+                reason: FailureReason::NoValidRecipients,
+                reply,
+            } => Progress::Done(Err(Error::RecipientsRejected(self.rejections(&reply)))),
             Event::TransactionFailed { reason, reply } => {
                 let what = match reason {
                     FailureReason::MailRejected => "sender refused",
-                    FailureReason::NoValidRecipients => "no recipient accepted",
                     _ => "message refused",
                 };
-                let detail = self.describe_recipients();
-                Progress::Done(Err(Error::Rejected(format!("{what}: {reply}{detail}"))))
+                Progress::Done(Err(Error::Rejected(format!("{what}: {reply}"))))
             }
             Event::MessageAccepted(reply) => Progress::Done(Ok(self.report(reply))),
             Event::MessageRejected(reply) => {
@@ -164,14 +166,11 @@ impl Transaction {
                 if !last {
                     return Progress::Waiting;
                 }
-                let report = self.report(reply);
+                let report = self.report(reply.clone());
                 if report.recipients.iter().any(|r| r.reply.is_ok()) {
                     Progress::Done(Ok(report))
                 } else {
-                    let detail = self.describe_recipients();
-                    Progress::Done(Err(Error::Rejected(format!(
-                        "no recipient accepted{detail}"
-                    ))))
+                    Progress::Done(Err(Error::RecipientsRejected(self.rejections(&reply))))
                 }
             }
             Event::Closed { reason } => {
@@ -199,14 +198,16 @@ impl Transaction {
         SendReport { recipients, reply }
     }
 
-    fn describe_recipients(&self) -> String {
-        let mut out = String::new();
-        for (recipient, reply) in self.recipients.iter().zip(&self.replies) {
-            if let Some(r) = reply.as_ref().filter(|r| r.code.class() != 2) {
-                out.push_str(&format!("; {recipient}: {r}"));
-            }
-        }
-        out
+    /// Each recipient with its reply (`fallback` for one the server never answered).
+    fn rejections(&self, fallback: &Reply) -> Vec<(String, String)> {
+        self.recipients
+            .iter()
+            .zip(&self.replies)
+            .map(|(recipient, reply)| {
+                let reply = reply.as_ref().unwrap_or(fallback);
+                (recipient.to_string(), reply.to_string())
+            })
+            .collect()
     }
 }
 
