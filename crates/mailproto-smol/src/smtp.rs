@@ -203,6 +203,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         self.driver.is_tls()
     }
 
+    /// AUTH with `mechanism` even when the server does not advertise it, or when it
+    /// would send a password without TLS: for servers that accept more than they list.
+    /// The caller takes the risk the machine otherwise refuses.
+    pub async fn authenticate_forced(
+        &mut self,
+        mechanism: Mechanism,
+        credentials: ClientCredentials,
+    ) -> Result<(), Error> {
+        let auth =
+            ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        self.driver
+            .machine()
+            .auth_forced(auth)
+            .map_err(|e| Error::Protocol(e.into_error().to_string()))?;
+        self.wait_step().await
+    }
+
     /// AUTH with `mechanism`, or the best one the server advertises.
     pub async fn authenticate(
         &mut self,

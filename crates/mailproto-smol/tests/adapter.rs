@@ -105,6 +105,15 @@ impl SmtpOps for SmolSmtp {
                 .authenticate(mechanism, ClientCredentials::password(user, password)),
         )
     }
+    fn authenticate_forced(
+        &mut self,
+        mechanism: Mechanism,
+        user: &str,
+        password: &str,
+    ) -> Result<(), Error> {
+        let creds = ClientCredentials::password(user, password);
+        block_on(self.0.authenticate_forced(mechanism, creds))
+    }
     fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error> {
         block_on(
             self.0

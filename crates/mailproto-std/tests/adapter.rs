@@ -92,6 +92,15 @@ impl SmtpOps for SmtpClient {
     ) -> Result<(), Error> {
         SmtpClient::authenticate(self, mechanism, ClientCredentials::password(user, password))
     }
+    fn authenticate_forced(
+        &mut self,
+        mechanism: Mechanism,
+        user: &str,
+        password: &str,
+    ) -> Result<(), Error> {
+        let creds = ClientCredentials::password(user, password);
+        SmtpClient::authenticate_forced(self, mechanism, creds)
+    }
     fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error> {
         SmtpClient::send(self, envelope(from, to), &mut Cursor::new(body))
     }

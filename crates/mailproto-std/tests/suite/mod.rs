@@ -69,6 +69,12 @@ pub trait SmtpOps {
         user: &str,
         password: &str,
     ) -> Result<(), Error>;
+    fn authenticate_forced(
+        &mut self,
+        mechanism: Mechanism,
+        user: &str,
+        password: &str,
+    ) -> Result<(), Error>;
     fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error>;
     fn is_tls(&self) -> bool;
     fn quit(self: Box<Self>) -> Result<(), Error>;

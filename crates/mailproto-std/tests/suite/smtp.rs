@@ -168,6 +168,28 @@ pub fn ours_to_ours<A: Adapter>() {
     assert_eq!(stored(&store)[0].data, BODY_WIRE);
 }
 
+/// A password mechanism in plaintext: the client refuses it unless forced, and our
+/// server refuses it before TLS (RFC 4954 §4: 538 / 530).
+pub fn plaintext_password_auth_refused<A: Adapter>() {
+    let cert = cert();
+    let (server, _store) = start::<A>(&cert, false);
+    let mut c = A::smtp_connect(server.port(), options(Security::Plain, &cert.cert_pem)).unwrap();
+    assert!(
+        c.authenticate(Some(Mechanism::Plain), "alice", "wonderland")
+            .is_err()
+    );
+    let err = c
+        .authenticate_forced(Mechanism::Plain, "alice", "wonderland")
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("538") || err.to_string().contains("530"),
+        "{err}"
+    );
+    // CRAM-MD5 sends no password and is allowed in plaintext.
+    c.authenticate(Some(Mechanism::CramMd5), "alice", "wonderland")
+        .unwrap();
+}
+
 fn ca_file(dir: &tempfile::TempDir, cert: &SelfSigned) -> String {
     let path = dir.path().join("ca.pem");
     std::fs::write(&path, &cert.cert_pem).unwrap();
@@ -391,6 +413,10 @@ macro_rules! smtp_cases {
         #[test]
         fn smtp_ours_to_ours() {
             suite::smtp::ours_to_ours::<$adapter>();
+        }
+        #[test]
+        fn smtp_plaintext_password_auth_refused() {
+            suite::smtp::plaintext_password_auth_refused::<$adapter>();
         }
         #[test]
         fn smtp_server_with_curl() {
