@@ -321,3 +321,24 @@ fn curl_and_python_clients_against_serve() {
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ".dotted body");
 }
+
+#[test]
+fn ctrl_c_stops_the_server_cleanly() {
+    let mut serve = Serve::start(&[]);
+    // A session in progress must not keep the server from stopping.
+    let _idle = TcpStream::connect(serve.smtp).unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = serve.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop after SIGINT");
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+}
