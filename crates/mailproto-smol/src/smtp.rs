@@ -115,13 +115,7 @@ impl SmtpClient<TcpStream> {
     /// `options` say.
     pub async fn connect(host: &str, port: u16, options: SmtpOptions) -> Result<Self, Error> {
         let tcp = crate::connect_tcp(host, port, options.connect_timeout).await?;
-        let tls = match options.security {
-            Security::Plain => TlsRole::None,
-            _ => TlsRole::Client(
-                options.tls.config()?,
-                mailproto_std::tls::server_name(host)?,
-            ),
-        };
+        let tls = options.security.tls_role(host, &options.tls)?;
         Self::over(tcp, tls, options).await
     }
 }

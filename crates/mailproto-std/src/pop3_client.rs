@@ -30,6 +30,17 @@ pub enum Security {
     ImplicitTls,
 }
 
+impl Security {
+    /// The TLS role of a client connecting to `host` this way: none for plaintext,
+    /// otherwise certificate checks per `tls` against the name `host`.
+    pub fn tls_role(self, host: &str, tls: &crate::tls::ClientTls) -> Result<TlsRole, Error> {
+        Ok(match self {
+            Security::Plain => TlsRole::None,
+            _ => TlsRole::Client(tls.config()?, crate::tls::server_name(host)?),
+        })
+    }
+}
+
 /// What completed the command a client waited on.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -156,10 +167,7 @@ impl Pop3Client {
         tap: Option<Tap>,
     ) -> Result<Self, Error> {
         let tcp = crate::connect_tcp(host, port, options.connect_timeout)?;
-        let tls = match options.security {
-            Security::Plain => TlsRole::None,
-            _ => TlsRole::Client(options.tls.config()?, crate::tls::server_name(host)?),
-        };
+        let tls = options.security.tls_role(host, &options.tls)?;
         Self::over(tcp, tls, options.security, options.config, tap)
     }
 

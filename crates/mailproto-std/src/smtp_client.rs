@@ -267,10 +267,7 @@ impl SmtpClient {
         tap: Option<Tap>,
     ) -> Result<Self, Error> {
         let tcp = crate::connect_tcp(host, port, options.connect_timeout)?;
-        let tls = match options.security {
-            Security::Plain => TlsRole::None,
-            _ => TlsRole::Client(options.tls.config()?, crate::tls::server_name(host)?),
-        };
+        let tls = options.security.tls_role(host, &options.tls)?;
         Self::over(tcp, tls, options, tap)
     }
 
