@@ -10,9 +10,19 @@ fn demo_round_trip_succeeds_and_prints_both_transcripts() {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("byte-for-byte the message sent"), "{text}");
-    for line in ["C: STARTTLS", "C: AUTH PLAIN ***", "C: STLS", "C: PASS ***", "C: RETR 1"] {
+    for line in [
+        "C: STARTTLS",
+        "C: AUTH PLAIN ***",
+        "C: STLS",
+        "C: PASS ***",
+        "C: RETR 1",
+    ] {
         assert!(text.contains(line), "missing {line:?} in\n{text}");
     }
     assert!(!text.contains("PASS demo-"), "the password leaked:\n{text}");
@@ -29,7 +39,10 @@ fn demo_keeps_the_maildir_when_asked() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    assert!(keep.join("demo").join("cur").is_dir(), "the Maildir was not kept");
+    assert!(
+        keep.join("demo").join("cur").is_dir(),
+        "the Maildir was not kept"
+    );
 }
 
 #[test]
