@@ -477,7 +477,7 @@ EOF
   # Idle SMTP sessions on the smol server.
   local sessions hold=5
   sessions=$(count 10000)
-  ulimit -n 65536 || ulimit -n "$(ulimit -Hn)"
+  ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
   local addr_port
   addr_port=$(free_port)
   start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" smol "127.0.0.1:$addr_port" $((sessions + 100))
