@@ -6,7 +6,9 @@
 #
 # usage: benches/e2e.sh [SECTION...]
 #   sections: peers smtp-server smtp-maildir smtp-client pop3 memory report (default: all,
-#   in that order; "report" writes the tables and the chart from what was measured)
+#   in that order; "report" writes the tables and the chart from what was measured), and
+#   profile (not in the default: strace -c and callgrind of reduced runs of the
+#   comparisons that miss their targets, into $BENCH_OUT/profile.md)
 # environment:
 #   RUNS=5           runs per comparison (the median of the runs is reported)
 #   BENCH_OUT=DIR    where raw results and the summary go (default target/bench-e2e)
@@ -147,7 +149,8 @@ section_peers() {
   command -v python3 >/dev/null || apt+=(python3)
   [ -x /usr/bin/time ] || apt+=(time)
   command -v valgrind >/dev/null || apt+=(valgrind)
-  command -v bc >/dev/null || apt+=(bc)
+  command -v strace >/dev/null || apt+=(strace)
+  command -v eatmydata >/dev/null || apt+=(eatmydata)
   if [ ${#apt[@]} -gt 0 ]; then
     log "installing ${apt[*]}"
     # Postfix: no configuration and no daemon; only smtp-source and smtp-sink are used.
@@ -188,6 +191,11 @@ smtp_server_start() {
       start_bg SERVER_PID "$WORK/server.log" "$BIN/mailproto" serve --quiet --smtp "$addr" \
         --pop3 "127.0.0.1:$(free_port)" --maildir "$maildir" --user sink:bench \
         --max-connections 1024 --max-message-size 4294967296
+      ;;
+    mailproto-serve-nofsync) # diagnostic: fsync made a no-op by libeatmydata
+      start_bg SERVER_PID "$WORK/server.log" eatmydata "$BIN/mailproto" serve --quiet --smtp "$addr" \
+        --pop3 "127.0.0.1:$(free_port)" --maildir "$maildir" --user sink:bench \
+        --max-connections 1024
       ;;
     aiosmtpd-maildir)
       start_bg SERVER_PID "$WORK/server.log" python3 "$PEERS/aiosmtpd_sink.py" "$SERVER_PORT" \
@@ -307,7 +315,7 @@ section_smtp_maildir() {
   scenario "$name" aiosmtpd-maildir \
     "SMTP server into a Maildir: smtp-source -d -s $sessions -m $msgs -l $size"
   for run in $(seq 0 "$RUNS"); do
-    for impl in $(rotate "$run" mailproto-serve aiosmtpd-maildir); do
+    for impl in $(rotate "$run" mailproto-serve mailproto-serve-nofsync aiosmtpd-maildir); do
       rm -rf "$WORK/maildir"
       mkdir -p "$WORK/maildir"
       smtp_server_start "$impl" "$WORK/maildir"
@@ -509,6 +517,85 @@ EOF
   log "memory: $(tr '\n' ' ' <"$MEMORY" | tail -c 400)"
 }
 
+# --- profiles of the comparisons that miss their target ----------------------------------
+
+# Reduced runs under strace -c (system calls) and valgrind --tool=callgrind (instructions),
+# written to $OUT/profile.md. Not part of the default sections.
+section_profile() {
+  local p=$OUT/profile n=2000
+  rm -rf "$p"
+  mkdir -p "$p"
+  top_callgrind() { (callgrind_annotate "$1" 2>/dev/null | grep -E '^ *[0-9,]+ \(' | head -"${2:-12}") || true; }
+  top_strace() { head -"${2:-9}" "$1" || true; }
+  {
+    echo "#### SMTP client: $n × 4096 octets to smtp-sink over one connection"
+    smtp_server_start smtp-sink
+    strace -c -o "$p/smtp-blast-std.strace" "$BIN/smtp_blast" std 127.0.0.1 "$SERVER_PORT" "$n" 4096 >/dev/null
+    strace -f -c -o "$p/smtp-blast-smol.strace" "$BIN/smtp_blast" smol 127.0.0.1 "$SERVER_PORT" "$n" 4096 >/dev/null
+    strace -c -o "$p/smtp-source.strace" "$SMTP_SOURCE" -d -s 1 -m "$n" -l 4096 \
+      -f bench@example.org -t sink@example.org "127.0.0.1:$SERVER_PORT"
+    valgrind --tool=callgrind --callgrind-out-file="$p/smtp-blast-std.callgrind" \
+      "$BIN/smtp_blast" std 127.0.0.1 "$SERVER_PORT" "$n" 4096 >/dev/null 2>&1
+    valgrind --tool=callgrind --callgrind-out-file="$p/smtp-blast-smol.callgrind" \
+      "$BIN/smtp_blast" smol 127.0.0.1 "$SERVER_PORT" "$n" 4096 >/dev/null 2>&1
+    server_stop
+    for f in smtp-blast-std smtp-blast-smol smtp-source; do
+      printf '\n%s, system calls (strace -c):\n\n```\n' "$f"
+      top_strace "$p/$f.strace"
+      echo '```'
+    done
+    for f in smtp-blast-std smtp-blast-smol; do
+      printf '\n%s, instructions (callgrind_annotate, top entries):\n\n```\n' "$f"
+      top_callgrind "$p/$f.callgrind"
+      echo '```'
+    done
+
+    echo
+    echo "#### POP3 client: RETR all $n × 10240 octets from Dovecot"
+    local mailroot=$WORK/profile-pop3
+    rm -rf "$mailroot"
+    python3 "$PEERS/make_maildir.py" "$mailroot/bench" "$n" 10240
+    chown -R nobody:nogroup "$mailroot"
+    dovecot_start "$mailroot"
+    "$BIN/pop3_retr" std 127.0.0.1 "$SERVER_PORT" bench bench >/dev/null # index warm-up
+    strace -c -o "$p/pop3-retr-std.strace" "$BIN/pop3_retr" std 127.0.0.1 "$SERVER_PORT" bench bench >/dev/null
+    strace -c -o "$p/curl.strace" curl -sS -u bench:bench "pop3://127.0.0.1:$SERVER_PORT/[1-$n]" >/dev/null
+    valgrind --tool=callgrind --callgrind-out-file="$p/pop3-retr-std.callgrind" \
+      "$BIN/pop3_retr" std 127.0.0.1 "$SERVER_PORT" bench bench >/dev/null 2>&1
+    server_stop
+    rm -rf "$mailroot"
+    for f in pop3-retr-std curl; do
+      printf '\n%s, system calls (strace -c):\n\n```\n' "$f"
+      top_strace "$p/$f.strace"
+      echo '```'
+    done
+    printf '\npop3-retr-std, instructions (callgrind_annotate, top entries):\n\n```\n'
+    top_callgrind "$p/pop3-retr-std.callgrind"
+    echo '```'
+
+    echo
+    echo "#### mailproto serve delivering $n × 4096 octets into a Maildir (smtp-source -s 20)"
+    mkdir -p "$WORK/maildir"
+    local port serve_pid strace_pid
+    port=$(free_port)
+    start_bg serve_pid "$WORK/server.log" "$BIN/mailproto" serve --quiet \
+      --smtp "127.0.0.1:$port" --pop3 "127.0.0.1:$(free_port)" --maildir "$WORK/maildir" \
+      --user sink:bench
+    wait_port "$port"
+    start_bg strace_pid "$WORK/strace.log" strace -f -c -o "$p/serve-maildir.strace" -p "$serve_pid"
+    sleep 1
+    smtp_source "$port" 20 "$n" 4096
+    kill -INT "$strace_pid" # detaches and writes the summary
+    wait "$strace_pid" 2>/dev/null || true
+    stop_pid "$serve_pid"
+    rm -rf "$WORK/maildir"
+    printf '\nmailproto serve, system calls (strace -f -c):\n\n```\n'
+    top_strace "$p/serve-maildir.strace" 12
+    echo '```'
+  } >"$p/../profile.md"
+  log "wrote $OUT/profile.md"
+}
+
 # --- report --------------------------------------------------------------------------
 
 section_report() {
@@ -537,6 +624,7 @@ for s in "${sections[@]}"; do
     pop3) section_pop3 ;;
     memory) section_memory ;;
     report) section_report ;;
-    *) echo "unknown section $s (peers smtp-server smtp-maildir smtp-client pop3 memory report)" >&2 && exit 2 ;;
+    profile) section_profile ;;
+    *) echo "unknown section $s (peers smtp-server smtp-maildir smtp-client pop3 memory report profile)" >&2 && exit 2 ;;
   esac
 done

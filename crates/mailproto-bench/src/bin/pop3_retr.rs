@@ -1,6 +1,6 @@
 //! RETRs every message of a maildrop over one POP3 connection, for `benches/e2e.sh`.
 //!
-//! `pop3_retr std|smol HOST PORT USER PASSWORD`: USER/PASS, STAT, then RETR 1..=N (the
+//! `pop3_retr std|smol HOST PORT USER PASSWORD`: USER/PASS, CAPA, STAT, then RETR 1..=N (the
 //! blocking adapter's `retr_many`, pipelined when the server lists PIPELINING in CAPA;
 //! the async adapter one RETR at a time), discarding the bytes; QUIT without DELE.
 //! Prints the messages, octets and seconds.
@@ -51,9 +51,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "std" => {
             let mut client =
                 mailproto_std::pop3_client::Pop3Client::connect(&host, port, options())?;
-            // CAPA tells the machine whether the server pipelines.
-            let _ = client.capa();
             client.login(&user, &password)?;
+            // CAPA after the login tells the machine whether the server pipelines (RFC 2449
+            // §5: capabilities may change at login, so the machine forgets them there).
+            let _ = client.capa();
             count = client.stat()?.0;
             let msgs: Vec<u32> = (1..=count).collect();
             client.retr_many(&msgs, |_| Ok(Count(&total)))?;
@@ -63,8 +64,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             count = smol::block_on(async {
                 let mut client =
                     mailproto_smol::pop3::Pop3Client::connect(&host, port, options()).await?;
-                let _ = client.capa().await;
                 client.login(&user, &password).await?;
+                let _ = client.capa().await;
                 let n = client.stat().await?.0;
                 for msg in 1..=n {
                     let mut sink = futures_lite::io::AssertAsync::new(Count(&total));
