@@ -32,3 +32,10 @@ lint:
 # The no_std proof: build the core for a target without std.
 no-std:
     cargo build -p mailproto-core --target x86_64-unknown-none
+
+# End-to-end benchmarks against Postfix's smtp-sink/smtp-source, aiosmtpd, smtplib,
+# Dovecot, poplib and curl (installed if missing), all on loopback. Sections: peers
+# smtp-server smtp-maildir smtp-client pop3 memory report (default: all). Raw results in
+# target/bench-e2e, chart in docs/bench-e2e.svg; see docs/benchmarks.md.
+bench-e2e *sections:
+    bash benches/e2e.sh {{sections}}

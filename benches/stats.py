@@ -1,0 +1,68 @@
+# Summarise the bench's raw timings into Markdown tables of medians and ratios.
+#
+# usage: stats.py RESULTS.tsv SCENARIOS.tsv > summary.md   (also writes summary.tsv beside
+#        RESULTS.tsv, which chart.py reads)
+# RESULTS.tsv rows: scenario, implementation, run, seconds, messages, octets.
+# SCENARIOS.tsv rows: scenario, reference implementation, title.
+# For each scenario and implementation: the median messages/s and MB/s over the runs, and
+# the median of the per-run ratios (implementation's rate / reference's rate in the same
+# run: the sides of one run ran back to back, alternating their order run by run).
+import collections
+import os
+import statistics
+import sys
+
+results, scenarios = sys.argv[1], sys.argv[2]
+rows = collections.defaultdict(dict)  # (scenario, impl) -> run -> (secs, msgs, octets)
+order = collections.defaultdict(list)
+with open(results) as f:
+    for line in f:
+        if not line.strip() or line.startswith("#"):
+            continue
+        sc, impl, run, secs, msgs, octets = line.rstrip("\n").split("\t")[:6]
+        rows[(sc, impl)][int(run)] = (float(secs), int(msgs), int(octets))
+        if impl not in order[sc]:
+            order[sc].append(impl)
+
+summary = []
+with open(scenarios) as f:
+    for line in f:
+        if not line.strip() or line.startswith("#"):
+            continue
+        sc, refs, title = line.rstrip("\n").split("\t")[:3]
+        if sc not in order:
+            continue
+        refs = refs.split(",")
+        print(f"#### {title}\n")
+        print(
+            "| implementation | runs | messages/s | MB/s | "
+            + " | ".join(f"ratio to {r}" for r in refs)
+            + " |"
+        )
+        print("| --- | ---: | ---: | ---: |" + " ---: |" * len(refs))
+        # mailproto's sides first, then the others, each group alphabetically.
+        for impl in sorted(order[sc], key=lambda i: (not i.startswith("mailproto"), i)):
+            runs = rows[(sc, impl)]
+            rates = [m / s for s, m, _ in runs.values() if s > 0]
+            mbs = [o / s / 1e6 for s, _, o in runs.values() if s > 0]
+            rate = statistics.median(rates) if rates else 0.0
+            mb = statistics.median(mbs) if mbs else 0.0
+            cells = []
+            for ref in refs:
+                ref_runs = rows.get((sc, ref), {})
+                ratios = []
+                for run, (s, m, _) in runs.items():
+                    if run in ref_runs and s > 0:
+                        rs, rm, _ = ref_runs[run]
+                        ratios.append((m / s) / (rm / rs))
+                if ratios and impl != ref:
+                    cells.append(f"{statistics.median(ratios):.2f}×")
+                else:
+                    cells.append("—")
+            print(f"| {impl} | {len(rates)} | {rate:,.0f} | {mb:,.1f} | " + " | ".join(cells) + " |")
+            summary.append((sc, title, impl, rate, mb, cells[0]))
+        print()
+
+with open(os.path.join(os.path.dirname(os.path.abspath(results)), "summary.tsv"), "w") as f:
+    for sc, title, impl, rate, mb, ratio in summary:
+        f.write(f"{sc}\t{title}\t{impl}\t{rate:.1f}\t{mb:.2f}\t{ratio}\n")

@@ -1,0 +1,48 @@
+//! An SMTP server that discards every message, for `benches/e2e.sh`.
+//!
+//! `smtp_discard std|smol ADDR [MAX_CONNECTIONS]`: PIPELINING on, no per-message output.
+//! Runs until killed.
+use mailproto_bench::arg;
+use mailproto_core::smtp::server::ServerConfig;
+use mailproto_std::ListenerOptions;
+use mailproto_std::smtp_server::SmtpHandler;
+
+const USAGE: &str = "smtp_discard std|smol ADDR [MAX_CONNECTIONS]";
+
+/// Drops the message bytes.
+struct Discard;
+
+impl SmtpHandler for Discard {
+    fn data(&mut self, _chunk: &[u8]) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn main() -> std::io::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let adapter: String = arg(&args, 0, USAGE);
+    let addr: String = arg(&args, 1, USAGE);
+    let max: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(1024);
+    let mut config = ServerConfig::new("localhost");
+    config.extensions.pipelining = true;
+    config.limits.max_message_size = 4 << 30;
+    let options = ListenerOptions::default().max_connections(max);
+    match adapter.as_str() {
+        "std" => {
+            let server = mailproto_std::smtp_server::SmtpServer::new(config, |_| Discard);
+            let listener = mailproto_std::Listener::bind(addr.as_str(), options)?;
+            eprintln!("smtp_discard (std) on {}", listener.local_addr()?);
+            server.run(listener, false)
+        }
+        "smol" => smol::block_on(async {
+            let server = mailproto_smol::smtp::SmtpServer::new(config, |_| Discard);
+            let listener = mailproto_smol::Listener::bind(addr.as_str(), options).await?;
+            eprintln!("smtp_discard (smol) on {}", listener.local_addr()?);
+            server.run(listener, false).await
+        }),
+        _ => {
+            eprintln!("usage: {USAGE}");
+            std::process::exit(2)
+        }
+    }
+}
