@@ -265,8 +265,13 @@ fn unique_name() -> String {
     )
 }
 
-/// The host name with `/` and `:` escaped as the Maildir convention asks.
-fn hostname() -> String {
+/// The host name with `/` and `:` escaped as the Maildir convention asks (read once).
+fn hostname() -> &'static str {
+    static HOST: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HOST.get_or_init(read_hostname)
+}
+
+fn read_hostname() -> String {
     let raw = fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| fs::read_to_string("/etc/hostname"))
         .unwrap_or_else(|_| "localhost".into());

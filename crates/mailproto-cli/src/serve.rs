@@ -91,7 +91,7 @@ pub struct ServeArgs {
 /// Users and their mailboxes.
 #[derive(Debug)]
 struct Store {
-    root: PathBuf,
+    maildirs: HashMap<String, Maildir>,
     passwords: HashMap<String, String>,
     catch_all: Option<String>,
     quiet: bool,
@@ -111,8 +111,11 @@ impl Store {
             .or_else(|| self.catch_all.clone())
     }
 
-    fn maildir(&self, user: &str) -> io::Result<Maildir> {
-        Maildir::open(self.root.join(user))
+    /// The user's Maildir, opened (and created) once at start.
+    fn maildir(&self, user: &str) -> io::Result<&Maildir> {
+        self.maildirs
+            .get(user)
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such user"))
     }
 
     fn log(&self, line: std::fmt::Arguments<'_>) {
@@ -398,8 +401,12 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
         return Err(format!("--catch-all {c}: no such user").into());
     }
     fs::create_dir_all(&args.maildir)?;
+    let mut maildirs = HashMap::new();
+    for user in passwords.keys() {
+        maildirs.insert(user.clone(), Maildir::open(args.maildir.join(user))?);
+    }
     let store = Arc::new(Store {
-        root: args.maildir.clone(),
+        maildirs,
         passwords,
         catch_all: args.catch_all.clone(),
         quiet: args.quiet,

@@ -108,6 +108,8 @@ pub struct SmtpClient<S> {
     driver: Driver<Client, S>,
     greeting: Reply,
     prefer_bdat: bool,
+    /// The body read buffer, kept across messages.
+    body_buf: Vec<u8>,
 }
 
 impl SmtpClient<TcpStream> {
@@ -149,6 +151,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
             driver,
             greeting,
             prefer_bdat: options.prefer_bdat,
+            body_buf: Vec::new(),
         };
         client.step(Client::ehlo).await?;
         let offered = client.capabilities().starttls;
@@ -240,7 +243,19 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         body: &mut R,
     ) -> Result<SendReport, Error> {
         let mut txn = Transaction::start(self.driver.machine(), envelope, self.prefer_bdat)?;
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = std::mem::take(&mut self.body_buf);
+        buf.resize(64 * 1024, 0);
+        let result = self.run_transaction(&mut txn, body, &mut buf).await;
+        self.body_buf = buf;
+        result
+    }
+
+    async fn run_transaction<R: AsyncRead + Unpin + ?Sized>(
+        &mut self,
+        txn: &mut Transaction,
+        body: &mut R,
+        buf: &mut [u8],
+    ) -> Result<SendReport, Error> {
         let mut body_done = false;
         loop {
             let event = self.driver.next_event().await?.ok_or(Error::Closed)?;
@@ -248,7 +263,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
                 Progress::Waiting => {}
                 Progress::Done(result) => return result,
                 Progress::SendBody if body_done => {}
-                Progress::SendBody => body_done = self.pump_body(body, &mut buf).await?,
+                Progress::SendBody => body_done = self.pump_body(body, buf).await?,
             }
         }
     }

@@ -107,6 +107,8 @@ pub struct Driver<M: Machine> {
     buf: Box<[u8]>,
     closed: bool,
     peer: Option<std::net::SocketAddr>,
+    /// The read timeout set on the socket, to skip the system call when unchanged.
+    read_timeout: Option<std::time::Duration>,
 }
 
 impl<M: Machine + std::fmt::Debug> std::fmt::Debug for Driver<M> {
@@ -135,6 +137,7 @@ impl<M: Machine> Driver<M> {
             buf: vec![0; READ_BUF].into_boxed_slice(),
             closed: false,
             peer,
+            read_timeout: None,
         }
     }
 
@@ -226,8 +229,11 @@ impl<M: Machine> Driver<M> {
             return Ok(());
         }
         let timeout = self.machine.read_timeout().filter(|t| !t.is_zero());
-        if let Some(tcp) = self.stream.tcp() {
+        if timeout != self.read_timeout
+            && let Some(tcp) = self.stream.tcp()
+        {
             tcp.set_read_timeout(timeout)?;
+            self.read_timeout = timeout;
         }
         match self.stream.read(&mut self.buf) {
             Ok(0) => self.machine.feed_eof(),
@@ -257,9 +263,9 @@ impl<M: Machine> Driver<M> {
                 "TLS requested on a connection already in TLS".into(),
             ));
         };
-        tcp.set_read_timeout(Some(
-            self.machine.read_timeout().unwrap_or(HANDSHAKE_TIMEOUT),
-        ))?;
+        let limit = self.machine.read_timeout().unwrap_or(HANDSHAKE_TIMEOUT);
+        tcp.set_read_timeout(Some(limit))?;
+        self.read_timeout = Some(limit);
         self.stream = match &self.tls {
             TlsRole::None => {
                 return Err(Error::Tls(

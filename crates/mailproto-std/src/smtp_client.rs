@@ -250,6 +250,8 @@ pub struct SmtpClient {
     driver: Driver<Client>,
     greeting: Reply,
     prefer_bdat: bool,
+    /// The body read buffer, kept across messages.
+    body_buf: Vec<u8>,
 }
 
 impl SmtpClient {
@@ -306,6 +308,7 @@ impl SmtpClient {
             driver,
             greeting,
             prefer_bdat: options.prefer_bdat,
+            body_buf: Vec::new(),
         };
         client.step(Client::ehlo)?;
         let offered = client.capabilities().starttls;
@@ -395,7 +398,19 @@ impl SmtpClient {
     /// each recipient's result.
     pub fn send(&mut self, envelope: Envelope, body: &mut dyn Read) -> Result<SendReport, Error> {
         let mut txn = Transaction::start(self.driver.machine(), envelope, self.prefer_bdat)?;
-        let mut buf = vec![0u8; 64 * 1024];
+        let mut buf = std::mem::take(&mut self.body_buf);
+        buf.resize(64 * 1024, 0);
+        let result = self.run_transaction(&mut txn, body, &mut buf);
+        self.body_buf = buf;
+        result
+    }
+
+    fn run_transaction(
+        &mut self,
+        txn: &mut Transaction,
+        body: &mut dyn Read,
+        buf: &mut [u8],
+    ) -> Result<SendReport, Error> {
         let mut body_done = false;
         loop {
             let event = self.driver.next_event()?.ok_or(Error::Closed)?;
@@ -403,9 +418,7 @@ impl SmtpClient {
                 Progress::Waiting => {}
                 Progress::Done(result) => return result,
                 Progress::SendBody if body_done => {}
-                Progress::SendBody => {
-                    body_done = self.pump_body(body, &mut buf)?;
-                }
+                Progress::SendBody => body_done = self.pump_body(body, buf)?,
             }
         }
     }

@@ -408,7 +408,10 @@ impl Machine for Client {
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
         let n = self.out.len();
         out.extend_from_slice(&self.out);
-        self.out.zeroize();
+        // Wipe what was written (it may hold a PASS line or a SASL response), not the
+        // whole capacity: that would cost a pipelined batch's size on every call.
+        self.out.as_mut_slice().zeroize();
+        self.out.clear();
         n
     }
 
