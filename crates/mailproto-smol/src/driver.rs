@@ -83,7 +83,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
             machine,
             stream: Stream::Plain(stream),
             tls,
-            out: Vec::with_capacity(READ_BUF),
+            out: Vec::new(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
             closed: false,
         }

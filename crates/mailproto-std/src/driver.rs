@@ -133,7 +133,7 @@ impl<M: Machine> Driver<M> {
             tap: None,
             stream: Stream::Plain(tcp),
             tls,
-            out: Vec::with_capacity(READ_BUF),
+            out: Vec::new(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
             closed: false,
             peer,
