@@ -4,7 +4,8 @@
 //!
 //! `cargo run --release -p mailproto-core --example smtp_profile -- MODE [ROUNDS]` with
 //! MODE one of `parse`, `smtp-proto-parse`, `encode`, `smtp-proto-encode`, `setup` (only
-//! builds the inputs, to subtract). ROUNDS defaults to 100000.
+//! builds the inputs, to subtract). ROUNDS defaults to 100000. A third argument N parses
+//! only the N-th line of the session (from 0).
 
 use std::hint::black_box;
 
@@ -26,6 +27,10 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "parse".into());
     let rounds: usize = args.next().map_or(100_000, |r| r.parse().expect("ROUNDS"));
+    let session = match args.next() {
+        Some(n) => &SESSION[n.parse::<usize>().expect("line index")..][..1],
+        None => SESSION,
+    };
     let config = ParseConfig::default();
     let ok = |d: u16, text: &str| Reply::new(ReplyCode::OK, Some(EnhancedCode::new(2, 1, d)), text);
     let replies = [ok(0, "Ok"), ok(5, "Ok"), ok(0, "Ok: queued as 12345")];
@@ -39,13 +44,13 @@ fn main() {
     for _ in 0..rounds {
         match mode.as_str() {
             "parse" => {
-                for line in SESSION {
+                for line in session {
                     let line = &line[..line.len() - 2];
                     total += usize::from(Command::parse(black_box(line), &config).is_ok());
                 }
             }
             "smtp-proto-parse" => {
-                for line in SESSION {
+                for line in session {
                     let mut it = black_box(*line).iter();
                     total += usize::from(smtp_proto::Request::parse(&mut it).is_ok());
                 }

@@ -274,6 +274,34 @@ impl LineReader {
     }
 }
 
+/// The offset of the first NUL, CR or LF in `s`: the octets no argument of a command or
+/// reply may hold (RFC 5321 §2.3.8, RFC 1939 §3), as they would end the line early or
+/// smuggle another one into it.
+///
+/// Lines are short, shorter than `memchr`'s vector setup pays for, so they are scanned a
+/// word at a time: a word with no octet below 0x0e holds none of the three.
+pub(crate) fn find_cr_lf_nul(s: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let is_forbidden = |b: &u8| matches!(*b, 0 | CR | LF);
+    if s.len() > 64 {
+        return memchr::memchr3(0, CR, LF, s);
+    }
+    let (words, tail) = s.as_chunks::<8>();
+    for (n, word) in words.iter().enumerate() {
+        let w = u64::from_le_bytes(*word);
+        // Non-zero exactly when some octet of `w` is below 0x0e (Mycroft's test).
+        if w.wrapping_sub(ONES * 0x0e) & !w & HIGH != 0
+            && let Some(p) = word.iter().position(is_forbidden)
+        {
+            return Some(n * 8 + p);
+        }
+    }
+    tail.iter()
+        .position(is_forbidden)
+        .map(|p| words.len() * 8 + p)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +512,24 @@ mod tests {
                 while r.next_line().is_some() {}
                 prop_assert!(r.len() <= 16);
             }
+        }
+
+        /// The word-at-a-time scan finds what a byte-by-byte scan finds.
+        #[test]
+        fn find_cr_lf_nul_is_the_first_one(
+            s in proptest::collection::vec(
+                prop_oneof![
+                    8 => 0x0eu8..,
+                    1 => Just(0u8),
+                    1 => Just(CR),
+                    1 => Just(LF),
+                    1 => 1u8..0x0e,
+                ],
+                0..140,
+            ),
+        ) {
+            let expected = s.iter().position(|b| matches!(*b, 0 | CR | LF));
+            prop_assert_eq!(find_cr_lf_nul(&s), expected);
         }
     }
 }

@@ -10,6 +10,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::abnf;
 use super::error::{EncodeError, ParseError, Snippet};
 use super::types::ParseConfig;
 use super::xtext::{xtext_decode, xtext_encode_into};
@@ -114,78 +115,139 @@ pub struct RcptParams {
 
 /// `esmtp-keyword` (RFC 5321 §4.1.2).
 pub(crate) fn is_keyword(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    match s.as_bytes() {
+        [first, ..] => abnf::is_let_dig(*first) && s.bytes().all(abnf::is_ldh),
+        [] => false,
+    }
 }
 
 /// `esmtp-value` (RFC 5321 §4.1.2, RFC 6531 §3.3).
 pub(crate) fn is_value(s: &str, utf8: bool) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| matches!(c, '!'..='<' | '>'..='~') || (utf8 && !c.is_ascii()))
+    !s.is_empty() && s.bytes().all(|b| abnf::is_value(b, utf8))
 }
 
 /// RFC 5322 `atext` (ASCII only), used for ORCPT's addr-type.
-pub(crate) fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+fn is_atom(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(abnf::is_atext)
 }
 
-/// Splits `" k=v k2"` into (keyword, value) pairs, checking the grammar, case-folding
-/// nothing. `command` names the verb in errors.
-fn split_params<'a>(
+/// Reads the parameter list `" k=v k2"` after a path (RFC 5321 §4.1.2
+/// `Mail-parameters`): checks the grammar of each SP-separated parameter and that no
+/// keyword repeats (in any case), and hands each to `take` in order, case-folding
+/// nothing. Every parameter is checked before `take`'s verdict counts: a grammar error
+/// anywhere in the list wins over a value `take` refused earlier in it. `command` names
+/// the verb in errors.
+fn parse_params<'a>(
     s: &'a str,
     command: &'static str,
     cfg: &ParseConfig,
-) -> Result<Vec<(&'a str, Option<&'a str>)>, ParseError> {
-    let mut out = Vec::new();
+    mut take: impl FnMut(&'a str, Option<&'a str>) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
     if s.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
-    let Some(rest) = s.strip_prefix(' ') else {
+    let Some(list) = s.strip_prefix(' ') else {
         return Err(ParseError::Syntax {
             command,
             expected: "SP before parameters",
             found: Snippet::new(s),
         });
     };
-    for raw in rest.split(' ') {
-        let (k, v) = match raw.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (raw, None),
-        };
-        if !is_keyword(k) {
-            return Err(ParseError::Syntax {
-                command,
-                expected: "esmtp-keyword",
-                found: Snippet::new(raw),
-            });
+    let b = list.as_bytes();
+    // The keywords seen so far, for the duplicate check; a line rarely has more than a
+    // few, so only a long list allocates.
+    let mut seen = [""; 8];
+    let mut more = Vec::new();
+    let mut refused = None;
+    let mut start = 0;
+    for n in 0.. {
+        // One pass over the parameter: the keyword's octets, then the value's.
+        let mut i = start;
+        while i < b.len() && abnf::is_ldh(b[i]) {
+            i += 1;
         }
-        if let Some(v) = v
-            && !is_value(v, cfg.smtputf8)
-        {
-            let err = if !cfg.smtputf8 && !v.is_ascii() {
-                ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
-            } else {
-                ParseError::InvalidParameter {
-                    keyword: k.to_ascii_uppercase(),
-                    found: Snippet::new(raw),
-                }
-            };
-            return Err(err);
+        let k = &list[start..i];
+        let mut v = None;
+        if b.get(i) == Some(&b'=') {
+            let value_start = i + 1;
+            i = value_start;
+            while i < b.len() && abnf::is_value(b[i], cfg.smtputf8) {
+                i += 1;
+            }
+            v = Some(&list[value_start..i]);
         }
-        if out
+        let well_formed = matches!(b.get(i), None | Some(b' '))
+            && k.as_bytes().first().is_some_and(|&c| abnf::is_let_dig(c))
+            && v.is_none_or(|v| !v.is_empty());
+        if !well_formed {
+            let end = b[i..]
+                .iter()
+                .position(|&c| c == b' ')
+                .map_or(b.len(), |p| i + p);
+            return Err(param_error(&list[start..end], command, cfg));
+        }
+        let earlier = &seen[..n.min(seen.len())];
+        if earlier
             .iter()
-            .any(|(k2, _): &(&str, _)| k2.eq_ignore_ascii_case(k))
+            .chain(&more)
+            .any(|k2| k2.eq_ignore_ascii_case(k))
         {
             return Err(ParseError::DuplicateParameter {
                 keyword: k.to_ascii_uppercase(),
             });
         }
-        out.push((k, v));
+        match seen.get_mut(n) {
+            Some(slot) => *slot = k,
+            None => more.push(k),
+        }
+        if refused.is_none()
+            && let Err(e) = take(k, v)
+        {
+            refused = Some(e);
+        }
+        if i == b.len() {
+            break;
+        }
+        start = i + 1;
     }
-    Ok(out)
+    refused.map_or(Ok(()), Err)
+}
+
+/// What is wrong with the parameter `raw`, which is not `esmtp-keyword ["=" esmtp-value]`.
+fn param_error(raw: &str, command: &'static str, cfg: &ParseConfig) -> ParseError {
+    let (k, v) = match raw.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (raw, None),
+    };
+    if !is_keyword(k) {
+        return ParseError::Syntax {
+            command,
+            expected: "esmtp-keyword",
+            found: Snippet::new(raw),
+        };
+    }
+    if !cfg.smtputf8 && v.is_some_and(|v| !v.is_ascii()) {
+        ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
+    } else {
+        ParseError::InvalidParameter {
+            keyword: k.to_ascii_uppercase(),
+            found: Snippet::new(raw),
+        }
+    }
+}
+
+/// The longest keyword this crate knows (`REQUIRETLS`).
+const KEYWORD_MAX: usize = 10;
+
+/// `k` in upper case, in `buf`; empty when `k` is longer than any known keyword.
+fn upper<'b>(k: &str, buf: &'b mut [u8; KEYWORD_MAX]) -> &'b [u8] {
+    let Some(dst) = buf.get_mut(..k.len()) else {
+        return &[];
+    };
+    for (d, s) in dst.iter_mut().zip(k.bytes()) {
+        *d = s.to_ascii_uppercase();
+    }
+    dst
 }
 
 fn invalid(k: &str, v: Option<&str>) -> ParseError {
@@ -236,11 +298,11 @@ pub(crate) fn parse_size(v: &str) -> Result<u64, ParseError> {
 /// Parses the text after a MAIL path: empty, or SP-separated parameters.
 pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams, ParseError> {
     let mut p = MailParams::default();
-    for (k, v) in split_params(s, "MAIL", cfg)? {
-        let kw = k.to_ascii_uppercase();
-        match kw.as_str() {
-            "SIZE" => p.size = Some(parse_size(need_value(k, v)?)?),
-            "BODY" => {
+    let mut buf = [0u8; KEYWORD_MAX];
+    parse_params(s, "MAIL", cfg, |k, v| {
+        match upper(k, &mut buf) {
+            b"SIZE" => p.size = Some(parse_size(need_value(k, v)?)?),
+            b"BODY" => {
                 let val = need_value(k, v)?;
                 p.body = Some(if val.eq_ignore_ascii_case("7BIT") {
                     Body::SevenBit
@@ -250,20 +312,20 @@ pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams
                     Body::BinaryMime
                 } else {
                     return Err(ParseError::UnsupportedParameterValue {
-                        keyword: kw,
+                        keyword: k.to_ascii_uppercase(),
                         found: Snippet::new(val),
                     });
                 });
             }
-            "SMTPUTF8" => {
+            b"SMTPUTF8" => {
                 no_value(k, v)?;
                 p.smtputf8 = true;
             }
-            "REQUIRETLS" => {
+            b"REQUIRETLS" => {
                 no_value(k, v)?;
                 p.requiretls = true;
             }
-            "AUTH" => {
+            b"AUTH" => {
                 let val = need_value(k, v)?;
                 p.auth = Some(if val == "<>" {
                     AuthParam::Null
@@ -271,7 +333,7 @@ pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams
                     AuthParam::Mailbox(xtext_decode(val).ok_or_else(|| invalid(k, v))?)
                 });
             }
-            "RET" => {
+            b"RET" => {
                 let val = need_value(k, v)?;
                 p.ret = Some(if val.eq_ignore_ascii_case("FULL") {
                     Ret::Full
@@ -281,30 +343,31 @@ pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams
                     return Err(invalid(k, v));
                 });
             }
-            "ENVID" => {
+            b"ENVID" => {
                 let val = need_value(k, v)?;
                 p.envid = Some(xtext_decode(val).ok_or_else(|| invalid(k, v))?);
             }
             _ => p.other.push(unknown(k, v, cfg)?),
         }
-    }
+        Ok(())
+    })?;
     Ok(p)
 }
 
 /// Parses the text after a RCPT path: empty, or SP-separated parameters.
 pub(crate) fn parse_rcpt_params(s: &str, cfg: &ParseConfig) -> Result<RcptParams, ParseError> {
     let mut p = RcptParams::default();
-    for (k, v) in split_params(s, "RCPT", cfg)? {
-        let kw = k.to_ascii_uppercase();
-        match kw.as_str() {
-            "NOTIFY" => {
+    let mut buf = [0u8; KEYWORD_MAX];
+    parse_params(s, "RCPT", cfg, |k, v| {
+        match upper(k, &mut buf) {
+            b"NOTIFY" => {
                 let val = need_value(k, v)?;
                 p.notify = Some(parse_notify(val).ok_or_else(|| invalid(k, v))?);
             }
-            "ORCPT" => {
+            b"ORCPT" => {
                 let val = need_value(k, v)?;
                 let (t, a) = val.split_once(';').ok_or_else(|| invalid(k, v))?;
-                if t.is_empty() || !t.chars().all(is_atext) {
+                if !is_atom(t) {
                     return Err(invalid(k, v));
                 }
                 let address = xtext_decode(a).ok_or_else(|| invalid(k, v))?;
@@ -315,7 +378,8 @@ pub(crate) fn parse_rcpt_params(s: &str, cfg: &ParseConfig) -> Result<RcptParams
             }
             _ => p.other.push(unknown(k, v, cfg)?),
         }
-    }
+        Ok(())
+    })?;
     Ok(p)
 }
 
@@ -478,7 +542,7 @@ impl RcptParams {
             }
         }
         if let Some(o) = &self.orcpt {
-            if o.addr_type.is_empty() || !o.addr_type.chars().all(is_atext) {
+            if !is_atom(&o.addr_type) {
                 return Err(EncodeError::Invalid {
                     field: "ORCPT= addr-type",
                     reason: "not an atom",
