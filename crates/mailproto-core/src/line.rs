@@ -278,28 +278,31 @@ impl LineReader {
 /// reply may hold (RFC 5321 §2.3.8, RFC 1939 §3), as they would end the line early or
 /// smuggle another one into it.
 ///
-/// Lines are short, shorter than `memchr`'s vector setup pays for, so they are scanned a
-/// word at a time: a word with no octet below 0x0e holds none of the three.
+/// Lines are short, shorter than `memchr`'s vector setup pays for, so they are checked a
+/// word at a time, without a branch per word: a line with no octet below 0x0e holds none
+/// of the three, and only a line with one (a TAB will do) is searched octet by octet.
 pub(crate) fn find_cr_lf_nul(s: &[u8]) -> Option<usize> {
-    const ONES: u64 = 0x0101_0101_0101_0101;
-    const HIGH: u64 = 0x8080_8080_8080_8080;
-    let is_forbidden = |b: &u8| matches!(*b, 0 | CR | LF);
+    /// Non-zero exactly when some octet of `w` is below 0x0e (Mycroft's test).
+    fn below_0e(w: [u8; 8]) -> u64 {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let w = u64::from_le_bytes(w);
+        w.wrapping_sub(ONES * 0x0e) & !w & HIGH
+    }
     if s.len() > 64 {
         return memchr::memchr3(0, CR, LF, s);
     }
-    let (words, tail) = s.as_chunks::<8>();
-    for (n, word) in words.iter().enumerate() {
-        let w = u64::from_le_bytes(*word);
-        // Non-zero exactly when some octet of `w` is below 0x0e (Mycroft's test).
-        if w.wrapping_sub(ONES * 0x0e) & !w & HIGH != 0
-            && let Some(p) = word.iter().position(is_forbidden)
-        {
-            return Some(n * 8 + p);
+    let (words, _) = s.as_chunks::<8>();
+    if let Some(last) = s.last_chunk::<8>() {
+        // The last eight octets overlap the words; together they cover `s`.
+        let low = words
+            .iter()
+            .fold(below_0e(*last), |acc, w| acc | below_0e(*w));
+        if low == 0 {
+            return None;
         }
     }
-    tail.iter()
-        .position(is_forbidden)
-        .map(|p| words.len() * 8 + p)
+    s.iter().position(|&b| matches!(b, 0 | CR | LF))
 }
 
 #[cfg(test)]

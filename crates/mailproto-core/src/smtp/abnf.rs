@@ -70,8 +70,8 @@ const CLASS: [u8; 256] = {
 };
 
 #[inline]
-fn class(b: u8) -> u8 {
-    CLASS[usize::from(b)]
+const fn class(b: u8) -> u8 {
+    CLASS[b as usize]
 }
 
 /// RFC 5322 `atext` (ASCII only).
@@ -88,7 +88,7 @@ pub(crate) fn is_atext_utf8(b: u8) -> bool {
 
 /// A letter, digit or hyphen.
 #[inline]
-pub(crate) fn is_ldh(b: u8) -> bool {
+pub(crate) const fn is_ldh(b: u8) -> bool {
     class(b) & LDH != 0
 }
 
@@ -117,6 +117,130 @@ pub(crate) fn is_value(b: u8, utf8: bool) -> bool {
     class(b) & allowed != 0
 }
 
+/// 1 to 16 octets as two little-endian words that together cover them (overlapping when
+/// fewer than 16; zero-extended below 8): two strings of the same length are equal
+/// exactly when their words are. Loads, not a `memcpy` of a variable length.
+#[inline]
+const fn load(b: &[u8]) -> (u64, u64) {
+    if let (Some(f), Some(l)) = (b.first_chunk::<8>(), b.last_chunk::<8>()) {
+        return (u64::from_le_bytes(*f), u64::from_le_bytes(*l));
+    }
+    if let (Some(f), Some(l)) = (b.first_chunk::<4>(), b.last_chunk::<4>()) {
+        return (u32::from_le_bytes(*f) as u64, u32::from_le_bytes(*l) as u64);
+    }
+    match b {
+        [] => (0, 0),
+        [first, ..] => (
+            *first as u64 | (b[b.len() / 2] as u64) << 8,
+            b[b.len() - 1] as u64,
+        ),
+    }
+}
+
+/// Octets with bit 5 set where `upper` has a letter, so that masking an input with it
+/// folds exactly the case of those letters.
+const fn letter_mask(upper: &[u8]) -> (u64, u64) {
+    let mut mask = [0u8; 16];
+    let mut i = 0;
+    while i < upper.len() {
+        mask[i] = if upper[i].is_ascii_uppercase() {
+            0xdf
+        } else {
+            0xff
+        };
+        i += 1;
+    }
+    let (mask, _) = mask.split_at(upper.len());
+    load(mask)
+}
+
+/// An ESMTP keyword (letters, digits, `-`) of at most 16 octets as a value to `match`
+/// on: [`keyword_of`] gives the same value for the keyword in any case.
+pub(crate) type Keyword = (usize, u64, u64);
+
+/// Clearing bit 5 of every octet: among `Let-dig` and `-` it maps exactly the two cases
+/// of a letter to the same value (digits and `-` land on control codes, which no `ldh`
+/// octet is).
+const FOLD: u64 = 0xdfdf_dfdf_dfdf_dfdf;
+
+/// The [`Keyword`] of `upper`, an upper-case ESMTP keyword.
+pub(crate) const fn keyword(upper: &[u8]) -> Keyword {
+    assert!(!upper.is_empty() && upper.len() <= 16);
+    let mut i = 0;
+    while i < upper.len() {
+        assert!(is_ldh(upper[i]) && !upper[i].is_ascii_lowercase());
+        i += 1;
+    }
+    let (lo, hi) = load(upper);
+    (upper.len(), lo & FOLD, hi & FOLD)
+}
+
+/// The [`Keyword`] of `ldh` (letters, digits and `-` only), equal to `keyword(K)` exactly
+/// when `ldh` is `K` in some case; `(0, 0, 0)`, no keyword, when longer than 16 octets.
+#[inline]
+pub(crate) fn keyword_of(ldh: &[u8]) -> Keyword {
+    if ldh.len() > 16 {
+        return (0, 0, 0);
+    }
+    let (lo, hi) = load(ldh);
+    (ldh.len(), lo & FOLD, hi & FOLD)
+}
+
+/// A string of at most 16 octets matched without regard to ASCII case (RFC 5234 §2.3:
+/// ABNF strings are case-insensitive), by masked compares of two words.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct NoCase {
+    len: usize,
+    word: (u64, u64),
+    /// Bit 5 cleared on the letters, so both cases of a letter compare equal.
+    mask: (u64, u64),
+}
+
+impl NoCase {
+    /// `upper` has its letters in upper case; other octets are compared exactly.
+    pub(crate) const fn new(upper: &[u8]) -> NoCase {
+        assert!(upper.len() <= 16);
+        let mut i = 0;
+        while i < upper.len() {
+            assert!(!upper[i].is_ascii_lowercase());
+            i += 1;
+        }
+        NoCase {
+            len: upper.len(),
+            word: load(upper),
+            mask: letter_mask(upper),
+        }
+    }
+
+    /// Whether `b` is the string, in any case.
+    #[inline]
+    pub(crate) fn matches(&self, b: &[u8]) -> bool {
+        let (lo, hi) = load(b);
+        b.len() == self.len && lo & self.mask.0 == self.word.0 && hi & self.mask.1 == self.word.1
+    }
+
+    /// Whether `b` starts with the string, in any case.
+    #[inline]
+    pub(crate) fn starts(&self, b: &[u8]) -> bool {
+        b.get(..self.len).is_some_and(|p| self.matches(p))
+    }
+}
+
+/// Whether the text `$s` is the upper-case byte string `$upper` in any case, with the
+/// pattern built at compile time ([`NoCase`]).
+macro_rules! no_case {
+    ($s:expr, $upper:literal) => {
+        const { $crate::smtp::abnf::NoCase::new($upper) }.matches($s.as_bytes())
+    };
+}
+pub(crate) use no_case;
+
+/// The length of the run of octets at the start of `b` that satisfy `class`.
+#[inline]
+pub(crate) fn run(b: &[u8], class: impl Fn(u8) -> bool) -> usize {
+    b.iter().position(|&c| !class(c)).unwrap_or(b.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +258,59 @@ mod tests {
             assert_eq!(is_dcontent(b), matches!(b, 33..=90 | 94..=126), "{b}");
             assert_eq!(is_value(b, false), matches!(b, 33..=60 | 62..=126), "{b}");
             assert_eq!(is_value(b, true), is_value(b, false) || b >= 0x80, "{b}");
+        }
+    }
+
+    #[test]
+    fn keywords_fold_exactly_the_case_of_letters() {
+        let ldh: alloc::vec::Vec<u8> = (0..=255u8).filter(|&b| is_ldh(b)).collect();
+        for &a in &ldh {
+            for &b in &ldh {
+                assert_eq!(
+                    keyword_of(&[a]) == keyword_of(&[b]),
+                    a.eq_ignore_ascii_case(&b),
+                    "{a} {b}"
+                );
+            }
+        }
+        assert_eq!(keyword_of(b"smtpUtf8"), keyword(b"SMTPUTF8"));
+        assert_ne!(keyword_of(b"SMTPUTF"), keyword(b"SMTPUTF8"));
+        assert_eq!(keyword_of(&[b'A'; 17]), (0, 0, 0));
+        for n in 1..=16 {
+            let upper = &b"ABCDEFGHIJKLMNOP"[..n];
+            let lower = upper.to_ascii_lowercase();
+            assert_eq!(keyword_of(&lower), keyword(upper));
+            let mut other = lower.clone();
+            other[n / 2] = b'z';
+            assert_ne!(keyword_of(&other), keyword(upper));
+            assert_ne!(keyword_of(&lower[..n - 1]), keyword(upper));
+        }
+    }
+
+    #[test]
+    fn no_case_matches_like_eq_ignore_ascii_case() {
+        let from = NoCase::new(b"FROM:");
+        for b in 0..=255u8 {
+            for at in 0..5 {
+                let mut s = *b"FROM:";
+                s[at] = b;
+                assert_eq!(from.matches(&s), s.eq_ignore_ascii_case(b"FROM:"), "{s:?}");
+            }
+        }
+        assert!(from.starts(b"from:<a@b>"));
+        assert!(!from.starts(b"from"));
+        assert!(!from.matches(b"FROM:x"));
+        for n in 0..=16 {
+            let upper = &b"A-CD:FGH1JK.MNOP"[..n];
+            let p = NoCase::new(upper);
+            assert!(p.matches(&upper.to_ascii_lowercase()));
+            for at in 0..n {
+                for b in 0..=255u8 {
+                    let mut s = upper.to_vec();
+                    s[at] = b;
+                    assert_eq!(p.matches(&s), s.eq_ignore_ascii_case(upper), "{s:?}");
+                }
+            }
         }
     }
 }

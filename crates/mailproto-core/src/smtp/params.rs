@@ -10,7 +10,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::abnf;
+use super::abnf::{self, Keyword, no_case};
 use super::error::{EncodeError, ParseError, Snippet};
 use super::types::ParseConfig;
 use super::xtext::{xtext_decode, xtext_encode_into};
@@ -154,6 +154,7 @@ fn parse_params<'a>(
         });
     };
     let b = list.as_bytes();
+    let utf8 = cfg.smtputf8;
     // The keywords seen so far, for the duplicate check; a line rarely has more than a
     // few, so only a long list allocates.
     let mut seen = [""; 8];
@@ -162,18 +163,12 @@ fn parse_params<'a>(
     let mut start = 0;
     for n in 0.. {
         // One pass over the parameter: the keyword's octets, then the value's.
-        let mut i = start;
-        while i < b.len() && abnf::is_ldh(b[i]) {
-            i += 1;
-        }
+        let mut i = start + abnf::run(&b[start..], abnf::is_ldh);
         let k = &list[start..i];
         let mut v = None;
         if b.get(i) == Some(&b'=') {
             let value_start = i + 1;
-            i = value_start;
-            while i < b.len() && abnf::is_value(b[i], cfg.smtputf8) {
-                i += 1;
-            }
+            i = value_start + abnf::run(&b[value_start..], |c| abnf::is_value(c, utf8));
             v = Some(&list[value_start..i]);
         }
         let well_formed = matches!(b.get(i), None | Some(b' '))
@@ -186,11 +181,9 @@ fn parse_params<'a>(
                 .map_or(b.len(), |p| i + p);
             return Err(param_error(&list[start..end], command, cfg));
         }
-        let earlier = &seen[..n.min(seen.len())];
-        if earlier
-            .iter()
-            .chain(&more)
-            .any(|k2| k2.eq_ignore_ascii_case(k))
+        let earlier = seen.get(..n).unwrap_or(&seen);
+        if earlier.iter().any(|k2| k2.eq_ignore_ascii_case(k))
+            || more.iter().any(|k2: &&str| k2.eq_ignore_ascii_case(k))
         {
             return Err(ParseError::DuplicateParameter {
                 keyword: k.to_ascii_uppercase(),
@@ -236,19 +229,16 @@ fn param_error(raw: &str, command: &'static str, cfg: &ParseConfig) -> ParseErro
     }
 }
 
-/// The longest keyword this crate knows (`REQUIRETLS`).
-const KEYWORD_MAX: usize = 10;
-
-/// `k` in upper case, in `buf`; empty when `k` is longer than any known keyword.
-fn upper<'b>(k: &str, buf: &'b mut [u8; KEYWORD_MAX]) -> &'b [u8] {
-    let Some(dst) = buf.get_mut(..k.len()) else {
-        return &[];
-    };
-    for (d, s) in dst.iter_mut().zip(k.bytes()) {
-        *d = s.to_ascii_uppercase();
-    }
-    dst
-}
+// The parameters this crate knows, as `abnf::keyword_of` gives them.
+const SIZE: Keyword = abnf::keyword(b"SIZE");
+const BODY: Keyword = abnf::keyword(b"BODY");
+const SMTPUTF8: Keyword = abnf::keyword(b"SMTPUTF8");
+const REQUIRETLS: Keyword = abnf::keyword(b"REQUIRETLS");
+const AUTH: Keyword = abnf::keyword(b"AUTH");
+const RET: Keyword = abnf::keyword(b"RET");
+const ENVID: Keyword = abnf::keyword(b"ENVID");
+const NOTIFY: Keyword = abnf::keyword(b"NOTIFY");
+const ORCPT: Keyword = abnf::keyword(b"ORCPT");
 
 fn invalid(k: &str, v: Option<&str>) -> ParseError {
     ParseError::InvalidParameter {
@@ -282,33 +272,38 @@ fn unknown(k: &str, v: Option<&str>, cfg: &ParseConfig) -> Result<Param, ParseEr
 
 /// Parses a decimal size with checked arithmetic (RFC 1870 §3: `1*20DIGIT`).
 pub(crate) fn parse_size(v: &str) -> Result<u64, ParseError> {
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ParseError::InvalidParameter {
-            keyword: String::from("SIZE"),
-            found: Snippet::new(v),
-        });
+    let not_decimal = || ParseError::InvalidParameter {
+        keyword: String::from("SIZE"),
+        found: Snippet::new(v),
+    };
+    // One pass; an overflow counts only once every octet is known to be a digit.
+    let mut n = Some(0u64);
+    for b in v.bytes() {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return Err(not_decimal());
+        }
+        n = n.and_then(|n| n.checked_mul(10)?.checked_add(u64::from(digit)));
     }
-    v.bytes()
-        .try_fold(0u64, |acc, b| {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        })
-        .ok_or_else(|| ParseError::SizeOverflow(Snippet::new(v)))
+    if v.is_empty() {
+        return Err(not_decimal());
+    }
+    n.ok_or_else(|| ParseError::SizeOverflow(Snippet::new(v)))
 }
 
 /// Parses the text after a MAIL path: empty, or SP-separated parameters.
 pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams, ParseError> {
     let mut p = MailParams::default();
-    let mut buf = [0u8; KEYWORD_MAX];
     parse_params(s, "MAIL", cfg, |k, v| {
-        match upper(k, &mut buf) {
-            b"SIZE" => p.size = Some(parse_size(need_value(k, v)?)?),
-            b"BODY" => {
+        match abnf::keyword_of(k.as_bytes()) {
+            SIZE => p.size = Some(parse_size(need_value(k, v)?)?),
+            BODY => {
                 let val = need_value(k, v)?;
-                p.body = Some(if val.eq_ignore_ascii_case("7BIT") {
+                p.body = Some(if no_case!(val, b"7BIT") {
                     Body::SevenBit
-                } else if val.eq_ignore_ascii_case("8BITMIME") {
+                } else if no_case!(val, b"8BITMIME") {
                     Body::EightBitMime
-                } else if val.eq_ignore_ascii_case("BINARYMIME") {
+                } else if no_case!(val, b"BINARYMIME") {
                     Body::BinaryMime
                 } else {
                     return Err(ParseError::UnsupportedParameterValue {
@@ -317,15 +312,15 @@ pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams
                     });
                 });
             }
-            b"SMTPUTF8" => {
+            SMTPUTF8 => {
                 no_value(k, v)?;
                 p.smtputf8 = true;
             }
-            b"REQUIRETLS" => {
+            REQUIRETLS => {
                 no_value(k, v)?;
                 p.requiretls = true;
             }
-            b"AUTH" => {
+            AUTH => {
                 let val = need_value(k, v)?;
                 p.auth = Some(if val == "<>" {
                     AuthParam::Null
@@ -333,17 +328,17 @@ pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams
                     AuthParam::Mailbox(xtext_decode(val).ok_or_else(|| invalid(k, v))?)
                 });
             }
-            b"RET" => {
+            RET => {
                 let val = need_value(k, v)?;
-                p.ret = Some(if val.eq_ignore_ascii_case("FULL") {
+                p.ret = Some(if no_case!(val, b"FULL") {
                     Ret::Full
-                } else if val.eq_ignore_ascii_case("HDRS") {
+                } else if no_case!(val, b"HDRS") {
                     Ret::Hdrs
                 } else {
                     return Err(invalid(k, v));
                 });
             }
-            b"ENVID" => {
+            ENVID => {
                 let val = need_value(k, v)?;
                 p.envid = Some(xtext_decode(val).ok_or_else(|| invalid(k, v))?);
             }
@@ -357,14 +352,13 @@ pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams
 /// Parses the text after a RCPT path: empty, or SP-separated parameters.
 pub(crate) fn parse_rcpt_params(s: &str, cfg: &ParseConfig) -> Result<RcptParams, ParseError> {
     let mut p = RcptParams::default();
-    let mut buf = [0u8; KEYWORD_MAX];
     parse_params(s, "RCPT", cfg, |k, v| {
-        match upper(k, &mut buf) {
-            b"NOTIFY" => {
+        match abnf::keyword_of(k.as_bytes()) {
+            NOTIFY => {
                 let val = need_value(k, v)?;
                 p.notify = Some(parse_notify(val).ok_or_else(|| invalid(k, v))?);
             }
-            b"ORCPT" => {
+            ORCPT => {
                 let val = need_value(k, v)?;
                 let (t, a) = val.split_once(';').ok_or_else(|| invalid(k, v))?;
                 if !is_atom(t) {
@@ -384,16 +378,16 @@ pub(crate) fn parse_rcpt_params(s: &str, cfg: &ParseConfig) -> Result<RcptParams
 }
 
 fn parse_notify(v: &str) -> Option<Notify> {
-    if v.eq_ignore_ascii_case("NEVER") {
+    if no_case!(v, b"NEVER") {
         return Some(Notify::Never);
     }
     let (mut s, mut f, mut d) = (false, false, false);
     for item in v.split(',') {
-        let flag = if item.eq_ignore_ascii_case("SUCCESS") {
+        let flag = if no_case!(item, b"SUCCESS") {
             &mut s
-        } else if item.eq_ignore_ascii_case("FAILURE") {
+        } else if no_case!(item, b"FAILURE") {
             &mut f
-        } else if item.eq_ignore_ascii_case("DELAY") {
+        } else if no_case!(item, b"DELAY") {
             &mut d
         } else {
             return None;

@@ -6,6 +6,7 @@
 
 use alloc::string::String;
 
+use super::abnf::{NoCase, no_case};
 use super::error::{ParseError, Snippet};
 use super::params::{parse_mail_params, parse_rcpt_params};
 use super::path::{forward_path, parse_host_arg, quoted_string, reverse_path};
@@ -165,13 +166,13 @@ pub fn parse_command(line: &[u8], cfg: &ParseConfig) -> Result<Command, ParseErr
             cfg,
         )?)),
         Verb::Mail => {
-            let p = path_start(name, rest, "FROM:", cfg)?;
+            let p = path_start(name, rest, "FROM:", &FROM, cfg)?;
             let (from, rest) = reverse_path(p, cfg)?;
             let params = parse_mail_params(rest, cfg)?;
             Ok(Command::Mail { from, params })
         }
         Verb::Rcpt => {
-            let p = path_start(name, rest, "TO:", cfg)?;
+            let p = path_start(name, rest, "TO:", &TO, cfg)?;
             let (to, rest) = forward_path(p, cfg)?;
             let params = parse_rcpt_params(rest, cfg)?;
             Ok(Command::Rcpt { to, params })
@@ -213,24 +214,26 @@ fn one_arg<'a>(command: &'static str, rest: &'a str) -> Result<&'a str, ParseErr
     }
 }
 
+const FROM: NoCase = NoCase::new(b"FROM:");
+const TO: NoCase = NoCase::new(b"TO:");
+
 /// `SP "FROM:"` / `SP "TO:"` (any case), plus one optional SP when configured.
 fn path_start<'a>(
     command: &'static str,
     rest: &'a str,
     keyword: &'static str,
+    pattern: &NoCase,
     cfg: &ParseConfig,
 ) -> Result<&'a str, ParseError> {
-    let p = rest
-        .strip_prefix(' ')
-        .and_then(|r| {
-            let (k, p) = r.split_at_checked(keyword.len())?;
-            k.eq_ignore_ascii_case(keyword).then_some(p)
-        })
-        .ok_or_else(|| ParseError::Syntax {
+    let b = rest.as_bytes();
+    if !(b.first() == Some(&b' ') && pattern.starts(&b[1..])) {
+        return Err(ParseError::Syntax {
             command,
             expected: keyword,
             found: Snippet::new(rest),
-        })?;
+        });
+    }
+    let p = &rest[1 + keyword.len()..];
     if cfg.allow_space_after_colon
         && let Some(p) = p.strip_prefix(' ')
     {
@@ -268,7 +271,7 @@ fn parse_bdat(arg: &str) -> Result<Command, ParseError> {
     let (digits, tail) = arg.split_at(arg.bytes().take_while(u8::is_ascii_digit).count());
     let last = if tail.is_empty() {
         false
-    } else if tail.eq_ignore_ascii_case(" LAST") {
+    } else if no_case!(tail, b" LAST") {
         true
     } else {
         return Err(syntax());

@@ -17,20 +17,17 @@ use super::types::{AddressLiteral, Domain, ForwardPath, Host, Mailbox, ParseConf
 /// is left out.
 fn dot_string_len(b: &[u8]) -> usize {
     let mut end = 0;
-    let mut i = 0;
+    let mut atom_start = 0;
     loop {
-        let start = i;
-        while i < b.len() && abnf::is_atext_utf8(b[i]) {
-            i += 1;
-        }
-        if i == start {
+        let atom = abnf::run(&b[atom_start..], abnf::is_atext_utf8);
+        if atom == 0 {
             return end;
         }
-        end = i;
-        if b.get(i) != Some(&b'.') {
+        end = atom_start + atom;
+        if b.get(end) != Some(&b'.') {
             return end;
         }
-        i += 1;
+        atom_start = end + 1;
     }
 }
 
@@ -78,22 +75,17 @@ pub(crate) fn quoted_string(i: &str) -> Option<(String, &str)> {
 /// is empty or is not such a domain.
 fn domain_len(b: &[u8]) -> Option<usize> {
     let mut label_start = 0;
-    let mut i = 0;
     loop {
-        while i < b.len() && abnf::is_label(b[i]) {
-            i += 1;
-        }
-        let label = &b[label_start..i];
-        match label {
+        let end = label_start + abnf::run(&b[label_start..], abnf::is_label);
+        match &b[label_start..end] {
             [] | [b'-', ..] | [.., b'-'] => return None,
-            _ if label.len() > 63 => return None,
+            label if label.len() > 63 => return None,
             _ => {}
         }
-        if b.get(i) != Some(&b'.') {
-            return Some(i);
+        if b.get(end) != Some(&b'.') {
+            return Some(end);
         }
-        i += 1;
-        label_start = i;
+        label_start = end + 1;
     }
 }
 
@@ -230,9 +222,7 @@ pub(crate) fn parse_path<'a>(
         });
     }
     if role == PathRole::Recipient
-        && inner
-            .get(..11)
-            .is_some_and(|p| p.eq_ignore_ascii_case("postmaster>"))
+        && const { abnf::NoCase::new(b"POSTMASTER>") }.starts(inner.as_bytes())
     {
         return Ok(ParsedPath {
             mailbox: None,
