@@ -21,7 +21,7 @@ use super::types::{
 
 /// Refuses CR, LF and NUL in `s`.
 pub(crate) fn check_text(field: &'static str, s: &str) -> Result<(), EncodeError> {
-    match memchr::memchr3(0, b'\r', b'\n', s.as_bytes()) {
+    match crate::line::find_cr_lf_nul(s.as_bytes()) {
         Some(i) => Err(EncodeError::ForbiddenByte {
             field,
             byte: s.as_bytes()[i],
