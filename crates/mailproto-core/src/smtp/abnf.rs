@@ -230,7 +230,7 @@ impl NoCase {
 /// pattern built at compile time ([`NoCase`]).
 macro_rules! no_case {
     ($s:expr, $upper:literal) => {
-        const { $crate::smtp::abnf::NoCase::new($upper) }.matches($s.as_bytes())
+        const { $crate::smtp::abnf::NoCase::new($upper) }.matches(AsRef::<[u8]>::as_ref($s))
     };
 }
 pub(crate) use no_case;

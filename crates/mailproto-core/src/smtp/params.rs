@@ -382,7 +382,7 @@ fn parse_notify(v: &str) -> Option<Notify> {
         return Some(Notify::Never);
     }
     let (mut s, mut f, mut d) = (false, false, false);
-    for item in v.split(',') {
+    for item in v.as_bytes().split(|&b| b == b',') {
         let flag = if no_case!(item, b"SUCCESS") {
             &mut s
         } else if no_case!(item, b"FAILURE") {
