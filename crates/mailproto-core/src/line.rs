@@ -305,6 +305,25 @@ pub(crate) fn find_cr_lf_nul(s: &[u8]) -> Option<usize> {
     s.iter().position(|&b| matches!(b, 0 | CR | LF))
 }
 
+/// `line[ascii..]` as text, where `line[..ascii]` is known to be ASCII; `Err` holds the
+/// offset in `line` of the first octet that is not UTF-8.
+///
+/// `core::str::from_utf8` checks a word at a time from an 8-aligned address and an octet
+/// at a time (several times slower) up to it, which on a short line can be most of the
+/// work; so the check starts at the aligned address inside the ASCII prefix, if there is
+/// one.
+pub(crate) fn utf8_after_ascii(line: &[u8], ascii: usize) -> Result<&str, usize> {
+    if ascii == line.len() {
+        return Ok("");
+    }
+    let back = (line.as_ptr() as usize).wrapping_add(ascii) % 8;
+    let start = ascii.checked_sub(back).unwrap_or(ascii);
+    match core::str::from_utf8(&line[start..]) {
+        Ok(text) => Ok(&text[ascii - start..]),
+        Err(e) => Err(start + e.valid_up_to()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -533,6 +552,25 @@ mod tests {
         ) {
             let expected = s.iter().position(|b| matches!(*b, 0 | CR | LF));
             prop_assert_eq!(find_cr_lf_nul(&s), expected);
+        }
+
+        /// Starting the UTF-8 check inside the ASCII prefix changes nothing but speed,
+        /// wherever the line lies in memory.
+        #[test]
+        fn utf8_after_ascii_is_from_utf8_of_the_rest(
+            prefix in "[A-Za-z0-9]{0,12}",
+            rest in proptest::collection::vec(
+                prop_oneof![4 => 0x20u8..0x7f, 1 => 0x80u8.., 1 => Just(0xc3u8), 1 => Just(0xa9u8)],
+                0..40,
+            ),
+            shift in 0usize..16,
+        ) {
+            let mut buf = vec![b'x'; shift];
+            buf.extend_from_slice(prefix.as_bytes());
+            buf.extend_from_slice(&rest);
+            let line = &buf[shift..];
+            let expected = core::str::from_utf8(&rest).map_err(|e| prefix.len() + e.valid_up_to());
+            prop_assert_eq!(utf8_after_ascii(line, prefix.len()), expected);
         }
     }
 }

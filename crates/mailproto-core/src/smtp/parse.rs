@@ -133,13 +133,9 @@ pub fn parse_command(line: &[u8], cfg: &ParseConfig) -> Result<Command, ParseErr
         return Err(ParseError::InvalidVerb(Snippet::from_bytes(line)));
     }
     // The verb is letters and digits by now: only the rest can be invalid UTF-8.
-    let (verb_bytes, rest) = line.split_at(verb_end);
-    let rest = match rest {
-        [] => "",
-        _ => core::str::from_utf8(rest).map_err(|e| ParseError::InvalidUtf8 {
-            offset: verb_end + e.valid_up_to(),
-        })?,
-    };
+    let verb_bytes = &line[..verb_end];
+    let rest = crate::line::utf8_after_ascii(line, verb_end)
+        .map_err(|offset| ParseError::InvalidUtf8 { offset })?;
     let Some(verb) = verb else {
         return Ok(Command::Unknown {
             verb: String::from_utf8_lossy(verb_bytes).into_owned(),
