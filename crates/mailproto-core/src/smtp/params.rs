@@ -277,18 +277,25 @@ pub(crate) fn parse_size(v: &str) -> Result<u64, ParseError> {
         found: Snippet::new(v),
     };
     // One pass; an overflow counts only once every octet is known to be a digit.
-    let mut n = Some(0u64);
+    let mut n = 0u64;
+    let mut overflow = false;
     for b in v.bytes() {
         let digit = b.wrapping_sub(b'0');
         if digit > 9 {
             return Err(not_decimal());
         }
-        n = n.and_then(|n| n.checked_mul(10)?.checked_add(u64::from(digit)));
+        let (tens, o1) = n.overflowing_mul(10);
+        let (sum, o2) = tens.overflowing_add(u64::from(digit));
+        overflow |= o1 | o2;
+        n = sum;
     }
     if v.is_empty() {
         return Err(not_decimal());
     }
-    n.ok_or_else(|| ParseError::SizeOverflow(Snippet::new(v)))
+    if overflow {
+        return Err(ParseError::SizeOverflow(Snippet::new(v)));
+    }
+    Ok(n)
 }
 
 /// Parses the text after a MAIL path: empty, or SP-separated parameters.
