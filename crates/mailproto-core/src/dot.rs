@@ -131,31 +131,35 @@ impl DotDecoder {
         let len = input.len();
         while i < len {
             match self.state {
-                DecodeState::Mid => match memchr::memchr2(CR, LF, &input[i..]) {
-                    None => i = len,
-                    Some(off) => {
-                        let p = i + off;
-                        if input[p] == CR && input.get(p + 1) == Some(&LF) {
-                            // CRLF: the common case. Stay in `Mid` unless the next line
-                            // starts with a dot (or is not here yet).
-                            i = p + 2;
-                            match input.get(i) {
-                                Some(&DOT) | None => self.state = DecodeState::LineStart,
-                                Some(_) => {}
+                DecodeState::Mid => {
+                    // Plain text is passed over in bulk; it is copied with the run.
+                    i = clean_run(input, i);
+                    match memchr::memchr2(CR, LF, &input[i..]) {
+                        None => i = len,
+                        Some(off) => {
+                            let p = i + off;
+                            if input[p] == CR && input.get(p + 1) == Some(&LF) {
+                                // CRLF: the common case. Stay in `Mid` unless the next line
+                                // starts with a dot (or is not here yet).
+                                i = p + 2;
+                                match input.get(i) {
+                                    Some(&DOT) | None => self.state = DecodeState::LineStart,
+                                    Some(_) => {}
+                                }
+                            } else if input[p] == LF {
+                                i = self.bare(&mut run, input, p, DotError::BareLf);
+                            } else if p + 1 == len {
+                                // Hold the CR back until the next byte says what it is.
+                                self.emit(&mut run, input, p);
+                                run.start = len;
+                                self.state = DecodeState::Cr;
+                                i = len;
+                            } else {
+                                i = self.bare(&mut run, input, p, DotError::BareCr);
                             }
-                        } else if input[p] == LF {
-                            i = self.bare(&mut run, input, p, DotError::BareLf);
-                        } else if p + 1 == len {
-                            // Hold the CR back until the next byte says what it is.
-                            self.emit(&mut run, input, p);
-                            run.start = len;
-                            self.state = DecodeState::Cr;
-                            i = len;
-                        } else {
-                            i = self.bare(&mut run, input, p, DotError::BareCr);
                         }
                     }
-                },
+                }
                 DecodeState::LineStart | DecodeState::BareStart => {
                     if input[i] == DOT {
                         self.emit(&mut run, input, i);
@@ -269,6 +273,50 @@ impl DotDecoder {
     }
 }
 
+/// Where the plain text that starts at `i` (inside a line) ends: text that holds no line
+/// break but CRLF and no CRLF followed by a dot, so that neither codec has anything to do
+/// in it but copy. It is taken in blocks of 64 octets; the result is `i` when the first
+/// block does not qualify, and never a position between the CR and LF of a pair.
+///
+/// The test of a block compares every octet with the one after it, lane by lane and
+/// without a branch, which the compiler turns into vector instructions: on text with
+/// lines of 80 octets this costs about a third of a `memchr` call per line.
+fn clean_run(input: &[u8], i: usize) -> usize {
+    // An LF here has no CR before it in this input: not plain text.
+    if input.get(i) == Some(&LF) {
+        return i;
+    }
+    i + clean_blocks::<64>(&input[i..])
+}
+
+/// How many octets at the start of `b` [`is_clean`] blocks of `N` octets cover.
+#[inline]
+fn clean_blocks<const N: usize>(b: &[u8]) -> usize {
+    let mut end = 0;
+    while let (Some(cur), Some(next)) = (
+        b[end..].first_chunk::<N>(),
+        b.get(end + 1..).and_then(<[u8]>::first_chunk::<N>),
+    ) && is_clean(cur, next)
+    {
+        // A block that ends with a CR leaves it to the next one, with its LF.
+        end += if cur[N - 1] == CR { N - 1 } else { N };
+    }
+    end
+}
+
+/// Whether in `cur` every CR is followed by LF, every LF but one at the start is preceded
+/// by CR, and no LF is followed by a dot, where `next` is `cur` shifted by one octet.
+#[inline]
+fn is_clean<const N: usize>(cur: &[u8; N], next: &[u8; N]) -> bool {
+    let mut dirty = 0u8;
+    for k in 0..N {
+        let bare = u8::from(cur[k] == CR) ^ u8::from(next[k] == LF);
+        let dot = u8::from(cur[k] == LF) & u8::from(next[k] == DOT);
+        dirty |= bare | dot;
+    }
+    dirty == 0
+}
+
 /// The output and the start of the input run not yet copied to it.
 struct Run<'a> {
     start: usize,
@@ -332,6 +380,8 @@ impl DotEncoder {
                 start = i;
             }
             self.at_break = false;
+            // Plain text is passed over in bulk; it is copied with the run.
+            i = clean_run(input, i);
             let Some(off) = memchr::memchr2(CR, LF, &input[i..]) else {
                 break;
             };
@@ -732,6 +782,26 @@ mod tests {
         )
     }
 
+    /// Lines of up to 150 plain octets with CRLF, some starting with dots, and now and
+    /// then a bare CR or LF, a NUL or a terminator: long stretches of the plain text the
+    /// codecs pass over in blocks, with something to find at any offset in a block.
+    fn long_lines() -> impl Strategy<Value = Vec<u8>> {
+        let line = (
+            prop_oneof![8 => Just(&b""[..]), 1 => Just(&b"."[..]), 1 => Just(&b".."[..])],
+            proptest::collection::vec(proptest::sample::select(&b"ab .:"[..]), 0..150),
+            prop_oneof![
+                20 => Just(&b"\r\n"[..]),
+                1 => Just(&b"\r"[..]),
+                1 => Just(&b"\n"[..]),
+                1 => Just(&b"\r\r\n"[..]),
+                1 => Just(&b"\x00\r\n"[..]),
+                1 => Just(&b"\r\n.\r\n"[..]),
+            ],
+        )
+            .prop_map(|(start, text, end)| [start, &text[..], end].concat());
+        proptest::collection::vec(line, 0..40).prop_map(|lines| lines.concat())
+    }
+
     fn splits() -> impl Strategy<Value = Vec<usize>> {
         proptest::collection::vec(1usize..17, 1..12)
     }
@@ -837,6 +907,20 @@ mod tests {
                 prefixed.extend_from_slice(&wire);
                 let first = prefixed.windows(5).position(|w| w == b"\r\n.\r\n").unwrap();
                 prop_assert_eq!(first + 5, prefixed.len());
+            }
+        }
+
+        /// Plain text passed over in blocks gives what octet-by-octet reading gives (a
+        /// one-octet input never fills a block).
+        #[test]
+        fn bulk_and_octet_by_octet_agree(input in long_lines(), ds in splits()) {
+            for policy in ALL {
+                let one_by_one = decode_split(policy, &input, &[1]);
+                prop_assert_eq!(&decode_all(policy, &input), &one_by_one);
+                prop_assert_eq!(&decode_split(policy, &input, &ds), &one_by_one);
+                let one_by_one = encode_split(policy, &input, &[1]);
+                prop_assert_eq!(&encode_split(policy, &input, &[input.len().max(1)]), &one_by_one);
+                prop_assert_eq!(&encode_split(policy, &input, &ds), &one_by_one);
             }
         }
 

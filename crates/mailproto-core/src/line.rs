@@ -274,6 +274,56 @@ impl LineReader {
     }
 }
 
+/// The offset of the first NUL, CR or LF in `s`: the octets no argument of a command or
+/// reply may hold (RFC 5321 §2.3.8, RFC 1939 §3), as they would end the line early or
+/// smuggle another one into it.
+///
+/// Lines are short, shorter than `memchr`'s vector setup pays for, so they are checked a
+/// word at a time, without a branch per word: a line with no octet below 0x0e holds none
+/// of the three, and only a line with one (a TAB will do) is searched octet by octet.
+pub(crate) fn find_cr_lf_nul(s: &[u8]) -> Option<usize> {
+    /// Non-zero exactly when some octet of `w` is below 0x0e (Mycroft's test).
+    fn below_0e(w: [u8; 8]) -> u64 {
+        const ONES: u64 = 0x0101_0101_0101_0101;
+        const HIGH: u64 = 0x8080_8080_8080_8080;
+        let w = u64::from_le_bytes(w);
+        w.wrapping_sub(ONES * 0x0e) & !w & HIGH
+    }
+    if s.len() > 64 {
+        return memchr::memchr3(0, CR, LF, s);
+    }
+    let (words, _) = s.as_chunks::<8>();
+    if let Some(last) = s.last_chunk::<8>() {
+        // The last eight octets overlap the words; together they cover `s`.
+        let low = words
+            .iter()
+            .fold(below_0e(*last), |acc, w| acc | below_0e(*w));
+        if low == 0 {
+            return None;
+        }
+    }
+    s.iter().position(|&b| matches!(b, 0 | CR | LF))
+}
+
+/// `line[ascii..]` as text, where `line[..ascii]` is known to be ASCII; `Err` holds the
+/// offset in `line` of the first octet that is not UTF-8.
+///
+/// `core::str::from_utf8` checks a word at a time from an 8-aligned address and an octet
+/// at a time (several times slower) up to it, which on a short line can be most of the
+/// work; so the check starts at the aligned address inside the ASCII prefix, if there is
+/// one.
+pub(crate) fn utf8_after_ascii(line: &[u8], ascii: usize) -> Result<&str, usize> {
+    if ascii == line.len() {
+        return Ok("");
+    }
+    let back = (line.as_ptr() as usize).wrapping_add(ascii) % 8;
+    let start = ascii.checked_sub(back).unwrap_or(ascii);
+    match core::str::from_utf8(&line[start..]) {
+        Ok(text) => Ok(&text[ascii - start..]),
+        Err(e) => Err(start + e.valid_up_to()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -484,6 +534,43 @@ mod tests {
                 while r.next_line().is_some() {}
                 prop_assert!(r.len() <= 16);
             }
+        }
+
+        /// The word-at-a-time scan finds what a byte-by-byte scan finds.
+        #[test]
+        fn find_cr_lf_nul_is_the_first_one(
+            s in proptest::collection::vec(
+                prop_oneof![
+                    8 => 0x0eu8..,
+                    1 => Just(0u8),
+                    1 => Just(CR),
+                    1 => Just(LF),
+                    1 => 1u8..0x0e,
+                ],
+                0..140,
+            ),
+        ) {
+            let expected = s.iter().position(|b| matches!(*b, 0 | CR | LF));
+            prop_assert_eq!(find_cr_lf_nul(&s), expected);
+        }
+
+        /// Starting the UTF-8 check inside the ASCII prefix changes nothing but speed,
+        /// wherever the line lies in memory.
+        #[test]
+        fn utf8_after_ascii_is_from_utf8_of_the_rest(
+            prefix in "[A-Za-z0-9]{0,12}",
+            rest in proptest::collection::vec(
+                prop_oneof![4 => 0x20u8..0x7f, 1 => 0x80u8.., 1 => Just(0xc3u8), 1 => Just(0xa9u8)],
+                0..40,
+            ),
+            shift in 0usize..16,
+        ) {
+            let mut buf = vec![b'x'; shift];
+            buf.extend_from_slice(prefix.as_bytes());
+            buf.extend_from_slice(&rest);
+            let line = &buf[shift..];
+            let expected = core::str::from_utf8(&rest).map_err(|e| prefix.len() + e.valid_up_to());
+            prop_assert_eq!(utf8_after_ascii(line, prefix.len()), expected);
         }
     }
 }

@@ -20,8 +20,11 @@ use super::types::{
 
 /// Refuse CR, LF and NUL.
 pub(crate) fn check_text(field: &'static str, s: &str) -> Result<(), EncodeError> {
-    match s.bytes().find(|b| matches!(b, 0 | b'\r' | b'\n')) {
-        Some(byte) => Err(EncodeError::ForbiddenByte { field, byte }),
+    match crate::line::find_cr_lf_nul(s.as_bytes()) {
+        Some(i) => Err(EncodeError::ForbiddenByte {
+            field,
+            byte: s.as_bytes()[i],
+        }),
         None => Ok(()),
     }
 }
@@ -238,10 +241,11 @@ impl Status {
     /// bracketed word for a code).
     pub fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
         check_text("status text", &self.text)?;
-        if let Some(code) = &self.code {
-            check_text("response code", code.as_str())?;
-            if !is_resp_code(code.as_str()) {
-                return Err(invalid("response code", code.as_str(), false));
+        // The codes this crate names are well-formed; only one given as text is checked.
+        if let Some(ResponseCode::Other(code)) = &self.code {
+            check_text("response code", code)?;
+            if !is_resp_code(code) {
+                return Err(invalid("response code", code, false));
             }
         }
         out.extend_from_slice(match self.indicator {

@@ -13,8 +13,8 @@ use alloc::vec::Vec;
 use nom::branch::alt;
 use nom::bytes::complete::{tag, tag_no_case, take_while, take_while1};
 use nom::character::complete::{char, digit1};
-use nom::combinator::{all_consuming, eof, opt, peek, value};
-use nom::multi::{many0, separated_list1};
+use nom::combinator::{eof, peek, value};
+use nom::multi::separated_list1;
 use nom::sequence::{delimited, preceded, terminated};
 use nom::{IResult, Parser};
 
@@ -39,8 +39,20 @@ fn token(i: &str) -> IResult<&str, &str> {
 }
 
 /// Space-separated tokens, with any run of spaces between them and at the end.
-fn arguments(i: &str) -> IResult<&str, Vec<&str>> {
-    all_consuming(terminated(many0(preceded(spaces, token)), opt(spaces))).parse(i)
+fn arguments(i: &str) -> impl Iterator<Item = &str> {
+    i.split(' ').filter(|t| !t.is_empty())
+}
+
+/// The first three [`arguments`] of `i` (enough to tell any known command that it has
+/// too many) and how many there are of those.
+fn first_arguments(i: &str) -> ([&str; 3], usize) {
+    let mut first = [""; 3];
+    let mut n = 0;
+    for (slot, arg) in first.iter_mut().zip(arguments(i)) {
+        *slot = arg;
+        n += 1;
+    }
+    (first, n)
 }
 
 /// A run of decimal digits as `u64`, with overflow checked.
@@ -50,13 +62,14 @@ fn decimal(tok: &str, what: &'static str) -> Result<u64, ParseError> {
         reason,
         found: Snippet::from_bytes(tok.as_bytes()),
     };
-    let digits: IResult<&str, &str> = all_consuming(digit1).parse(tok);
-    let (_, digits) = digits.map_err(|_| bad(NumberError::NotDecimal))?;
-    digits.bytes().try_fold(0u64, |acc, d| {
-        acc.checked_mul(10)
-            .and_then(|v| v.checked_add(u64::from(d - b'0')))
-            .ok_or(bad(NumberError::Overflow))
-    })
+    if tok.is_empty() || !tok.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad(NumberError::NotDecimal));
+    }
+    tok.bytes()
+        .try_fold(0u64, |acc, d| {
+            acc.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+        })
+        .ok_or_else(|| bad(NumberError::Overflow))
 }
 
 fn count(tok: &str, what: &'static str) -> Result<u32, ParseError> {
@@ -92,6 +105,33 @@ pub(crate) const KEYWORDS: [&str; 17] = [
     "USER", "PASS", "APOP", "AUTH", "STLS", "CAPA", "UTF8", "STAT", "LIST", "RETR", "DELE", "NOOP",
     "RSET", "QUIT", "TOP", "UIDL", "LANG",
 ];
+
+/// The index in [`KEYWORDS`] of `kw`, a keyword of printable ASCII, in any case.
+///
+/// The keyword is read as one little-endian word with bit 5 of every octet cleared: that
+/// maps exactly the two cases of a letter to one value, and the only other octet it maps
+/// onto a keyword's (the `8` of `UTF8`, 0x38) is the control 0x18, which is not
+/// printable.
+fn keyword_index(kw: &[u8]) -> Option<usize> {
+    const fn word(k: &[u8]) -> u32 {
+        match *k {
+            [a, b, c] => u32::from_le_bytes([a, b, c, 0]) & 0x00df_dfdf,
+            [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) & 0xdfdf_dfdf,
+            _ => 0,
+        }
+    }
+    const WORDS: [u32; KEYWORDS.len()] = {
+        let mut words = [0; KEYWORDS.len()];
+        let mut i = 0;
+        while i < KEYWORDS.len() {
+            words[i] = word(KEYWORDS[i].as_bytes());
+            i += 1;
+        }
+        words
+    };
+    let w = word(kw);
+    WORDS.iter().position(|&k| k == w)
+}
 
 fn no_args(command: &'static str, args: &[&str]) -> Result<(), ParseError> {
     match args.first() {
@@ -198,12 +238,14 @@ impl Command {
                 Snippet::from_bytes(bytes)
             }
         };
-        let kw = core::str::from_utf8(kw).map_err(|_| ParseError::NotUtf8 {
-            found: Snippet::from_bytes(kw),
-        })?;
-        let rest =
-            core::str::from_utf8(rest).map_err(|_| ParseError::NotUtf8 { found: mask(rest) })?;
-        let known = KEYWORDS.iter().position(|k| k.eq_ignore_ascii_case(kw));
+        // The keyword is printable ASCII by now, so valid UTF-8: only the rest can fail.
+        let rest = match rest {
+            [] => "",
+            _ => {
+                core::str::from_utf8(rest).map_err(|_| ParseError::NotUtf8 { found: mask(rest) })?
+            }
+        };
+        let known = keyword_index(kw);
         if known == Some(1) {
             // PASS: the rest of the line after exactly one space (RFC 1939 §7).
             return match rest.strip_prefix(' ') {
@@ -214,12 +256,13 @@ impl Command {
                 }),
             };
         }
-        // `arguments` accepts any text: tokens and spaces are all there is.
-        let args = arguments(rest).map(|(_, a)| a).unwrap_or_default();
+        // Known commands take at most two arguments: the first three tell them all.
+        let (first, n) = first_arguments(rest);
+        let args = &first[..n];
         let command = match known {
-            Some(0) => Command::User(one_arg("USER", "a user name", &args)?.to_owned()),
+            Some(0) => Command::User(one_arg("USER", "a user name", args)?.to_owned()),
             Some(2) => {
-                let (name, digest) = two_args("APOP", "a name and a digest", &args)?;
+                let (name, digest) = two_args("APOP", "a name and a digest", args)?;
                 if digest.len() != 32 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(ParseError::InvalidArgument {
                         what: "APOP digest (32 hex digits)",
@@ -231,29 +274,29 @@ impl Command {
                     digest: digest.to_ascii_lowercase(),
                 }
             }
-            Some(3) => parse_auth(&args)?,
-            Some(4) => no_args("STLS", &args).map(|()| Command::Stls)?,
-            Some(5) => no_args("CAPA", &args).map(|()| Command::Capa)?,
-            Some(6) => no_args("UTF8", &args).map(|()| Command::Utf8)?,
-            Some(7) => no_args("STAT", &args).map(|()| Command::Stat)?,
-            Some(8) => Command::List(opt_arg("LIST", &args)?.map(msg_number).transpose()?),
-            Some(9) => Command::Retr(msg_number(one_arg("RETR", "a message number", &args)?)?),
-            Some(10) => Command::Dele(msg_number(one_arg("DELE", "a message number", &args)?)?),
-            Some(11) => no_args("NOOP", &args).map(|()| Command::Noop)?,
-            Some(12) => no_args("RSET", &args).map(|()| Command::Rset)?,
-            Some(13) => no_args("QUIT", &args).map(|()| Command::Quit)?,
+            Some(3) => parse_auth(args)?,
+            Some(4) => no_args("STLS", args).map(|()| Command::Stls)?,
+            Some(5) => no_args("CAPA", args).map(|()| Command::Capa)?,
+            Some(6) => no_args("UTF8", args).map(|()| Command::Utf8)?,
+            Some(7) => no_args("STAT", args).map(|()| Command::Stat)?,
+            Some(8) => Command::List(opt_arg("LIST", args)?.map(msg_number).transpose()?),
+            Some(9) => Command::Retr(msg_number(one_arg("RETR", "a message number", args)?)?),
+            Some(10) => Command::Dele(msg_number(one_arg("DELE", "a message number", args)?)?),
+            Some(11) => no_args("NOOP", args).map(|()| Command::Noop)?,
+            Some(12) => no_args("RSET", args).map(|()| Command::Rset)?,
+            Some(13) => no_args("QUIT", args).map(|()| Command::Quit)?,
             Some(14) => {
-                let (msg, lines) = two_args("TOP", "a message number and a line count", &args)?;
+                let (msg, lines) = two_args("TOP", "a message number and a line count", args)?;
                 Command::Top {
                     msg: msg_number(msg)?,
                     lines: count(lines, "line count")?,
                 }
             }
-            Some(15) => Command::Uidl(opt_arg("UIDL", &args)?.map(msg_number).transpose()?),
-            Some(16) => Command::Lang(opt_arg("LANG", &args)?.map(ToOwned::to_owned)),
+            Some(15) => Command::Uidl(opt_arg("UIDL", args)?.map(msg_number).transpose()?),
+            Some(16) => Command::Lang(opt_arg("LANG", args)?.map(ToOwned::to_owned)),
             _ => Command::Unknown {
-                keyword: kw.to_owned(),
-                args: args.iter().map(|&a| a.to_owned()).collect(),
+                keyword: String::from_utf8_lossy(kw).into_owned(),
+                args: arguments(rest).map(ToOwned::to_owned).collect(),
             },
         };
         Ok(command)

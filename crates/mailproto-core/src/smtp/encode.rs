@@ -10,17 +10,18 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
 
+use super::abnf;
 use super::error::EncodeError;
 use super::params::{MailParams, RcptParams, push_u64};
-use super::parse::{KNOWN_VERBS, is_base64, is_mechanism};
-use super::path::{is_dcontent, is_dot_string};
+use super::parse::{Verb, is_base64, is_mechanism};
+use super::path::{is_dot_string, is_ldh_tag};
 use super::types::{
     AddressLiteral, Command, ForwardPath, Host, InitialResponse, Mailbox, ReversePath,
 };
 
 /// Refuses CR, LF and NUL in `s`.
 pub(crate) fn check_text(field: &'static str, s: &str) -> Result<(), EncodeError> {
-    match memchr::memchr3(0, b'\r', b'\n', s.as_bytes()) {
+    match crate::line::find_cr_lf_nul(s.as_bytes()) {
         Some(i) => Err(EncodeError::ForbiddenByte {
             field,
             byte: s.as_bytes()[i],
@@ -65,11 +66,8 @@ pub(crate) fn push_host(h: &Host, out: &mut String) -> Result<(), EncodeError> {
         Host::Literal(AddressLiteral::General { tag, content }) => {
             check_text("address literal", tag)?;
             check_text("address literal", content)?;
-            let tag_ok = !tag.is_empty()
-                && tag.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                && tag.as_bytes()[tag.len() - 1].is_ascii_alphanumeric()
-                && !tag.eq_ignore_ascii_case("IPv6");
-            if !tag_ok || content.is_empty() || !content.chars().all(is_dcontent) {
+            let tag_ok = is_ldh_tag(tag) && !tag.eq_ignore_ascii_case("IPv6");
+            if !tag_ok || content.is_empty() || !content.bytes().all(abnf::is_dcontent) {
                 return Err(EncodeError::Invalid {
                     field: "address literal",
                     reason: "not a General-address-literal",
@@ -210,7 +208,7 @@ impl Command {
                         reason: "not letters and digits",
                     });
                 }
-                if KNOWN_VERBS.iter().any(|v| v.eq_ignore_ascii_case(verb)) {
+                if Verb::of(verb.as_bytes()).is_some() {
                     return Err(EncodeError::Invalid {
                         field: "verb",
                         reason: "a known command must use its own variant",

@@ -28,6 +28,7 @@
 //! Machines: [`client`] (SMTP and LMTP client, [`client::Client`]) and [`server`] (SMTP
 //! and LMTP server, [`server::Server`]).
 
+mod abnf;
 mod address;
 pub mod client;
 mod encode;

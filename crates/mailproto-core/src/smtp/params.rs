@@ -10,6 +10,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::abnf::{self, Keyword, no_case};
 use super::error::{EncodeError, ParseError, Snippet};
 use super::types::ParseConfig;
 use super::xtext::{xtext_decode, xtext_encode_into};
@@ -114,79 +115,130 @@ pub struct RcptParams {
 
 /// `esmtp-keyword` (RFC 5321 §4.1.2).
 pub(crate) fn is_keyword(s: &str) -> bool {
-    let b = s.as_bytes();
-    !b.is_empty()
-        && b[0].is_ascii_alphanumeric()
-        && b.iter().all(|c| c.is_ascii_alphanumeric() || *c == b'-')
+    match s.as_bytes() {
+        [first, ..] => abnf::is_let_dig(*first) && s.bytes().all(abnf::is_ldh),
+        [] => false,
+    }
 }
 
 /// `esmtp-value` (RFC 5321 §4.1.2, RFC 6531 §3.3).
 pub(crate) fn is_value(s: &str, utf8: bool) -> bool {
-    !s.is_empty()
-        && s.chars()
-            .all(|c| matches!(c, '!'..='<' | '>'..='~') || (utf8 && !c.is_ascii()))
+    !s.is_empty() && s.bytes().all(|b| abnf::is_value(b, utf8))
 }
 
 /// RFC 5322 `atext` (ASCII only), used for ORCPT's addr-type.
-pub(crate) fn is_atext(c: char) -> bool {
-    c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c)
+fn is_atom(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(abnf::is_atext)
 }
 
-/// Splits `" k=v k2"` into (keyword, value) pairs, checking the grammar, case-folding
-/// nothing. `command` names the verb in errors.
-fn split_params<'a>(
+/// Reads the parameter list `" k=v k2"` after a path (RFC 5321 §4.1.2
+/// `Mail-parameters`): checks the grammar of each SP-separated parameter and that no
+/// keyword repeats (in any case), and hands each to `take` in order, case-folding
+/// nothing. Every parameter is checked before `take`'s verdict counts: a grammar error
+/// anywhere in the list wins over a value `take` refused earlier in it. `command` names
+/// the verb in errors.
+fn parse_params<'a>(
     s: &'a str,
     command: &'static str,
     cfg: &ParseConfig,
-) -> Result<Vec<(&'a str, Option<&'a str>)>, ParseError> {
-    let mut out = Vec::new();
+    mut take: impl FnMut(&'a str, Option<&'a str>) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
     if s.is_empty() {
-        return Ok(out);
+        return Ok(());
     }
-    let Some(rest) = s.strip_prefix(' ') else {
+    let Some(list) = s.strip_prefix(' ') else {
         return Err(ParseError::Syntax {
             command,
             expected: "SP before parameters",
             found: Snippet::new(s),
         });
     };
-    for raw in rest.split(' ') {
-        let (k, v) = match raw.split_once('=') {
-            Some((k, v)) => (k, Some(v)),
-            None => (raw, None),
-        };
-        if !is_keyword(k) {
-            return Err(ParseError::Syntax {
-                command,
-                expected: "esmtp-keyword",
-                found: Snippet::new(raw),
-            });
+    let b = list.as_bytes();
+    let utf8 = cfg.smtputf8;
+    // The keywords seen so far, for the duplicate check; a line rarely has more than a
+    // few, so only a long list allocates.
+    let mut seen = [""; 8];
+    let mut more = Vec::new();
+    let mut refused = None;
+    let mut start = 0;
+    for n in 0.. {
+        // One pass over the parameter: the keyword's octets, then the value's.
+        let mut i = start + abnf::run(&b[start..], abnf::is_ldh);
+        let k = &list[start..i];
+        let mut v = None;
+        if b.get(i) == Some(&b'=') {
+            let value_start = i + 1;
+            i = value_start + abnf::run(&b[value_start..], |c| abnf::is_value(c, utf8));
+            v = Some(&list[value_start..i]);
         }
-        if let Some(v) = v
-            && !is_value(v, cfg.smtputf8)
-        {
-            let err = if !cfg.smtputf8 && !v.is_ascii() {
-                ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
-            } else {
-                ParseError::InvalidParameter {
-                    keyword: k.to_ascii_uppercase(),
-                    found: Snippet::new(raw),
-                }
-            };
-            return Err(err);
+        let well_formed = matches!(b.get(i), None | Some(b' '))
+            && k.as_bytes().first().is_some_and(|&c| abnf::is_let_dig(c))
+            && v.is_none_or(|v| !v.is_empty());
+        if !well_formed {
+            let end = b[i..]
+                .iter()
+                .position(|&c| c == b' ')
+                .map_or(b.len(), |p| i + p);
+            return Err(param_error(&list[start..end], command, cfg));
         }
-        if out
-            .iter()
-            .any(|(k2, _): &(&str, _)| k2.eq_ignore_ascii_case(k))
+        let earlier = seen.get(..n).unwrap_or(&seen);
+        if earlier.iter().any(|k2| k2.eq_ignore_ascii_case(k))
+            || more.iter().any(|k2: &&str| k2.eq_ignore_ascii_case(k))
         {
             return Err(ParseError::DuplicateParameter {
                 keyword: k.to_ascii_uppercase(),
             });
         }
-        out.push((k, v));
+        match seen.get_mut(n) {
+            Some(slot) => *slot = k,
+            None => more.push(k),
+        }
+        if refused.is_none()
+            && let Err(e) = take(k, v)
+        {
+            refused = Some(e);
+        }
+        if i == b.len() {
+            break;
+        }
+        start = i + 1;
     }
-    Ok(out)
+    refused.map_or(Ok(()), Err)
 }
+
+/// What is wrong with the parameter `raw`, which is not `esmtp-keyword ["=" esmtp-value]`.
+fn param_error(raw: &str, command: &'static str, cfg: &ParseConfig) -> ParseError {
+    let (k, v) = match raw.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (raw, None),
+    };
+    if !is_keyword(k) {
+        return ParseError::Syntax {
+            command,
+            expected: "esmtp-keyword",
+            found: Snippet::new(raw),
+        };
+    }
+    if !cfg.smtputf8 && v.is_some_and(|v| !v.is_ascii()) {
+        ParseError::NonAsciiWithoutSmtpUtf8(Snippet::new(raw))
+    } else {
+        ParseError::InvalidParameter {
+            keyword: k.to_ascii_uppercase(),
+            found: Snippet::new(raw),
+        }
+    }
+}
+
+// The parameters this crate knows, as `abnf::keyword_of` gives them.
+const SIZE: Keyword = abnf::keyword(b"SIZE");
+const BODY: Keyword = abnf::keyword(b"BODY");
+const SMTPUTF8: Keyword = abnf::keyword(b"SMTPUTF8");
+const REQUIRETLS: Keyword = abnf::keyword(b"REQUIRETLS");
+const AUTH: Keyword = abnf::keyword(b"AUTH");
+const RET: Keyword = abnf::keyword(b"RET");
+const ENVID: Keyword = abnf::keyword(b"ENVID");
+const NOTIFY: Keyword = abnf::keyword(b"NOTIFY");
+const ORCPT: Keyword = abnf::keyword(b"ORCPT");
 
 fn invalid(k: &str, v: Option<&str>) -> ParseError {
     ParseError::InvalidParameter {
@@ -220,50 +272,62 @@ fn unknown(k: &str, v: Option<&str>, cfg: &ParseConfig) -> Result<Param, ParseEr
 
 /// Parses a decimal size with checked arithmetic (RFC 1870 §3: `1*20DIGIT`).
 pub(crate) fn parse_size(v: &str) -> Result<u64, ParseError> {
-    if v.is_empty() || !v.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(ParseError::InvalidParameter {
-            keyword: String::from("SIZE"),
-            found: Snippet::new(v),
-        });
+    let not_decimal = || ParseError::InvalidParameter {
+        keyword: String::from("SIZE"),
+        found: Snippet::new(v),
+    };
+    // One pass; an overflow counts only once every octet is known to be a digit.
+    let mut n = 0u64;
+    let mut overflow = false;
+    for b in v.bytes() {
+        let digit = b.wrapping_sub(b'0');
+        if digit > 9 {
+            return Err(not_decimal());
+        }
+        let (tens, o1) = n.overflowing_mul(10);
+        let (sum, o2) = tens.overflowing_add(u64::from(digit));
+        overflow |= o1 | o2;
+        n = sum;
     }
-    v.bytes()
-        .try_fold(0u64, |acc, b| {
-            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-        })
-        .ok_or_else(|| ParseError::SizeOverflow(Snippet::new(v)))
+    if v.is_empty() {
+        return Err(not_decimal());
+    }
+    if overflow {
+        return Err(ParseError::SizeOverflow(Snippet::new(v)));
+    }
+    Ok(n)
 }
 
 /// Parses the text after a MAIL path: empty, or SP-separated parameters.
 pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams, ParseError> {
     let mut p = MailParams::default();
-    for (k, v) in split_params(s, "MAIL", cfg)? {
-        let kw = k.to_ascii_uppercase();
-        match kw.as_str() {
-            "SIZE" => p.size = Some(parse_size(need_value(k, v)?)?),
-            "BODY" => {
+    parse_params(s, "MAIL", cfg, |k, v| {
+        match abnf::keyword_of(k.as_bytes()) {
+            SIZE => p.size = Some(parse_size(need_value(k, v)?)?),
+            BODY => {
                 let val = need_value(k, v)?;
-                p.body = Some(if val.eq_ignore_ascii_case("7BIT") {
+                p.body = Some(if no_case!(val, b"7BIT") {
                     Body::SevenBit
-                } else if val.eq_ignore_ascii_case("8BITMIME") {
+                } else if no_case!(val, b"8BITMIME") {
                     Body::EightBitMime
-                } else if val.eq_ignore_ascii_case("BINARYMIME") {
+                } else if no_case!(val, b"BINARYMIME") {
                     Body::BinaryMime
                 } else {
                     return Err(ParseError::UnsupportedParameterValue {
-                        keyword: kw,
+                        keyword: k.to_ascii_uppercase(),
                         found: Snippet::new(val),
                     });
                 });
             }
-            "SMTPUTF8" => {
+            SMTPUTF8 => {
                 no_value(k, v)?;
                 p.smtputf8 = true;
             }
-            "REQUIRETLS" => {
+            REQUIRETLS => {
                 no_value(k, v)?;
                 p.requiretls = true;
             }
-            "AUTH" => {
+            AUTH => {
                 let val = need_value(k, v)?;
                 p.auth = Some(if val == "<>" {
                     AuthParam::Null
@@ -271,40 +335,40 @@ pub(crate) fn parse_mail_params(s: &str, cfg: &ParseConfig) -> Result<MailParams
                     AuthParam::Mailbox(xtext_decode(val).ok_or_else(|| invalid(k, v))?)
                 });
             }
-            "RET" => {
+            RET => {
                 let val = need_value(k, v)?;
-                p.ret = Some(if val.eq_ignore_ascii_case("FULL") {
+                p.ret = Some(if no_case!(val, b"FULL") {
                     Ret::Full
-                } else if val.eq_ignore_ascii_case("HDRS") {
+                } else if no_case!(val, b"HDRS") {
                     Ret::Hdrs
                 } else {
                     return Err(invalid(k, v));
                 });
             }
-            "ENVID" => {
+            ENVID => {
                 let val = need_value(k, v)?;
                 p.envid = Some(xtext_decode(val).ok_or_else(|| invalid(k, v))?);
             }
             _ => p.other.push(unknown(k, v, cfg)?),
         }
-    }
+        Ok(())
+    })?;
     Ok(p)
 }
 
 /// Parses the text after a RCPT path: empty, or SP-separated parameters.
 pub(crate) fn parse_rcpt_params(s: &str, cfg: &ParseConfig) -> Result<RcptParams, ParseError> {
     let mut p = RcptParams::default();
-    for (k, v) in split_params(s, "RCPT", cfg)? {
-        let kw = k.to_ascii_uppercase();
-        match kw.as_str() {
-            "NOTIFY" => {
+    parse_params(s, "RCPT", cfg, |k, v| {
+        match abnf::keyword_of(k.as_bytes()) {
+            NOTIFY => {
                 let val = need_value(k, v)?;
                 p.notify = Some(parse_notify(val).ok_or_else(|| invalid(k, v))?);
             }
-            "ORCPT" => {
+            ORCPT => {
                 let val = need_value(k, v)?;
                 let (t, a) = val.split_once(';').ok_or_else(|| invalid(k, v))?;
-                if t.is_empty() || !t.chars().all(is_atext) {
+                if !is_atom(t) {
                     return Err(invalid(k, v));
                 }
                 let address = xtext_decode(a).ok_or_else(|| invalid(k, v))?;
@@ -315,21 +379,22 @@ pub(crate) fn parse_rcpt_params(s: &str, cfg: &ParseConfig) -> Result<RcptParams
             }
             _ => p.other.push(unknown(k, v, cfg)?),
         }
-    }
+        Ok(())
+    })?;
     Ok(p)
 }
 
 fn parse_notify(v: &str) -> Option<Notify> {
-    if v.eq_ignore_ascii_case("NEVER") {
+    if no_case!(v, b"NEVER") {
         return Some(Notify::Never);
     }
     let (mut s, mut f, mut d) = (false, false, false);
-    for item in v.split(',') {
-        let flag = if item.eq_ignore_ascii_case("SUCCESS") {
+    for item in v.as_bytes().split(|&b| b == b',') {
+        let flag = if no_case!(item, b"SUCCESS") {
             &mut s
-        } else if item.eq_ignore_ascii_case("FAILURE") {
+        } else if no_case!(item, b"FAILURE") {
             &mut f
-        } else if item.eq_ignore_ascii_case("DELAY") {
+        } else if no_case!(item, b"DELAY") {
             &mut d
         } else {
             return None;
@@ -478,7 +543,7 @@ impl RcptParams {
             }
         }
         if let Some(o) = &self.orcpt {
-            if o.addr_type.is_empty() || !o.addr_type.chars().all(is_atext) {
+            if !is_atom(&o.addr_type) {
                 return Err(EncodeError::Invalid {
                     field: "ORCPT= addr-type",
                     reason: "not an atom",

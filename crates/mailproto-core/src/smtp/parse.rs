@@ -6,20 +6,88 @@
 
 use alloc::string::String;
 
-use nom::bytes::complete::{tag_no_case, take_while1};
-use nom::combinator::opt;
-use nom::{IResult, Parser};
-
+use super::abnf::{NoCase, no_case};
 use super::error::{ParseError, Snippet};
 use super::params::{parse_mail_params, parse_rcpt_params};
 use super::path::{forward_path, parse_host_arg, quoted_string, reverse_path};
 use super::types::{Command, Domain, Host, InitialResponse, ParseConfig};
 
-/// Verbs this parser knows; anything else is [`Command::Unknown`].
-pub(crate) const KNOWN_VERBS: &[&str] = &[
-    "HELO", "EHLO", "LHLO", "MAIL", "RCPT", "DATA", "BDAT", "RSET", "NOOP", "QUIT", "VRFY", "EXPN",
-    "HELP", "STARTTLS", "AUTH",
-];
+/// A verb this parser knows; anything else is [`Command::Unknown`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verb {
+    Helo,
+    Ehlo,
+    Lhlo,
+    Mail,
+    Rcpt,
+    Data,
+    Bdat,
+    Rset,
+    Noop,
+    Quit,
+    Vrfy,
+    Expn,
+    Help,
+    StartTls,
+    Auth,
+}
+
+/// Four ASCII letters as the little-endian `u32` that [`Verb::of`] compares with.
+const fn word(s: &[u8; 4]) -> u32 {
+    u32::from_le_bytes(*s)
+}
+
+impl Verb {
+    /// The verb `v` names, in any case (RFC 5321 §2.4: verbs are case-insensitive).
+    pub(crate) fn of(v: &[u8]) -> Option<Verb> {
+        // All verbs are letters, and clearing bit 5 maps exactly `x` and `X` to `X`, so
+        // the masked word equals an upper-case verb only for that verb in some case.
+        const MASK: u32 = 0xdfdf_dfdf;
+        match *v {
+            [a, b, c, d] => Some(match u32::from_le_bytes([a, b, c, d]) & MASK {
+                w if w == word(b"HELO") => Verb::Helo,
+                w if w == word(b"EHLO") => Verb::Ehlo,
+                w if w == word(b"LHLO") => Verb::Lhlo,
+                w if w == word(b"MAIL") => Verb::Mail,
+                w if w == word(b"RCPT") => Verb::Rcpt,
+                w if w == word(b"DATA") => Verb::Data,
+                w if w == word(b"BDAT") => Verb::Bdat,
+                w if w == word(b"RSET") => Verb::Rset,
+                w if w == word(b"NOOP") => Verb::Noop,
+                w if w == word(b"QUIT") => Verb::Quit,
+                w if w == word(b"VRFY") => Verb::Vrfy,
+                w if w == word(b"EXPN") => Verb::Expn,
+                w if w == word(b"HELP") => Verb::Help,
+                w if w == word(b"AUTH") => Verb::Auth,
+                _ => return None,
+            }),
+            _ => v
+                .eq_ignore_ascii_case(b"STARTTLS")
+                .then_some(Verb::StartTls),
+        }
+    }
+
+    /// The verb in upper case.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Verb::Helo => "HELO",
+            Verb::Ehlo => "EHLO",
+            Verb::Lhlo => "LHLO",
+            Verb::Mail => "MAIL",
+            Verb::Rcpt => "RCPT",
+            Verb::Data => "DATA",
+            Verb::Bdat => "BDAT",
+            Verb::Rset => "RSET",
+            Verb::Noop => "NOOP",
+            Verb::Quit => "QUIT",
+            Verb::Vrfy => "VRFY",
+            Verb::Expn => "EXPN",
+            Verb::Help => "HELP",
+            Verb::StartTls => "STARTTLS",
+            Verb::Auth => "AUTH",
+        }
+    }
+}
 
 impl Command {
     /// Parses one command line (without its CRLF) per RFC 5321 §4.1.1.
@@ -42,86 +110,85 @@ pub fn parse_command(line: &[u8], cfg: &ParseConfig) -> Result<Command, ParseErr
     if line.is_empty() {
         return Err(ParseError::Empty);
     }
-    let verb_end = memchr::memchr(b' ', line).unwrap_or(line.len());
-    let verb = &line[..verb_end];
+    let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
+    let verb = Verb::of(&line[..verb_end]);
     let l = &cfg.limits;
-    let max = if verb.eq_ignore_ascii_case(b"MAIL") || verb.eq_ignore_ascii_case(b"RCPT") {
-        l.command_line.saturating_add(l.param_allowance)
-    } else if verb.eq_ignore_ascii_case(b"AUTH") {
-        l.auth_line
-    } else {
-        l.command_line
+    let max = match verb {
+        Some(Verb::Mail | Verb::Rcpt) => l.command_line.saturating_add(l.param_allowance),
+        Some(Verb::Auth) => l.auth_line,
+        _ => l.command_line,
     };
     let length = line.len().saturating_add(2);
     if length > max {
         return Err(ParseError::LineTooLong { length, max });
     }
-    if let Some(offset) = memchr::memchr3(0, b'\r', b'\n', line) {
+    if let Some(offset) = crate::line::find_cr_lf_nul(line) {
         return Err(ParseError::ForbiddenByte {
             byte: line[offset],
             offset,
         });
     }
-    if verb.is_empty() || !verb.iter().all(u8::is_ascii_alphanumeric) {
+    if verb.is_none() && (verb_end == 0 || !line[..verb_end].iter().all(u8::is_ascii_alphanumeric))
+    {
         return Err(ParseError::InvalidVerb(Snippet::from_bytes(line)));
     }
-    let line = core::str::from_utf8(line).map_err(|e| ParseError::InvalidUtf8 {
-        offset: e.valid_up_to(),
-    })?;
-    let (verb, rest) = line.split_at(verb_end);
-    let upper = verb.to_ascii_uppercase();
-    let Some(&name) = KNOWN_VERBS.iter().find(|v| **v == upper) else {
+    // The verb is letters and digits by now: only the rest can be invalid UTF-8.
+    let verb_bytes = &line[..verb_end];
+    let rest = crate::line::utf8_after_ascii(line, verb_end)
+        .map_err(|offset| ParseError::InvalidUtf8 { offset })?;
+    let Some(verb) = verb else {
         return Ok(Command::Unknown {
-            verb: String::from(verb),
+            verb: String::from_utf8_lossy(verb_bytes).into_owned(),
             args: rest.strip_prefix(' ').map(String::from),
         });
     };
-    match name {
-        "HELO" => {
+    let name = verb.name();
+    match verb {
+        Verb::Helo => {
             let arg = one_arg(name, rest)?;
             match parse_host_arg(arg, false, cfg)? {
                 Host::Domain(d) => Ok(Command::Helo(d)),
                 Host::Literal(_) => Err(ParseError::InvalidHost(Snippet::new(arg))),
             }
         }
-        "EHLO" => Ok(Command::Ehlo(parse_host_arg(
+        Verb::Ehlo => Ok(Command::Ehlo(parse_host_arg(
             one_arg(name, rest)?,
             true,
             cfg,
         )?)),
-        "LHLO" => Ok(Command::Lhlo(parse_host_arg(
+        Verb::Lhlo => Ok(Command::Lhlo(parse_host_arg(
             one_arg(name, rest)?,
             true,
             cfg,
         )?)),
-        "MAIL" => {
-            let p = path_start(name, rest, "FROM:", cfg)?;
+        Verb::Mail => {
+            let p = path_start(name, rest, "FROM:", &FROM, cfg)?;
             let (from, rest) = reverse_path(p, cfg)?;
             let params = parse_mail_params(rest, cfg)?;
             Ok(Command::Mail { from, params })
         }
-        "RCPT" => {
-            let p = path_start(name, rest, "TO:", cfg)?;
+        Verb::Rcpt => {
+            let p = path_start(name, rest, "TO:", &TO, cfg)?;
             let (to, rest) = forward_path(p, cfg)?;
             let params = parse_rcpt_params(rest, cfg)?;
             Ok(Command::Rcpt { to, params })
         }
-        "DATA" => no_args(name, rest, Command::Data),
-        "RSET" => no_args(name, rest, Command::Rset),
-        "QUIT" => no_args(name, rest, Command::Quit),
-        "STARTTLS" => no_args(name, rest, Command::StartTls),
-        "BDAT" => parse_bdat(one_arg(name, rest)?),
-        "NOOP" => opt_string(rest, cfg).map(Command::Noop),
-        "HELP" => opt_string(rest, cfg).map(Command::Help),
-        "VRFY" => string(one_arg(name, rest)?, cfg).map(Command::Vrfy),
-        "EXPN" => string(one_arg(name, rest)?, cfg).map(Command::Expn),
-        _ => parse_auth(one_arg(name, rest)?),
+        Verb::Data => no_args(name, rest).map(|()| Command::Data),
+        Verb::Rset => no_args(name, rest).map(|()| Command::Rset),
+        Verb::Quit => no_args(name, rest).map(|()| Command::Quit),
+        Verb::StartTls => no_args(name, rest).map(|()| Command::StartTls),
+        Verb::Bdat => parse_bdat(one_arg(name, rest)?),
+        Verb::Noop => opt_string(rest, cfg).map(Command::Noop),
+        Verb::Help => opt_string(rest, cfg).map(Command::Help),
+        Verb::Vrfy => string(one_arg(name, rest)?, cfg).map(Command::Vrfy),
+        Verb::Expn => string(one_arg(name, rest)?, cfg).map(Command::Expn),
+        Verb::Auth => parse_auth(one_arg(name, rest)?),
     }
 }
 
-fn no_args(command: &'static str, rest: &str, cmd: Command) -> Result<Command, ParseError> {
+fn no_args(command: &'static str, rest: &str) -> Result<(), ParseError> {
     if rest.is_empty() {
-        Ok(cmd)
+        Ok(())
     } else {
         Err(ParseError::Syntax {
             command,
@@ -143,21 +210,26 @@ fn one_arg<'a>(command: &'static str, rest: &'a str) -> Result<&'a str, ParseErr
     }
 }
 
+const FROM: NoCase = NoCase::new(b"FROM:");
+const TO: NoCase = NoCase::new(b"TO:");
+
 /// `SP "FROM:"` / `SP "TO:"` (any case), plus one optional SP when configured.
 fn path_start<'a>(
     command: &'static str,
     rest: &'a str,
     keyword: &'static str,
+    pattern: &NoCase,
     cfg: &ParseConfig,
 ) -> Result<&'a str, ParseError> {
-    let r: IResult<&str, _, ()> = (tag_no_case(" "), tag_no_case(keyword)).parse(rest);
-    let Ok((p, _)) = r else {
+    let b = rest.as_bytes();
+    if !(b.first() == Some(&b' ') && pattern.starts(&b[1..])) {
         return Err(ParseError::Syntax {
             command,
             expected: keyword,
             found: Snippet::new(rest),
         });
-    };
+    }
+    let p = &rest[1 + keyword.len()..];
     if cfg.allow_space_after_colon
         && let Some(p) = p.strip_prefix(' ')
     {
@@ -187,30 +259,29 @@ fn opt_string(rest: &str, cfg: &ParseConfig) -> Result<Option<String>, ParseErro
 
 /// `BDAT SP chunk-size [SP "LAST"]` (RFC 3030 §2).
 fn parse_bdat(arg: &str) -> Result<Command, ParseError> {
-    let r: IResult<&str, _, ()> = (
-        take_while1(|c: char| c.is_ascii_digit()),
-        opt(tag_no_case(" LAST")),
-    )
-        .parse(arg);
-    match r {
-        Ok(("", (digits, last))) => {
-            let size = digits
-                .bytes()
-                .try_fold(0u64, |acc, b| {
-                    acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
-                })
-                .ok_or_else(|| ParseError::SizeOverflow(Snippet::new(digits)))?;
-            Ok(Command::Bdat {
-                size,
-                last: last.is_some(),
-            })
-        }
-        _ => Err(ParseError::Syntax {
-            command: "BDAT",
-            expected: "chunk size and optional LAST",
-            found: Snippet::new(arg),
-        }),
+    let syntax = || ParseError::Syntax {
+        command: "BDAT",
+        expected: "chunk size and optional LAST",
+        found: Snippet::new(arg),
+    };
+    let (digits, tail) = arg.split_at(arg.bytes().take_while(u8::is_ascii_digit).count());
+    let last = if tail.is_empty() {
+        false
+    } else if no_case!(tail, b" LAST") {
+        true
+    } else {
+        return Err(syntax());
+    };
+    if digits.is_empty() {
+        return Err(syntax());
     }
+    let size = digits
+        .bytes()
+        .try_fold(0u64, |acc, b| {
+            acc.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        })
+        .ok_or_else(|| ParseError::SizeOverflow(Snippet::new(digits)))?;
+    Ok(Command::Bdat { size, last })
 }
 
 /// `sasl-mech = 1*20(UPPER-ALPHA / DIGIT / "-" / "_")` (RFC 4954 §4), any case.

@@ -8,81 +8,97 @@
 use alloc::string::String;
 use core::net::{Ipv4Addr, Ipv6Addr};
 
-use nom::bytes::complete::{tag, take_while, take_while1};
-use nom::character::complete::char;
-use nom::combinator::recognize;
-use nom::multi::separated_list1;
-use nom::{IResult, Parser};
-
+use super::abnf;
 use super::error::{ParseError, PathErrorKind, PathRole, Snippet};
-use super::params::is_atext;
 use super::types::{AddressLiteral, Domain, ForwardPath, Host, Mailbox, ParseConfig, ReversePath};
 
-type R<'a, T> = IResult<&'a str, T, ()>;
-
-/// RFC 5321 `atext` with RFC 6531 `UTF8-non-ascii`.
-pub(crate) fn is_atext_utf8(c: char) -> bool {
-    is_atext(c) || !c.is_ascii()
-}
-
-/// `Dot-string = Atom *("." Atom)`, UTF-8 allowed.
-fn dot_string(i: &str) -> R<'_, &str> {
-    recognize(separated_list1(char('.'), take_while1(is_atext_utf8))).parse(i)
+/// The length of the longest prefix of `b` that is a `Dot-string = Atom *("." Atom)`,
+/// UTF-8 allowed; 0 when `b` does not start with an atom. A dot not followed by an atom
+/// is left out.
+fn dot_string_len(b: &[u8]) -> usize {
+    let mut end = 0;
+    let mut atom_start = 0;
+    loop {
+        let atom = abnf::run(&b[atom_start..], abnf::is_atext_utf8);
+        if atom == 0 {
+            return end;
+        }
+        end = atom_start + atom;
+        if b.get(end) != Some(&b'.') {
+            return end;
+        }
+        atom_start = end + 1;
+    }
 }
 
 /// Whether all of `s` is a Dot-string (so a local part needs no quoting).
 pub(crate) fn is_dot_string(s: &str) -> bool {
-    matches!(dot_string(s), Ok(("", _)))
+    let n = dot_string_len(s.as_bytes());
+    n > 0 && n == s.len()
 }
 
 /// `Quoted-string` (RFC 5321 §4.1.2), returning the decoded content and the rest.
 pub(crate) fn quoted_string(i: &str) -> Option<(String, &str)> {
-    let mut chars = i.char_indices();
-    if chars.next()?.1 != '"' {
+    let b = i.as_bytes();
+    if b.first() != Some(&b'"') {
         return None;
     }
     let mut out = String::new();
-    while let Some((idx, c)) = chars.next() {
+    // Text is copied in runs, from `run` to the next quote or backslash.
+    let mut run = 1;
+    let mut j = 1;
+    while let Some(&c) = b.get(j) {
         match c {
-            '"' => return Some((out, &i[idx + 1..])),
-            '\\' => {
-                let (_, e) = chars.next()?;
-                if !(' '..='~').contains(&e) {
+            b'"' => {
+                out.push_str(&i[run..j]);
+                return Some((out, &i[j + 1..]));
+            }
+            b'\\' => {
+                out.push_str(&i[run..j]);
+                if !(b' '..=b'~').contains(b.get(j + 1)?) {
                     return None;
                 }
-                out.push(e);
+                // The escaped character starts the next run.
+                run = j + 1;
+                j += 2;
             }
-            ' '..='~' => out.push(c),
-            c if !c.is_ascii() => out.push(c),
+            b' '..=b'~' | 0x80.. => j += 1,
             _ => return None,
         }
     }
     None
 }
 
-/// A domain label character: `Let-dig`, `-`, or (U-label) non-ASCII.
-fn is_label_char(c: char) -> bool {
-    c.is_ascii_alphanumeric() || c == '-' || !c.is_ascii()
+/// The length of the domain at the start of `b`: the longest run of label octets and dots,
+/// which must then be dot-separated labels of 1 to 63 octets that neither start nor end
+/// with a hyphen (RFC 5321 §4.1.2 `Domain`, RFC 6531 §3.3 U-labels). `None` when the run
+/// is empty or is not such a domain.
+fn domain_len(b: &[u8]) -> Option<usize> {
+    let mut label_start = 0;
+    loop {
+        let end = label_start + abnf::run(&b[label_start..], abnf::is_label);
+        match &b[label_start..end] {
+            [] | [b'-', ..] | [.., b'-'] => return None,
+            label if label.len() > 63 => return None,
+            _ => {}
+        }
+        if b.get(end) != Some(&b'.') {
+            return Some(end);
+        }
+        label_start = end + 1;
+    }
 }
 
 /// Whether `s` is a `Domain` (RFC 5321 §4.1.2): labels of 1 to 63 octets, letters,
 /// digits and inner hyphens; non-ASCII only when `utf8`.
 pub(crate) fn is_domain(s: &str, utf8: bool) -> bool {
-    !s.is_empty()
-        && (utf8 || s.is_ascii())
-        && s.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(is_label_char)
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-        })
+    (utf8 || s.is_ascii()) && domain_len(s.as_bytes()) == Some(s.len())
 }
 
 /// The longest run of domain characters, then checked as a Domain.
 fn domain(i: &str) -> Option<(&str, &str)> {
-    let (rest, d) = take_while1::<_, _, ()>(|c| is_label_char(c) || c == '.')(i).ok()?;
-    is_domain(d, true).then_some((d, rest))
+    let n = domain_len(i.as_bytes())?;
+    Some(i.split_at(n))
 }
 
 /// `Snum 3("." Snum)` with `Snum = 1*3DIGIT` of value 0 to 255.
@@ -100,15 +116,11 @@ fn ipv4(s: &str) -> Option<Ipv4Addr> {
 }
 
 /// `Ldh-str` used as a Standardized-tag.
-fn is_ldh_tag(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-        && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric()
-}
-
-/// `dcontent = %d33-90 / %d94-126`.
-pub(crate) fn is_dcontent(c: char) -> bool {
-    matches!(c, '!'..='Z' | '^'..='~')
+pub(crate) fn is_ldh_tag(s: &str) -> bool {
+    match s.as_bytes() {
+        [.., last] => s.bytes().all(abnf::is_ldh) && abnf::is_let_dig(*last),
+        [] => false,
+    }
 }
 
 /// Interprets the text between `[` and `]` (RFC 5321 §4.1.3).
@@ -120,7 +132,7 @@ pub(crate) fn address_literal_content(s: &str) -> Option<AddressLiteral> {
     if tag.eq_ignore_ascii_case("IPv6") {
         return content.parse::<Ipv6Addr>().ok().map(AddressLiteral::Ipv6);
     }
-    (is_ldh_tag(tag) && !content.is_empty() && content.chars().all(is_dcontent)).then(|| {
+    (is_ldh_tag(tag) && !content.is_empty() && content.bytes().all(abnf::is_dcontent)).then(|| {
         AddressLiteral::General {
             tag: String::from(tag),
             content: String::from(content),
@@ -128,12 +140,12 @@ pub(crate) fn address_literal_content(s: &str) -> Option<AddressLiteral> {
     })
 }
 
-/// `address-literal = "[" ... "]"`.
+/// `address-literal = "[" *dcontent "]"`, its content interpreted.
 fn address_literal(i: &str) -> Option<(AddressLiteral, &str)> {
-    let (rest, (_, content, _)) = (tag::<_, _, ()>("["), take_while(is_dcontent), tag("]"))
-        .parse(i)
-        .ok()?;
-    Some((address_literal_content(content)?, rest))
+    let inner = i.strip_prefix('[')?;
+    let n = inner.bytes().take_while(|&b| abnf::is_dcontent(b)).count();
+    let rest = inner[n..].strip_prefix(']')?;
+    Some((address_literal_content(&inner[..n])?, rest))
 }
 
 /// Parses a domain or address literal at the start of `i`. Returns the host, its text
@@ -210,9 +222,7 @@ pub(crate) fn parse_path<'a>(
         });
     }
     if role == PathRole::Recipient
-        && inner
-            .get(..11)
-            .is_some_and(|p| p.eq_ignore_ascii_case("postmaster>"))
+        && const { abnf::NoCase::new(b"POSTMASTER>") }.starts(inner.as_bytes())
     {
         return Ok(ParsedPath {
             mailbox: None,
@@ -229,9 +239,12 @@ pub(crate) fn parse_path<'a>(
             quoted_string(after_route).ok_or_else(|| err(PathErrorKind::InvalidLocalPart, i))?;
         (lp, after_route.len() - rest.len(), rest)
     } else {
-        let (rest, lp) =
-            dot_string(after_route).map_err(|_| err(PathErrorKind::InvalidLocalPart, i))?;
-        (String::from(lp), lp.len(), rest)
+        let n = dot_string_len(after_route.as_bytes());
+        if n == 0 {
+            return Err(err(PathErrorKind::InvalidLocalPart, i));
+        }
+        let (lp, rest) = after_route.split_at(n);
+        (String::from(lp), n, rest)
     };
     let Some(rest) = rest.strip_prefix('@') else {
         let kind = if rest.starts_with('>') || rest.is_empty() {

@@ -4,7 +4,6 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use core::fmt::Write;
 
 use super::encode::check_text;
 use super::error::{EncodeError, ReplyError, Snippet};
@@ -205,34 +204,77 @@ impl Reply {
                 reason: "class must be 2, 4 or 5 and match the reply code",
             });
         }
-        if ReplyCode::new(self.code.0).is_none() {
-            return Err(EncodeError::Invalid {
-                field: "reply code",
-                reason: "not a reply code",
-            });
-        }
-        let empty = [String::new()];
-        let lines = if self.lines.is_empty() {
-            &empty[..]
-        } else {
-            &self.lines[..]
-        };
-        let mut s = String::new();
-        for (i, text) in lines.iter().enumerate() {
+        // Every `ReplyCode` is one: `ReplyCode::new` checks, and the crate builds the others
+        // from constants.
+        debug_assert!(ReplyCode::new(self.code.0).is_some(), "{:?}", self.code);
+        for text in &self.lines {
             check_text("reply text", text)?;
-            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
-            let _ = write!(s, "{}{sep}", self.code);
-            if let Some(e) = self.enhanced {
-                let _ = write!(s, "{e}");
-                if !text.is_empty() {
-                    s.push(' ');
-                }
-            }
-            s.push_str(text);
-            s.push_str("\r\n");
         }
-        out.extend_from_slice(s.as_bytes());
+        // `250-2.1.5 `: the code, the separator, the enhanced code and a space, written
+        // once and copied to every line.
+        let mut prefix = [0u8; 16];
+        prefix[..3].copy_from_slice(&three_digits(self.code.0));
+        let mut len = 4;
+        if let Some(e) = self.enhanced {
+            prefix[4] = b'0' + e.class;
+            len = 5;
+            for n in [e.subject, e.detail] {
+                prefix[len] = b'.';
+                len += 1 + put_decimal(&mut prefix[len + 1..], n);
+            }
+            prefix[len] = b' ';
+            len += 1;
+        }
+        let mut line = |out: &mut Vec<u8>, sep: u8, text: &str| {
+            prefix[3] = sep;
+            // No space between the enhanced code and an empty text.
+            let head = if self.enhanced.is_some() && text.is_empty() {
+                len - 1
+            } else {
+                len
+            };
+            // A fixed-size copy (two stores) then a cut, rather than a `memcpy` call.
+            let at = out.len();
+            out.extend_from_slice(&prefix);
+            out.truncate(at + head);
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        };
+        match self.lines.split_last() {
+            None => line(out, b' ', ""),
+            Some((last, init)) => {
+                for text in init {
+                    line(out, b'-', text);
+                }
+                line(out, b' ', last);
+            }
+        }
         Ok(())
+    }
+}
+
+/// The three digits of a reply code (100 to 999).
+fn three_digits(n: u16) -> [u8; 3] {
+    // Digits of at most 999 fit in `u8` arithmetic after the first division.
+    [
+        b'0' + (n / 100 % 10) as u8,
+        b'0' + (n / 10 % 10) as u8,
+        b'0' + (n % 10) as u8,
+    ]
+}
+
+/// Writes `n` (at most 999) in decimal at the start of `buf`; returns the digit count.
+fn put_decimal(buf: &mut [u8], n: u16) -> usize {
+    if n < 10 {
+        buf[0] = b'0' + n as u8;
+        1
+    } else if n < 100 {
+        buf[0] = b'0' + (n / 10) as u8;
+        buf[1] = b'0' + (n % 10) as u8;
+        2
+    } else {
+        buf[..3].copy_from_slice(&three_digits(n));
+        3
     }
 }
 
