@@ -124,7 +124,9 @@ impl Store {
 
 /// Seconds since the epoch, for log lines.
 fn timestamp() -> String {
-    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let now = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
     format!("{}.{:03}", now.as_secs(), now.subsec_millis())
 }
 
@@ -210,9 +212,12 @@ impl SmtpHandler for Delivering {
         for (delivery, user) in std::mem::take(&mut self.deliveries).into_iter().zip(&users) {
             let size = delivery.size();
             match delivery.commit() {
-                Ok(name) => self.store.log(format_args!("delivered {name} ({size} octets) to {user}")),
+                Ok(name) => self
+                    .store
+                    .log(format_args!("delivered {name} ({size} octets) to {user}")),
                 Err(e) => {
-                    self.store.log(format_args!("delivery to {user} failed: {e}"));
+                    self.store
+                        .log(format_args!("delivery to {user} failed: {e}"));
                     return Err(reply(451, (4, 3, 0), "Local error in processing"));
                 }
             }
@@ -293,7 +298,10 @@ impl Pop3Backend for MaildirBackend {
 
 impl Pop3Mailbox for Maildrop {
     fn list(&self) -> Vec<(u64, String)> {
-        self.messages().iter().map(|m| (m.size, m.uid.clone())).collect()
+        self.messages()
+            .iter()
+            .map(|m| (m.size, m.uid.clone()))
+            .collect()
     }
 
     fn open(&mut self, index: usize) -> io::Result<Box<dyn io::Read + Send>> {
@@ -373,7 +381,9 @@ fn users(args: &ServeArgs) -> Result<HashMap<String, String>, String> {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
         if !valid {
-            return Err(format!("user name `{name}` may hold only letters, digits and ._-+"));
+            return Err(format!(
+                "user name `{name}` may hold only letters, digits and ._-+"
+            ));
         }
         users.insert(name.to_string(), password.to_string());
     }
@@ -501,8 +511,12 @@ pub fn run(args: ServeArgs) -> CliResult {
         "mailproto serve: SMTP {} POP3 {}{}{} Maildir {} ({tls})",
         running.smtp,
         running.pop3,
-        running.smtps.map_or(String::new(), |a| format!(" SMTPS {a}")),
-        running.pop3s.map_or(String::new(), |a| format!(" POP3S {a}")),
+        running
+            .smtps
+            .map_or(String::new(), |a| format!(" SMTPS {a}")),
+        running
+            .pop3s
+            .map_or(String::new(), |a| format!(" POP3S {a}")),
         display(&args.maildir),
     );
     let stop = running.stopper();

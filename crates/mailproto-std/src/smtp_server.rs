@@ -145,9 +145,7 @@ impl<H: SmtpHandler> SmtpSession<H> {
                         let reply = answer
                             .err()
                             .unwrap_or_else(|| reply(250, (2, 0, 0), "Ok: delivered"));
-                        server
-                            .reply_lmtp(vec![reply; n])
-                            .map_err(|e| misuse(&e))?;
+                        server.reply_lmtp(vec![reply; n]).map_err(|e| misuse(&e))?;
                     }
                 }
                 self.handler.reset();
@@ -183,7 +181,11 @@ pub fn reply(code: u16, (class, subject, detail): (u8, u16, u16), text: &str) ->
 
 /// `451 4.3.0` for a local failure while storing a message (RFC 5321 §4.2.3, RFC 3463).
 fn local_error(e: &io::Error) -> Reply {
-    reply(451, (4, 3, 0), &format!("Local error in processing: {}", e.kind()))
+    reply(
+        451,
+        (4, 3, 0),
+        &format!("Local error in processing: {}", e.kind()),
+    )
 }
 
 /// Makes a handler for each connection, given the peer's address.
@@ -295,7 +297,11 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
 
 /// The greeting that turns away a connection over the limit (RFC 5321 §3.1: `421`).
 pub fn busy_reply(hostname: &str) -> Vec<u8> {
-    let busy = reply(421, (4, 3, 2), &format!("{hostname} Too many connections, try again later"));
+    let busy = reply(
+        421,
+        (4, 3, 2),
+        &format!("{hostname} Too many connections, try again later"),
+    );
     let mut out = Vec::new();
     let _ = busy.encode(&mut out);
     out
