@@ -12,7 +12,7 @@ use mailproto_core::smtp::{
 };
 use mailproto_core::{Io, Machine};
 
-use crate::{Choices, POLICIES, chunks};
+use crate::{BareLineEnding, Choices, POLICIES, chunks};
 
 /// A server configuration from two bytes: each bit turns on an extension or a policy.
 /// STARTTLS only when `starttls` allows it (a TLS switch drops plaintext in flight, so
@@ -431,6 +431,15 @@ impl ClientApp<'_> {
                 (true, _) => client.send_body(piece).and_then(|()| client.finish_body()),
             };
             *pos = end;
+            if let Err(ClientError::Body(_)) = result {
+                // A bare line ending under `Reject`: the piece was refused and nothing
+                // changed; end the message with what went out (a SMTP client cannot
+                // abort a body short of closing the connection), completing a CR that
+                // ended the last piece sent.
+                if client.finish_body().is_err() {
+                    let _ = client.send_last_body(b"\n");
+                }
+            }
             if result.is_err() || last {
                 self.body = None;
                 return;
@@ -441,14 +450,16 @@ impl ClientApp<'_> {
 
 /// Runs a client against `wire` as the server's bytes, fed in chunks of `sizes` while it
 /// wants input and ended by end of stream; a scripted application issues commands.
-/// Panics if the client stalls, if a refused call changes its output, or if events do not
-/// end with one `Closed`. Returns the events.
+/// Panics if the client stalls, if a refused call changes its output, if it sends a bare
+/// CR or LF although its policy normalises or refuses them, or if events do not end with
+/// one `Closed`. Returns the events.
 pub fn run_client(
     config: ClientConfig,
     wire: &[u8],
     sizes: &[usize],
     choices: &[u8],
 ) -> Vec<ClientEvent> {
+    let clean = config.body_line_ending != BareLineEnding::Keep;
     let mut client = Client::new(config);
     let mut app = ClientApp {
         choices: Choices::new(choices),
@@ -485,7 +496,8 @@ pub fn run_client(
                 if client.io() == (Io::Open { wants_read: false })
                     && client.poll_transmit(&mut output) == 0
                 {
-                    panic!("stalled: idle and QUIT refused");
+                    let quit = client.quit();
+                    panic!("stalled: idle, QUIT gives {quit:?}, after {events:?}");
                 }
             }
             other => panic!("unknown Io {other:?}"),
@@ -497,6 +509,9 @@ pub fn run_client(
         .count();
     assert_eq!(closed, 1, "Closed once");
     assert!(matches!(events.last(), Some(ClientEvent::Closed { .. })));
+    // Commands end with CRLF; bodies are normalised or refused unless the policy keeps
+    // bare line endings.
+    assert!(!clean || crate::crlf_clean(&output), "bare CR or LF sent");
     client.feed(b"250 OK\r\n");
     assert_eq!(client.poll_event(), None, "event after Closed");
     assert!(client.noop().is_err());
