@@ -41,7 +41,11 @@ fuzz_target!(|data: &[u8]| {
     for line in lines(text) {
         if let Ok(status) = Status::parse(line, &limits) {
             if let Some(wire) = written(|w| status.encode(w).is_ok()) {
-                assert_eq!(Status::parse(&wire, &roomy).as_ref(), Ok(&status), "{wire:?}");
+                assert_eq!(
+                    Status::parse(&wire, &roomy).as_ref(),
+                    Ok(&status),
+                    "{wire:?}"
+                );
             }
             if let Ok(stat) = DropListing::from_status(&status) {
                 let wire = written(|w| stat.encode(w).is_ok()).expect("STAT encodes");
@@ -62,12 +66,19 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(response) = Response::parse(line, &limits)
             && let Some(wire) = written(|w| response.encode(w).is_ok())
         {
-            assert_eq!(Response::parse(&wire, &roomy).as_ref(), Ok(&response), "{wire:?}");
+            assert_eq!(
+                Response::parse(&wire, &roomy).as_ref(),
+                Ok(&response),
+                "{wire:?}"
+            );
         }
         if let Ok(greeting) = Greeting::parse(line, &limits) {
             let timestamp = greeting.apop_timestamp().map(String::from);
             if let Some(t) = &timestamp {
-                assert!(t.starts_with('<') && t.ends_with('>') && t.contains('@'), "{t:?}");
+                assert!(
+                    t.starts_with('<') && t.ends_with('>') && t.contains('@'),
+                    "{t:?}"
+                );
                 assert!(t.len() <= MAX_APOP_TIMESTAMP);
             }
             if let Some(wire) = written(|w| greeting.encode(w).is_ok()) {
@@ -93,7 +104,11 @@ fuzz_target!(|data: &[u8]| {
         if let Ok(capability) = Capability::parse(line, &limits)
             && let Some(wire) = written(|w| capability.encode(w).is_ok())
         {
-            assert_eq!(Capability::parse(&wire, &roomy).as_ref(), Ok(&capability), "{wire:?}");
+            assert_eq!(
+                Capability::parse(&wire, &roomy).as_ref(),
+                Ok(&capability),
+                "{wire:?}"
+            );
         }
     }
 });

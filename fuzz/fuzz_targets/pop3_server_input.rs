@@ -16,7 +16,12 @@ fuzz_target!(|data: &[u8]| {
     let Some(([a, b, seed], choices, wire)) = split_input::<3>(data) else {
         return;
     };
-    let run = run_server(server_config(a, b, true), wire, &data_sizes(wire, seed), choices);
+    let run = run_server(
+        server_config(a, b, true),
+        wire,
+        &data_sizes(wire, seed),
+        choices,
+    );
     check_output(&run);
     check_events(&run.events);
 });

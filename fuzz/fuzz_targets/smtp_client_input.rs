@@ -15,5 +15,10 @@ fuzz_target!(|data: &[u8]| {
     let Some(([config, seed], choices, wire)) = split_input::<2>(data) else {
         return;
     };
-    run_client(client_config(config), wire, &data_sizes(wire, seed), choices);
+    run_client(
+        client_config(config),
+        wire,
+        &data_sizes(wire, seed),
+        choices,
+    );
 });

@@ -48,9 +48,7 @@ pub fn server_config(a: u8, b: u8, stls: bool) -> ServerConfig {
         c = c.with_limits(Limits::STRICT);
     }
     if on(b, 3) {
-        c = c
-            .with_implementation("mailproto fuzz")
-            .with_login_delay(60);
+        c = c.with_implementation("mailproto fuzz").with_login_delay(60);
     }
     if on(b, 4) {
         c = c.with_max_bad_commands(0).with_max_failed_logins(0);
@@ -167,7 +165,11 @@ fn answer(server: &mut Server, event: &Event, choices: &mut Choices<'_>) {
     // A positive status where a -ERR is due is refused.
     assert!(server.login_error(Status::ok("fine")).is_err());
     assert!(server.message_unavailable(Status::ok("fine")).is_err());
-    assert_eq!(server.awaiting(), awaiting, "a refused answer changed the state");
+    assert_eq!(
+        server.awaiting(),
+        awaiting,
+        "a refused answer changed the state"
+    );
 
     assert!(
         matches!(

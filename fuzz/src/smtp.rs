@@ -139,11 +139,7 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
         .expect("an event that asks for an answer awaits one");
     // Misuse is refused and leaves the machine as it was.
     assert!(server.reply(reply(354, None, "go ahead")).is_err());
-    assert!(
-        server
-            .reply(reply(250, None, "two\r\nlines"))
-            .is_err()
-    );
+    assert!(server.reply(reply(250, None, "two\r\nlines")).is_err());
     let wrong_class = Reply::new(ReplyCode::OK, Some(EnhancedCode::new(5, 1, 1)), "Ok");
     assert!(server.reply(wrong_class).is_err());
     if awaiting != Awaiting::Auth {
@@ -156,7 +152,11 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
     if matches!(awaiting, Awaiting::Auth | Awaiting::Vrfy | Awaiting::Expn) {
         assert!(server.accept().is_err());
     }
-    assert_eq!(server.awaiting(), Some(awaiting), "a refused answer changed the state");
+    assert_eq!(
+        server.awaiting(),
+        Some(awaiting),
+        "a refused answer changed the state"
+    );
 
     let c = choices.byte();
     let result = match awaiting {
@@ -171,7 +171,7 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
             }),
             _ => server.accept(),
         },
-        Awaiting::MessageEnd { replies } if c % 4 == 0 => {
+        Awaiting::MessageEnd { replies } if c.is_multiple_of(4) => {
             let replies = (0..replies)
                 .map(|_| match choices.byte() % 3 {
                     0 => reply(550, Some((2, 2)), "Mailbox full"),
@@ -211,7 +211,10 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
             1 => server.reply(Reply {
                 code: ReplyCode::OK,
                 enhanced: None,
-                lines: vec![String::from("<a@example.org>"), String::from("<b@example.org>")],
+                lines: vec![
+                    String::from("<a@example.org>"),
+                    String::from("<b@example.org>"),
+                ],
             }),
             _ => server.reply(reply(252, Some((5, 0)), "Cannot VRFY")),
         },
