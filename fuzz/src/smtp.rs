@@ -418,34 +418,52 @@ impl ClientApp<'_> {
         Ok(())
     }
 
-    /// Sends body pieces while the client takes them, then ends the body.
+    /// Sends body pieces while the client takes them (BDAT may have to wait for the next
+    /// `ReadyForBody`), then ends the body with `send_last_body` or `finish_body`.
     fn send_body(&mut self, client: &mut Client) {
-        let Some((body, pos)) = self.body.as_mut() else {
+        let ClientApp { choices, body, .. } = self;
+        let Some((bytes, pos)) = body.as_mut() else {
             return;
         };
         while client.body_writable() {
-            let n = 1 + self.choices.below(300);
-            let end = (*pos + n).min(body.len());
-            let piece = &body[*pos..end];
-            let last = end == body.len();
-            let result = match (last, self.choices.byte() % 2) {
-                (false, _) => client.send_body(piece),
-                (true, 0) => client.send_last_body(piece),
-                (true, _) => client.send_body(piece).and_then(|()| client.finish_body()),
-            };
-            *pos = end;
-            if let Err(ClientError::Body(_)) = result {
-                // A bare line ending under `Reject`: the piece was refused and nothing
-                // changed; end the message with what went out (a SMTP client cannot
-                // abort a body short of closing the connection), completing a CR that
-                // ended the last piece sent.
-                if client.finish_body().is_err() {
-                    let _ = client.send_last_body(b"\n");
+            let (result, ended) = if *pos == bytes.len() {
+                let r = match choices.byte() % 2 {
+                    0 => client.finish_body(),
+                    _ => client.send_last_body(b""),
+                };
+                (r, true)
+            } else {
+                let end = (*pos + 1 + choices.below(300)).min(bytes.len());
+                let piece = &bytes[*pos..end];
+                let last = end == bytes.len() && choices.byte() % 2 == 0;
+                let r = if last {
+                    client.send_last_body(piece)
+                } else {
+                    client.send_body(piece)
+                };
+                if r.is_ok() {
+                    *pos = end;
                 }
-            }
-            if result.is_err() || last {
-                self.body = None;
-                return;
+                (r, last)
+            };
+            match result {
+                Ok(()) if !ended => {}
+                Err(ClientError::Body(_)) => {
+                    // A bare line ending under `Reject`: the piece was refused and
+                    // nothing changed; end the message with what went out (a SMTP client
+                    // cannot abort a body short of closing the connection), completing a
+                    // CR that ended the last piece sent.
+                    if client.finish_body().is_err() {
+                        let _ = client.send_last_body(b"\n");
+                    }
+                    *body = None;
+                    return;
+                }
+                // Ended, or the transaction failed (its event is on the way).
+                _ => {
+                    *body = None;
+                    return;
+                }
             }
         }
     }
