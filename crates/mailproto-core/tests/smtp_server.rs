@@ -1094,6 +1094,35 @@ fn lmtp_bdat_last_after_a_refused_chunk_gets_one_reply() {
     );
 }
 
+/// Regression (found by the `smtp_server_input` fuzz target): a reply quoting a long
+/// MAIL parameter keyword was longer than the 512 octets of a reply line (RFC 5321
+/// §4.5.3.1.5), which a client (ours included) refuses as a protocol error. The text is
+/// cut to fit.
+#[test]
+fn replies_quoting_a_long_parameter_fit_a_reply_line() {
+    let keyword = "K".repeat(900);
+    for enhanced in [true, false] {
+        let mut config = cfg();
+        config.extensions.enhanced_status_codes = enhanced;
+        let mut s = ehlo_session(config, accept_all());
+        for (args, code) in [("=1", "555"), ("=a=b", "501")] {
+            let line = format!("MAIL FROM:<a@example.net> {keyword}{args}");
+            let replies = s.cmd(&line);
+            assert_eq!(replies.len(), 1, "{replies:?}");
+            let reply = &replies[0];
+            assert!(reply.starts_with(code), "{reply}");
+            assert!(
+                reply.len() + 2 <= 512,
+                "{} octets: {reply}",
+                reply.len() + 2
+            );
+            assert!(reply.ends_with("..."), "{reply}");
+            let mut parser = mailproto_core::smtp::ReplyParser::default();
+            assert!(parser.feed_line(reply.as_bytes()).unwrap().is_some());
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // CHUNKING (RFC 3030)
 
