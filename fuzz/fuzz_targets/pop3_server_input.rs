@@ -5,7 +5,8 @@
 //! streamed in pieces, refused or aborted retrievals, UPDATE done or failed; it first
 //! tries answers that must be refused), the rest is the client's bytes. The machine never
 //! panics nor stalls, writes only CRLF lines (stored bare line endings go out as CRLF),
-//! whole unless a message was aborted, and reports `Closed` once, last.
+//! whole unless a message was aborted, with status lines of at most 512 octets, and
+//! reports `Closed` once, last.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -227,7 +227,8 @@ fn answer(server: &mut Server, event: &Event, choices: &mut Choices<'_>) {
 }
 
 /// The output is whole CRLF lines: no bare CR or LF (stored bare line endings go out as
-/// CRLF), nothing unfinished unless the application aborted a message it had started.
+/// CRLF), nothing unfinished unless the application aborted a message it had started,
+/// status lines of at most 512 octets.
 pub fn check_output(run: &ServerRun) {
     let output = &run.output;
     let aborted = matches!(
@@ -246,6 +247,21 @@ pub fn check_output(run: &ServerRun) {
         _ => output,
     };
     assert!(crate::crlf_clean(output), "bare CR or LF in the output");
+    // Status lines fit 512 octets (RFC 2449 §4), as a client reads them. (No stored
+    // message has a line that looks like one.)
+    for line in output.split_inclusive(|&b| b == b'\n') {
+        if [&b"+OK"[..], b"-ERR", b"+ "]
+            .iter()
+            .any(|p| line.starts_with(p))
+        {
+            assert!(
+                line.len() <= 512,
+                "{} octet status line {:?}",
+                line.len(),
+                String::from_utf8_lossy(line)
+            );
+        }
+    }
 }
 
 /// One `Closed`, the last event.
