@@ -1,12 +1,73 @@
 //! Helpers shared by the fuzz targets in `fuzz_targets/`.
 //!
-//! Every target reads a few header bytes (policy, split seeds) and treats the rest of the
-//! input as wire or body bytes, so seed files stay readable: see `seeds.sh`.
+//! Every target reads a few header bytes (policy, split seeds, configuration, the
+//! decisions of a scripted application) and treats the rest of the input as wire or
+//! body bytes, so seed files stay readable: see `seeds.sh`. The protocol machines are
+//! driven as an adapter drives them ([`smtp`], [`pop3`]).
 
 #![forbid(unsafe_code)]
 
 use mailproto_core::dot::{DotDecoder, DotError};
 pub use mailproto_core::line::BareLineEnding;
+
+pub mod pop3;
+pub mod smtp;
+
+/// The decisions of a scripted application (which answer, which command next), read
+/// from input bytes in turn and cycled, so the fuzzer steers them byte by byte. With no
+/// bytes every decision is 0.
+#[derive(Debug, Clone)]
+pub struct Choices<'a> {
+    bytes: &'a [u8],
+    next: usize,
+}
+
+impl<'a> Choices<'a> {
+    /// Decisions from `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        Choices { bytes, next: 0 }
+    }
+
+    /// The next decision byte, mixed with how many were taken so that a short list does
+    /// not repeat the same pattern forever.
+    pub fn byte(&mut self) -> u8 {
+        let n = self.next;
+        self.next = self.next.wrapping_add(1);
+        match self.bytes.len() {
+            0 => 0,
+            len => self.bytes[n % len].wrapping_add((n / len) as u8),
+        }
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        usize::from(self.byte()) % n.max(1)
+    }
+}
+
+/// Splits a fuzz input into its configuration bytes, a list of decision bytes (its length
+/// is the byte after the configuration, mod 16) and the wire bytes that follow. `None`
+/// when the input is too short for the configuration.
+pub fn split_input<const N: usize>(data: &[u8]) -> Option<([u8; N], &[u8], &[u8])> {
+    let (config, rest) = data.split_first_chunk::<N>()?;
+    let (&count, rest) = rest.split_first()?;
+    let (choices, wire) = rest.split_at(usize::from(count % 16).min(rest.len()));
+    Some((*config, choices, wire))
+}
+
+/// Whether every CR in `bytes` is followed by LF and every LF is preceded by CR.
+pub fn crlf_clean(bytes: &[u8]) -> bool {
+    crlf_clean_from(bytes, 0)
+}
+
+/// The lines of `text`, cut after each LF, without the LF and a CR before it; a last
+/// line without LF counts too, an empty rest does not.
+pub fn lines(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    text.split_inclusive(|&b| b == b'\n').map(|line| {
+        let line = line.strip_suffix(b"\n").unwrap_or(line);
+        line.strip_suffix(b"\r").unwrap_or(line)
+    })
+}
 
 /// Every bare CR / bare LF policy.
 pub const POLICIES: [BareLineEnding; 3] = [

@@ -438,6 +438,12 @@ impl DotEncoder {
         }
     }
 
+    /// Whether [`finish`](Self::finish) would make the CR that ended the body bare:
+    /// under [`BareLineEnding::Reject`] only an LF may follow it.
+    pub(crate) fn finish_makes_bare_cr(&self) -> bool {
+        self.after_cr && self.policy == BareLineEnding::Reject
+    }
+
     /// Write the terminator: `.\r\n` after a body that ends with CRLF (or is empty),
     /// `\r\n.\r\n` otherwise. The encoder is then ready for a new body.
     pub fn finish(&mut self, out: &mut Vec<u8>) {

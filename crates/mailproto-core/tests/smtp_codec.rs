@@ -166,6 +166,21 @@ fn appendix_d4_verify_and_expand() {
     assert_eq!(enc(&Command::Vrfy("".into())), "VRFY \"\"\r\n");
 }
 
+/// Regression (found by the `smtp_command_roundtrip` fuzz target): a verbatim argument
+/// that starts with `"` and holds a control character parsed, but the encoder tried to
+/// quote it and refused; it is written as it came, and reads back the same.
+#[test]
+fn verbatim_string_with_a_control_character_round_trips() {
+    for line in ["EXPN \"\x05ELE IU- ", "VRFY \"a\tb\"", "VRFY \"ab\"\x7f"] {
+        let cmd = c(line);
+        let wire = enc(&cmd);
+        assert_eq!(wire, format!("{line}\r\n"));
+        assert_eq!(c(&wire[..wire.len() - 2]), cmd);
+    }
+    // Without a control character a leading quote is still quoted.
+    assert_eq!(enc(&c("VRFY \"ab")), "VRFY \"\\\"ab\"\r\n");
+}
+
 #[test]
 fn verbs_and_keywords_are_case_insensitive() {
     assert_eq!(c("mail from:<a@b.c>"), c("MAIL FROM:<a@b.c>"));

@@ -1053,6 +1053,76 @@ fn lmtp_refused_body_gets_a_reply_per_recipient() {
     );
 }
 
+/// Regression (found by `smtp_pair`): a pipelined `BDAT ... LAST` that follows a chunk
+/// already refused is only discarded and gets one reply, not one per recipient: the
+/// client holds the failure from the earlier chunk and waits for one reply per command
+/// (RFC 3030 §2, RFC 2920 §3.1). Replying per recipient put the client one reply behind,
+/// so it took the extra 552 for its RSET's reply and RSET's 250 for QUIT's.
+#[test]
+fn lmtp_bdat_last_after_a_refused_chunk_gets_one_reply() {
+    let mut config = ServerConfig::lmtp("lmtp.example.org");
+    config.limits.max_message_size = 3;
+    let mut s = Session::new(config, accept_all());
+    s.transmit();
+    s.cmd("LHLO c.example");
+    s.feed(
+        b"MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n\
+          BDAT 5\r\nabcdeBDAT 0 LAST\r\nRSET\r\n",
+    );
+    assert_eq!(
+        lines(&s.transmit())[3..],
+        [
+            "552 5.3.4 Message too big for system",
+            "552 5.3.4 Message too big for system",
+            "250 2.0.0 Ok"
+        ]
+    );
+    // A LAST chunk that itself makes the message too big is the message's verdict: one
+    // reply per recipient (RFC 2033 §4.2).
+    s.feed(
+        b"MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n\
+          BDAT 2\r\nabBDAT 2 LAST\r\ncdNOOP\r\n",
+    );
+    assert_eq!(
+        lines(&s.transmit())[3..],
+        [
+            "250 2.0.0 2 octets received",
+            "552 5.3.4 Message too big for system",
+            "552 5.3.4 Message too big for system",
+            "250 2.0.0 Ok"
+        ]
+    );
+}
+
+/// Regression (found by the `smtp_server_input` fuzz target): a reply quoting a long
+/// MAIL parameter keyword was longer than the 512 octets of a reply line (RFC 5321
+/// §4.5.3.1.5), which a client (ours included) refuses as a protocol error. The text is
+/// cut to fit.
+#[test]
+fn replies_quoting_a_long_parameter_fit_a_reply_line() {
+    let keyword = "K".repeat(900);
+    for enhanced in [true, false] {
+        let mut config = cfg();
+        config.extensions.enhanced_status_codes = enhanced;
+        let mut s = ehlo_session(config, accept_all());
+        for (args, code) in [("=1", "555"), ("=a=b", "501")] {
+            let line = format!("MAIL FROM:<a@example.net> {keyword}{args}");
+            let replies = s.cmd(&line);
+            assert_eq!(replies.len(), 1, "{replies:?}");
+            let reply = &replies[0];
+            assert!(reply.starts_with(code), "{reply}");
+            assert!(
+                reply.len() + 2 <= 512,
+                "{} octets: {reply}",
+                reply.len() + 2
+            );
+            assert!(reply.ends_with("..."), "{reply}");
+            let mut parser = mailproto_core::smtp::ReplyParser::default();
+            assert!(parser.feed_line(reply.as_bytes()).unwrap().is_some());
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // CHUNKING (RFC 3030)
 

@@ -92,10 +92,13 @@ pub(crate) fn push_mailbox(m: &Mailbox, out: &mut String) -> Result<(), EncodeEr
 }
 
 /// Appends a `String` argument: verbatim, or quoted when empty or starting with `"`
-/// (the parser decodes a whole Quoted-string and keeps anything else verbatim).
+/// (the parser decodes a whole Quoted-string and keeps anything else verbatim). A
+/// control character cannot be quoted; a string holding one is never a whole
+/// Quoted-string, so it is written verbatim and reads back the same.
 fn push_string(field: &'static str, s: &str, out: &mut String) -> Result<(), EncodeError> {
     check_text(field, s)?;
-    if s.is_empty() || s.starts_with('"') {
+    let control = s.chars().any(|c| c.is_ascii_control());
+    if s.is_empty() || (s.starts_with('"') && !control) {
         push_quoted(field, s, out)
     } else {
         out.push_str(s);

@@ -135,7 +135,16 @@ impl BodyWriter {
             BodyWriter::Data(enc) => {
                 let saved = enc.clone();
                 let mark = out.len();
-                if let Err(e) = enc.encode(input, out) {
+                let r = enc.encode(input, out).and_then(|()| {
+                    // The CR ending the body went out already: under Reject only an LF
+                    // may follow it, as BDAT holds it for (`CrlfCanon::finish`).
+                    if last && enc.finish_makes_bare_cr() {
+                        Err(DotError::BareCr)
+                    } else {
+                        Ok(())
+                    }
+                });
+                if let Err(e) = r {
                     *enc = saved;
                     out.truncate(mark);
                     return Err(e);
@@ -212,6 +221,27 @@ mod tests {
         let (mut out, mut s) = (Vec::new(), Vec::new());
         w.write(b"\n\r\x00", true, &mut out, &mut s).unwrap();
         assert_eq!(out, b"BDAT 3 LAST\r\n\n\r\x00");
+    }
+
+    /// Regression (found by the `smtp_client_input` fuzz target): under Reject, ending a
+    /// DATA body just after a CR sent `CR CRLF . CRLF`, a bare CR; BDAT refused the same
+    /// body. Now both refuse and change nothing, and an LF completes the line.
+    #[test]
+    fn reject_refuses_to_end_a_body_on_a_cr() {
+        for mode in [BodyMode::Data, BodyMode::Bdat] {
+            let mut w = BodyWriter::new(mode, BareLineEnding::Reject, false);
+            let (mut out, mut s) = (Vec::new(), Vec::new());
+            w.write(b"a\r", false, &mut out, &mut s).unwrap();
+            let before = out.clone();
+            assert_eq!(w.write(b"", true, &mut out, &mut s), Err(DotError::BareCr));
+            assert_eq!(w.write(b"b", true, &mut out, &mut s), Err(DotError::BareCr));
+            assert_eq!(out, before, "{mode:?}");
+            w.write(b"\n", true, &mut out, &mut s).unwrap();
+            match mode {
+                BodyMode::Data => assert_eq!(out, b"a\r\n.\r\n"),
+                _ => assert_eq!(out, b"BDAT 1\r\naBDAT 2 LAST\r\n\r\n"),
+            }
+        }
     }
 
     #[test]

@@ -122,6 +122,7 @@ impl Server {
                 reply,
                 end_transaction: false,
                 count_error: true,
+                verdict: false,
             })
         };
         if self.session.refusing {
@@ -147,11 +148,12 @@ impl Server {
         let Some(txn) = &mut self.txn else {
             return error(need_mail);
         };
-        let failed = match &txn.chunks {
-            Chunks::Failed(reply) => reply.clone(),
+        let (failed, verdict) = match &txn.chunks {
+            // An earlier chunk failed the transaction and got the verdict.
+            Chunks::Failed(reply) => (reply.clone(), false),
             _ if txn.recipients == 0 => {
                 txn.chunks = Chunks::Failed(no_rcpt.clone());
-                no_rcpt
+                (no_rcpt, true)
             }
             _ => return None,
         };
@@ -159,6 +161,7 @@ impl Server {
             reply: failed,
             end_transaction: true,
             count_error: false,
+            verdict,
         })
     }
 
@@ -172,6 +175,7 @@ impl Server {
                 reply: too_big,
                 end_transaction: true,
                 count_error: false,
+                verdict: true,
             };
         };
         let so_far = match txn.chunks {
@@ -195,6 +199,7 @@ impl Server {
                     reply: too_big,
                     end_transaction: true,
                     count_error: false,
+                    verdict: true,
                 }
             }
         }
@@ -250,9 +255,14 @@ impl Server {
                 reply,
                 end_transaction,
                 count_error,
+                verdict,
             } => {
                 if chunk.last && end_transaction {
-                    self.send_per_recipient(&reply);
+                    if verdict {
+                        self.send_per_recipient(&reply);
+                    } else {
+                        self.send(&reply, Flush::Later);
+                    }
                     self.txn = None;
                 } else {
                     self.send(&reply, Flush::Later);

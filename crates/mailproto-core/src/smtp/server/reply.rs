@@ -18,24 +18,44 @@ pub(super) fn printable(s: &str) -> String {
         .collect()
 }
 
+/// A reply line is at most 512 octets, CRLF included (RFC 5321 §4.5.3.1.5).
+const REPLY_LINE_MAX: usize = 512;
+
+/// `text`, cut and ended with `...` if needed so that the line `code SP [enhanced SP]
+/// text CRLF` fits [`REPLY_LINE_MAX`]: client input quoted in a reply (a parameter
+/// keyword can be over a thousand octets) must not make a line no client reads.
+fn fitted(text: &str, enhanced: Option<EnhancedCode>) -> String {
+    let prefix = 4 + enhanced.map_or(0, |e| format!("{e}").len() + 1);
+    let max = REPLY_LINE_MAX - 2 - prefix;
+    if text.len() <= max {
+        return String::from(text);
+    }
+    let mut end = max - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 impl Server {
     /// A reply with the enhanced code `class.subject.detail` (class from `code`) when
-    /// ENHANCEDSTATUSCODES is on; never on 3xx replies (RFC 2034 §3).
+    /// ENHANCEDSTATUSCODES is on; never on 3xx replies (RFC 2034 §3). The text is cut to
+    /// fit a reply line.
     pub(super) fn status(&self, code: u16, subject: u16, detail: u16, text: &str) -> Reply {
         let code = ReplyCode::new(code).unwrap_or(ReplyCode::LOCAL_ERROR);
         let class = code.class();
         let enhanced = (self.config.extensions.enhanced_status_codes && class != 3)
             .then_some(EnhancedCode::new(class, subject, detail));
-        Reply::new(code, enhanced, text)
+        Reply::new(code, enhanced, &fitted(text, enhanced))
     }
 
     /// A reply to HELO/EHLO/LHLO: no enhanced code (RFC 2034 §3 exempts "any response
-    /// to HELO or EHLO").
+    /// to HELO or EHLO"). The text is cut to fit a reply line.
     pub(super) fn hello_reply(code: u16, text: &str) -> Reply {
         Reply::new(
             ReplyCode::new(code).unwrap_or(ReplyCode::LOCAL_ERROR),
             None,
-            text,
+            &fitted(text, None),
         )
     }
 

@@ -53,10 +53,15 @@ pub(super) enum ChunkOutcome {
     /// Read and drop the octets, then send `reply` (RFC 3030 §2). With
     /// `end_transaction`, a LAST chunk ends the failed transaction; with `count_error`
     /// the refusal counts towards [`ServerLimits::max_errors`](super::ServerLimits::max_errors).
+    /// `verdict`: this chunk fails the message, so a LAST chunk's reply is the message's
+    /// outcome, sent once per accepted recipient in LMTP (RFC 2033 §4.2). A chunk that
+    /// follows an already refused one is only discarded and gets one reply, like any
+    /// command (RFC 3030 §2, RFC 2920 §3.1): the client already holds the failure.
     Discard {
         reply: Reply,
         end_transaction: bool,
         count_error: bool,
+        verdict: bool,
     },
 }
 

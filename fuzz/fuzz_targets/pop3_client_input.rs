@@ -1,0 +1,25 @@
+//! The POP3 client on arbitrary server bytes: byte 0 picks the configuration
+//! (`mailproto_fuzz::pop3::client_config`), byte 1 seeds the chunk sizes, byte 2 (mod 16)
+//! is the number of decision bytes that follow for the scripted application (batches of
+//! commands, pipelined or not: CAPA, USER/PASS, APOP, AUTH, STAT, LIST, UIDL, RETR, TOP,
+//! DELE, RSET, NOOP, STLS, UTF8, QUIT), the rest is what the server sends. The client
+//! never panics nor stalls, refused commands write nothing, message data comes only
+//! inside a message, and the events end with one `Closed`, after which nothing is read
+//! or written.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mailproto_fuzz::pop3::{client_config, run_client};
+use mailproto_fuzz::{data_sizes, split_input};
+
+fuzz_target!(|data: &[u8]| {
+    let Some(([config, seed], choices, wire)) = split_input::<2>(data) else {
+        return;
+    };
+    run_client(
+        client_config(config),
+        wire,
+        &data_sizes(wire, seed),
+        choices,
+    );
+});
