@@ -200,11 +200,11 @@ impl Txn {
         steps
     }
 
-    /// The body the server must deliver: normalised, and for DATA with a final CRLF
-    /// (the client completes the last line before the terminator).
-    fn delivered(&self, mode: BodyMode) -> Vec<u8> {
+    /// The body the server must deliver: normalised, with a final CRLF (the client
+    /// completes the last line, before the DATA terminator or in the LAST chunk).
+    fn delivered(&self, _mode: BodyMode) -> Vec<u8> {
         let mut body = normalized(&self.body);
-        if mode == BodyMode::Data && !body.is_empty() && !body.ends_with(b"\r\n") {
+        if !body.is_empty() && !body.ends_with(b"\r\n") {
             body.extend_from_slice(b"\r\n");
         }
         body
@@ -214,7 +214,7 @@ impl Txn {
     /// the end of a piece waits for the next piece (it may start a CRLF), and a piece
     /// that adds nothing writes no chunk.
     fn bdat_chunks(&self) -> Vec<(usize, bool)> {
-        let total = normalized(&self.body).len();
+        let total = self.delivered(BodyMode::Bdat).len();
         let mut chunks = Vec::new();
         let mut sent = 0;
         for step in self.steps() {

@@ -93,13 +93,29 @@ pub fn drop_after_dele_keeps_messages<A: Adapter>() {
     s.dele(1).unwrap();
     s.dele(2).unwrap();
     drop(s);
-    let mut s = A::pop3_connect(server.port(), options(Security::StartTls, &cert)).unwrap();
-    s.login(USER, PASSWORD).unwrap();
+    // The server notices the drop when it reads the end of the stream; until then the
+    // maildrop is still locked (IN-USE), so retry, bounded.
+    let mut s = login_when_free::<A>(server.port(), &cert);
     assert_eq!(s.stat().unwrap().0, 2, "a dropped session deleted messages");
     s.dele(2).unwrap();
     s.rset().unwrap();
     s.quit().unwrap();
     assert_eq!(backend.uids(USER), ["m1", "m2"]);
+}
+
+/// Log in, retrying (bounded) while an earlier session still holds the maildrop.
+fn login_when_free<A: Adapter>(port: u16, cert: &SelfSigned) -> Box<dyn super::Pop3Ops> {
+    for _ in 0..500 {
+        let mut s = A::pop3_connect(port, options(Security::StartTls, cert)).unwrap();
+        match s.login(USER, PASSWORD) {
+            Ok(()) => return s,
+            Err(e) if e.to_string().contains("IN-USE") => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    panic!("the maildrop stayed locked after the earlier session ended");
 }
 
 /// Implicit TLS (POP3S) with APOP and AUTH PLAIN.
