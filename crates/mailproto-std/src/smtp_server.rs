@@ -33,7 +33,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mailproto_core::sasl::Credentials;
-use mailproto_core::smtp::server::{Event, Server, ServerConfig};
+use mailproto_core::smtp::server::{Awaiting, Event, Server, ServerConfig};
 use mailproto_core::smtp::{
     EnhancedCode, ForwardPath, MailParams, RcptParams, Reply, ReplyCode, ReversePath,
 };
@@ -137,15 +137,16 @@ impl<H: SmtpHandler> SmtpSession<H> {
                     }
                     None => self.handler.data_end(),
                 };
-                let replies = server.config().lmtp.then(|| server.accepted_recipients());
-                match (answer, replies) {
-                    (Ok(()), None) => server.accept().map_err(|e| misuse(&e))?,
-                    (Err(reply), None) => server.reply(reply).map_err(|e| misuse(&e))?,
-                    (answer, Some(n)) => {
-                        let reply = answer
-                            .err()
-                            .unwrap_or_else(|| reply(250, (2, 0, 0), "Ok: delivered"));
-                        server.reply_lmtp(vec![reply; n]).map_err(|e| misuse(&e))?;
+                // One answer for SMTP; one per accepted recipient for LMTP (RFC 2033
+                // §4.2), each given the same way.
+                let due = match server.awaiting() {
+                    Some(Awaiting::MessageEnd { replies }) => replies.max(1),
+                    _ => 1,
+                };
+                for _ in 0..due {
+                    match &answer {
+                        Ok(()) => server.accept().map_err(|e| misuse(&e))?,
+                        Err(reply) => server.reply(reply.clone()).map_err(|e| misuse(&e))?,
                     }
                 }
                 self.handler.reset();

@@ -168,6 +168,37 @@ pub fn ours_to_ours<A: Adapter>() {
     assert_eq!(stored(&store)[0].data, BODY_WIRE);
 }
 
+/// LMTP (RFC 2033): one reply per accepted recipient after the data, through the
+/// adapter's handler.
+pub fn lmtp_ours_to_ours<A: Adapter>() {
+    let cert = cert();
+    let mut config = SmtpConfig::lmtp("mx.test");
+    config.extensions.pipelining = true;
+    let store = Arc::new(Mutex::new(Vec::new()));
+    let server = A::smtp_server(config, store.clone(), &cert, false);
+    let mut options = options(Security::Plain, &cert.cert_pem);
+    options.config.lmtp = true;
+    let mut c = A::smtp_connect(server.port(), options).unwrap();
+    let report = c
+        .send(
+            "a@mx.test",
+            &["b@mx.test", "nobody@mx.test", "c@mx.test"],
+            BODY,
+        )
+        .unwrap();
+    let ok: Vec<bool> = report.recipients.iter().map(|r| r.reply.is_ok()).collect();
+    assert_eq!(ok, [true, false, true], "{report:?}");
+    assert!(
+        report.reply.to_string().starts_with("250 "),
+        "{}",
+        report.reply
+    );
+    c.quit().unwrap();
+    let got = stored(&store);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].data, BODY_WIRE);
+}
+
 /// A password mechanism in plaintext: the client refuses it unless forced, and our
 /// server refuses it before TLS (RFC 4954 §4: 538 / 530).
 pub fn plaintext_password_auth_refused<A: Adapter>() {
@@ -413,6 +444,10 @@ macro_rules! smtp_cases {
         #[test]
         fn smtp_ours_to_ours() {
             suite::smtp::ours_to_ours::<$adapter>();
+        }
+        #[test]
+        fn smtp_lmtp_ours_to_ours() {
+            suite::smtp::lmtp_ours_to_ours::<$adapter>();
         }
         #[test]
         fn smtp_plaintext_password_auth_refused() {
