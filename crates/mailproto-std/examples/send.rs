@@ -27,7 +27,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let to = ForwardPath::Mailbox(to.parse::<Mailbox>()?);
     let report = client.send(Envelope::new(from, [to]), &mut Cursor::new(body))?;
     for r in &report.recipients {
-        println!("{}: {:?}", r.recipient, r.reply);
+        match &r.reply {
+            Ok(reply) => println!("{}: {reply}", r.recipient),
+            Err(reply) => println!("{}: refused {reply}", r.recipient),
+        }
     }
     println!("{}", report.reply);
     client.quit()?;
