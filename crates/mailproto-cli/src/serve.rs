@@ -193,7 +193,7 @@ impl SmtpHandler for Delivering {
         let trace = format!(
             "Return-Path: {from}\r\nReceived: from [{peer}] by {} (mailproto) ; {}\r\n",
             self.hostname,
-            rfc5322_date()
+            mail_builder::headers::date::Date::now().to_rfc822()
         );
         for user in &self.users {
             let mut delivery = self.store.maildir(user)?.deliver()?;
@@ -238,30 +238,6 @@ impl SmtpHandler for Delivering {
         self.users.clear();
         self.from = None;
     }
-}
-
-/// The date in the RFC 5322 §3.3 form, in UTC.
-pub fn rfc5322_date() -> String {
-    let secs = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let days = secs / 86_400;
-    let (h, m, s) = (secs / 3600 % 24, secs / 60 % 60, secs % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    let weekday = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"][(days % 7) as usize];
-    let month_name = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ][(month - 1) as usize];
-    format!("{weekday}, {day:02} {month_name} {year} {h:02}:{m:02}:{s:02} +0000")
 }
 
 /// The POP3 side: logins checked against the users, one locked Maildir per session.
