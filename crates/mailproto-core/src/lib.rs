@@ -1,7 +1,7 @@
 //! Sans-IO SMTP and POP3 state machines, client and server.
 //!
-//! Bytes in, events and bytes out: nothing here opens a socket, reads a clock or spawns a
-//! thread. The adapters `mailproto-std` and `mailproto-smol` drive these machines over
+//! Bytes and the current time in; events, bytes and deadlines out: nothing here opens a
+//! socket, reads a clock or spawns a thread. The adapters `mailproto-std` and `mailproto-smol` drive these machines over
 //! real connections.
 //!
 //! Shared layers:
@@ -9,7 +9,9 @@
 //! - [`dot`]: streaming dot-stuffing encoder and unstuffing decoder (SMTP DATA, POP3
 //!   multi-line responses).
 //! - [`machine`]: the contract every protocol machine keeps, and (feature `testing`)
-//!   `testing::Pair`, which wires a client machine to a server machine in memory.
+//!   `testing::Pair`, which wires a client machine to a server machine in memory under
+//!   a virtual clock.
+//! - [`time`]: time as an input: the crate's [`Instant`], the [`Deadline`] kinds.
 //! - [`sasl`]: SASL mechanisms (PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER), client and
 //!   server steps shared by SMTP AUTH and POP3 AUTH.
 //!
@@ -30,6 +32,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod dot;
+pub(crate) mod kernel;
 pub mod line;
 pub mod machine;
 pub mod pop3;
@@ -37,7 +40,9 @@ pub mod sasl;
 pub mod secret;
 pub mod smtp;
 pub mod snippet;
+pub mod time;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
-pub use machine::{Io, Machine};
+pub use machine::{Io, Machine, Misuse};
+pub use time::{Deadline, Instant};

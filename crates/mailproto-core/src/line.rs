@@ -86,6 +86,8 @@ pub struct LineReader {
     discarding: bool,
     /// The current (incomplete) line already holds a bare CR (policy `Reject`).
     tainted: bool,
+    /// Lines handed out (or refused) so far.
+    lines: u64,
 }
 
 impl fmt::Debug for LineReader {
@@ -113,6 +115,29 @@ impl LineReader {
             policy,
             discarding: false,
             tainted: false,
+            lines: 0,
+        }
+    }
+
+    /// How many lines [`Self::next_line`] has handed out or refused so far. A machine
+    /// keys its line deadline on it: each line is a wait of its own.
+    pub fn lines_read(&self) -> u64 {
+        self.lines
+    }
+
+    /// Whether part of a line is held (or an over-long line is being skipped): its
+    /// line end is awaited.
+    pub fn mid_line(&self) -> bool {
+        !self.is_empty() || self.discarding
+    }
+
+    /// Zero the bytes already consumed and the unused capacity, where copies of a
+    /// consumed line (a password, a SASL response) could otherwise stay in memory.
+    pub fn wipe_consumed(&mut self) {
+        use zeroize::Zeroize;
+        self.buf[..self.start].zeroize();
+        for b in self.buf.spare_capacity_mut() {
+            b.write(0);
         }
     }
 
@@ -236,6 +261,7 @@ impl LineReader {
                 // The tail of an over-long line, already reported.
                 continue;
             }
+            self.lines += 1;
             if content_end + 2 > self.max_line {
                 return Some(Err(LineError::TooLong {
                     limit: self.max_line,
@@ -267,6 +293,7 @@ impl LineReader {
         if core::mem::replace(&mut self.discarding, true) {
             None
         } else {
+            self.lines += 1;
             Some(Err(LineError::TooLong {
                 limit: self.max_line,
             }))

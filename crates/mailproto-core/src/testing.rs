@@ -6,6 +6,11 @@
 //! receiver wants input, a side in [`Io::AwaitingTls`] gets a simulated handshake (after
 //! the plaintext still in flight towards it is dropped and counted), and a side that
 //! closes gives the other an end of stream once everything it sent has been delivered.
+//!
+//! The pair runs a virtual clock: every call it makes passes [`Pair::now`], the wire
+//! takes every byte at once (so the write deadlines never run out on their own), and
+//! [`Pair::advance`] moves the clock, firing each machine's deadlines at the times they
+//! fall due. Tests of deadlines need no sleeping and no real clock.
 
 use alloc::collections::VecDeque;
 use alloc::string::String;
@@ -13,6 +18,7 @@ use alloc::vec::Vec;
 use core::fmt::Write as _;
 
 use crate::machine::{Io, Machine};
+use crate::time::{Duration, Instant};
 
 /// Cuts a byte stream into chunks of the given sizes, cycling through them.
 #[derive(Debug, Clone)]
@@ -67,6 +73,7 @@ pub struct Pair<C: Machine, S: Machine> {
     to_client: Wire,
     splitter: Splitter,
     transcript: Vec<(Side, Vec<u8>)>,
+    now: Instant,
 }
 
 impl<C: Machine, S: Machine> Pair<C, S> {
@@ -84,7 +91,40 @@ impl<C: Machine, S: Machine> Pair<C, S> {
             to_client: Wire::default(),
             splitter: Splitter::new(sizes),
             transcript: Vec::new(),
+            now: Instant::ZERO,
         }
+    }
+
+    /// The virtual clock: the time every call of the pair passes (starts at
+    /// [`Instant::ZERO`], the time to create the machines at).
+    pub fn now(&self) -> Instant {
+        self.now
+    }
+
+    /// Move the clock on by `d`, firing every deadline that falls due on the way, each
+    /// at its own time and in order, and moving the bytes that follow from it. Events
+    /// stay queued in the machines.
+    pub fn advance(&mut self, d: Duration) {
+        let target = self.now + d;
+        loop {
+            let due = [self.client.poll_timeout(), self.server.poll_timeout()]
+                .into_iter()
+                .flatten()
+                .filter(|at| *at <= target)
+                .min();
+            let Some(at) = due else {
+                break;
+            };
+            self.now = self.now.max(at);
+            if self.client.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.client.handle_timeout(self.now);
+            }
+            if self.server.poll_timeout().is_some_and(|t| t <= self.now) {
+                self.server.handle_timeout(self.now);
+            }
+            self.pump();
+        }
+        self.now = target;
     }
 
     /// Move bytes both ways until neither side sends nor accepts anything more. Events
@@ -101,20 +141,21 @@ impl<C: Machine, S: Machine> Pair<C, S> {
     }
 
     /// Run the two machines until quiet, handing every event to the matching callback,
-    /// which may answer through the machine it is given.
+    /// which may answer through the machine it is given, at the time it is given.
     pub fn drive(
         &mut self,
-        mut on_client: impl FnMut(&mut C, C::Event),
-        mut on_server: impl FnMut(&mut S, S::Event),
+        mut on_client: impl FnMut(&mut C, Instant, C::Event),
+        mut on_server: impl FnMut(&mut S, Instant, S::Event),
     ) {
         loop {
             let mut progress = self.step();
+            let now = self.now;
             while let Some(ev) = self.server.poll_event() {
-                on_server(&mut self.server, ev);
+                on_server(&mut self.server, now, ev);
                 progress += 1;
             }
             while let Some(ev) = self.client.poll_event() {
-                on_client(&mut self.client, ev);
+                on_client(&mut self.client, now, ev);
                 progress += 1;
             }
             if progress == 0 {
@@ -158,34 +199,39 @@ impl<C: Machine, S: Machine> Pair<C, S> {
 
     /// One round: collect output, deliver what the receivers accept, handle TLS and EOF.
     fn step(&mut self) -> usize {
+        let now = self.now;
         collect(
             &mut self.client,
             &mut self.to_server,
             Side::Client,
             &mut self.transcript,
+            now,
         );
         collect(
             &mut self.server,
             &mut self.to_client,
             Side::Server,
             &mut self.transcript,
+            now,
         );
-        let a = deliver(&mut self.to_server, &mut self.server, &mut self.splitter);
-        let b = deliver(&mut self.to_client, &mut self.client, &mut self.splitter);
+        let a = deliver(&mut self.to_server, &mut self.server, &mut self.splitter, now);
+        let b = deliver(&mut self.to_client, &mut self.client, &mut self.splitter, now);
         a + b
     }
 }
 
-/// Take the sender's output into the wire.
+/// Take the sender's output into the wire, which takes it all at once.
 fn collect<M: Machine>(
     sender: &mut M,
     wire: &mut Wire,
     side: Side,
     transcript: &mut Vec<(Side, Vec<u8>)>,
+    now: Instant,
 ) {
     let mut out = Vec::new();
     while sender.poll_transmit(&mut out) > 0 {}
     if !out.is_empty() {
+        sender.transmitted(now, out.len());
         wire.in_flight.extend(out.iter().copied());
         transcript.push((side, out));
     }
@@ -195,7 +241,12 @@ fn collect<M: Machine>(
 }
 
 /// Feed the receiver what it accepts; returns bytes (or events such as EOF/TLS) delivered.
-fn deliver<M: Machine>(wire: &mut Wire, receiver: &mut M, splitter: &mut Splitter) -> usize {
+fn deliver<M: Machine>(
+    wire: &mut Wire,
+    receiver: &mut M,
+    splitter: &mut Splitter,
+    now: Instant,
+) -> usize {
     match receiver.io() {
         Io::Closed => {
             wire.in_flight.clear();
@@ -204,7 +255,7 @@ fn deliver<M: Machine>(wire: &mut Wire, receiver: &mut M, splitter: &mut Splitte
         Io::AwaitingTls => {
             wire.dropped_at_tls += wire.in_flight.len();
             wire.in_flight.clear();
-            receiver.tls_established();
+            receiver.tls_established(now);
             1
         }
         Io::Open { wants_read: false } => 0,
@@ -212,14 +263,14 @@ fn deliver<M: Machine>(wire: &mut Wire, receiver: &mut M, splitter: &mut Splitte
             if wire.in_flight.is_empty() {
                 if wire.sender_closed && !wire.eof_delivered {
                     wire.eof_delivered = true;
-                    receiver.feed_eof();
+                    receiver.feed_eof(now);
                     return 1;
                 }
                 return 0;
             }
             let n = splitter.next_chunk(wire.in_flight.len());
             let chunk: Vec<u8> = wire.in_flight.drain(..n).collect();
-            receiver.feed(&chunk);
+            receiver.feed(now, &chunk);
             n
         }
     }
@@ -230,7 +281,6 @@ mod tests {
     use super::*;
     use crate::line::{BareLineEnding, LineReader};
     use alloc::vec;
-    use core::time::Duration;
     use proptest::prelude::*;
 
     /// A toy server: answers each line with `+` and the line upper-cased; `QUIT` closes,
@@ -258,7 +308,7 @@ mod tests {
 
     impl Machine for Echo {
         type Event = Vec<u8>;
-        fn feed(&mut self, data: &[u8]) {
+        fn feed(&mut self, _now: Instant, data: &[u8]) {
             self.input.push(data);
             while let Some(line) = self.input.next_line() {
                 let line = line.map(<[u8]>::to_vec).unwrap_or_else(|_| b"?".to_vec());
@@ -277,7 +327,7 @@ mod tests {
                 }
             }
         }
-        fn feed_eof(&mut self) {
+        fn feed_eof(&mut self, _now: Instant) {
             self.closed = true;
         }
         fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -297,13 +347,14 @@ mod tests {
                 Io::Open { wants_read: true }
             }
         }
-        fn read_timeout(&self) -> Option<Duration> {
+        fn transmitted(&mut self, _now: Instant, _n: usize) {}
+        fn poll_timeout(&self) -> Option<Instant> {
             None
         }
-        fn handle_timeout(&mut self) {
+        fn handle_timeout(&mut self, _now: Instant) {
             self.closed = true;
         }
-        fn tls_established(&mut self) {
+        fn tls_established(&mut self, _now: Instant) {
             self.awaiting_tls = false;
         }
     }
@@ -330,13 +381,13 @@ mod tests {
 
     impl Machine for Script {
         type Event = Vec<u8>;
-        fn feed(&mut self, data: &[u8]) {
+        fn feed(&mut self, _now: Instant, data: &[u8]) {
             self.input.push(data);
             while let Some(Ok(line)) = self.input.next_line() {
                 self.replies.push_back(line.to_vec());
             }
         }
-        fn feed_eof(&mut self) {
+        fn feed_eof(&mut self, _now: Instant) {
             self.eof = true;
         }
         fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -354,17 +405,18 @@ mod tests {
                 Io::Open { wants_read: true }
             }
         }
-        fn read_timeout(&self) -> Option<Duration> {
+        fn transmitted(&mut self, _now: Instant, _n: usize) {}
+        fn poll_timeout(&self) -> Option<Instant> {
             None
         }
-        fn handle_timeout(&mut self) {}
-        fn tls_established(&mut self) {}
+        fn handle_timeout(&mut self, _now: Instant) {}
+        fn tls_established(&mut self, _now: Instant) {}
     }
 
     fn run(script: &[u8], sizes: Vec<usize>) -> (Vec<Vec<u8>>, Pair<Script, Echo>) {
         let mut pair = Pair::with_splits(Script::new(script), Echo::new(), sizes);
         let mut got = Vec::new();
-        pair.drive(|_, ev| got.push(ev), |_, _: Vec<u8>| {});
+        pair.drive(|_, _, ev| got.push(ev), |_, _, _: Vec<u8>| {});
         (got, pair)
     }
 

@@ -13,13 +13,19 @@ use zeroize::Zeroize;
 
 use super::{Client, ClientError, CommandKind, Pending, Phase, Refused, SaslExchange, Stage};
 use crate::pop3::{Command, Secret, apop_digest};
+use crate::machine::Misuse;
 use crate::sasl::{self, ClientAuth};
+use crate::time::Instant;
 
 impl Client {
     /// `CAPA` (RFC 2449 §5): answered by [`Event::Capabilities`](super::Event), which
     /// the client also keeps (see [`Client::capabilities`]); a `-ERR` puts the client in
     /// probe mode ([`Client::capa_unsupported`]). Valid in any state.
-    pub fn capa(&mut self) -> Result<(), ClientError> {
+    pub fn capa(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.capa_at())
+    }
+
+    fn capa_at(&mut self) -> Result<(), ClientError> {
         self.issue(CommandKind::Capa, &Command::Capa)
     }
 
@@ -27,7 +33,11 @@ impl Client {
     /// and [`io`](crate::Machine::io) becomes [`Io::AwaitingTls`](crate::Io). No command
     /// may be issued after it until TLS is up. Refused when TLS is already active, after
     /// UTF8 (RFC 6856 §2.1), and in TRANSACTION state.
-    pub fn stls(&mut self) -> Result<(), ClientError> {
+    pub fn stls(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.stls_at())
+    }
+
+    fn stls_at(&mut self) -> Result<(), ClientError> {
         self.check(CommandKind::Stls)?;
         if self.tls_active {
             return Err(ClientError::TlsAlreadyActive);
@@ -40,13 +50,21 @@ impl Client {
 
     /// `USER name` (RFC 1939 §7), in AUTHORIZATION state. The name is one token: no
     /// spaces or control characters.
-    pub fn user(&mut self, name: &str) -> Result<(), ClientError> {
+    pub fn user(&mut self, now: Instant, name: &str) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.user_at(name))
+    }
+
+    fn user_at(&mut self, name: &str) -> Result<(), ClientError> {
         self.issue(CommandKind::User, &Command::User(name.to_owned()))
     }
 
     /// `PASS string` (RFC 1939 §7), right after [`Client::user`]. Spaces are allowed;
     /// control characters are not. `+OK` gives [`Event::LoggedIn`](super::Event).
-    pub fn pass(&mut self, password: &Secret) -> Result<(), ClientError> {
+    pub fn pass(&mut self, now: Instant, password: &Secret) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.pass_at(password))
+    }
+
+    fn pass_at(&mut self, password: &Secret) -> Result<(), ClientError> {
         self.check(CommandKind::Pass)?;
         if self.last_issued != Some(CommandKind::User) {
             return Err(ClientError::PassWithoutUser);
@@ -56,7 +74,11 @@ impl Client {
 
     /// `APOP name digest` (RFC 1939 §7): the digest is computed from the greeting's
     /// timestamp and `secret`. Refused when the greeting had no timestamp.
-    pub fn apop(&mut self, name: &str, secret: &Secret) -> Result<(), ClientError> {
+    pub fn apop(&mut self, now: Instant, name: &str, secret: &Secret) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.apop_at(name, secret))
+    }
+
+    fn apop_at(&mut self, name: &str, secret: &Secret) -> Result<(), ClientError> {
         self.check(CommandKind::Apop)?;
         let Some(timestamp) = self.apop_timestamp.as_deref() else {
             return Err(ClientError::NoApopTimestamp);
@@ -82,9 +104,13 @@ impl Client {
         clippy::result_large_err,
         reason = "the error hands the exchange back, as large as the argument that came in"
     )]
-    pub fn auth(&mut self, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+    pub fn auth(&mut self, now: Instant, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+        crate::kernel::answer(self, now, |m| m.auth_at(auth))
+    }
+
+    fn auth_at(&mut self, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
         if let Err(error) = self.check(CommandKind::Auth) {
-            return Err(Refused { error, value: auth });
+            return Err(Misuse::new("auth", error, auth));
         }
         let mechanism = String::from(auth.mechanism().name());
         let mut line = crate::secret::Secret::new(Vec::new());
@@ -114,7 +140,7 @@ impl Client {
                     command: CommandKind::Auth,
                     error,
                 };
-                return Err(Refused { error, value: auth });
+                return Err(Misuse::new("auth", error, auth));
             }
         }
         let sasl = SaslExchange {
@@ -129,41 +155,69 @@ impl Client {
     /// `AUTH` without argument: asks for the SASL mechanisms, answered by
     /// [`Event::SaslMechanisms`](super::Event). Pre-CAPA servers (RFC 1734 era) answer
     /// it; prefer [`Client::capa`].
-    pub fn auth_list(&mut self) -> Result<(), ClientError> {
+    pub fn auth_list(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.auth_list_at())
+    }
+
+    fn auth_list_at(&mut self) -> Result<(), ClientError> {
         self.issue(CommandKind::AuthList, &Command::AuthList)
     }
 
     /// `UTF8` (RFC 6856 §2.1), in AUTHORIZATION state. STLS may not follow it.
-    pub fn utf8(&mut self) -> Result<(), ClientError> {
+    pub fn utf8(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.utf8_at())
+    }
+
+    fn utf8_at(&mut self) -> Result<(), ClientError> {
         self.issue(CommandKind::Utf8, &Command::Utf8)
     }
 
     /// `STAT` (RFC 1939 §5): answered by [`Event::Stat`](super::Event).
-    pub fn stat(&mut self) -> Result<(), ClientError> {
+    pub fn stat(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.stat_at())
+    }
+
+    fn stat_at(&mut self) -> Result<(), ClientError> {
         self.issue(CommandKind::Stat, &Command::Stat)
     }
 
     /// `LIST [msg]` (RFC 1939 §5): answered by [`Event::ScanList`](super::Event) without
     /// argument, [`Event::Scan`](super::Event) with one.
-    pub fn list(&mut self, msg: Option<u32>) -> Result<(), ClientError> {
+    pub fn list(&mut self, now: Instant, msg: Option<u32>) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.list_at(msg))
+    }
+
+    fn list_at(&mut self, msg: Option<u32>) -> Result<(), ClientError> {
         self.issue(CommandKind::List(msg), &Command::List(msg))
     }
 
     /// `UIDL [msg]` (RFC 1939 §7): answered by [`Event::UidlList`](super::Event) without
     /// argument, [`Event::Uidl`](super::Event) with one.
-    pub fn uidl(&mut self, msg: Option<u32>) -> Result<(), ClientError> {
+    pub fn uidl(&mut self, now: Instant, msg: Option<u32>) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.uidl_at(msg))
+    }
+
+    fn uidl_at(&mut self, msg: Option<u32>) -> Result<(), ClientError> {
         self.issue(CommandKind::Uidl(msg), &Command::Uidl(msg))
     }
 
     /// `RETR msg` (RFC 1939 §5): answered by `MessageStart`, `MessageData`...,
     /// `MessageEnd` (see [`Event`](super::Event)).
-    pub fn retr(&mut self, msg: u32) -> Result<(), ClientError> {
+    pub fn retr(&mut self, now: Instant, msg: u32) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.retr_at(msg))
+    }
+
+    fn retr_at(&mut self, msg: u32) -> Result<(), ClientError> {
         self.issue(CommandKind::Retr(msg), &Command::Retr(msg))
     }
 
     /// `TOP msg lines` (RFC 1939 §7): the headers and the first `lines` body lines,
     /// answered like [`Client::retr`].
-    pub fn top(&mut self, msg: u32, lines: u32) -> Result<(), ClientError> {
+    pub fn top(&mut self, now: Instant, msg: u32, lines: u32) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.top_at(msg, lines))
+    }
+
+    fn top_at(&mut self, msg: u32, lines: u32) -> Result<(), ClientError> {
         self.issue(
             CommandKind::Top { msg, lines },
             &Command::Top { msg, lines },
@@ -171,23 +225,39 @@ impl Client {
     }
 
     /// `DELE msg` (RFC 1939 §5).
-    pub fn dele(&mut self, msg: u32) -> Result<(), ClientError> {
+    pub fn dele(&mut self, now: Instant, msg: u32) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.dele_at(msg))
+    }
+
+    fn dele_at(&mut self, msg: u32) -> Result<(), ClientError> {
         self.issue(CommandKind::Dele(msg), &Command::Dele(msg))
     }
 
     /// `RSET` (RFC 1939 §5).
-    pub fn rset(&mut self) -> Result<(), ClientError> {
+    pub fn rset(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.rset_at())
+    }
+
+    fn rset_at(&mut self) -> Result<(), ClientError> {
         self.issue(CommandKind::Rset, &Command::Rset)
     }
 
     /// `NOOP` (RFC 1939 §5).
-    pub fn noop(&mut self) -> Result<(), ClientError> {
+    pub fn noop(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.noop_at())
+    }
+
+    fn noop_at(&mut self) -> Result<(), ClientError> {
         self.issue(CommandKind::Noop, &Command::Noop)
     }
 
     /// `QUIT` (RFC 1939 §§4, 6): valid in any state; no command may follow. Its answer
     /// (`Ok` or `Err`: some deletions failed) is followed by `Closed`.
-    pub fn quit(&mut self) -> Result<(), ClientError> {
+    pub fn quit(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.quit_at())
+    }
+
+    fn quit_at(&mut self) -> Result<(), ClientError> {
         self.issue(CommandKind::Quit, &Command::Quit)
     }
 

@@ -4,6 +4,36 @@ use core::time::Duration;
 
 use crate::line::BareLineEnding;
 use crate::pop3::Limits;
+use crate::time::RateDeadline;
+
+/// The client's deadlines (see [`crate::time`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// The greeting, or the response to the oldest command written: 10 minutes (the
+    /// server's autologout minimum of RFC 1939 §3) from when it became the oldest,
+    /// extended by one second per 500 octets received, so a large RETR over a slow
+    /// link completes while a server that drips a status line does not hold the client.
+    pub response: RateDeadline,
+    /// Commands queued and not taken by the server: 10 minutes, extended by one second
+    /// per 500 octets taken.
+    pub write: RateDeadline,
+    /// The TLS handshake after STLS, default 1 minute.
+    pub tls_handshake: Duration,
+    /// The whole session, default `None` (no cap).
+    pub session: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            response: RateDeadline::new(Duration::from_secs(600), 500),
+            write: RateDeadline::new(Duration::from_secs(600), 500),
+            tls_handshake: Duration::from_secs(60),
+            session: None,
+        }
+    }
+}
 
 /// How a [`Client`](super::Client) behaves. Start from [`ClientConfig::default`] and set
 /// the fields that differ.
@@ -24,10 +54,8 @@ pub struct ClientConfig {
     /// [`Limits::command_line`] (255 octets) to decide whether an AUTH initial response
     /// fits on the command line (RFC 5034 §4).
     pub limits: Limits,
-    /// How long to wait for the greeting or a response before giving up
-    /// ([`Machine::read_timeout`](crate::Machine::read_timeout)). Default: 10 minutes,
-    /// the server's autologout minimum of RFC 1939 §3.
-    pub response_timeout: Duration,
+    /// Deadlines.
+    pub timeouts: Timeouts,
     /// What to do with a bare CR or bare LF inside a RETR or TOP body. Default
     /// [`BareLineEnding::Keep`]: the message comes back exactly as the server stored it.
     /// Whatever the policy, only `CRLF . CRLF` ends a body (RFC 1939 §3).
@@ -56,7 +84,7 @@ impl Default for ClientConfig {
     fn default() -> Self {
         ClientConfig {
             limits: Limits::default(),
-            response_timeout: Duration::from_secs(600),
+            timeouts: Timeouts::default(),
             body_line_endings: BareLineEnding::Keep,
             max_listing_lines: 1_000_000,
             tls_active: false,

@@ -3,6 +3,7 @@
 use core::fmt;
 
 use super::event::{CommandKind, SessionState};
+use crate::machine::Misuse;
 use crate::pop3::EncodeError;
 
 /// Why a command was not issued. Nothing was queued or sent and the client's state is
@@ -80,34 +81,13 @@ impl fmt::Display for ClientError {
 
 impl core::error::Error for ClientError {}
 
-/// A refused call that hands its argument back, e.g.
+/// A refused call that hands its argument back ([`Misuse::value`]), e.g.
 /// [`Client::auth`](super::Client::auth) returns the
 /// [`ClientAuth`](crate::sasl::ClientAuth) it could not use.
-#[derive(Debug)]
-pub struct Refused<T> {
-    /// Why the call was refused.
-    pub error: ClientError,
-    /// The argument, unused.
-    pub value: T,
-}
-
-impl<T> Refused<T> {
-    /// The argument back.
-    pub fn into_inner(self) -> T {
-        self.value
-    }
-}
+pub type Refused<T> = Misuse<ClientError, T>;
 
 impl<T> From<Refused<T>> for ClientError {
     fn from(refused: Refused<T>) -> ClientError {
-        refused.error
+        refused.into_kind()
     }
 }
-
-impl<T> fmt::Display for Refused<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.error.fmt(f)
-    }
-}
-
-impl<T: fmt::Debug> core::error::Error for Refused<T> {}

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::dot::DotError;
+use crate::time::Deadline;
 use crate::pop3::{
     Capabilities, DropListing, ParseError, ScanListing, Snippet, Status, UniqueIdListing,
 };
@@ -258,8 +259,12 @@ pub enum CloseReason {
     GreetingRejected,
     /// The server closed the connection before QUIT was answered.
     PeerClosed,
-    /// No response came within [`ClientConfig::response_timeout`](super::ClientConfig).
-    Timeout,
+    /// A deadline expired ([`ClientConfig::timeouts`](super::ClientConfig)): no response
+    /// in time, commands not taken by the server, or the TLS handshake.
+    Timeout(Deadline),
+    /// The server sent more than the client could hold while the application did not
+    /// take its events.
+    InputOverflow,
     /// The application called [`Client::abort`](super::Client::abort).
     Aborted,
     /// The server broke the protocol; the stream cannot be trusted any further.
@@ -272,7 +277,8 @@ impl fmt::Display for CloseReason {
             CloseReason::Quit => f.write_str("QUIT answered"),
             CloseReason::GreetingRejected => f.write_str("the server refused the session"),
             CloseReason::PeerClosed => f.write_str("the server closed the connection"),
-            CloseReason::Timeout => f.write_str("no response in time"),
+            CloseReason::Timeout(d) => write!(f, "{d} expired"),
+            CloseReason::InputOverflow => f.write_str("too much input while none was asked for"),
             CloseReason::Aborted => f.write_str("aborted by the application"),
             CloseReason::Protocol(e) => write!(f, "protocol error: {e}"),
         }

@@ -101,20 +101,20 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use core::time::Duration;
 
 use zeroize::Zeroize;
 
-pub use config::ClientConfig;
+pub use config::{ClientConfig, Timeouts};
 pub use error::{ClientError, Refused};
 pub use event::{CloseReason, CommandKind, Event, ProtocolError, ResponseError, SessionState};
 
 use crate::dot::DotDecoder;
+use crate::kernel::{self, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
 use crate::line::{BareLineEnding, LineReader};
-use crate::machine::{Io, Machine};
 use crate::pop3::Capabilities;
 use crate::sasl::ClientAuth;
 use crate::secret::Secret;
+use crate::time::{Deadline, Instant};
 
 use listing::Listing;
 
@@ -129,10 +129,11 @@ use listing::Listing;
 /// time, even before the greeting; they are written when the session allows.
 pub struct Client {
     config: ClientConfig,
-    input: LineReader,
-    /// Bytes to send; zeroed once handed out (it may hold PASS or a SASL response).
-    out: Vec<u8>,
-    events: VecDeque<Event>,
+    /// Input, output (zeroed once handed out: it may hold PASS or a SASL response),
+    /// events and deadlines.
+    k: Kernel<Event>,
+    /// Responses (and the greeting) read so far: the key of the response deadline.
+    responses: u64,
     /// Commands issued and not yet answered, in issue order.
     queue: VecDeque<Pending>,
     /// How many commands at the front of `queue` have been written.
@@ -144,8 +145,6 @@ pub struct Client {
     apop_timestamp: Option<String>,
     capa: Capa,
     tls_active: bool,
-    /// Plaintext bytes thrown away since the `+OK` to STLS.
-    tls_discarded: usize,
     utf8_issued: bool,
     last_issued: Option<CommandKind>,
 }
@@ -214,15 +213,26 @@ struct SaslExchange {
 }
 
 impl Client {
-    /// A client for a freshly opened connection: it waits for the greeting.
-    pub fn new(config: ClientConfig) -> Self {
+    /// A client for a connection opened at `now`: it waits for the greeting.
+    pub fn new(now: Instant, config: ClientConfig) -> Self {
         let input = LineReader::new(config.limits.status_line, BareLineEnding::Keep);
-        Client {
+        let t = &config.timeouts;
+        let kernel = KernelConfig {
+            now,
+            write: t.write,
+            limits: SessionLimits {
+                session: t.session,
+                handshake: t.tls_handshake,
+                application: None,
+            },
+            max_buffered: kernel::DEFAULT_MAX_BUFFERED,
+            wipe_output: true,
+        };
+        let mut client = Client {
             tls_active: config.tls_active,
+            k: Kernel::new(input, kernel, |discarded| Event::TlsInjection { discarded }),
             config,
-            input,
-            out: Vec::new(),
-            events: VecDeque::new(),
+            responses: 0,
             queue: VecDeque::new(),
             sent: 0,
             in_flight: 0,
@@ -230,10 +240,11 @@ impl Client {
             stage: Stage::Greeting,
             apop_timestamp: None,
             capa: Capa::Unknown,
-            tls_discarded: 0,
             utf8_issued: false,
             last_issued: None,
-        }
+        };
+        kernel::settle(&mut client, now);
+        client
     }
 
     /// The configuration.
@@ -292,8 +303,8 @@ impl Client {
     /// [`Event::TlsInjection`]): queued commands are dropped, and
     /// [`Event::Closed`] with [`CloseReason::Aborted`] follows. Output already queued
     /// is still handed out by [`poll_transmit`](Machine::poll_transmit).
-    pub fn abort(&mut self) {
-        self.close(CloseReason::Aborted);
+    pub fn abort(&mut self, now: Instant) {
+        kernel::answer(self, now, |m| m.close(CloseReason::Aborted));
     }
 
     /// Whether a response (or the greeting) is awaited.
@@ -320,7 +331,7 @@ impl Client {
                 }
             }
             if let Some(p) = self.queue.get_mut(self.sent) {
-                self.out.extend_from_slice(p.line.expose());
+                self.k.out.push(p.line.expose());
                 p.line.expose_mut().zeroize();
             }
             self.sent += 1;
@@ -334,8 +345,9 @@ impl Client {
             self.sent = self.sent.saturating_sub(1);
             self.in_flight = self.in_flight.saturating_sub(done.len);
         }
+        self.responses += 1;
         if let Some(event) = event {
-            self.events.push_back(event);
+            self.k.emit(event);
         }
         self.send_ready();
     }
@@ -344,20 +356,11 @@ impl Client {
         if matches!(self.phase, Phase::Closed) {
             return;
         }
-        self.report_tls_injection();
         self.phase = Phase::Closed;
         self.queue.clear();
         self.sent = 0;
         self.in_flight = 0;
-        self.input.discard();
-        self.events.push_back(Event::Closed { reason });
-    }
-
-    fn report_tls_injection(&mut self) {
-        let discarded = core::mem::take(&mut self.tls_discarded);
-        if discarded > 0 {
-            self.events.push_back(Event::TlsInjection { discarded });
-        }
+        self.k.close(Event::Closed { reason });
     }
 }
 
@@ -378,73 +381,67 @@ impl fmt::Debug for Client {
             .field("sent", &self.sent)
             .field("pipelining", &self.pipelining())
             .field("tls_active", &self.tls_active)
-            .field("buffered_input", &self.input.len())
-            .field("queued_output", &self.out.len())
-            .field("queued_events", &self.events.len())
+            .field("buffered_input", &self.k.input.len())
+            .field("queued_output", &self.k.out.pending())
             .finish_non_exhaustive()
     }
 }
 
-impl Machine for Client {
+impl Rules for Client {
     type Event = Event;
 
-    fn feed(&mut self, data: &[u8]) {
-        match self.phase {
-            Phase::Closed => {}
-            Phase::AwaitingTls => {
-                self.tls_discarded = self.tls_discarded.saturating_add(data.len());
+    fn kernel(&self) -> &Kernel<Event> {
+        &self.k
+    }
+
+    fn kernel_mut(&mut self) -> &mut Kernel<Event> {
+        &mut self.k
+    }
+
+    fn process(&mut self) {
+        Client::process(self);
+    }
+
+    /// The greeting, or the response to the oldest command written. Between commands
+    /// the client still reads, untimed.
+    fn waiting(&self) -> Waiting {
+        if self.expecting() {
+            Waiting::Peer {
+                kind: Deadline::Reply,
+                key: self.responses,
+                limit: self.config.timeouts.response,
             }
-            Phase::Line | Phase::Body(_) => {
-                self.input.push(data);
-                self.process();
-            }
+        } else {
+            Waiting::Nothing
         }
     }
 
-    fn feed_eof(&mut self) {
+    fn wants_read(&self) -> bool {
+        true
+    }
+
+    fn on_eof(&mut self) {
         self.close(CloseReason::PeerClosed);
     }
 
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        let n = self.out.len();
-        out.extend_from_slice(&self.out);
-        // Wipe what was written (it may hold a PASS line or a SASL response), not the
-        // whole capacity: that would cost a pipelined batch's size on every call.
-        self.out.as_mut_slice().zeroize();
-        self.out.clear();
-        n
+    fn on_timeout(&mut self, deadline: Deadline) {
+        self.close(CloseReason::Timeout(deadline));
     }
 
-    fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    fn io(&self) -> Io {
-        match self.phase {
-            Phase::Closed => Io::Closed,
-            Phase::AwaitingTls => Io::AwaitingTls,
-            Phase::Line | Phase::Body(_) => Io::Open {
-                wants_read: self.expecting(),
-            },
-        }
-    }
-
-    fn read_timeout(&self) -> Option<Duration> {
-        self.expecting().then_some(self.config.response_timeout)
-    }
-
-    fn handle_timeout(&mut self) {
-        self.close(CloseReason::Timeout);
-    }
-
-    fn tls_established(&mut self) {
-        if !matches!(self.phase, Phase::AwaitingTls) {
-            return;
-        }
+    fn on_tls_established(&mut self) {
         self.tls_active = true;
         self.phase = Phase::Line;
-        self.report_tls_injection();
-        self.events.push_back(Event::TlsReady);
+        self.k.emit(Event::TlsReady);
         self.send_ready();
     }
+
+    fn on_input_overflow(&mut self) {
+        self.close(CloseReason::InputOverflow);
+    }
+
+    fn settle_rules(&mut self) {
+        self.k.out.release();
+    }
 }
+
+kernel::impl_machine!(Client, Event);

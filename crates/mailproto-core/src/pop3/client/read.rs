@@ -36,15 +36,15 @@ impl Client {
 
     /// Read one status line (or challenge) if a complete one is buffered.
     fn step_line(&mut self) -> bool {
-        if self.input.is_empty() {
+        if self.k.input.is_empty() {
             return false;
         }
         let limits = &self.config.limits;
         if !self.expecting() {
             // A server answers only what was asked (RFC 1939 §3). The whole line is
             // taken so that the report does not depend on how the bytes arrived.
-            self.input.set_max_line(limits.status_line);
-            let error = match self.input.next_line() {
+            self.k.input.set_max_line(limits.status_line);
+            let error = match self.k.input.next_line() {
                 None => return false,
                 Some(Ok(line)) => ProtocolError::Unsolicited {
                     found: Snippet::from_bytes(line),
@@ -62,8 +62,8 @@ impl Client {
         } else {
             limits.status_line
         };
-        self.input.set_max_line(max);
-        let line = match self.input.next_line() {
+        self.k.input.set_max_line(max);
+        let line = match self.k.input.next_line() {
             None => return false,
             Some(Ok(line)) => Vec::from(line),
             Some(Err(LineError::TooLong { limit })) => {
@@ -105,7 +105,8 @@ impl Client {
         let apop_timestamp = greeting.apop_timestamp().map(String::from);
         let ok = greeting.status.is_ok();
         self.apop_timestamp.clone_from(&apop_timestamp);
-        self.events.push_back(Event::Greeting {
+        self.responses += 1;
+        self.k.emit(Event::Greeting {
             status: greeting.status,
             apop_timestamp,
         });
@@ -179,8 +180,7 @@ impl Client {
                     CommandKind::Top { lines, .. } => Some(lines),
                     _ => None,
                 };
-                self.events
-                    .push_back(Event::MessageStart { msg, lines, status });
+                self.k.emit(Event::MessageStart { msg, lines, status });
                 let policy = self.config.body_line_endings;
                 return self.begin_body(Sink::Message, policy);
             }
@@ -231,7 +231,7 @@ impl Client {
     /// `+OK` to STLS (RFC 2595 §4): whatever is buffered arrived in plaintext after it
     /// and must not be acted upon.
     fn enter_tls(&mut self) {
-        self.tls_discarded = self.input.discard();
+        self.k.start_tls();
         self.phase = Phase::AwaitingTls;
         self.capa = Capa::Unknown;
     }
@@ -257,16 +257,16 @@ impl Client {
         match answer {
             Ok(response) => {
                 let response = Secret::new(response);
-                sasl::encode_line(response.expose(), &mut self.out);
+                sasl::encode_line(response.expose(), self.k.out.buf());
             }
             Err(reason) => {
                 // RFC 5034 §4: a client that cannot answer cancels with "*".
                 exchange.cancelled = true;
-                self.out.extend_from_slice(sasl::CANCEL);
-                self.events.push_back(Event::AuthCancelled { reason });
+                self.k.out.buf().extend_from_slice(sasl::CANCEL);
+                self.k.emit(Event::AuthCancelled { reason });
             }
         }
-        self.out.extend_from_slice(b"\r\n");
+        self.k.out.buf().extend_from_slice(b"\r\n");
     }
 
     fn begin_body(&mut self, sink: Sink, policy: BareLineEnding) {
@@ -281,14 +281,14 @@ impl Client {
         let Phase::Body(body) = &mut self.phase else {
             return false;
         };
-        if self.input.is_empty() {
+        if self.k.input.is_empty() {
             return false;
         }
         let mut chunk = Vec::new();
-        let decoded = body.decoder.decode(self.input.buffered(), &mut chunk);
-        self.input.consume(decoded.consumed);
+        let decoded = body.decoder.decode(self.k.input.buffered(), &mut chunk);
+        self.k.input.consume(decoded.consumed);
         match &mut body.sink {
-            Sink::Message if !chunk.is_empty() => self.events.push_back(Event::MessageData(chunk)),
+            Sink::Message if !chunk.is_empty() => self.k.emit(Event::MessageData(chunk)),
             Sink::Message => {}
             Sink::Listing(listing) => listing.feed(&chunk),
         }

@@ -13,6 +13,7 @@ use super::top::TopFilter;
 use super::{Pending, Phase, Server};
 use crate::dot::{BareLineEnding, DotEncoder};
 use crate::pop3::{ResponseCode, Status};
+use crate::time::Instant;
 
 /// The longest user name echoed in the `+OK` of a login (RFC 1939 §3 arguments are at
 /// most 40 characters).
@@ -40,7 +41,11 @@ impl Server {
     /// The login succeeded and the maildrop is locked (RFC 1939 §4): `+OK name's
     /// maildrop has N messages (M octets)` and the TRANSACTION state. The machine
     /// answers STAT, LIST, UIDL, DELE, RSET and NOOP from `maildrop` from now on.
-    pub fn login_ok(&mut self, maildrop: Maildrop) -> Result<(), MisuseError<Maildrop>> {
+    pub fn login_ok(&mut self, now: Instant, maildrop: Maildrop) -> Result<(), MisuseError<Maildrop>> {
+        crate::kernel::answer(self, now, |m| m.login_ok_at(maildrop))
+    }
+
+    fn login_ok_at(&mut self, maildrop: Maildrop) -> Result<(), MisuseError<Maildrop>> {
         if let Err(kind) = self.expect(Awaiting::Login) {
             return Err(MisuseError::new("login_ok", kind, maildrop));
         }
@@ -60,15 +65,17 @@ impl Server {
     /// The credentials are wrong: `-ERR [AUTH]` (RFC 3206 §5). Counts toward
     /// [`max_failed_logins`](super::ServerConfig::max_failed_logins); the failure that
     /// reaches it closes the session.
-    pub fn login_failed(&mut self) -> Result<(), MisuseError<()>> {
+    pub fn login_failed(&mut self, now: Instant) -> Result<(), MisuseError<()>> {
+        crate::kernel::answer(self, now, |m| m.login_failed_at())
+    }
+
+    fn login_failed_at(&mut self) -> Result<(), MisuseError<()>> {
         if let Err(kind) = self.expect(Awaiting::Login) {
             return Err(MisuseError::new("login_failed", kind, ()));
         }
         self.pending = Pending::Nothing;
         self.login_name = None;
-        self.failed_logins = self.failed_logins.saturating_add(1);
-        let max = self.config.max_failed_logins;
-        if max > 0 && self.failed_logins >= max {
+        if self.failed_logins.bump() {
             self.send(
                 &Status::err("Authentication failed; too many failures, closing connection")
                     .with_code(ResponseCode::Auth),
@@ -83,7 +90,11 @@ impl Server {
 
     /// The credentials are right but the maildrop is locked by another session:
     /// `-ERR [IN-USE]` (RFC 2449 §8.1.2). The session stays in AUTHORIZATION.
-    pub fn login_in_use(&mut self) -> Result<(), MisuseError<()>> {
+    pub fn login_in_use(&mut self, now: Instant) -> Result<(), MisuseError<()>> {
+        crate::kernel::answer(self, now, |m| m.login_in_use_at())
+    }
+
+    fn login_in_use_at(&mut self) -> Result<(), MisuseError<()>> {
         if let Err(kind) = self.expect(Awaiting::Login) {
             return Err(MisuseError::new("login_in_use", kind, ()));
         }
@@ -100,7 +111,11 @@ impl Server {
     /// Refuse the login with any other `-ERR`, e.g. `[SYS/TEMP]` (RFC 3206 §4) or
     /// `[LOGIN-DELAY]` (RFC 2449 §8.1.1). The session stays in AUTHORIZATION; this does
     /// not count as a failed login.
-    pub fn login_error(&mut self, status: Status) -> Result<(), MisuseError<Status>> {
+    pub fn login_error(&mut self, now: Instant, status: Status) -> Result<(), MisuseError<Status>> {
+        crate::kernel::answer(self, now, |m| m.login_error_at(status))
+    }
+
+    fn login_error_at(&mut self, status: Status) -> Result<(), MisuseError<Status>> {
         if let Err(kind) = self
             .expect(Awaiting::Login)
             .and_then(|()| Self::check_err(&status))
@@ -117,7 +132,11 @@ impl Server {
     /// The message of [`Event::Retrieve`](super::Event::Retrieve) can be read: queue `+OK <size> octets` (RETR)
     /// or `+OK top of message follows` (TOP). Its bytes follow through
     /// [`message_data`](Self::message_data).
-    pub fn message_start(&mut self) -> Result<(), MisuseError<()>> {
+    pub fn message_start(&mut self, now: Instant) -> Result<(), MisuseError<()>> {
+        crate::kernel::answer(self, now, |m| m.message_start_at())
+    }
+
+    fn message_start_at(&mut self) -> Result<(), MisuseError<()>> {
         if let Err(kind) = self.expect(Awaiting::MessageStart) {
             return Err(MisuseError::new("message_start", kind, ()));
         }
@@ -148,7 +167,11 @@ impl Server {
     /// chunks. Returns whether more is wanted: for TOP, `false` once the header, the
     /// blank line and the requested body lines have gone (the rest is dropped, so the
     /// caller may stop reading); then call [`message_end`](Self::message_end).
-    pub fn message_data(&mut self, data: &[u8]) -> Result<bool, MisuseError<()>> {
+    pub fn message_data(&mut self, now: Instant, data: &[u8]) -> Result<bool, MisuseError<()>> {
+        crate::kernel::answer(self, now, |m| m.message_data_at(data))
+    }
+
+    fn message_data_at(&mut self, data: &[u8]) -> Result<bool, MisuseError<()>> {
         let Pending::MessageData { encoder, top } = &mut self.pending else {
             return Err(MisuseError::new(
                 "message_data",
@@ -163,13 +186,17 @@ impl Server {
             None => data.len(),
         };
         // Normalize never refuses input.
-        let _ = encoder.encode(data.get(..take).unwrap_or(data), &mut self.out);
+        let _ = encoder.encode(data.get(..take).unwrap_or(data), self.k.out.buf());
         Ok(!top.as_ref().is_some_and(TopFilter::is_done))
     }
 
     /// The whole message (or as much as TOP wants) has been given: the machine writes
     /// the terminating `.` line and goes on with the next command.
-    pub fn message_end(&mut self) -> Result<(), MisuseError<()>> {
+    pub fn message_end(&mut self, now: Instant) -> Result<(), MisuseError<()>> {
+        crate::kernel::answer(self, now, |m| m.message_end_at())
+    }
+
+    fn message_end_at(&mut self) -> Result<(), MisuseError<()>> {
         let Pending::MessageData { encoder, .. } = &mut self.pending else {
             return Err(MisuseError::new(
                 "message_end",
@@ -179,7 +206,7 @@ impl Server {
                 (),
             ));
         };
-        encoder.finish(&mut self.out);
+        encoder.finish(self.k.out.buf());
         self.pending = Pending::Nothing;
         self.process();
         Ok(())
@@ -187,7 +214,11 @@ impl Server {
 
     /// The message of [`Event::Retrieve`](super::Event::Retrieve) cannot be read: send `status` (a `-ERR`, e.g.
     /// with `[SYS/TEMP]`) instead of it.
-    pub fn message_unavailable(&mut self, status: Status) -> Result<(), MisuseError<Status>> {
+    pub fn message_unavailable(&mut self, now: Instant, status: Status) -> Result<(), MisuseError<Status>> {
+        crate::kernel::answer(self, now, |m| m.message_unavailable_at(status))
+    }
+
+    fn message_unavailable_at(&mut self, status: Status) -> Result<(), MisuseError<Status>> {
         if let Err(kind) = self
             .expect(Awaiting::MessageStart)
             .and_then(|()| Self::check_err(&status))
@@ -203,7 +234,11 @@ impl Server {
     /// Reading the message failed after [`message_start`](Self::message_start): a `-ERR`
     /// can no longer be sent and a terminator would pass a truncated message off as
     /// whole, so the session closes ([`CloseReason::Aborted`], no UPDATE).
-    pub fn message_abort(&mut self) -> Result<(), MisuseError<()>> {
+    pub fn message_abort(&mut self, now: Instant) -> Result<(), MisuseError<()>> {
+        crate::kernel::answer(self, now, |m| m.message_abort_at())
+    }
+
+    fn message_abort_at(&mut self) -> Result<(), MisuseError<()>> {
         match self.awaiting() {
             Awaiting::MessageStart | Awaiting::MessageData => {
                 self.close(CloseReason::Aborted);
@@ -219,7 +254,11 @@ impl Server {
 
     /// Every message of [`Event::Update`](super::Event::Update) was removed: `+OK <signoff> (maildrop empty)`
     /// or `(N messages left)`, and the session closes (RFC 1939 §6).
-    pub fn update_done(&mut self) -> Result<(), MisuseError<()>> {
+    pub fn update_done(&mut self, now: Instant) -> Result<(), MisuseError<()>> {
+        crate::kernel::answer(self, now, |m| m.update_done_at())
+    }
+
+    fn update_done_at(&mut self) -> Result<(), MisuseError<()>> {
         if let Err(kind) = self.expect(Awaiting::Update) {
             return Err(MisuseError::new("update_done", kind, ()));
         }
@@ -239,7 +278,11 @@ impl Server {
 
     /// Some messages could not be removed: send `status` (a `-ERR`; RFC 1939 §6 suggests
     /// `-ERR some deleted messages not removed`) and close.
-    pub fn update_failed(&mut self, status: Status) -> Result<(), MisuseError<Status>> {
+    pub fn update_failed(&mut self, now: Instant, status: Status) -> Result<(), MisuseError<Status>> {
+        crate::kernel::answer(self, now, |m| m.update_failed_at(status))
+    }
+
+    fn update_failed_at(&mut self, status: Status) -> Result<(), MisuseError<Status>> {
         if let Err(kind) = self
             .expect(Awaiting::Update)
             .and_then(|()| Self::check_err(&status))

@@ -75,9 +75,9 @@ impl Server {
             self.ok("Begin TLS negotiation");
             // Anything the client sent after STLS was sent in the clear before the
             // handshake: it must not be acted upon (CVE-2011-0411 class).
-            let discarded = self.input.discard();
-            self.awaiting_tls = true;
-            self.events.push_back(Event::TlsStarting { discarded });
+            // The kernel drops it unread and reports it once.
+            self.k.emit(Event::TlsStarting);
+            self.k.start_tls();
         }
     }
 
@@ -114,9 +114,9 @@ impl Server {
     pub(super) fn sasl_step(&mut self, step: Step) {
         match step {
             Step::Challenge(challenge) => {
-                self.out.extend_from_slice(b"+ ");
-                sasl::encode_line(&challenge, &mut self.out);
-                self.out.extend_from_slice(b"\r\n");
+                self.k.out.buf().extend_from_slice(b"+ ");
+                sasl::encode_line(&challenge, self.k.out.buf());
+                self.k.out.buf().extend_from_slice(b"\r\n");
             }
             Step::Done(credentials) => {
                 self.sasl = None;
@@ -125,7 +125,7 @@ impl Server {
             }
             Step::Failed(AuthError::Cancelled) => {
                 self.sasl = None;
-                self.events.push_back(Event::ProtocolError {
+                self.k.emit(Event::ProtocolError {
                     error: ProtocolError::Auth(AuthError::Cancelled),
                 });
                 self.err("Authentication cancelled");

@@ -68,14 +68,12 @@ impl Server {
     }
 
     pub(super) fn refuse_with(&mut self, error: ProtocolError, text: String) {
-        self.bad_commands = self.bad_commands.saturating_add(1);
-        let max = self.config.max_bad_commands;
         let status = match error {
             ProtocolError::PlaintextRefused => Status::err(text).with_code(ResponseCode::Auth),
             _ => Status::err(text),
         };
-        self.events.push_back(Event::ProtocolError { error });
-        if max > 0 && self.bad_commands >= max {
+        self.k.emit(Event::ProtocolError { error });
+        if self.bad_commands.bump() {
             self.err("Too many bad commands, closing connection");
             self.close(CloseReason::TooManyBadCommands);
         } else {
@@ -150,10 +148,10 @@ impl Server {
                 let mechanisms = self.mechanisms();
                 self.ok("Supported SASL mechanisms follow");
                 for m in mechanisms {
-                    self.out.extend_from_slice(m.name().as_bytes());
-                    self.out.extend_from_slice(b"\r\n");
+                    self.k.out.buf().extend_from_slice(m.name().as_bytes());
+                    self.k.out.buf().extend_from_slice(b"\r\n");
                 }
-                self.out.extend_from_slice(b".\r\n");
+                self.k.out.buf().extend_from_slice(b".\r\n");
             }
             Command::Stls => self.stls(),
             Command::Utf8 if self.config.utf8 => {
@@ -176,7 +174,7 @@ impl Server {
     }
 
     pub(super) fn ask_login(&mut self, event: Event) {
-        self.events.push_back(event);
+        self.k.emit(event);
         self.pending = Pending::Login;
     }
 
@@ -223,21 +221,21 @@ impl Server {
         for cap in &caps {
             // A capability that cannot be written (a CR in the IMPLEMENTATION text) is
             // left out; the encoder leaves the buffer as it was.
-            let _ = cap.encode(&mut self.out);
+            let _ = cap.encode(self.k.out.buf());
         }
-        self.out.extend_from_slice(b".\r\n");
+        self.k.out.buf().extend_from_slice(b".\r\n");
     }
 
     fn transaction(&mut self, command: Command) {
         let Phase::Transaction(session) = &mut self.phase else {
             return;
         };
-        let next = transaction_command(session, &command, &mut self.out);
+        let next = transaction_command(session, &command, self.k.out.buf());
         match next {
             Next::Done => {}
             Next::Refuse(error) => self.refuse(error),
             Next::Retrieve { msg, top, size } => {
-                self.events.push_back(Event::Retrieve {
+                self.k.emit(Event::Retrieve {
                     msg,
                     top_lines: top,
                 });
@@ -248,7 +246,7 @@ impl Server {
                 let left = session.stat().0;
                 self.phase = Phase::Update { left };
                 self.pending = Pending::Update;
-                self.events.push_back(Event::Update { deleted });
+                self.k.emit(Event::Update { deleted });
             }
         }
     }

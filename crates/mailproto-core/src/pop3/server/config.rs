@@ -8,9 +8,70 @@ use core::time::Duration;
 use crate::line::BareLineEnding;
 use crate::pop3::{Expiry, Limits};
 use crate::sasl::{Mechanism, ServerAuthConfig};
+use crate::time::RateDeadline;
 
-/// The shortest autologout timer RFC 1939 §3 allows: 10 minutes.
+/// The shortest autologout timer RFC 1939 §3 allows: 10 minutes (the default of
+/// [`Timeouts::idle`]).
 pub const MIN_AUTOLOGOUT: Duration = Duration::from_secs(600);
+
+/// The server's deadlines (see [`crate::time`] and the table in docs/design.md). Each
+/// ends the session without UPDATE and without a response (RFC 1939 §3), except the
+/// application's, which sends `-ERR [SYS/TEMP]` first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Timeouts {
+    /// Waiting for the next command in the AUTHORIZATION state, default 2 minutes: a
+    /// client that has not logged in holds no maildrop and gets less patience.
+    pub authorization_idle: Duration,
+    /// Waiting for the next command in the TRANSACTION state: the autologout timer,
+    /// default [`MIN_AUTOLOGOUT`]. RFC 1939 §3 asks for at least 10 minutes; a shorter
+    /// value is the operator's choice and is kept as given.
+    pub idle: Duration,
+    /// From a command line's first octet to its CRLF, default 2 minutes; a drip of
+    /// single octets does not extend it.
+    pub line: Duration,
+    /// Responses queued and not taken by the client (a RETR the client stopped
+    /// reading): 10 minutes from when they were queued, extended by one second per
+    /// 500 octets taken. On expiry the maildrop is released at once, nothing deleted.
+    pub write: RateDeadline,
+    /// The whole session, default 2 hours; `None` for no cap.
+    pub session: Option<Duration>,
+    /// The TLS handshake after STLS, default 1 minute.
+    pub tls_handshake: Duration,
+    /// The application's answer to an event, default `None` (no limit). Time the
+    /// application takes never counts against the client.
+    pub application: Option<Duration>,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        const MIN: u64 = 60;
+        Timeouts {
+            authorization_idle: Duration::from_secs(2 * MIN),
+            idle: MIN_AUTOLOGOUT,
+            line: Duration::from_secs(2 * MIN),
+            write: RateDeadline::new(Duration::from_secs(10 * MIN), 500),
+            session: Some(Duration::from_secs(120 * MIN)),
+            tls_handshake: Duration::from_secs(MIN),
+            application: None,
+        }
+    }
+}
+
+impl Timeouts {
+    /// Both idle timers, the line and the write deadlines set to `timeout` (minimum
+    /// rate kept).
+    pub fn uniform(timeout: Duration) -> Timeouts {
+        let d = Timeouts::default();
+        Timeouts {
+            authorization_idle: timeout,
+            idle: timeout,
+            line: timeout,
+            write: d.write.with_timeout(timeout),
+            ..d
+        }
+    }
+}
 
 /// The greeting text of [`ServerConfig::default`].
 pub(super) const DEFAULT_GREETING: &str = "POP3 server ready";
@@ -97,14 +158,14 @@ pub struct ServerConfig {
     /// tolerated: the one that reaches this count closes the session. 0 disables the
     /// limit. Default 3.
     pub max_failed_logins: u32,
-    /// The inactivity autologout timer (RFC 1939 §3), at least [`MIN_AUTOLOGOUT`]
-    /// (shorter values are raised to it). Default 10 minutes.
-    pub autologout: Duration,
+    /// Deadlines, the autologout timer among them.
+    pub timeouts: Timeouts,
     /// Bare CR / bare LF in command lines. Default [`BareLineEnding::Reject`].
     pub bare_line_ending: BareLineEnding,
-    /// Most unprocessed input held, in octets. The machine only holds more than a line
-    /// when the adapter feeds it while [`Io::Open`](crate::Io::Open) says
-    /// `wants_read: false`; past this it closes. Default 64 KiB.
+    /// Most unprocessed input held, in octets (raised to twice the longest line). The
+    /// machine only holds more than a line when the adapter feeds it while
+    /// [`Io::Open`](crate::Io::Open) says `wants_read: false`; past this it closes.
+    /// Default 64 KiB.
     pub max_buffered_input: usize,
 }
 
@@ -127,7 +188,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             max_bad_commands: 10,
             max_failed_logins: 3,
-            autologout: MIN_AUTOLOGOUT,
+            timeouts: Timeouts::default(),
             bare_line_ending: BareLineEnding::Reject,
             max_buffered_input: 64 * 1024,
         }
@@ -231,9 +292,15 @@ impl ServerConfig {
         self
     }
 
-    /// Set [`autologout`](Self::autologout).
+    /// Set the autologout timer of the TRANSACTION state ([`Timeouts::idle`]).
     pub fn with_autologout(mut self, timer: Duration) -> Self {
-        self.autologout = timer;
+        self.timeouts.idle = timer;
+        self
+    }
+
+    /// Set [`timeouts`](Self::timeouts).
+    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
+        self.timeouts = timeouts;
         self
     }
 

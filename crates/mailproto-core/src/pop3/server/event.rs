@@ -5,6 +5,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 
+use crate::machine::Misuse;
+use crate::time::Deadline;
+
 use crate::line::LineError;
 use crate::pop3::{EncodeError, ParseError};
 use crate::sasl::{AuthError, Credentials};
@@ -68,11 +71,15 @@ pub enum Event {
         /// The messages marked as deleted, in increasing order.
         deleted: Vec<u32>,
     },
-    /// `STLS` was accepted (RFC 2595 §4): every plaintext byte held after the command was
-    /// dropped, and [`Io::AwaitingTls`](crate::Io::AwaitingTls) follows.
-    TlsStarting {
-        /// Plaintext bytes discarded (non-zero means the client pipelined after STLS,
-        /// which RFC 2595 §4 forbids, or someone injected commands).
+    /// `STLS` was accepted (RFC 2595 §4): every plaintext byte after the command is
+    /// dropped unread, and [`Io::AwaitingTls`](crate::Io::AwaitingTls) follows.
+    TlsStarting,
+    /// Plaintext the client sent after STLS was dropped unread: reported once, with
+    /// every octet counted (held at the switch or fed before the handshake completed),
+    /// when the handshake completes or the session ends. Non-zero means the client
+    /// pipelined after STLS, which RFC 2595 §4 forbids, or someone injected commands.
+    TlsInjection {
+        /// Plaintext octets discarded.
         discarded: usize,
     },
     /// A command was refused; for logging. The client got a `-ERR` already.
@@ -171,8 +178,10 @@ pub enum CloseReason {
     },
     /// The peer closed the connection (RFC 1939 §6: nothing is removed).
     PeerClosed,
-    /// The autologout timer expired (RFC 1939 §3: no UPDATE, no response).
-    Timeout,
+    /// A deadline expired: the autologout timer (RFC 1939 §3: no UPDATE, no response),
+    /// a command line not completed, output not taken, the TLS handshake, the session's
+    /// lifetime, or the application's answer (`-ERR [SYS/TEMP]` sent).
+    Timeout(Deadline),
     /// Too many refused commands ([`ServerConfig::max_bad_commands`](super::ServerConfig)).
     TooManyBadCommands,
     /// Too many rejected logins ([`ServerConfig::max_failed_logins`](super::ServerConfig)).
@@ -192,7 +201,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Update { removed: true } => "QUIT, deleted messages removed",
             CloseReason::Update { removed: false } => "QUIT, some deleted messages not removed",
             CloseReason::PeerClosed => "connection closed by the client",
-            CloseReason::Timeout => "autologout timer expired",
+            CloseReason::Timeout(d) => return write!(f, "{d} expired"),
             CloseReason::TooManyBadCommands => "too many bad commands",
             CloseReason::TooManyFailedLogins => "too many failed logins",
             CloseReason::Aborted => "message transfer aborted by the application",
@@ -254,46 +263,17 @@ pub enum MisuseKind {
 }
 
 /// An answer method called out of turn, or with an unusable value: the machine state is
-/// unchanged and the argument is handed back in [`MisuseError::value`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MisuseError<T> {
-    /// The method called, e.g. `"login_ok"`.
-    pub method: &'static str,
-    /// What was wrong.
-    pub kind: MisuseKind,
-    /// The argument, handed back (`()` for methods without one, or borrowing one).
-    pub value: T,
-}
+/// unchanged and the argument is handed back ([`Misuse::value`]).
+pub type MisuseError<T> = Misuse<MisuseKind, T>;
 
-impl<T> MisuseError<T> {
-    pub(super) fn new(method: &'static str, kind: MisuseKind, value: T) -> Self {
-        MisuseError {
-            method,
-            kind,
-            value,
-        }
-    }
-
-    /// Take the argument back.
-    pub fn into_value(self) -> T {
-        self.value
-    }
-}
-
-impl<T> fmt::Display for MisuseError<T> {
+impl fmt::Display for MisuseKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.kind {
-            MisuseKind::NotAwaited { awaiting } => write!(
-                f,
-                "{} called while the POP3 server awaits {awaiting}",
-                self.method
-            ),
-            MisuseKind::PositiveStatus => {
-                write!(f, "{} needs a -ERR status, got +OK", self.method)
+        match self {
+            MisuseKind::NotAwaited { awaiting } => {
+                write!(f, "the POP3 server awaits {awaiting}")
             }
-            MisuseKind::InvalidStatus(e) => write!(f, "{}: unusable status: {e}", self.method),
+            MisuseKind::PositiveStatus => f.write_str("needs a -ERR status, got +OK"),
+            MisuseKind::InvalidStatus(e) => write!(f, "unusable status: {e}"),
         }
     }
 }
-
-impl<T: fmt::Debug> core::error::Error for MisuseError<T> {}

@@ -41,8 +41,8 @@
 //!                                    closed
 //!
 //!   From any state, without UPDATE (RFC 1939 §§3, 6): end of input (feed_eof),
-//!   autologout (handle_timeout, no response), too many bad commands or failed logins
-//!   (-ERR, then closed).
+//!   a deadline (handle_timeout: autologout, line, write, ...; no response), too many
+//!   bad commands or failed logins (-ERR, then closed).
 //! ```
 //!
 //! # Pipelining
@@ -50,8 +50,17 @@
 //! Commands are processed in order (RFC 2449 §6.6), as many as are buffered, and their
 //! responses queued together; [`Machine::poll_transmit`] hands them out at once, so a
 //! pipelined group is answered in one write. Processing pauses while a question is open,
-//! and while more than 32 KiB of output waits (a flood of `LIST` cannot grow memory
-//! without bound); it resumes when the application answers or the output is taken.
+//! and while more than 32 KiB of output waits to be taken (a flood of `LIST` cannot grow
+//! memory without bound); it resumes when the application answers or the client takes
+//! the output ([`Machine::transmitted`]).
+//!
+//! # Deadlines
+//!
+//! [`Timeouts`]: idle in AUTHORIZATION and in TRANSACTION (the autologout timer), a
+//! command line not completed, output not taken (a client that stops reading a RETR is
+//! dropped and the maildrop released, nothing deleted), the TLS handshake, the session's
+//! life, and optionally the application's answer. While the application answers, the
+//! client's deadlines pause.
 //!
 //! # Example
 //!
@@ -60,29 +69,31 @@
 //! ```
 //! use mailproto_core::pop3::server::{Event, Maildrop, MessageInfo, Server, ServerConfig};
 //! use mailproto_core::pop3::{UniqueId, apop_digest};
-//! use mailproto_core::Machine;
+//! use mailproto_core::{Instant, Machine};
 //!
+//! let now = Instant::ZERO;
 //! let config = ServerConfig::default()
 //!     .with_apop_timestamp("<1896.697170952@dbc.mtview.ca.us>");
-//! let mut server = Server::new(config);
+//! let mut server = Server::new(now, config);
 //! let mut out = Vec::new();
 //! let _ = server.poll_transmit(&mut out);
 //! assert_eq!(out, b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n");
 //!
-//! server.feed(b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
+//! server.transmitted(now, out.len());
+//! server.feed(now, b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
 //! let Some(Event::Apop { user, digest, timestamp }) = server.poll_event() else { panic!() };
 //! assert_eq!(digest, apop_digest(&timestamp, b"tanstaaf"));
 //! let maildrop = Maildrop::new(vec![
 //!     MessageInfo::new(120, UniqueId::new("whqtswO00WBw418f9t5JxYwZ")?),
 //!     MessageInfo::new(200, UniqueId::new("QhdPYR:00WBw1Ph7x7")?),
 //! ]);
-//! server.login_ok(maildrop)?;
+//! server.login_ok(now, maildrop)?;
 //!
-//! server.feed(b"STAT\r\nRETR 1\r\n");
+//! server.feed(now, b"STAT\r\nRETR 1\r\n");
 //! let Some(Event::Retrieve { msg: 1, top_lines: None }) = server.poll_event() else { panic!() };
-//! server.message_start()?;
-//! server.message_data(b"Subject: hi\r\n\r\n.hidden\r\n")?;
-//! server.message_end()?;
+//! server.message_start(now)?;
+//! server.message_data(now, b"Subject: hi\r\n\r\n.hidden\r\n")?;
+//! server.message_end(now)?;
 //! out.clear();
 //! let _ = server.poll_transmit(&mut out);
 //! assert_eq!(
@@ -93,19 +104,18 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
-use core::time::Duration;
 
 use zeroize::Zeroize;
 
 use crate::dot::DotEncoder;
+use crate::kernel::{self, Counter, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
 use crate::line::LineReader;
-use crate::machine::{Io, Machine};
 use crate::pop3::{Greeting, Status};
 use crate::sasl::ServerAuth;
+use crate::time::{Deadline, Instant, RateDeadline};
 
 mod answer;
 mod auth;
@@ -115,7 +125,7 @@ mod event;
 mod maildrop;
 mod top;
 
-pub use config::{MIN_AUTOLOGOUT, ServerConfig};
+pub use config::{MIN_AUTOLOGOUT, ServerConfig, Timeouts};
 
 use config::DEFAULT_GREETING;
 pub use event::{Awaiting, CloseReason, Event, MisuseError, MisuseKind, ProtocolError, State};
@@ -123,9 +133,6 @@ pub use maildrop::{Maildrop, MessageInfo};
 
 use maildrop::Session;
 use top::TopFilter;
-
-/// Output queued beyond which no further command is processed until it is taken.
-const OUTPUT_HIGH_WATER: usize = 32 * 1024;
 
 /// Where the session stands (RFC 1939 §3).
 #[derive(Debug)]
@@ -157,13 +164,11 @@ enum Pending {
 
 /// A POP3 server session (see the [module documentation](self) for the states).
 ///
-/// Polling order: as for every [`Machine`]; the answer methods (`login_*`,
-/// `message_*`, `update_*`) are the "answer ev" step.
+/// Polling order: as for every [`Machine`](crate::Machine); the answer methods
+/// (`login_*`, `message_*`, `update_*`) are the "answer ev" step.
 pub struct Server {
     config: ServerConfig,
-    input: LineReader,
-    out: Vec<u8>,
-    events: VecDeque<Event>,
+    k: Kernel<Event>,
     phase: Phase,
     pending: Pending,
     /// A SASL exchange in progress: client lines go to it, not to the command parser.
@@ -174,11 +179,9 @@ pub struct Server {
     login_name: Option<String>,
     apop_timestamp: Option<String>,
     tls_active: bool,
-    awaiting_tls: bool,
     utf8_enabled: bool,
-    eof: bool,
-    bad_commands: u32,
-    failed_logins: u32,
+    bad_commands: Counter,
+    failed_logins: Counter,
     /// The line being handled (zeroed after each: it may hold a password).
     scratch: Vec<u8>,
 }
@@ -190,19 +193,18 @@ impl fmt::Debug for Server {
             .field("awaiting", &self.awaiting())
             .field("tls_active", &self.tls_active)
             .field("sasl", &self.sasl.as_ref().map(|a| a.mechanism().name()))
-            .field("buffered_input", &self.input.len())
-            .field("queued_output", &self.out.len())
-            .field("queued_events", &self.events.len())
-            .field("bad_commands", &self.bad_commands)
-            .field("failed_logins", &self.failed_logins)
-            .finish()
+            .field("buffered_input", &self.k.input.len())
+            .field("queued_output", &self.k.out.pending())
+            .field("bad_commands", &self.bad_commands.get())
+            .field("failed_logins", &self.failed_logins.get())
+            .finish_non_exhaustive()
     }
 }
 
 impl Server {
-    /// A session that has just accepted a connection: the greeting (with the APOP
+    /// A session whose connection was accepted at `now`: the greeting (with the APOP
     /// timestamp, if configured and valid) is queued, the state is AUTHORIZATION.
-    pub fn new(config: ServerConfig) -> Self {
+    pub fn new(now: Instant, config: ServerConfig) -> Self {
         let max_line = config
             .limits
             .command_line
@@ -221,26 +223,35 @@ impl Server {
             // A CR or LF in the configured text: keep the timestamp, drop the text.
             greeting_line = greeting(DEFAULT_GREETING);
         }
+        let t = &config.timeouts;
+        let kernel = KernelConfig {
+            now,
+            write: t.write,
+            limits: SessionLimits {
+                session: t.session,
+                handshake: t.tls_handshake,
+                application: t.application,
+            },
+            max_buffered: config.max_buffered_input,
+            wipe_output: false,
+        };
         let mut server = Server {
             tls_active: config.tls_active,
+            k: Kernel::new(input, kernel, |discarded| Event::TlsInjection { discarded }),
+            bad_commands: Counter::new(config.max_bad_commands),
+            failed_logins: Counter::new(config.max_failed_logins),
             config,
-            input,
-            out: Vec::new(),
-            events: VecDeque::new(),
             phase: Phase::Authorization,
             pending: Pending::Nothing,
             sasl: None,
             user: None,
             login_name: None,
             apop_timestamp,
-            awaiting_tls: false,
             utf8_enabled: false,
-            eof: false,
-            bad_commands: 0,
-            failed_logins: 0,
             scratch: Vec::new(),
         };
         server.send(&greeting_line);
+        kernel::settle(&mut server, now);
         server
     }
 
@@ -259,7 +270,7 @@ impl Server {
         if matches!(self.phase, Phase::Closed) {
             return Awaiting::Closed;
         }
-        if self.awaiting_tls {
+        if self.k.is_awaiting_tls() {
             return Awaiting::Tls;
         }
         match self.pending {
@@ -298,10 +309,10 @@ impl Server {
         while self.ready() {
             let mut line = core::mem::take(&mut self.scratch);
             line.clear();
-            let item = match self.input.next_line() {
+            let item = match self.k.input.next_line() {
                 None => {
                     self.scratch = line;
-                    if self.eof {
+                    if self.k.is_eof() {
                         self.close(CloseReason::PeerClosed);
                     }
                     return;
@@ -312,6 +323,11 @@ impl Server {
                 }
                 Some(Err(e)) => Err(e),
             };
+            let authorizing = matches!(self.phase, Phase::Authorization);
+            if authorizing {
+                // USER/PASS, APOP and SASL lines hold credentials: no copy stays behind.
+                self.k.wipe_input();
+            }
             match item {
                 Ok(()) => self.handle_line(&line),
                 Err(e) => self.line_error(e),
@@ -324,16 +340,16 @@ impl Server {
     /// Whether the next command may be handled now.
     fn ready(&self) -> bool {
         !matches!(self.phase, Phase::Closed | Phase::Update { .. })
-            && !self.awaiting_tls
+            && !self.k.is_awaiting_tls()
             && matches!(self.pending, Pending::Nothing)
-            && self.out.len() < OUTPUT_HIGH_WATER
+            && !self.k.out.is_full()
     }
 
     /// Queue a status line. A text that cannot be written (a CR or LF from the
     /// configuration) is dropped, keeping the indicator.
     fn send(&mut self, status: &Status) {
-        if status.encode(&mut self.out).is_err() {
-            self.out.extend_from_slice(if status.is_ok() {
+        if status.encode(self.k.out.buf()).is_err() {
+            self.k.out.buf().extend_from_slice(if status.is_ok() {
                 b"+OK\r\n"
             } else {
                 b"-ERR\r\n"
@@ -359,100 +375,84 @@ impl Server {
         self.sasl = None;
         self.user = None;
         self.login_name = None;
-        self.awaiting_tls = false;
-        self.input.discard();
-        self.events.push_back(Event::Closed { reason });
+        self.k.close(Event::Closed { reason });
     }
 }
 
-impl Machine for Server {
+impl Rules for Server {
     type Event = Event;
 
-    /// Copy received bytes in and handle the complete commands among them. Bytes fed
-    /// while [`Io::AwaitingTls`] (plaintext the adapter should not have read) or after
-    /// the session closed are dropped.
-    fn feed(&mut self, data: &[u8]) {
-        if matches!(self.phase, Phase::Closed) || self.awaiting_tls || data.is_empty() {
-            return;
+    fn kernel(&self) -> &Kernel<Event> {
+        &self.k
+    }
+
+    fn kernel_mut(&mut self) -> &mut Kernel<Event> {
+        &mut self.k
+    }
+
+    fn process(&mut self) {
+        Server::process(self);
+    }
+
+    fn waiting(&self) -> Waiting {
+        let t = &self.config.timeouts;
+        match (&self.phase, &self.pending) {
+            (Phase::Update { .. }, _) => Waiting::Answer,
+            (_, Pending::Nothing) => {
+                let idle = match self.phase {
+                    Phase::Transaction(_) => t.idle,
+                    _ => t.authorization_idle,
+                };
+                self.k
+                    .command_wait(RateDeadline::fixed(idle), RateDeadline::fixed(t.line))
+            }
+            _ => Waiting::Answer,
         }
-        let wants_read = matches!(self.io(), Io::Open { wants_read: true });
-        if !wants_read
-            && self.input.len().saturating_add(data.len()) > self.config.max_buffered_input
-        {
-            self.close(CloseReason::InputOverflow);
-            return;
-        }
-        self.input.push(data);
-        self.process();
+    }
+
+    fn wants_read(&self) -> bool {
+        matches!(self.pending, Pending::Nothing) && !matches!(self.phase, Phase::Update { .. })
     }
 
     /// The client closed its side: commands already complete are still handled (a
     /// pipelined `QUIT` still enters UPDATE), then the session closes without UPDATE
     /// (RFC 1939 §6).
-    fn feed_eof(&mut self) {
-        if matches!(self.phase, Phase::Closed) {
-            return;
-        }
-        self.eof = true;
-        if self.awaiting_tls {
+    fn on_eof(&mut self) {
+        if self.k.is_awaiting_tls() {
             self.close(CloseReason::PeerClosed);
             return;
         }
         self.process();
     }
 
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        let n = self.out.len();
-        out.append(&mut self.out);
-        if n > 0 {
-            // Commands held back by a full output buffer can go on now.
-            self.process();
+    /// Close without UPDATE and without a response (RFC 1939 §3), except for the
+    /// application's own deadline.
+    fn on_timeout(&mut self, deadline: Deadline) {
+        if deadline == Deadline::Application {
+            self.send(
+                &Status::err("server timed out, try again later")
+                    .with_code(crate::pop3::ResponseCode::SysTemp),
+            );
         }
-        n
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    fn io(&self) -> Io {
-        if matches!(self.phase, Phase::Closed) {
-            Io::Closed
-        } else if self.awaiting_tls {
-            Io::AwaitingTls
-        } else {
-            Io::Open {
-                wants_read: matches!(self.pending, Pending::Nothing)
-                    && !matches!(self.phase, Phase::Update { .. })
-                    && self.out.len() < OUTPUT_HIGH_WATER,
-            }
-        }
-    }
-
-    /// The autologout timer (RFC 1939 §3), at least [`MIN_AUTOLOGOUT`]; `None` once
-    /// closed.
-    fn read_timeout(&self) -> Option<Duration> {
-        match self.phase {
-            Phase::Closed => None,
-            _ => Some(self.config.autologout.max(MIN_AUTOLOGOUT)),
-        }
-    }
-
-    /// Autologout: close without UPDATE and without a response (RFC 1939 §3).
-    fn handle_timeout(&mut self) {
-        self.close(CloseReason::Timeout);
+        self.close(CloseReason::Timeout(deadline));
     }
 
     /// STLS's handshake completed: AUTHORIZATION again, under TLS, with nothing carried
-    /// over from before it (RFC 2595 §4). Ignored unless [`Io::AwaitingTls`].
-    fn tls_established(&mut self) {
-        if !self.awaiting_tls {
-            return;
-        }
-        self.awaiting_tls = false;
+    /// over from before it (RFC 2595 §4).
+    fn on_tls_established(&mut self) {
         self.tls_active = true;
         self.user = None;
-        self.input.discard();
-        self.process();
+    }
+
+    fn on_input_overflow(&mut self) {
+        self.close(CloseReason::InputOverflow);
+    }
+
+    fn settle_rules(&mut self) {
+        // Responses go out as soon as they are queued; a pipelined group's responses
+        // are queued within one call and so leave together.
+        self.k.out.release();
     }
 }
+
+kernel::impl_machine!(Server, Event);

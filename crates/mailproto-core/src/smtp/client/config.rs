@@ -4,12 +4,15 @@ use core::time::Duration;
 
 use crate::line::BareLineEnding;
 use crate::smtp::{Domain, Host, ReplyLimits};
+use crate::time::RateDeadline;
 
-/// How long the client waits for each reply (RFC 5321 §4.5.3.2).
+/// The client's deadlines: how long it waits for each reply (RFC 5321 §4.5.3.2), for
+/// the server to take what it sends, and for a TLS handshake.
 ///
-/// The machine names the timeout of the reply it waits for in
-/// [`Machine::read_timeout`](crate::Machine::read_timeout); for a pipelined group the
-/// first outstanding reply decides.
+/// A reply's deadline counts from when it became the oldest outstanding one (for a
+/// pipelined group the first outstanding reply decides); a reply that drips in does not
+/// extend it. Between commands the client reads without a deadline, so an unsolicited
+/// `421` or a close is still seen.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
@@ -21,10 +24,10 @@ pub struct Timeouts {
     pub rcpt: Duration,
     /// The 354 reply to DATA, default 2 minutes (RFC 5321 §4.5.3.2.4).
     pub data_initiation: Duration,
-    /// Sending one block of message data, default 3 minutes (RFC 5321 §4.5.3.2.5). The
-    /// adapter applies it to its writes while a body is sent
-    /// ([`Client::write_timeout`](super::Client::write_timeout)); the machine also uses
-    /// it for the reply to a BDAT chunk that is not the last (RFC 3030 §2).
+    /// Sending message data, default 3 minutes (RFC 5321 §4.5.3.2.5): while a body is
+    /// sent it replaces the [`write`](Self::write) timeout (the minimum rate kept). The
+    /// machine also uses it for the reply to a BDAT chunk that is not the last
+    /// (RFC 3030 §2).
     pub data_block: Duration,
     /// The reply after the end of the message data (`.` or `BDAT ... LAST`), default 10
     /// minutes (RFC 5321 §4.5.3.2.6): a spurious timeout here duplicates mail.
@@ -32,6 +35,13 @@ pub struct Timeouts {
     /// Every other reply (EHLO, STARTTLS, AUTH, RSET, NOOP, VRFY, QUIT), default 5
     /// minutes, as RFC 5321 §4.5.3.2 gives for commands without a value of their own.
     pub command: Duration,
+    /// Output queued and not taken by the server: 5 minutes from when it was queued,
+    /// extended by one second per 500 octets the server takes.
+    pub write: RateDeadline,
+    /// The TLS handshake after STARTTLS, default 1 minute.
+    pub tls_handshake: Duration,
+    /// The whole session, default `None` (no cap).
+    pub session: Option<Duration>,
 }
 
 impl Default for Timeouts {
@@ -45,6 +55,9 @@ impl Default for Timeouts {
             data_block: Duration::from_secs(3 * MIN),
             data_termination: Duration::from_secs(10 * MIN),
             command: Duration::from_secs(5 * MIN),
+            write: RateDeadline::new(Duration::from_secs(5 * MIN), 500),
+            tls_handshake: Duration::from_secs(MIN),
+            session: None,
         }
     }
 }
@@ -78,7 +91,7 @@ pub struct ClientConfig {
     pub body_line_ending: BareLineEnding,
     /// Limits on reply lines and on the lines of one reply (RFC 5321 §4.5.3.1.5).
     pub reply_limits: ReplyLimits,
-    /// Reply timeouts (RFC 5321 §4.5.3.2).
+    /// Deadlines (RFC 5321 §4.5.3.2).
     pub timeouts: Timeouts,
     /// The connection already runs inside TLS (implicit TLS, RFC 8314 §3): STARTTLS is
     /// refused and password mechanisms are allowed for AUTH.

@@ -1,10 +1,10 @@
 //! [`ClientError`]: a command method was called when it may not be; [`Refused`] hands the
 //! value back.
 
-use alloc::boxed::Box;
 use core::fmt;
 
 use crate::dot::DotError;
+use crate::machine::Misuse;
 use crate::smtp::EncodeError;
 
 /// Why a [`Client`](super::Client) method refused to act. The machine's state and output
@@ -117,46 +117,12 @@ impl From<EncodeError> for ClientError {
     }
 }
 
-/// A refused command together with the value it was given, so nothing is lost.
-///
-/// The value is boxed so that `Result<(), Refused<T>>` stays small on the success path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused<T> {
-    /// Why.
-    pub error: ClientError,
-    /// The value handed back.
-    pub value: Box<T>,
-}
-
-impl<T> Refused<T> {
-    pub(crate) fn new(error: ClientError, value: T) -> Self {
-        Refused {
-            error,
-            value: Box::new(value),
-        }
-    }
-
-    /// The error, dropping the value.
-    pub fn into_error(self) -> ClientError {
-        self.error
-    }
-
-    /// The value handed back, dropping the error.
-    pub fn into_value(self) -> T {
-        *self.value
-    }
-}
-
-impl<T> fmt::Display for Refused<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.error, f)
-    }
-}
-
-impl<T: fmt::Debug> core::error::Error for Refused<T> {}
+/// A refused command together with the value it was given, so nothing is lost
+/// ([`Misuse::value`]).
+pub type Refused<T> = Misuse<ClientError, T>;
 
 impl<T> From<Refused<T>> for ClientError {
     fn from(r: Refused<T>) -> Self {
-        r.error
+        r.into_kind()
     }
 }

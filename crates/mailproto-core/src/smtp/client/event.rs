@@ -2,6 +2,8 @@
 
 use core::fmt;
 
+use crate::time::Deadline;
+
 use crate::line::LineError;
 use crate::smtp::{Capabilities, Reply, ReplyError};
 
@@ -133,9 +135,13 @@ pub enum CloseReason {
     /// The server closed the connection without a 221/421 (RFC 5321 §3.8: treat an open
     /// transaction as failed).
     Eof,
-    /// The reply did not come in time ([`Machine::handle_timeout`](crate::Machine::handle_timeout),
-    /// RFC 5321 §4.5.3.2).
-    Timeout,
+    /// A deadline expired ([`Machine::handle_timeout`](crate::Machine::handle_timeout)):
+    /// a reply did not come in time (RFC 5321 §4.5.3.2), the server did not take what
+    /// was sent, or the TLS handshake did not complete.
+    Timeout(Deadline),
+    /// The server sent more than the client could hold while the application did not
+    /// take its events.
+    InputOverflow,
     /// After an [`Event::ProtocolError`].
     ProtocolError,
 }

@@ -94,12 +94,12 @@ mod tests;
 
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
-use core::time::Duration;
 
+use crate::kernel::{self, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
 use crate::line::{BareLineEnding, LineReader};
-use crate::machine::{Io, Machine};
 use crate::sasl::ClientAuth;
 use crate::smtp::{Capabilities, Reply, ReplyCode, ReplyParser};
+use crate::time::{Deadline, Instant, RateDeadline};
 
 pub use body::BodyMode;
 pub use config::{ClientConfig, Timeouts};
@@ -183,12 +183,12 @@ struct AuthRun {
 #[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
-    reader: LineReader,
+    k: Kernel<Event>,
     parser: ReplyParser,
-    out: Vec<u8>,
     scratch: Vec<u8>,
-    events: VecDeque<Event>,
     expect: VecDeque<Expect>,
+    /// Replies read so far (the key of the reply deadline).
+    replies: u64,
     session: Session,
     capabilities: Capabilities,
     extended: bool,
@@ -199,21 +199,33 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client that waits for the server's greeting (RFC 5321 §3.1).
-    pub fn new(config: ClientConfig) -> Client {
+    /// A client whose connection opened at `now`: it waits for the server's greeting
+    /// (RFC 5321 §3.1).
+    pub fn new(now: Instant, config: ClientConfig) -> Client {
         // A bare LF ends a reply line (lenient towards old servers); a bare CR stays in
         // the line, where the reply parser refuses it.
         let reader = LineReader::new(config.reply_limits.line, BareLineEnding::Keep);
         let parser = ReplyParser::new(config.reply_limits.clone());
         let tls_active = config.tls_active;
-        Client {
+        let t = &config.timeouts;
+        let kernel = KernelConfig {
+            now,
+            write: t.write,
+            limits: SessionLimits {
+                session: t.session,
+                handshake: t.tls_handshake,
+                application: None,
+            },
+            max_buffered: kernel::DEFAULT_MAX_BUFFERED,
+            wipe_output: true,
+        };
+        let mut client = Client {
+            k: Kernel::new(reader, kernel, |discarded| Event::TlsInjection { discarded }),
             config,
-            reader,
             parser,
-            out: Vec::new(),
             scratch: Vec::new(),
-            events: VecDeque::new(),
             expect: VecDeque::from([Expect::Greeting]),
+            replies: 0,
             session: Session::Greeting,
             capabilities: Capabilities::default(),
             extended: false,
@@ -221,7 +233,9 @@ impl Client {
             authenticated: false,
             auth: None,
             txn: None,
-        }
+        };
+        kernel::settle(&mut client, now);
+        client
     }
 
     /// The configuration.
@@ -261,16 +275,6 @@ impl Client {
         self.session == Session::Closed
     }
 
-    /// How long one write of message data may take while a body is being sent
-    /// (RFC 5321 §4.5.3.2.5, "Data Block"), or `None` when no body is open. The adapter
-    /// owns the socket, so it applies this to its writes.
-    pub fn write_timeout(&self) -> Option<Duration> {
-        self.txn
-            .as_ref()
-            .filter(|t| t.body_open())
-            .map(|_| self.config.timeouts.data_block)
-    }
-
     /// No reply outstanding and no transaction open.
     fn is_idle(&self) -> bool {
         self.expect.is_empty() && self.txn.is_none()
@@ -287,12 +291,12 @@ impl Client {
 
     /// Queue a command line (CRLF included) and the reply it waits for.
     fn send(&mut self, line: &[u8], expect: Expect) {
-        self.out.extend_from_slice(line);
+        self.k.out.push(line);
         self.expect.push_back(expect);
     }
 
     fn emit(&mut self, event: Event) {
-        self.events.push_back(event);
+        self.k.emit(event);
     }
 
     /// End the session: nothing more is read or expected.
@@ -304,9 +308,8 @@ impl Client {
         self.expect.clear();
         self.txn = None;
         self.auth = None;
-        self.reader.discard();
         self.parser = ReplyParser::new(self.config.reply_limits.clone());
-        self.emit(Event::Closed { reason });
+        self.k.close(Event::Closed { reason });
     }
 
     fn protocol_error(&mut self, error: ProtocolError) {
@@ -320,7 +323,7 @@ impl Client {
             self.session,
             Session::Greeting | Session::Connected | Session::Rejected | Session::Ready
         ) {
-            let parsed = match self.reader.next_line() {
+            let parsed = match self.k.input.next_line() {
                 None => return,
                 Some(Err(e)) => Err(ProtocolError::Line(e)),
                 Some(Ok(line)) => self.parser.feed_line(line).map_err(ProtocolError::Reply),
@@ -340,6 +343,7 @@ impl Client {
             self.close(CloseReason::ServiceNotAvailable(reply));
             return;
         }
+        self.replies += 1;
         let Some(expect) = self.expect.pop_front() else {
             self.protocol_error(ProtocolError::UnexpectedReply(reply));
             return;
@@ -372,57 +376,30 @@ impl Client {
     }
 }
 
-impl Machine for Client {
+impl Rules for Client {
     type Event = Event;
 
-    fn feed(&mut self, data: &[u8]) {
-        match self.session {
-            Session::Closed => {}
-            Session::AwaitingTls => {
-                // Plaintext after the 220 to STARTTLS: never parsed (RFC 3207 §4.2).
-                if !data.is_empty() {
-                    self.emit(Event::TlsInjection {
-                        discarded: data.len(),
-                    });
-                }
-            }
-            _ => {
-                self.reader.push(data);
-                self.process();
-            }
-        }
+    fn kernel(&self) -> &Kernel<Event> {
+        &self.k
     }
 
-    fn feed_eof(&mut self) {
-        self.close(CloseReason::Eof);
+    fn kernel_mut(&mut self) -> &mut Kernel<Event> {
+        &mut self.k
     }
 
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        let n = self.out.len();
-        out.append(&mut self.out);
-        n
+    fn process(&mut self) {
+        Client::process(self);
     }
 
-    fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    fn io(&self) -> Io {
-        match self.session {
-            Session::Closed => Io::Closed,
-            Session::AwaitingTls => Io::AwaitingTls,
-            _ => Io::Open {
-                wants_read: !self.expect.is_empty(),
-            },
-        }
-    }
-
-    fn read_timeout(&self) -> Option<Duration> {
-        if matches!(self.session, Session::Closed | Session::AwaitingTls) {
-            return None;
-        }
+    /// The reply to the oldest outstanding command, with its RFC 5321 §4.5.3.2 limit
+    /// (for a pipelined group the first outstanding reply decides). Between commands the
+    /// client still reads, untimed.
+    fn waiting(&self) -> Waiting {
         let t = &self.config.timeouts;
-        Some(match self.expect.front()? {
+        let Some(expect) = self.expect.front() else {
+            return Waiting::Nothing;
+        };
+        let limit = match expect {
             Expect::Greeting => t.greeting,
             Expect::Mail => t.mail,
             Expect::Rcpt { .. } => t.rcpt,
@@ -439,25 +416,52 @@ impl Machine for Client {
             | Expect::Noop
             | Expect::Vrfy
             | Expect::Quit => t.command,
-        })
-    }
-
-    fn handle_timeout(&mut self) {
-        self.close(CloseReason::Timeout);
-    }
-
-    fn tls_established(&mut self) {
-        if self.session != Session::AwaitingTls {
-            return;
+        };
+        Waiting::Peer {
+            kind: Deadline::Reply,
+            key: self.replies,
+            limit: RateDeadline::fixed(limit),
         }
+    }
+
+    fn wants_read(&self) -> bool {
+        true
+    }
+
+    fn on_eof(&mut self) {
+        self.close(CloseReason::Eof);
+    }
+
+    fn on_timeout(&mut self, deadline: Deadline) {
+        self.close(CloseReason::Timeout(deadline));
+    }
+
+    fn on_tls_established(&mut self) {
         // RFC 3207 §4.2: discard all knowledge obtained from the server before TLS.
         self.session = Session::Connected;
         self.capabilities = Capabilities::default();
         self.extended = false;
         self.authenticated = false;
         self.tls_active = true;
-        self.reader.discard();
         self.parser = ReplyParser::new(self.config.reply_limits.clone());
         self.emit(Event::TlsReady);
     }
+
+    fn on_input_overflow(&mut self) {
+        self.close(CloseReason::InputOverflow);
+    }
+
+    fn settle_rules(&mut self) {
+        // RFC 5321 §4.5.3.2.5: while a body is sent, each block of it has the data-block
+        // limit.
+        let t = &self.config.timeouts;
+        let body = self.txn.as_ref().is_some_and(|t| t.body_open());
+        self.k.out.set_limit(if body {
+            t.write.with_timeout(t.data_block)
+        } else {
+            t.write
+        });
+    }
 }
+
+kernel::impl_machine!(Client, Event);

@@ -5,7 +5,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::{AuthRun, Client, ClientError, Event, Expect, Hello, ProtocolError, Refused, Session};
+use crate::machine::Misuse;
 use crate::sasl::{self, ClientAuth};
+use crate::time::Instant;
 use crate::smtp::{Capabilities, Command, Host, InitialResponse, Reply, ReplyCode};
 
 /// RFC 4954 §4: an AUTH line with its initial response must fit the 512-octet command
@@ -38,7 +40,11 @@ impl Client {
     /// EHLO the machine sends `HELO` itself (RFC 5321 §4.1.4) when the hostname is a
     /// domain. Allowed after the greeting and again later (e.g. after STARTTLS), outside
     /// a transaction.
-    pub fn ehlo(&mut self) -> Result<(), ClientError> {
+    pub fn ehlo(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.ehlo_at())
+    }
+
+    fn ehlo_at(&mut self) -> Result<(), ClientError> {
         self.check_greeted("EHLO")?;
         let (cmd, hello) = if self.config.lmtp {
             (Command::Lhlo(self.config.hostname.clone()), Hello::Lhlo)
@@ -91,7 +97,11 @@ impl Client {
     /// `tls_established()`, [`Event::TlsReady`] follows and the caller must EHLO again.
     /// Any other reply gives [`Event::StartTlsRefused`]: the machine never goes on in
     /// plaintext by itself, the caller decides.
-    pub fn starttls(&mut self) -> Result<(), ClientError> {
+    pub fn starttls(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.starttls_at())
+    }
+
+    fn starttls_at(&mut self) -> Result<(), ClientError> {
         self.check_idle()?;
         if self.tls_active {
             return Err(ClientError::AlreadyTls);
@@ -122,11 +132,11 @@ impl Client {
             self.emit(Event::StartTlsRefused(reply));
             return;
         }
+        // Plaintext after the 220 is dropped unread and reported once, with what is
+        // fed before the handshake completes (response injection, CVE-2021-22947
+        // class).
         self.session = Session::AwaitingTls;
-        let discarded = self.reader.discard();
-        if discarded > 0 {
-            self.emit(Event::TlsInjection { discarded });
-        }
+        self.k.start_tls();
     }
 
     /// Starts an AUTH exchange (RFC 4954 §4) with a mechanism the server advertised.
@@ -141,13 +151,21 @@ impl Client {
     /// Refused: before EHLO, after a successful AUTH, inside a transaction, for a
     /// mechanism not advertised, or for PLAIN/LOGIN/XOAUTH2/OAUTHBEARER without TLS
     /// ([`ClientError::NeedsTls`]); [`Client::auth_forced`] skips the last two checks.
-    pub fn auth(&mut self, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+    pub fn auth(&mut self, now: Instant, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+        crate::kernel::answer(self, now, |m| m.auth_at(auth))
+    }
+
+    fn auth_at(&mut self, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
         self.start_auth(auth, false)
     }
 
     /// [`Client::auth`] without checking the advertised mechanisms nor TLS: for servers
     /// that accept mechanisms they do not list, or a deliberate plaintext login.
-    pub fn auth_forced(&mut self, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+    pub fn auth_forced(&mut self, now: Instant, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+        crate::kernel::answer(self, now, |m| m.auth_forced_at(auth))
+    }
+
+    fn auth_forced_at(&mut self, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
         self.start_auth(auth, true)
     }
 
@@ -182,7 +200,7 @@ impl Client {
             })
         })();
         match check {
-            Err(e) => Err(Refused::new(e, auth)),
+            Err(e) => Err(Misuse::new("auth", e, auth)),
             Ok(line) => {
                 self.auth = Some(AuthRun {
                     auth,
@@ -234,28 +252,40 @@ impl Client {
             }
         }
         line.extend_from_slice(b"\r\n");
-        self.out.extend_from_slice(&line);
+        self.k.out.push(&line);
         self.expect.push_front(Expect::Auth);
     }
 
     /// Sends `RSET` (RFC 5321 §4.1.1.5); concludes with [`Event::Reset`]. Allowed after
     /// the greeting, outside a transaction (the machine resets failed transactions
     /// itself).
-    pub fn rset(&mut self) -> Result<(), ClientError> {
+    pub fn rset(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.rset_at())
+    }
+
+    fn rset_at(&mut self) -> Result<(), ClientError> {
         self.check_greeted("RSET")?;
         self.send(b"RSET\r\n", Expect::Rset { internal: false });
         Ok(())
     }
 
     /// Sends `NOOP` (RFC 5321 §4.1.1.9); concludes with [`Event::Noop`].
-    pub fn noop(&mut self) -> Result<(), ClientError> {
+    pub fn noop(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.noop_at())
+    }
+
+    fn noop_at(&mut self) -> Result<(), ClientError> {
         self.check_greeted("NOOP")?;
         self.send(b"NOOP\r\n", Expect::Noop);
         Ok(())
     }
 
     /// Sends `VRFY string` (RFC 5321 §4.1.1.6); concludes with [`Event::Verify`].
-    pub fn vrfy(&mut self, what: String) -> Result<(), Refused<String>> {
+    pub fn vrfy(&mut self, now: Instant, what: String) -> Result<(), Refused<String>> {
+        crate::kernel::answer(self, now, |m| m.vrfy_at(what))
+    }
+
+    fn vrfy_at(&mut self, what: String) -> Result<(), Refused<String>> {
         let line = self
             .check_greeted("VRFY")
             .and_then(|()| Self::encode_command(&Command::Vrfy(what.clone())));
@@ -264,14 +294,18 @@ impl Client {
                 self.send(&line, Expect::Vrfy);
                 Ok(())
             }
-            Err(e) => Err(Refused::new(e, what)),
+            Err(e) => Err(Misuse::new("vrfy", e, what)),
         }
     }
 
     /// Sends `QUIT` (RFC 5321 §4.1.1.10); the reply (`221`) gives [`Event::Closed`].
     /// Allowed whenever no reply is outstanding and no body is being sent, including
     /// after a refused greeting (RFC 5321 §3.1: the client should QUIT after a 554).
-    pub fn quit(&mut self) -> Result<(), ClientError> {
+    pub fn quit(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.quit_at())
+    }
+
+    fn quit_at(&mut self) -> Result<(), ClientError> {
         self.check_idle()?;
         if self.session == Session::Greeting {
             return Err(ClientError::Busy);

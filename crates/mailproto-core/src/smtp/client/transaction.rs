@@ -6,6 +6,8 @@ use alloc::vec::Vec;
 
 use super::body::{BodyMode, BodyWriter};
 use super::{Client, ClientError, Event, Expect, FailureReason, Refused, Session};
+use crate::machine::Misuse;
+use crate::time::Instant;
 use crate::smtp::{
     Body, Capabilities, ForwardPath, MailParams, RcptParams, Reply, ReplyCode, ReversePath,
 };
@@ -184,6 +186,17 @@ impl Client {
     /// when a path or parameter cannot be encoded.
     pub fn send_envelope(
         &mut self,
+        now: Instant,
+        from: ReversePath,
+        params: MailParams,
+        rcpts: Vec<(ForwardPath, RcptParams)>,
+        body: BodyMode,
+    ) -> Result<(), Refused<Envelope>> {
+        crate::kernel::answer(self, now, |m| m.send_envelope_at(from, params, rcpts, body))
+    }
+
+    fn send_envelope_at(
+        &mut self,
         from: ReversePath,
         params: MailParams,
         rcpts: Vec<(ForwardPath, RcptParams)>,
@@ -196,7 +209,7 @@ impl Client {
             body,
         };
         match self.check_envelope(&envelope) {
-            Err(e) => Err(Refused::new(e, envelope)),
+            Err(e) => Err(Misuse::new("send_envelope", e, envelope)),
             Ok((mail, rcpts)) => {
                 self.start_transaction(&envelope, mail, rcpts);
                 Ok(())
@@ -283,18 +296,30 @@ impl Client {
     /// `BDAT n` chunk (RFC 3030 §2), canonicalised the same way unless BODY=BINARYMIME.
     /// The output grows by about the size of `chunk`, never by the whole message: flush
     /// after each call. An empty chunk sends nothing.
-    pub fn send_body(&mut self, chunk: &[u8]) -> Result<(), ClientError> {
+    pub fn send_body(&mut self, now: Instant, chunk: &[u8]) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.send_body_at(chunk))
+    }
+
+    fn send_body_at(&mut self, chunk: &[u8]) -> Result<(), ClientError> {
         self.write_body(chunk, false)
     }
 
     /// Ends the message: `CRLF . CRLF` as needed (DATA), or `BDAT 0 LAST`.
-    pub fn finish_body(&mut self) -> Result<(), ClientError> {
+    pub fn finish_body(&mut self, now: Instant) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.finish_body_at())
+    }
+
+    fn finish_body_at(&mut self) -> Result<(), ClientError> {
         self.write_body(&[], true)
     }
 
     /// Sends the last piece of the message and ends it: for BDAT one `BDAT n LAST` chunk
     /// (RFC 3030 §2), saving the `BDAT 0 LAST` round of [`Client::finish_body`].
-    pub fn send_last_body(&mut self, chunk: &[u8]) -> Result<(), ClientError> {
+    pub fn send_last_body(&mut self, now: Instant, chunk: &[u8]) -> Result<(), ClientError> {
+        crate::kernel::answer(self, now, |m| m.send_last_body_at(chunk))
+    }
+
+    fn send_last_body_at(&mut self, chunk: &[u8]) -> Result<(), ClientError> {
         self.write_body(chunk, true)
     }
 
@@ -319,8 +344,9 @@ impl Client {
             return Err(ClientError::Busy);
         };
         let bdat = writer
-            .write(chunk, last, &mut self.out, &mut self.scratch)
+            .write(chunk, last, self.k.out.buf(), &mut self.scratch)
             .map_err(ClientError::Body)?;
+        self.k.out.release();
         if bdat {
             txn.bdat_sent = true;
             txn.chunks_in_flight += 1;
@@ -396,7 +422,7 @@ impl Client {
                         // accepted recipient (RFC 2033 §4.2): here, not at all.
                         txn.lone_dot_sent = true;
                         if self.config.lmtp {
-                            self.out.extend_from_slice(b".\r\n");
+                            self.k.out.push(b".\r\n");
                         } else {
                             self.send(b".\r\n", Expect::LoneDot);
                         }

@@ -6,6 +6,7 @@ use super::{
     Answer, AnswerError, AnswerErrorKind, Chunks, CloseReason, Flush, Pending, Server, Transaction,
 };
 use crate::smtp::{EnhancedCode, Reply, ReplyCode};
+use crate::time::Instant;
 
 /// Whether the machine can send `reply` on the application's behalf.
 fn check(reply: &Reply) -> Result<(), AnswerErrorKind> {
@@ -25,10 +26,14 @@ impl Server {
     ///
     /// AUTH needs [`auth_accept`](Self::auth_accept), VRFY/EXPN a
     /// [`reply`](Self::reply); otherwise, or with nothing pending, an error.
-    pub fn accept(&mut self) -> Result<(), AnswerError> {
+    pub fn accept(&mut self, now: Instant) -> Result<(), AnswerError> {
+        crate::kernel::answer(self, now, |m| m.accept_at())
+    }
+
+    fn accept_at(&mut self) -> Result<(), AnswerError> {
         let reply = match self.pending {
             None => {
-                return Err(AnswerError::new(
+                return Err(AnswerError::new("accept", 
                     AnswerErrorKind::NothingPending,
                     Answer::Accept,
                 ));
@@ -40,7 +45,7 @@ impl Server {
             }
             Some(Pending::MessageEnd { .. }) => self.status(250, 0, 0, "Ok: queued"),
             Some(other) => {
-                return Err(AnswerError::new(
+                return Err(AnswerError::new("accept", 
                     AnswerErrorKind::WrongAnswer {
                         awaiting: other.public(),
                     },
@@ -59,15 +64,19 @@ impl Server {
     ///
     /// Refused, with the reply handed back: nothing pending, a 3xx code, a reply that
     /// cannot be encoded (CR/LF/NUL in the text, enhanced code of another class).
-    pub fn reply(&mut self, reply: Reply) -> Result<(), AnswerError> {
+    pub fn reply(&mut self, now: Instant, reply: Reply) -> Result<(), AnswerError> {
+        crate::kernel::answer(self, now, |m| m.reply_at(reply))
+    }
+
+    fn reply_at(&mut self, reply: Reply) -> Result<(), AnswerError> {
         if self.pending.is_none() {
-            return Err(AnswerError::new(
+            return Err(AnswerError::new("reply", 
                 AnswerErrorKind::NothingPending,
                 Answer::Reply(reply),
             ));
         }
         if let Err(kind) = check(&reply) {
-            return Err(AnswerError::new(kind, Answer::Reply(reply)));
+            return Err(AnswerError::new("reply", kind, Answer::Reply(reply)));
         }
         self.apply(reply);
         Ok(())
@@ -77,27 +86,32 @@ impl Server {
     /// `reject(ReplyCode::MAILBOX_UNAVAILABLE, Some(EnhancedCode::new(5, 1, 1)), "No such user")`.
     pub fn reject(
         &mut self,
+        now: Instant,
         code: ReplyCode,
         enhanced: Option<EnhancedCode>,
         text: &str,
     ) -> Result<(), AnswerError> {
-        self.reply(Reply::new(code, enhanced, text))
+        self.reply(now, Reply::new(code, enhanced, text))
     }
 
     /// Answers the end of an LMTP message with one reply per accepted recipient, in
     /// RCPT order (RFC 2033 §4.2). Also accepts a single reply for SMTP. Refused unless
     /// the number of replies is the number due and every reply can be sent.
-    pub fn reply_lmtp(&mut self, replies: Vec<Reply>) -> Result<(), AnswerError> {
+    pub fn reply_lmtp(&mut self, now: Instant, replies: Vec<Reply>) -> Result<(), AnswerError> {
+        crate::kernel::answer(self, now, |m| m.reply_lmtp_at(replies))
+    }
+
+    fn reply_lmtp_at(&mut self, replies: Vec<Reply>) -> Result<(), AnswerError> {
         let due = match self.pending {
             None => {
-                return Err(AnswerError::new(
+                return Err(AnswerError::new("reply_lmtp", 
                     AnswerErrorKind::NothingPending,
                     Answer::Replies(replies),
                 ));
             }
             Some(Pending::MessageEnd { replies }) => replies,
             Some(other) => {
-                return Err(AnswerError::new(
+                return Err(AnswerError::new("reply_lmtp", 
                     AnswerErrorKind::WrongAnswer {
                         awaiting: other.public(),
                     },
@@ -110,10 +124,10 @@ impl Server {
                 expected: due,
                 got: replies.len(),
             };
-            return Err(AnswerError::new(kind, Answer::Replies(replies)));
+            return Err(AnswerError::new("reply_lmtp", kind, Answer::Replies(replies)));
         }
         if let Some(kind) = replies.iter().find_map(|r| check(r).err()) {
-            return Err(AnswerError::new(kind, Answer::Replies(replies)));
+            return Err(AnswerError::new("reply_lmtp", kind, Answer::Replies(replies)));
         }
         for reply in replies {
             if self.pending.is_none() {
@@ -126,14 +140,22 @@ impl Server {
 
     /// Accepts the credentials of the pending AUTH: `235 2.7.0 Authentication
     /// successful` (RFC 4954 §6).
-    pub fn auth_accept(&mut self) -> Result<(), AnswerError> {
+    pub fn auth_accept(&mut self, now: Instant) -> Result<(), AnswerError> {
+        crate::kernel::answer(self, now, |m| m.auth_accept_at())
+    }
+
+    fn auth_accept_at(&mut self) -> Result<(), AnswerError> {
         self.auth_answer(true)
     }
 
     /// Rejects the credentials of the pending AUTH: `535 5.7.8 Authentication
     /// credentials invalid` (RFC 4954 §6). Counts towards
     /// [`ServerLimits::max_auth_failures`](super::ServerLimits::max_auth_failures).
-    pub fn auth_reject(&mut self) -> Result<(), AnswerError> {
+    pub fn auth_reject(&mut self, now: Instant) -> Result<(), AnswerError> {
+        crate::kernel::answer(self, now, |m| m.auth_reject_at())
+    }
+
+    fn auth_reject_at(&mut self) -> Result<(), AnswerError> {
         self.auth_answer(false)
     }
 
@@ -145,17 +167,21 @@ impl Server {
     ///
     /// [`xoauth2_error_challenge`]: crate::sasl::xoauth2_error_challenge
     /// [`oauthbearer_error_challenge`]: crate::sasl::oauthbearer_error_challenge
-    pub fn auth_reject_with_challenge(&mut self, error: Vec<u8>) -> Result<(), AnswerError> {
+    pub fn auth_reject_with_challenge(&mut self, now: Instant, error: Vec<u8>) -> Result<(), AnswerError> {
+        crate::kernel::answer(self, now, |m| m.auth_reject_with_challenge_at(error))
+    }
+
+    fn auth_reject_with_challenge_at(&mut self, error: Vec<u8>) -> Result<(), AnswerError> {
         match self.pending {
             Some(Pending::Auth) => {
                 self.sasl_error_challenge(error);
                 Ok(())
             }
-            None => Err(AnswerError::new(
+            None => Err(AnswerError::new("auth_reject_with_challenge", 
                 AnswerErrorKind::NothingPending,
                 Answer::AuthChallenge(error),
             )),
-            Some(other) => Err(AnswerError::new(
+            Some(other) => Err(AnswerError::new("auth_reject_with_challenge", 
                 AnswerErrorKind::WrongAnswer {
                     awaiting: other.public(),
                 },
@@ -165,6 +191,7 @@ impl Server {
     }
 
     fn auth_answer(&mut self, ok: bool) -> Result<(), AnswerError> {
+        let call = if ok { "auth_accept" } else { "auth_reject" };
         let answer = || {
             if ok {
                 Answer::AuthAccept
@@ -175,13 +202,13 @@ impl Server {
         match self.pending {
             Some(Pending::Auth) => {}
             None => {
-                return Err(AnswerError::new(AnswerErrorKind::NothingPending, answer()));
+                return Err(AnswerError::new(call, AnswerErrorKind::NothingPending, answer()));
             }
             Some(other) => {
                 let kind = AnswerErrorKind::WrongAnswer {
                     awaiting: other.public(),
                 };
-                return Err(AnswerError::new(kind, answer()));
+                return Err(AnswerError::new(call, kind, answer()));
             }
         }
         let reply = if ok {

@@ -5,6 +5,8 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use zeroize::Zeroize;
+
 use super::{CloseReason, Event, Flush, Pending, Phase, Server};
 use crate::line::LineError;
 use crate::sasl::{Mechanism, ServerAuth, ServerAuthConfig, Step, encode_line};
@@ -85,6 +87,9 @@ impl Server {
         config.max_line_len = self.config.limits.parse.auth_line.saturating_sub(2);
         config.cram_md5_challenge = self.config.cram_md5_challenge.clone();
         let (exchange, step) = ServerAuth::start(mechanism, initial.as_deref(), config);
+        if let Some(mut initial) = initial {
+            initial.zeroize();
+        }
         self.sasl_step(Box::new(exchange), step);
     }
 
@@ -93,7 +98,7 @@ impl Server {
         let Phase::Sasl(exchange) = &mut self.phase else {
             return false;
         };
-        let response = match self.input.next_line() {
+        let response = match self.k.input.next_line() {
             None => return false,
             Some(Ok(line)) => Response::Step(exchange.step(line)),
             Some(Err(LineError::TooLong { .. })) => Response::Refused(self.status(
@@ -109,6 +114,8 @@ impl Server {
                 "Bare CR or LF in authentication response",
             )),
         };
+        // The line held a credential: no copy of it stays in the reader.
+        self.k.wipe_input();
         let Phase::Sasl(exchange) = core::mem::replace(&mut self.phase, Phase::Command) else {
             return true;
         };
@@ -132,13 +139,13 @@ impl Server {
                 let text = String::from_utf8(text).unwrap_or_default();
                 let reply = Reply::new(ReplyCode::AUTH_CHALLENGE, None, &text);
                 self.send(&reply, Flush::Now);
-                self.input.set_max_line(self.config.limits.parse.auth_line);
+                self.k.input.set_max_line(self.config.limits.parse.auth_line);
                 self.phase = Phase::Sasl(exchange);
             }
             Step::Done(credentials) => {
                 self.leave_sasl();
                 self.pending = Some(Pending::Auth);
-                self.events.push_back(Event::Auth {
+                self.k.emit(Event::Auth {
                     mechanism: exchange.mechanism().clone(),
                     credentials,
                 });
@@ -175,7 +182,7 @@ impl Server {
     }
 
     fn leave_sasl(&mut self) {
-        self.input.set_max_line(self.command_max_line);
+        self.k.input.set_max_line(self.command_max_line);
         if matches!(self.phase, Phase::Sasl(_)) {
             self.phase = Phase::Command;
         }
@@ -183,9 +190,7 @@ impl Server {
 
     /// Counts a failed exchange; closes the session at the limit.
     pub(super) fn auth_failed(&mut self) {
-        self.auth_failures = self.auth_failures.saturating_add(1);
-        let max = self.config.limits.max_auth_failures;
-        if max > 0 && self.auth_failures >= max {
+        if self.auth_failures.bump() {
             self.close_for(
                 CloseReason::TooManyAuthFailures,
                 "too many authentication failures",

@@ -11,7 +11,7 @@ use crate::smtp::Reply;
 impl Server {
     /// Decodes the buffered DATA input; false when there is none.
     pub(super) fn data_step(&mut self) -> bool {
-        if self.input.is_empty() {
+        if self.k.input.is_empty() {
             return false;
         }
         let max = self.config.limits.max_message_size;
@@ -19,8 +19,8 @@ impl Server {
             return false;
         };
         let mut chunk = Vec::new();
-        let decoded = self.decoder.decode(self.input.buffered(), &mut chunk);
-        self.input.consume(decoded.consumed);
+        let decoded = self.decoder.decode(self.k.input.buffered(), &mut chunk);
+        self.k.input.consume(decoded.consumed);
         if state.failure.is_none() {
             // What comes before a limit or a violation is delivered whatever the reads,
             // so the events do not depend on how the input was split; the rest is read
@@ -36,7 +36,7 @@ impl Server {
                 .size
                 .saturating_add(u64::try_from(chunk.len()).unwrap_or(u64::MAX));
             if !chunk.is_empty() {
-                self.events.push_back(Event::BodyChunk(chunk));
+                self.k.emit(Event::BodyChunk(chunk));
             }
         }
         if decoded.done {
@@ -45,7 +45,8 @@ impl Server {
             match failure {
                 None => self.message_end(size),
                 Some(reason) => {
-                    self.events.push_back(Event::MessageAborted { reason });
+                    self.k.emit(Event::MessageAborted { reason });
+                    self.k.timers.end_message();
                     let reply = self.abort_reply(reason);
                     self.send_per_recipient(&reply);
                     self.txn = None;
@@ -57,6 +58,7 @@ impl Server {
 
     /// The body is complete: the application answers (per recipient for LMTP).
     fn message_end(&mut self, size: u64) {
+        self.k.timers.end_message();
         let recipients = self.txn.as_ref().map_or(1, |t| t.recipients);
         let replies = if self.config.lmtp {
             recipients.max(1)
@@ -64,7 +66,7 @@ impl Server {
             1
         };
         self.pending = Some(Pending::MessageEnd { replies });
-        self.events.push_back(Event::MessageEnd { size });
+        self.k.emit(Event::MessageEnd { size });
     }
 
     /// The machine's reply to a refused body.
@@ -107,6 +109,7 @@ impl Server {
             Some(outcome) => outcome,
             None => self.bdat_accept(size),
         };
+        self.bodies += 1;
         self.phase = Phase::Chunk(ChunkState {
             remaining: size,
             size,
@@ -181,7 +184,9 @@ impl Server {
         let so_far = match txn.chunks {
             Chunks::Receiving { size } => size,
             _ => {
-                self.events.push_back(Event::DataStart { chunked: true });
+                let now = self.k.now();
+                self.k.timers.start_message(now, self.config.timeouts.message);
+                self.k.emit(Event::DataStart { chunked: true });
                 0
             }
         };
@@ -192,9 +197,10 @@ impl Server {
             }
             _ => {
                 txn.chunks = Chunks::Failed(too_big.clone());
-                self.events.push_back(Event::MessageAborted {
+                self.k.emit(Event::MessageAborted {
                     reason: AbortReason::TooBig { limit: max },
                 });
+                self.k.timers.end_message();
                 ChunkOutcome::Discard {
                     reply: too_big,
                     end_transaction: true,
@@ -211,16 +217,16 @@ impl Server {
             return false;
         };
         if chunk.remaining > 0 {
-            let available = self.input.len();
+            let available = self.k.input.len();
             if available == 0 {
                 return false;
             }
             let n = usize::try_from(chunk.remaining).map_or(available, |r| r.min(available));
             if matches!(chunk.outcome, ChunkOutcome::Deliver) {
-                let bytes = self.input.buffered()[..n].to_vec();
-                self.events.push_back(Event::BodyChunk(bytes));
+                let bytes = self.k.input.buffered()[..n].to_vec();
+                self.k.emit(Event::BodyChunk(bytes));
             }
-            self.input.consume(n);
+            self.k.input.consume(n);
             chunk.remaining -= u64::try_from(n).unwrap_or(chunk.remaining);
             if chunk.remaining > 0 {
                 return true;

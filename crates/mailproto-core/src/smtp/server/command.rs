@@ -31,7 +31,7 @@ enum Hello {
 impl Server {
     /// Reads and handles one command line; false when no complete line is buffered.
     pub(super) fn next_command(&mut self) -> bool {
-        let line = match self.input.next_line() {
+        let line = match self.k.input.next_line() {
             None => return false,
             Some(Err(e)) => Line::Framing(e),
             Some(Ok(line)) => match Command::parse(line, &self.parse) {
@@ -105,7 +105,7 @@ impl Server {
             Command::Data => self.data(),
             Command::Rset => {
                 self.reset_transaction();
-                self.events.push_back(super::Event::Reset);
+                self.k.emit(super::Event::Reset);
                 let reply = self.status(250, 0, 0, "Ok");
                 self.send(&reply, Flush::Later);
             }
@@ -125,7 +125,11 @@ impl Server {
             Command::Auth {
                 mechanism,
                 initial_response,
-            } => self.auth(&mechanism, initial_response),
+            } => {
+                // The line may hold a credential: no copy of it stays in the reader.
+                self.k.wipe_input();
+                self.auth(&mechanism, initial_response)
+            }
             _ => {
                 let reply = self.status(500, 5, 2, "Error: command not recognized");
                 self.refuse(&reply, Flush::Now);
@@ -162,7 +166,7 @@ impl Server {
         }
         // RFC 5321 §4.1.4: a later EHLO resets the state as RSET does.
         if self.reset_transaction() {
-            self.events.push_back(super::Event::Reset);
+            self.k.emit(super::Event::Reset);
         }
         let extended = kind != Hello::Helo;
         self.session.hello = Some(extended);
@@ -178,7 +182,7 @@ impl Server {
         } else {
             Self::hello_reply(250, &first)
         };
-        self.events.push_back(super::Event::Hello {
+        self.k.emit(super::Event::Hello {
             domain: host,
             extended,
         });
@@ -261,7 +265,7 @@ impl Server {
             smtputf8: params.smtputf8,
             binary: params.body == Some(Body::BinaryMime),
         });
-        self.events.push_back(super::Event::Mail { from, params });
+        self.k.emit(super::Event::Mail { from, params });
     }
 
     /// The first MAIL parameter whose extension is not advertised in this session.
@@ -340,7 +344,7 @@ impl Server {
             return self.send(&reply, Flush::Later);
         }
         self.pending = Some(Pending::Rcpt);
-        self.events.push_back(super::Event::Rcpt { to, params });
+        self.k.emit(super::Event::Rcpt { to, params });
     }
 
     /// DATA (RFC 5321 §4.1.1.4; RFC 2920 §3.2 (3); RFC 3030 §2, §3).
@@ -366,11 +370,12 @@ impl Server {
             };
             return self.send(&reply, Flush::Now);
         }
-        self.events
-            .push_back(super::Event::DataStart { chunked: false });
+        self.body_started();
+        self.k.emit(super::Event::DataStart { chunked: false });
         let reply = self.status(354, 0, 0, "End data with <CR><LF>.<CR><LF>");
         self.send(&reply, Flush::Now);
         self.decoder.reset();
+        self.bodies += 1;
         self.phase = Phase::Data(super::DataState {
             size: 0,
             failure: None,
@@ -382,10 +387,10 @@ impl Server {
         if self.config.vrfy_expn_events {
             if expn {
                 self.pending = Some(Pending::Expn);
-                self.events.push_back(super::Event::Expn(arg));
+                self.k.emit(super::Event::Expn(arg));
             } else {
                 self.pending = Some(Pending::Vrfy);
-                self.events.push_back(super::Event::Vrfy(arg));
+                self.k.emit(super::Event::Vrfy(arg));
             }
             return;
         }
@@ -448,10 +453,9 @@ impl Server {
         let reply = self.status(220, 0, 0, "Ready to start TLS");
         self.send(&reply, Flush::Now);
         // Anything the client sent after STARTTLS arrived in plaintext and must not be
-        // acted upon (CVE-2011-0411).
-        let discarded = self.input.discard();
-        self.events
-            .push_back(super::Event::TlsStarting { discarded });
+        // acted upon (CVE-2011-0411): the kernel drops it and reports it once.
+        self.k.emit(super::Event::TlsStarting);
+        self.k.start_tls();
         self.phase = Phase::AwaitingTls;
     }
 }

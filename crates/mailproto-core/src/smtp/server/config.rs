@@ -7,6 +7,7 @@ use core::time::Duration;
 use crate::line::BareLineEnding;
 use crate::sasl::Mechanism;
 use crate::smtp::{Extension, Limits};
+use crate::time::RateDeadline;
 
 /// The service extensions the server advertises in its EHLO/LHLO reply (RFC 5321
 /// §4.1.1.1) and therefore accepts.
@@ -100,7 +101,8 @@ pub struct ServerLimits {
     pub max_auth_rounds: usize,
     /// Input bytes held before the machine stops asking for more
     /// (`Io::Open { wants_read: false }`), default 64 KiB. Raised to at least twice the
-    /// longest allowed line.
+    /// longest allowed line. Input fed beyond it while not asked for closes the session
+    /// with `421 4.7.0`.
     pub max_buffered: usize,
 }
 
@@ -118,25 +120,66 @@ impl Default for ServerLimits {
     }
 }
 
-/// How long the server waits for the client (RFC 5321 §4.5.3.2). The machine has no
-/// clock: [`Machine::read_timeout`](crate::Machine::read_timeout) reports the one in
-/// force and the adapter calls `handle_timeout` when it expires.
+/// The server's deadlines (RFC 5321 §4.5.3.2; see [`crate::time`] and the table in
+/// docs/design.md). Every expiry but [`write`](Self::write) and
+/// [`tls_handshake`](Self::tls_handshake) ends the session with `421 4.4.2`; those two
+/// close at once, as the client cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Timeouts {
-    /// Waiting for the next command or SASL response, default 5 minutes (RFC 5321
-    /// §4.5.3.2.7 "Server Timeout").
-    pub command: Duration,
-    /// Waiting for the next block of DATA or BDAT content, default 3 minutes (RFC 5321
-    /// §4.5.3.2.5 "Data Block").
-    pub data_block: Duration,
+    /// Waiting for the first octet of the next command or SASL response, default 5
+    /// minutes (RFC 5321 §4.5.3.2.7 "Server Timeout").
+    pub idle: Duration,
+    /// From a command line's first octet to its CRLF, default 5 minutes. A drip of
+    /// single octets does not extend it (Postfix's `smtpd_per_record_deadline`).
+    pub line: Duration,
+    /// One DATA body or BDAT chunk: 3 minutes (RFC 5321 §4.5.3.2.5 "Data Block"),
+    /// extended by one second per 500 octets received (Postfix's
+    /// `smtpd_min_data_rate`).
+    pub data: RateDeadline,
+    /// The whole message, from its first octet to its end (across BDAT chunks),
+    /// default 1 hour; `None` for no cap.
+    pub message: Option<Duration>,
+    /// The whole session, default 1 hour; `None` for no cap.
+    pub session: Option<Duration>,
+    /// Replies queued and not taken by the client: 5 minutes from when they were
+    /// queued, extended by one second per 500 octets the client takes.
+    pub write: RateDeadline,
+    /// The TLS handshake after STARTTLS, default 1 minute.
+    pub tls_handshake: Duration,
+    /// The application's answer to an event, default `None` (no limit). Time the
+    /// application takes never counts against the client; when this expires the
+    /// session ends with `421 4.3.0`.
+    pub application: Option<Duration>,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
+        const MIN: u64 = 60;
         Timeouts {
-            command: Duration::from_secs(5 * 60),
-            data_block: Duration::from_secs(3 * 60),
+            idle: Duration::from_secs(5 * MIN),
+            line: Duration::from_secs(5 * MIN),
+            data: RateDeadline::new(Duration::from_secs(3 * MIN), 500),
+            message: Some(Duration::from_secs(60 * MIN)),
+            session: Some(Duration::from_secs(60 * MIN)),
+            write: RateDeadline::new(Duration::from_secs(5 * MIN), 500),
+            tls_handshake: Duration::from_secs(MIN),
+            application: None,
+        }
+    }
+}
+
+impl Timeouts {
+    /// Idle, line, data-block and write deadlines all set to `timeout` (minimum rates
+    /// kept), as Postfix's `smtpd_timeout` with `smtpd_per_record_deadline = yes`.
+    pub fn uniform(timeout: Duration) -> Timeouts {
+        let d = Timeouts::default();
+        Timeouts {
+            idle: timeout,
+            line: timeout,
+            data: d.data.with_timeout(timeout),
+            write: d.write.with_timeout(timeout),
+            ..d
         }
     }
 }
@@ -183,7 +226,7 @@ pub struct ServerConfig {
     /// [`BareLineEnding::Reject`]; [`BareLineEnding::Normalize`] reads them as line
     /// breaks. Neither lets a bare line ending end a body.
     pub bare_line_ending: BareLineEnding,
-    /// Read timeouts.
+    /// Deadlines.
     pub timeouts: Timeouts,
     /// Hand VRFY and EXPN to the application as events. Default false: the machine
     /// answers `252 2.5.0 Cannot VRFY user, but will accept message and attempt

@@ -6,6 +6,8 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::dot::DotError;
+use crate::machine::Misuse;
+use crate::time::Deadline;
 use crate::sasl::{Credentials, Mechanism};
 use crate::smtp::{
     EncodeError, ForwardPath, Host, MailParams, RcptParams, Reply, ReplyCode, ReversePath,
@@ -99,10 +101,15 @@ pub enum Event {
     /// [`vrfy_expn_events`]: super::ServerConfig::vrfy_expn_events
     Expn(String),
     /// STARTTLS was accepted: `220 2.0.0 Ready to start TLS` is queued, every plaintext
-    /// byte received after the command was thrown away (command injection,
+    /// byte received after the command is thrown away unread (command injection,
     /// CVE-2011-0411), and the machine waits in
     /// [`Io::AwaitingTls`](crate::Io::AwaitingTls) for the handshake.
-    TlsStarting {
+    TlsStarting,
+    /// Plaintext the client sent after STARTTLS was thrown away unread: reported once,
+    /// with every octet counted (those held at the switch and those fed before the
+    /// handshake completed), when the handshake completes or the session ends. A
+    /// well-behaved client sends nothing there; a count is an injection attempt.
+    TlsInjection {
         /// Plaintext octets discarded.
         discarded: usize,
     },
@@ -161,8 +168,13 @@ pub enum CloseReason {
     Quit,
     /// The client closed the connection (end of stream) without QUIT.
     Eof,
-    /// The read timeout expired; the machine sent `421 4.4.2` (RFC 5321 §4.5.3.2).
-    Timeout,
+    /// A deadline expired (RFC 5321 §4.5.3.2): the machine sent `421 4.4.2` (`421 4.3.0`
+    /// for the application's deadline), or nothing for a write or handshake deadline.
+    Timeout(Deadline),
+    /// Input fed while the machine did not ask for it went beyond
+    /// [`ServerLimits::max_buffered`](super::ServerLimits::max_buffered); `421 4.7.0`
+    /// sent.
+    InputOverflow,
     /// Too many command errors ([`ServerLimits::max_errors`]); `421 4.7.0` sent.
     ///
     /// [`ServerLimits::max_errors`]: super::ServerLimits::max_errors
@@ -181,7 +193,8 @@ impl fmt::Display for CloseReason {
         f.write_str(match self {
             CloseReason::Quit => "client sent QUIT",
             CloseReason::Eof => "client closed the connection",
-            CloseReason::Timeout => "read timeout expired",
+            CloseReason::Timeout(d) => return write!(f, "{d} expired"),
+            CloseReason::InputOverflow => "too much input while none was asked for",
             CloseReason::TooManyErrors => "too many command errors",
             CloseReason::TooManyAuthFailures => "too many authentication failures",
             CloseReason::Application => "application closed the session with 421",
@@ -273,63 +286,24 @@ pub enum AnswerErrorKind {
     },
 }
 
-/// An answer the machine refused; the state is unchanged and the answer is handed back.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AnswerError {
-    kind: AnswerErrorKind,
-    answer: Answer,
-}
+/// An answer the machine refused; the state is unchanged and the answer is handed back
+/// ([`Misuse::value`]).
+pub type AnswerError = Misuse<AnswerErrorKind, Answer>;
 
-impl AnswerError {
-    pub(super) fn new(kind: AnswerErrorKind, answer: Answer) -> Self {
-        AnswerError { kind, answer }
-    }
-
-    /// What was wrong.
-    pub fn kind(&self) -> &AnswerErrorKind {
-        &self.kind
-    }
-
-    /// The refused answer.
-    pub fn answer(&self) -> &Answer {
-        &self.answer
-    }
-
-    /// The refused answer, by value.
-    pub fn into_answer(self) -> Answer {
-        self.answer
-    }
-}
-
-impl fmt::Display for AnswerError {
+impl fmt::Display for AnswerErrorKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let what = match &self.answer {
-            Answer::Accept => "accept",
-            Answer::Reply(_) => "reply",
-            Answer::Replies(_) => "reply_lmtp",
-            Answer::AuthAccept => "auth_accept",
-            Answer::AuthReject => "auth_reject",
-            Answer::AuthChallenge(_) => "auth_reject_with_challenge",
-        };
-        match &self.kind {
-            AnswerErrorKind::NothingPending => {
-                write!(f, "{what}: no event awaits an answer")
-            }
+        match self {
+            AnswerErrorKind::NothingPending => f.write_str("no event awaits an answer"),
             AnswerErrorKind::WrongAnswer { awaiting } => {
-                write!(f, "{what} does not fit: the server waits for {awaiting}")
+                write!(f, "does not fit: the server waits for {awaiting}")
             }
-            AnswerErrorKind::InvalidReply(e) => write!(f, "{what}: reply cannot be sent: {e}"),
+            AnswerErrorKind::InvalidReply(e) => write!(f, "reply cannot be sent: {e}"),
             AnswerErrorKind::IntermediateCode(code) => {
-                write!(
-                    f,
-                    "{what}: intermediate reply code {code} is the machine's to send"
-                )
+                write!(f, "intermediate reply code {code} is the machine's to send")
             }
             AnswerErrorKind::WrongReplyCount { expected, got } => {
-                write!(f, "{what}: {got} replies given, {expected} due")
+                write!(f, "{got} replies given, {expected} due")
             }
         }
     }
 }
-
-impl core::error::Error for AnswerError {}

@@ -34,8 +34,9 @@
 //!   └── answered (250 …) ◀── Event::MessageEnd / Event::MessageAborted ◀┘
 //!
 //!  RSET, or HELO/EHLO/LHLO in a transaction: Event::Reset ─▶ GREETED
-//!  any state: QUIT (221), end of stream, timeout (421 4.4.2), error limits (421 4.7.0)
-//!             ─▶ CLOSED (Event::Closed; Event::MessageAborted first if mid-body)
+//!  any state: QUIT (221), end of stream, a deadline (421 4.4.2), error limits
+//!             (421 4.7.0) ─▶ CLOSED (Event::Closed; Event::MessageAborted first if
+//!             mid-body)
 //! ```
 //!
 //! While an event awaits its answer the machine reads no further command
@@ -48,7 +49,17 @@
 //! command is buffered, so a group's replies leave in one write; replies to EHLO, DATA,
 //! VRFY, EXPN, NOOP, HELP, QUIT, AUTH, STARTTLS and to unrecognised commands are released
 //! at once, and so is everything when the input is exhausted, when the client must wait
-//! (`354`, `334`, `220` for STARTTLS) or when the session closes.
+//! (`354`, `334`, `220` for STARTTLS) or when the session closes. The decision is made
+//! when replies are queued; `poll_transmit` only hands out what was released. While
+//! more than 32 KiB of replies wait for the client to take them, no further command is
+//! processed and no input is asked for.
+//!
+//! # Deadlines
+//!
+//! [`Timeouts`]: idle (no command started), line (a command line started and not
+//! ended), data (a body or BDAT chunk, extended at a minimum rate), message, session,
+//! write (replies not taken), TLS handshake, and optionally the application's answer.
+//! While an event awaits the application's answer the client's deadlines pause.
 //!
 //! # Bodies
 //!
@@ -61,18 +72,20 @@
 //! # Example
 //!
 //! ```
-//! use mailproto_core::Machine;
+//! use mailproto_core::{Instant, Machine};
 //! use mailproto_core::smtp::server::{Event, Server, ServerConfig};
 //!
-//! let mut server = Server::new(ServerConfig::new("mx.example.org"));
+//! let now = Instant::ZERO;
+//! let mut server = Server::new(now, ServerConfig::new("mx.example.org"));
 //! let mut out = Vec::new();
 //! let _ = server.poll_transmit(&mut out);
 //! assert_eq!(out, b"220 mx.example.org ESMTP ready\r\n");
+//! server.transmitted(now, out.len());
 //!
-//! server.feed(b"HELO client.example.net\r\nMAIL FROM:<a@example.net>\r\n");
+//! server.feed(now, b"HELO client.example.net\r\nMAIL FROM:<a@example.net>\r\n");
 //! assert!(matches!(server.poll_event(), Some(Event::Hello { .. })));
 //! assert!(matches!(server.poll_event(), Some(Event::Mail { .. })));
-//! server.accept().unwrap();
+//! server.accept(now).unwrap();
 //! out.clear();
 //! let _ = server.poll_transmit(&mut out);
 //! assert_eq!(
@@ -96,16 +109,15 @@ mod state;
 mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::time::Duration;
 
 use crate::dot::DotDecoder;
+use crate::kernel::{self, Counter, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
 use crate::line::LineReader;
-use crate::machine::{Io, Machine};
 use crate::sasl::ServerAuth;
 use crate::smtp::{ParseConfig, Reply, ReplyCode};
+use crate::time::{Deadline, Instant};
 
 pub use config::{Extensions, ServerConfig, ServerLimits, Timeouts};
 pub use event::{AbortReason, Answer, AnswerError, AnswerErrorKind, Awaiting, CloseReason, Event};
@@ -121,15 +133,10 @@ pub struct Server {
     /// Host name with anything unprintable replaced, for reply texts.
     host: String,
     parse: ParseConfig,
-    input: LineReader,
+    k: Kernel<Event>,
     /// Line limit outside SASL exchanges.
     command_max_line: usize,
     decoder: DotDecoder,
-    /// Replies not handed out yet.
-    out: Vec<u8>,
-    /// `out[..urgent]` must be handed out even while a pipelined group is pending.
-    urgent: usize,
-    events: VecDeque<Event>,
     pending: Option<Pending>,
     /// The SASL exchange whose credentials await the application's verdict (kept for
     /// an OAuth error challenge, RFC 7628 §3.2.2).
@@ -137,15 +144,17 @@ pub struct Server {
     phase: Phase,
     session: Session,
     txn: Option<Transaction>,
-    errors: usize,
-    auth_failures: usize,
-    eof: bool,
+    errors: Counter,
+    auth_failures: Counter,
+    /// Bodies and BDAT chunks begun so far (the key of the data deadline).
+    bodies: u64,
 }
 
 impl Server {
-    /// A session that greets with `220 <hostname> <greeting>` (RFC 5321 §4.2, §3.1).
-    pub fn new(config: ServerConfig) -> Server {
-        let mut server = Server::build(config);
+    /// A session that starts at `now` and greets with `220 <hostname> <greeting>`
+    /// (RFC 5321 §4.2, §3.1).
+    pub fn new(now: Instant, config: ServerConfig) -> Server {
+        let mut server = Server::build(now, config);
         let text = alloc::format!(
             "{} {}",
             server.host,
@@ -153,14 +162,16 @@ impl Server {
         );
         let greeting = Reply::new(ReplyCode::SERVICE_READY, None, text.trim_end());
         server.send(&greeting, Flush::Now);
+        kernel::settle(&mut server, now);
         server
     }
 
-    /// A session that refuses service with `reply` (normally `554`), then answers every
-    /// command but QUIT with `503` until the client quits (RFC 5321 §3.1). A reply that
-    /// cannot be sent is replaced by `554 <hostname> Service unavailable`.
-    pub fn new_refusing(config: ServerConfig, reply: Reply) -> Server {
-        let mut server = Server::build(config);
+    /// A session that starts at `now` and refuses service with `reply` (normally
+    /// `554`), then answers every command but QUIT with `503` until the client quits
+    /// (RFC 5321 §3.1). A reply that cannot be sent is replaced by `554 <hostname>
+    /// Service unavailable`.
+    pub fn new_refusing(now: Instant, config: ServerConfig, reply: Reply) -> Server {
+        let mut server = Server::build(now, config);
         server.session.refusing = true;
         let mut probe = Vec::new();
         let sendable = reply.encode(&mut probe).is_ok() && reply.code.class() != 3;
@@ -171,10 +182,11 @@ impl Server {
             Reply::new(ReplyCode::TRANSACTION_FAILED, None, &text)
         };
         server.send(&reply, Flush::Now);
+        kernel::settle(&mut server, now);
         server
     }
 
-    fn build(config: ServerConfig) -> Server {
+    fn build(now: Instant, config: ServerConfig) -> Server {
         let limits = &config.limits.parse;
         let mut command_max_line = limits
             .command_line
@@ -189,15 +201,25 @@ impl Server {
             allow_space_after_colon: config.allow_space_after_colon,
             reject_unknown_params: false,
         };
+        let t = &config.timeouts;
+        let kernel = KernelConfig {
+            now,
+            write: t.write,
+            limits: SessionLimits {
+                session: t.session,
+                handshake: t.tls_handshake,
+                application: t.application,
+            },
+            max_buffered: config.limits.max_buffered,
+            wipe_output: false,
+        };
+        let input = LineReader::new(command_max_line, config.bare_line_ending);
         Server {
             host: reply::printable(&config.hostname),
             parse,
-            input: LineReader::new(command_max_line, config.bare_line_ending),
+            k: Kernel::new(input, kernel, |discarded| Event::TlsInjection { discarded }),
             command_max_line,
             decoder: DotDecoder::new(config.bare_line_ending),
-            out: Vec::new(),
-            urgent: 0,
-            events: VecDeque::new(),
             pending: None,
             finished_sasl: None,
             phase: Phase::Command,
@@ -206,9 +228,11 @@ impl Server {
                 ..Session::default()
             },
             txn: None,
-            errors: 0,
-            auth_failures: 0,
-            eof: false,
+            errors: Counter::new(u32::try_from(config.limits.max_errors).unwrap_or(u32::MAX)),
+            auth_failures: Counter::new(
+                u32::try_from(config.limits.max_auth_failures).unwrap_or(u32::MAX),
+            ),
+            bodies: 0,
             config,
         }
     }
@@ -245,7 +269,7 @@ impl Server {
 
     /// Command errors counted so far (see [`ServerLimits::max_errors`]).
     pub fn error_count(&self) -> usize {
-        self.errors
+        self.errors.get() as usize
     }
 
     /// Sets the CRAM-MD5 challenge for the next AUTH exchange (RFC 2195 §2 wants a
@@ -254,23 +278,29 @@ impl Server {
         self.config.cram_md5_challenge = Some(challenge);
     }
 
-    /// Queues a reply.
+    /// Queues a reply; [`Flush::Now`] releases it and everything before it.
     fn send(&mut self, reply: &Reply, flush: Flush) {
-        if reply.encode(&mut self.out).is_err() {
+        if reply.encode(self.k.out.buf()).is_err() {
             // Machine replies are built from printable text; this is a safety net.
             let fallback = Reply::new(ReplyCode::LOCAL_ERROR, None, "Internal error");
-            let _ = fallback.encode(&mut self.out);
+            let _ = fallback.encode(self.k.out.buf());
         }
         if flush == Flush::Now {
-            self.urgent = self.out.len();
+            self.k.out.release();
         }
+    }
+
+    /// A body or BDAT chunk begins: its deadline, and for a new message the message cap.
+    fn body_started(&mut self) {
+        let now = self.k.now();
+        self.k.timers.start_message(now, self.config.timeouts.message);
     }
 
     /// Runs buffered input through the machine until it needs more input or an answer.
     fn process(&mut self) {
         loop {
-            if self.pending.is_some() {
-                return;
+            if self.pending.is_some() || self.k.out.is_full() {
+                break;
             }
             let progressed = match self.phase {
                 Phase::Command => self.next_command(),
@@ -283,7 +313,7 @@ impl Server {
                 break;
             }
         }
-        if self.eof {
+        if self.k.is_eof() && self.pending.is_none() {
             self.close(CloseReason::Eof, None);
         }
     }
@@ -300,9 +330,8 @@ impl Server {
         self.pending = None;
         self.finished_sasl = None;
         self.txn = None;
-        self.input.discard();
         self.phase = Phase::Closed;
-        self.events.push_back(Event::Closed { reason });
+        self.k.close(Event::Closed { reason });
     }
 
     /// `421 4.7.0` and close, when a counter reached its limit.
@@ -314,9 +343,7 @@ impl Server {
 
     /// Counts a command error; closes the session at the limit.
     fn count_error(&mut self) {
-        self.errors = self.errors.saturating_add(1);
-        let max = self.config.limits.max_errors;
-        if max > 0 && self.errors >= max {
+        if self.errors.bump() {
             self.close_for(CloseReason::TooManyErrors, "too many errors");
         }
     }
@@ -345,39 +372,58 @@ impl Server {
                 }) => *f,
                 _ => reason,
             };
-            self.events.push_back(Event::MessageAborted { reason });
+            self.k.emit(Event::MessageAborted { reason });
         }
         if let Some(txn) = &mut self.txn
             && matches!(txn.chunks, Chunks::Receiving { .. })
         {
             txn.chunks = Chunks::None;
         }
+        self.k.timers.end_message();
         if matches!(self.phase, Phase::Data(_) | Phase::Chunk(_)) {
             self.phase = Phase::Command;
         }
     }
 }
 
-impl Machine for Server {
+impl Rules for Server {
     type Event = Event;
 
-    fn feed(&mut self, data: &[u8]) {
+    fn kernel(&self) -> &Kernel<Event> {
+        &self.k
+    }
+
+    fn kernel_mut(&mut self) -> &mut Kernel<Event> {
+        &mut self.k
+    }
+
+    fn process(&mut self) {
+        Server::process(self);
+    }
+
+    fn waiting(&self) -> Waiting {
+        if self.pending.is_some() {
+            return Waiting::Answer;
+        }
+        let t = &self.config.timeouts;
         match self.phase {
-            // Plaintext after STARTTLS's 220 is never acted upon (RFC 3207 §4.2).
-            Phase::Closed | Phase::AwaitingTls => {}
-            _ if self.eof => {}
-            _ => {
-                self.input.push(data);
-                self.process();
-            }
+            Phase::Data(_) | Phase::Chunk(_) => Waiting::Peer {
+                kind: Deadline::Body,
+                key: self.bodies,
+                limit: t.data,
+            },
+            _ => self.k.command_wait(
+                crate::time::RateDeadline::fixed(t.idle),
+                crate::time::RateDeadline::fixed(t.line),
+            ),
         }
     }
 
-    fn feed_eof(&mut self) {
-        if self.eof {
-            return;
-        }
-        self.eof = true;
+    fn wants_read(&self) -> bool {
+        self.pending.is_none()
+    }
+
+    fn on_eof(&mut self) {
         match self.phase {
             Phase::Closed => {}
             Phase::AwaitingTls => self.close(CloseReason::Eof, None),
@@ -385,54 +431,26 @@ impl Machine for Server {
         }
     }
 
-    fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
-        let hold = matches!(self.phase, Phase::Command | Phase::Sasl(_)) && self.input.has_line();
-        let n = if hold { self.urgent } else { self.out.len() };
-        out.extend_from_slice(&self.out[..n]);
-        self.out.drain(..n);
-        self.urgent = self.urgent.saturating_sub(n);
-        n
-    }
-
-    fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
-    }
-
-    fn io(&self) -> Io {
-        match self.phase {
-            Phase::Closed => Io::Closed,
-            Phase::AwaitingTls => Io::AwaitingTls,
-            _ => Io::Open {
-                wants_read: self.pending.is_none()
-                    && self.events.is_empty()
-                    && !self.eof
-                    && self.input.len() < self.max_buffered(),
-            },
+    fn on_timeout(&mut self, deadline: Deadline) {
+        let reason = CloseReason::Timeout(deadline);
+        match deadline {
+            // The client cannot be reached in plaintext mid-handshake, nor at all when it
+            // does not read.
+            Deadline::Handshake | Deadline::Write => self.close(reason, None),
+            Deadline::Application => {
+                let text = alloc::format!("{} Error: local timeout, try again later", self.host);
+                let reply = self.status(421, 3, 0, &text);
+                self.close(reason, Some(reply));
+            }
+            _ => {
+                let text = alloc::format!("{} Error: timeout exceeded", self.host);
+                let reply = self.status(421, 4, 2, &text);
+                self.close(reason, Some(reply));
+            }
         }
     }
 
-    fn read_timeout(&self) -> Option<Duration> {
-        match self.phase {
-            Phase::Closed | Phase::AwaitingTls => None,
-            Phase::Data(_) | Phase::Chunk(_) => Some(self.config.timeouts.data_block),
-            Phase::Command | Phase::Sasl(_) => Some(self.config.timeouts.command),
-        }
-    }
-
-    fn handle_timeout(&mut self) {
-        if matches!(self.phase, Phase::AwaitingTls) {
-            // Mid-handshake a plaintext reply would only corrupt the TLS stream.
-            return self.close(CloseReason::Timeout, None);
-        }
-        let text = alloc::format!("{} Error: timeout exceeded", self.host);
-        let reply = self.status(421, 4, 2, &text);
-        self.close(CloseReason::Timeout, Some(reply));
-    }
-
-    fn tls_established(&mut self) {
-        if !matches!(self.phase, Phase::AwaitingTls) {
-            return;
-        }
+    fn on_tls_established(&mut self) {
         // RFC 3207 §4.2: back to the state right after the greeting; forget EHLO, AUTH
         // and anything else learnt in plaintext.
         self.session = Session {
@@ -440,20 +458,27 @@ impl Machine for Server {
             ..Session::default()
         };
         self.txn = None;
-        self.input.discard();
-        self.input.set_max_line(self.command_max_line);
+        self.k.input.set_max_line(self.command_max_line);
         self.phase = Phase::Command;
-        if self.eof {
+        if self.k.is_eof() {
             self.close(CloseReason::Eof, None);
+        }
+    }
+
+    fn on_input_overflow(&mut self) {
+        self.close_for(CloseReason::InputOverflow, "too much pipelined input");
+    }
+
+    fn settle_rules(&mut self) {
+        // RFC 2920 §3.2: a group's replies go out together once no complete command is
+        // left to process (or the machine waits for the application and the client).
+        let group_continues = !self.k.out.is_full()
+            && matches!(self.phase, Phase::Command | Phase::Sasl(_))
+            && self.k.input.has_line();
+        if !group_continues {
+            self.k.out.release();
         }
     }
 }
 
-impl Server {
-    fn max_buffered(&self) -> usize {
-        self.config
-            .limits
-            .max_buffered
-            .max(self.command_max_line.saturating_mul(2))
-    }
-}
+kernel::impl_machine!(Server, Event);

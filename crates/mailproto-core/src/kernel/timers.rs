@@ -1,0 +1,204 @@
+//! The read-side deadlines of a session: what the peer owes now, the whole-message and
+//! session caps, and the application's optional answer deadline.
+
+use crate::time::{Deadline, Duration, Instant, RateDeadline};
+
+/// What the machine waits for, as its rules see it after a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Waiting {
+    /// Nothing is owed by the peer (a client between commands, a closed session): no
+    /// read deadline.
+    Nothing,
+    /// The application decides: the peer's deadlines pause.
+    Answer,
+    /// The peer owes something. A wait with the same `kind` and `key` as the one armed
+    /// is the same wait: its start stays, so input that does not complete it (a drip)
+    /// never moves its deadline.
+    Peer {
+        kind: Deadline,
+        key: u64,
+        limit: RateDeadline,
+    },
+}
+
+/// The wait armed now.
+#[derive(Debug, Clone, Copy)]
+struct Armed {
+    kind: Deadline,
+    key: u64,
+    limit: RateDeadline,
+    start: Instant,
+    progress: u64,
+}
+
+impl Armed {
+    fn expiry(&self) -> Instant {
+        self.limit.expiry(self.start, self.progress)
+    }
+}
+
+/// The limits the kernel applies whatever the rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SessionLimits {
+    /// Whole-session cap, from the machine's creation.
+    pub(crate) session: Option<Duration>,
+    /// The TLS handshake after STARTTLS/STLS.
+    pub(crate) handshake: Duration,
+    /// The application's answer to an event.
+    pub(crate) application: Option<Duration>,
+}
+
+/// The read-side deadlines.
+#[derive(Debug)]
+pub(crate) struct Timers {
+    limits: SessionLimits,
+    armed: Option<Armed>,
+    message: Option<Instant>,
+    session: Option<Instant>,
+    /// Since when the application decides (peer deadlines paused).
+    paused_at: Option<Instant>,
+    application: Option<Instant>,
+}
+
+impl Timers {
+    pub(crate) fn new(now: Instant, limits: SessionLimits) -> Timers {
+        Timers {
+            session: limits.session.map(|d| now + d),
+            limits,
+            armed: None,
+            message: None,
+            paused_at: None,
+            application: None,
+        }
+    }
+
+    pub(crate) fn handshake_limit(&self) -> Duration {
+        self.limits.handshake
+    }
+
+    /// `n` octets arrived for the wait armed now.
+    pub(crate) fn progress(&mut self, n: usize) {
+        if let Some(a) = &mut self.armed {
+            a.progress = a.progress.saturating_add(n as u64);
+        }
+    }
+
+    /// Start the whole-message cap (a body begins).
+    pub(crate) fn start_message(&mut self, now: Instant, limit: Option<Duration>) {
+        self.message = limit.map(|d| now + d);
+    }
+
+    /// The message ended: its cap goes.
+    pub(crate) fn end_message(&mut self) {
+        self.message = None;
+    }
+
+    /// Bring the deadlines in line with what the rules wait for after a call at `now`.
+    pub(crate) fn sync(&mut self, now: Instant, waiting: Waiting) {
+        if waiting == Waiting::Answer {
+            if self.paused_at.is_none() {
+                self.paused_at = Some(now);
+                self.application = self.limits.application.map(|d| now + d);
+            }
+            return;
+        }
+        if let Some(paused) = self.paused_at.take() {
+            // The time the application took does not count against the peer.
+            let pause = now - paused;
+            if let Some(a) = &mut self.armed {
+                a.start += pause;
+            }
+            if let Some(m) = &mut self.message {
+                *m += pause;
+            }
+            self.application = None;
+        }
+        match waiting {
+            Waiting::Nothing | Waiting::Answer => self.armed = None,
+            Waiting::Peer { kind, key, limit } => match &mut self.armed {
+                Some(a) if a.kind == kind && a.key == key => a.limit = limit,
+                _ => {
+                    self.armed = Some(Armed {
+                        kind,
+                        key,
+                        limit,
+                        start: now,
+                        progress: 0,
+                    });
+                }
+            },
+        }
+    }
+
+    /// The session is over: no read deadline is left.
+    pub(crate) fn clear(&mut self) {
+        self.armed = None;
+        self.message = None;
+        self.session = None;
+        self.paused_at = None;
+        self.application = None;
+    }
+
+    /// The earliest read-side deadline with its kind.
+    pub(crate) fn next(&self) -> Option<(Instant, Deadline)> {
+        let mut best: Option<(Instant, Deadline)> = None;
+        let mut consider = |at: Option<Instant>, kind: Deadline| {
+            if let Some(at) = at
+                && best.is_none_or(|(b, _)| at < b)
+            {
+                best = Some((at, kind));
+            }
+        };
+        consider(self.session, Deadline::Session);
+        if self.paused_at.is_some() {
+            consider(self.application, Deadline::Application);
+        } else {
+            if let Some(a) = &self.armed {
+                consider(Some(a.expiry()), a.kind);
+            }
+            consider(self.message, Deadline::Message);
+        }
+        best
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: SessionLimits = SessionLimits {
+        session: Some(Duration::from_secs(100)),
+        handshake: Duration::from_secs(60),
+        application: None,
+    };
+
+    fn line(key: u64) -> Waiting {
+        Waiting::Peer {
+            kind: Deadline::Line,
+            key,
+            limit: RateDeadline::fixed(Duration::from_secs(10)),
+        }
+    }
+
+    #[test]
+    fn the_same_wait_keeps_its_start() {
+        let mut t = Timers::new(Instant::ZERO, LIMITS);
+        t.sync(Instant::from_secs(1), line(0));
+        t.progress(1);
+        t.sync(Instant::from_secs(5), line(0));
+        assert_eq!(t.next(), Some((Instant::from_secs(11), Deadline::Line)));
+        t.sync(Instant::from_secs(6), line(1));
+        assert_eq!(t.next(), Some((Instant::from_secs(16), Deadline::Line)));
+    }
+
+    #[test]
+    fn an_answer_pauses_the_peer_and_shifts_its_deadline() {
+        let mut t = Timers::new(Instant::ZERO, LIMITS);
+        t.sync(Instant::from_secs(1), line(0));
+        t.sync(Instant::from_secs(2), Waiting::Answer);
+        // Only the session cap runs while the application decides.
+        assert_eq!(t.next(), Some((Instant::from_secs(100), Deadline::Session)));
+        t.sync(Instant::from_secs(50), line(0));
+        assert_eq!(t.next(), Some((Instant::from_secs(59), Deadline::Line)));
+    }
+}
