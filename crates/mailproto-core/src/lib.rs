@@ -40,9 +40,9 @@ pub mod sasl;
 pub mod secret;
 pub mod smtp;
 pub mod snippet;
-pub mod time;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod time;
 
 pub use machine::{Io, Machine, Misuse};
 pub use time::{Deadline, Instant};

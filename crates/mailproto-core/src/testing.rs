@@ -214,8 +214,18 @@ impl<C: Machine, S: Machine> Pair<C, S> {
             &mut self.transcript,
             now,
         );
-        let a = deliver(&mut self.to_server, &mut self.server, &mut self.splitter, now);
-        let b = deliver(&mut self.to_client, &mut self.client, &mut self.splitter, now);
+        let a = deliver(
+            &mut self.to_server,
+            &mut self.server,
+            &mut self.splitter,
+            now,
+        );
+        let b = deliver(
+            &mut self.to_client,
+            &mut self.client,
+            &mut self.splitter,
+            now,
+        );
         a + b
     }
 }

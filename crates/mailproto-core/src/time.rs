@@ -255,6 +255,9 @@ mod tests {
 
     #[test]
     fn display_is_seconds_with_millis() {
-        assert_eq!(alloc::format!("{}", Instant::from_millis(12_005)), "12.005s");
+        assert_eq!(
+            alloc::format!("{}", Instant::from_millis(12_005)),
+            "12.005s"
+        );
     }
 }

@@ -66,7 +66,6 @@ impl Counter {
 }
 
 /// The shared state of one session (see the module documentation).
-#[derive(Debug)]
 pub(crate) struct Kernel<E> {
     pub(crate) input: LineReader,
     pub(crate) out: Output,
@@ -86,6 +85,22 @@ pub(crate) struct Kernel<E> {
     tls_injection: fn(usize) -> E,
 }
 
+impl<E: core::fmt::Debug> core::fmt::Debug for Kernel<E> {
+    /// The session's state; not the time of the last call, which any call moves.
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Kernel")
+            .field("input", &self.input)
+            .field("out", &self.out)
+            .field("events", &self.events)
+            .field("timers", &self.timers)
+            .field("link", &self.link)
+            .field("eof", &self.eof)
+            .field("max_buffered", &self.max_buffered)
+            .field("tls_discarded", &self.tls_discarded)
+            .finish_non_exhaustive()
+    }
+}
+
 /// How a kernel is set up.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct KernelConfig {
@@ -98,11 +113,13 @@ pub(crate) struct KernelConfig {
 }
 
 impl<E> Kernel<E> {
-    pub(crate) fn new(input: LineReader, config: KernelConfig, tls_injection: fn(usize) -> E) -> Self {
+    pub(crate) fn new(
+        input: LineReader,
+        config: KernelConfig,
+        tls_injection: fn(usize) -> E,
+    ) -> Self {
         Kernel {
-            max_buffered: config
-                .max_buffered
-                .max(input.max_line().saturating_mul(2)),
+            max_buffered: config.max_buffered.max(input.max_line().saturating_mul(2)),
             input,
             out: Output::new(config.write, config.wipe_output),
             events: VecDeque::new(),

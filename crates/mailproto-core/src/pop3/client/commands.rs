@@ -12,8 +12,8 @@ use alloc::vec::Vec;
 use zeroize::Zeroize;
 
 use super::{Client, ClientError, CommandKind, Pending, Phase, Refused, SaslExchange, Stage};
-use crate::pop3::{Command, Secret, apop_digest};
 use crate::machine::Misuse;
+use crate::pop3::{Command, Secret, apop_digest};
 use crate::sasl::{self, ClientAuth};
 use crate::time::Instant;
 
@@ -21,8 +21,8 @@ impl Client {
     /// `CAPA` (RFC 2449 §5): answered by [`Event::Capabilities`](super::Event), which
     /// the client also keeps (see [`Client::capabilities`]); a `-ERR` puts the client in
     /// probe mode ([`Client::capa_unsupported`]). Valid in any state.
-    pub fn capa(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.capa_at())
+    pub fn capa(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.capa_at()).map_err(|e| Misuse::new("capa", e, ()))
     }
 
     fn capa_at(&mut self) -> Result<(), ClientError> {
@@ -33,8 +33,8 @@ impl Client {
     /// and [`io`](crate::Machine::io) becomes [`Io::AwaitingTls`](crate::Io). No command
     /// may be issued after it until TLS is up. Refused when TLS is already active, after
     /// UTF8 (RFC 6856 §2.1), and in TRANSACTION state.
-    pub fn stls(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.stls_at())
+    pub fn stls(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.stls_at()).map_err(|e| Misuse::new("stls", e, ()))
     }
 
     fn stls_at(&mut self) -> Result<(), ClientError> {
@@ -50,8 +50,9 @@ impl Client {
 
     /// `USER name` (RFC 1939 §7), in AUTHORIZATION state. The name is one token: no
     /// spaces or control characters.
-    pub fn user(&mut self, now: Instant, name: &str) -> Result<(), ClientError> {
+    pub fn user(&mut self, now: Instant, name: &str) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.user_at(name))
+            .map_err(|e| Misuse::new("user", e, ()))
     }
 
     fn user_at(&mut self, name: &str) -> Result<(), ClientError> {
@@ -60,8 +61,9 @@ impl Client {
 
     /// `PASS string` (RFC 1939 §7), right after [`Client::user`]. Spaces are allowed;
     /// control characters are not. `+OK` gives [`Event::LoggedIn`](super::Event).
-    pub fn pass(&mut self, now: Instant, password: &Secret) -> Result<(), ClientError> {
+    pub fn pass(&mut self, now: Instant, password: &Secret) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.pass_at(password))
+            .map_err(|e| Misuse::new("pass", e, ()))
     }
 
     fn pass_at(&mut self, password: &Secret) -> Result<(), ClientError> {
@@ -74,8 +76,9 @@ impl Client {
 
     /// `APOP name digest` (RFC 1939 §7): the digest is computed from the greeting's
     /// timestamp and `secret`. Refused when the greeting had no timestamp.
-    pub fn apop(&mut self, now: Instant, name: &str, secret: &Secret) -> Result<(), ClientError> {
+    pub fn apop(&mut self, now: Instant, name: &str, secret: &Secret) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.apop_at(name, secret))
+            .map_err(|e| Misuse::new("apop", e, ()))
     }
 
     fn apop_at(&mut self, name: &str, secret: &Secret) -> Result<(), ClientError> {
@@ -155,8 +158,9 @@ impl Client {
     /// `AUTH` without argument: asks for the SASL mechanisms, answered by
     /// [`Event::SaslMechanisms`](super::Event). Pre-CAPA servers (RFC 1734 era) answer
     /// it; prefer [`Client::capa`].
-    pub fn auth_list(&mut self, now: Instant) -> Result<(), ClientError> {
+    pub fn auth_list(&mut self, now: Instant) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.auth_list_at())
+            .map_err(|e| Misuse::new("auth_list", e, ()))
     }
 
     fn auth_list_at(&mut self) -> Result<(), ClientError> {
@@ -164,8 +168,8 @@ impl Client {
     }
 
     /// `UTF8` (RFC 6856 §2.1), in AUTHORIZATION state. STLS may not follow it.
-    pub fn utf8(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.utf8_at())
+    pub fn utf8(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.utf8_at()).map_err(|e| Misuse::new("utf8", e, ()))
     }
 
     fn utf8_at(&mut self) -> Result<(), ClientError> {
@@ -173,8 +177,8 @@ impl Client {
     }
 
     /// `STAT` (RFC 1939 §5): answered by [`Event::Stat`](super::Event).
-    pub fn stat(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.stat_at())
+    pub fn stat(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.stat_at()).map_err(|e| Misuse::new("stat", e, ()))
     }
 
     fn stat_at(&mut self) -> Result<(), ClientError> {
@@ -183,8 +187,8 @@ impl Client {
 
     /// `LIST [msg]` (RFC 1939 §5): answered by [`Event::ScanList`](super::Event) without
     /// argument, [`Event::Scan`](super::Event) with one.
-    pub fn list(&mut self, now: Instant, msg: Option<u32>) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.list_at(msg))
+    pub fn list(&mut self, now: Instant, msg: Option<u32>) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.list_at(msg)).map_err(|e| Misuse::new("list", e, ()))
     }
 
     fn list_at(&mut self, msg: Option<u32>) -> Result<(), ClientError> {
@@ -193,8 +197,8 @@ impl Client {
 
     /// `UIDL [msg]` (RFC 1939 §7): answered by [`Event::UidlList`](super::Event) without
     /// argument, [`Event::Uidl`](super::Event) with one.
-    pub fn uidl(&mut self, now: Instant, msg: Option<u32>) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.uidl_at(msg))
+    pub fn uidl(&mut self, now: Instant, msg: Option<u32>) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.uidl_at(msg)).map_err(|e| Misuse::new("uidl", e, ()))
     }
 
     fn uidl_at(&mut self, msg: Option<u32>) -> Result<(), ClientError> {
@@ -203,8 +207,8 @@ impl Client {
 
     /// `RETR msg` (RFC 1939 §5): answered by `MessageStart`, `MessageData`...,
     /// `MessageEnd` (see [`Event`](super::Event)).
-    pub fn retr(&mut self, now: Instant, msg: u32) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.retr_at(msg))
+    pub fn retr(&mut self, now: Instant, msg: u32) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.retr_at(msg)).map_err(|e| Misuse::new("retr", e, ()))
     }
 
     fn retr_at(&mut self, msg: u32) -> Result<(), ClientError> {
@@ -213,8 +217,9 @@ impl Client {
 
     /// `TOP msg lines` (RFC 1939 §7): the headers and the first `lines` body lines,
     /// answered like [`Client::retr`].
-    pub fn top(&mut self, now: Instant, msg: u32, lines: u32) -> Result<(), ClientError> {
+    pub fn top(&mut self, now: Instant, msg: u32, lines: u32) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.top_at(msg, lines))
+            .map_err(|e| Misuse::new("top", e, ()))
     }
 
     fn top_at(&mut self, msg: u32, lines: u32) -> Result<(), ClientError> {
@@ -225,8 +230,8 @@ impl Client {
     }
 
     /// `DELE msg` (RFC 1939 §5).
-    pub fn dele(&mut self, now: Instant, msg: u32) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.dele_at(msg))
+    pub fn dele(&mut self, now: Instant, msg: u32) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.dele_at(msg)).map_err(|e| Misuse::new("dele", e, ()))
     }
 
     fn dele_at(&mut self, msg: u32) -> Result<(), ClientError> {
@@ -234,8 +239,8 @@ impl Client {
     }
 
     /// `RSET` (RFC 1939 §5).
-    pub fn rset(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.rset_at())
+    pub fn rset(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.rset_at()).map_err(|e| Misuse::new("rset", e, ()))
     }
 
     fn rset_at(&mut self) -> Result<(), ClientError> {
@@ -243,8 +248,8 @@ impl Client {
     }
 
     /// `NOOP` (RFC 1939 §5).
-    pub fn noop(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.noop_at())
+    pub fn noop(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.noop_at()).map_err(|e| Misuse::new("noop", e, ()))
     }
 
     fn noop_at(&mut self) -> Result<(), ClientError> {
@@ -253,8 +258,8 @@ impl Client {
 
     /// `QUIT` (RFC 1939 §§4, 6): valid in any state; no command may follow. Its answer
     /// (`Ok` or `Err`: some deletions failed) is followed by `Closed`.
-    pub fn quit(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.quit_at())
+    pub fn quit(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.quit_at()).map_err(|e| Misuse::new("quit", e, ()))
     }
 
     fn quit_at(&mut self) -> Result<(), ClientError> {

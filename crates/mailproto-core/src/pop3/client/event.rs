@@ -5,11 +5,11 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::dot::DotError;
-use crate::time::Deadline;
 use crate::pop3::{
     Capabilities, DropListing, ParseError, ScanListing, Snippet, Status, UniqueIdListing,
 };
 use crate::sasl::{AuthError, Mechanism};
+use crate::time::Deadline;
 
 /// Which command a response answers, with its numeric arguments (never a name or a
 /// credential, so an event can be logged as is).

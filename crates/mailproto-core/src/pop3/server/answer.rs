@@ -41,7 +41,11 @@ impl Server {
     /// The login succeeded and the maildrop is locked (RFC 1939 §4): `+OK name's
     /// maildrop has N messages (M octets)` and the TRANSACTION state. The machine
     /// answers STAT, LIST, UIDL, DELE, RSET and NOOP from `maildrop` from now on.
-    pub fn login_ok(&mut self, now: Instant, maildrop: Maildrop) -> Result<(), MisuseError<Maildrop>> {
+    pub fn login_ok(
+        &mut self,
+        now: Instant,
+        maildrop: Maildrop,
+    ) -> Result<(), MisuseError<Maildrop>> {
         crate::kernel::answer(self, now, |m| m.login_ok_at(maildrop))
     }
 
@@ -214,7 +218,11 @@ impl Server {
 
     /// The message of [`Event::Retrieve`](super::Event::Retrieve) cannot be read: send `status` (a `-ERR`, e.g.
     /// with `[SYS/TEMP]`) instead of it.
-    pub fn message_unavailable(&mut self, now: Instant, status: Status) -> Result<(), MisuseError<Status>> {
+    pub fn message_unavailable(
+        &mut self,
+        now: Instant,
+        status: Status,
+    ) -> Result<(), MisuseError<Status>> {
         crate::kernel::answer(self, now, |m| m.message_unavailable_at(status))
     }
 
@@ -278,7 +286,11 @@ impl Server {
 
     /// Some messages could not be removed: send `status` (a `-ERR`; RFC 1939 §6 suggests
     /// `-ERR some deleted messages not removed`) and close.
-    pub fn update_failed(&mut self, now: Instant, status: Status) -> Result<(), MisuseError<Status>> {
+    pub fn update_failed(
+        &mut self,
+        now: Instant,
+        status: Status,
+    ) -> Result<(), MisuseError<Status>> {
         crate::kernel::answer(self, now, |m| m.update_failed_at(status))
     }
 

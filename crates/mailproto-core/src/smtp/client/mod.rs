@@ -220,7 +220,9 @@ impl Client {
             wipe_output: true,
         };
         let mut client = Client {
-            k: Kernel::new(reader, kernel, |discarded| Event::TlsInjection { discarded }),
+            k: Kernel::new(reader, kernel, |discarded| Event::TlsInjection {
+                discarded,
+            }),
             config,
             parser,
             scratch: Vec::new(),

@@ -7,8 +7,8 @@ use alloc::vec::Vec;
 use super::{AuthRun, Client, ClientError, Event, Expect, Hello, ProtocolError, Refused, Session};
 use crate::machine::Misuse;
 use crate::sasl::{self, ClientAuth};
-use crate::time::Instant;
 use crate::smtp::{Capabilities, Command, Host, InitialResponse, Reply, ReplyCode};
+use crate::time::Instant;
 
 /// RFC 4954 §4: an AUTH line with its initial response must fit the 512-octet command
 /// line (RFC 5321 §4.5.3.1.4), else the response waits for an empty 334.
@@ -40,8 +40,8 @@ impl Client {
     /// EHLO the machine sends `HELO` itself (RFC 5321 §4.1.4) when the hostname is a
     /// domain. Allowed after the greeting and again later (e.g. after STARTTLS), outside
     /// a transaction.
-    pub fn ehlo(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.ehlo_at())
+    pub fn ehlo(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.ehlo_at()).map_err(|e| Misuse::new("ehlo", e, ()))
     }
 
     fn ehlo_at(&mut self) -> Result<(), ClientError> {
@@ -97,8 +97,9 @@ impl Client {
     /// `tls_established()`, [`Event::TlsReady`] follows and the caller must EHLO again.
     /// Any other reply gives [`Event::StartTlsRefused`]: the machine never goes on in
     /// plaintext by itself, the caller decides.
-    pub fn starttls(&mut self, now: Instant) -> Result<(), ClientError> {
+    pub fn starttls(&mut self, now: Instant) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.starttls_at())
+            .map_err(|e| Misuse::new("starttls", e, ()))
     }
 
     fn starttls_at(&mut self) -> Result<(), ClientError> {
@@ -161,7 +162,11 @@ impl Client {
 
     /// [`Client::auth`] without checking the advertised mechanisms nor TLS: for servers
     /// that accept mechanisms they do not list, or a deliberate plaintext login.
-    pub fn auth_forced(&mut self, now: Instant, auth: ClientAuth) -> Result<(), Refused<ClientAuth>> {
+    pub fn auth_forced(
+        &mut self,
+        now: Instant,
+        auth: ClientAuth,
+    ) -> Result<(), Refused<ClientAuth>> {
         crate::kernel::answer(self, now, |m| m.auth_forced_at(auth))
     }
 
@@ -259,8 +264,8 @@ impl Client {
     /// Sends `RSET` (RFC 5321 §4.1.1.5); concludes with [`Event::Reset`]. Allowed after
     /// the greeting, outside a transaction (the machine resets failed transactions
     /// itself).
-    pub fn rset(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.rset_at())
+    pub fn rset(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.rset_at()).map_err(|e| Misuse::new("rset", e, ()))
     }
 
     fn rset_at(&mut self) -> Result<(), ClientError> {
@@ -270,8 +275,8 @@ impl Client {
     }
 
     /// Sends `NOOP` (RFC 5321 §4.1.1.9); concludes with [`Event::Noop`].
-    pub fn noop(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.noop_at())
+    pub fn noop(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.noop_at()).map_err(|e| Misuse::new("noop", e, ()))
     }
 
     fn noop_at(&mut self) -> Result<(), ClientError> {
@@ -301,8 +306,8 @@ impl Client {
     /// Sends `QUIT` (RFC 5321 §4.1.1.10); the reply (`221`) gives [`Event::Closed`].
     /// Allowed whenever no reply is outstanding and no body is being sent, including
     /// after a refused greeting (RFC 5321 §3.1: the client should QUIT after a 554).
-    pub fn quit(&mut self, now: Instant) -> Result<(), ClientError> {
-        crate::kernel::answer(self, now, |m| m.quit_at())
+    pub fn quit(&mut self, now: Instant) -> Result<(), Refused<()>> {
+        crate::kernel::answer(self, now, |m| m.quit_at()).map_err(|e| Misuse::new("quit", e, ()))
     }
 
     fn quit_at(&mut self) -> Result<(), ClientError> {

@@ -7,10 +7,10 @@ use alloc::vec::Vec;
 use super::body::{BodyMode, BodyWriter};
 use super::{Client, ClientError, Event, Expect, FailureReason, Refused, Session};
 use crate::machine::Misuse;
-use crate::time::Instant;
 use crate::smtp::{
     Body, Capabilities, ForwardPath, MailParams, RcptParams, Reply, ReplyCode, ReversePath,
 };
+use crate::time::Instant;
 
 /// The arguments of [`Client::send_envelope`], handed back in a [`Refused`] when the
 /// envelope is refused.
@@ -296,8 +296,9 @@ impl Client {
     /// `BDAT n` chunk (RFC 3030 §2), canonicalised the same way unless BODY=BINARYMIME.
     /// The output grows by about the size of `chunk`, never by the whole message: flush
     /// after each call. An empty chunk sends nothing.
-    pub fn send_body(&mut self, now: Instant, chunk: &[u8]) -> Result<(), ClientError> {
+    pub fn send_body(&mut self, now: Instant, chunk: &[u8]) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.send_body_at(chunk))
+            .map_err(|e| Misuse::new("send_body", e, ()))
     }
 
     fn send_body_at(&mut self, chunk: &[u8]) -> Result<(), ClientError> {
@@ -305,8 +306,9 @@ impl Client {
     }
 
     /// Ends the message: `CRLF . CRLF` as needed (DATA), or `BDAT 0 LAST`.
-    pub fn finish_body(&mut self, now: Instant) -> Result<(), ClientError> {
+    pub fn finish_body(&mut self, now: Instant) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.finish_body_at())
+            .map_err(|e| Misuse::new("finish_body", e, ()))
     }
 
     fn finish_body_at(&mut self) -> Result<(), ClientError> {
@@ -315,8 +317,9 @@ impl Client {
 
     /// Sends the last piece of the message and ends it: for BDAT one `BDAT n LAST` chunk
     /// (RFC 3030 §2), saving the `BDAT 0 LAST` round of [`Client::finish_body`].
-    pub fn send_last_body(&mut self, now: Instant, chunk: &[u8]) -> Result<(), ClientError> {
+    pub fn send_last_body(&mut self, now: Instant, chunk: &[u8]) -> Result<(), Refused<()>> {
         crate::kernel::answer(self, now, |m| m.send_last_body_at(chunk))
+            .map_err(|e| Misuse::new("send_last_body", e, ()))
     }
 
     fn send_last_body_at(&mut self, chunk: &[u8]) -> Result<(), ClientError> {

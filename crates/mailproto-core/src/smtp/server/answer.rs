@@ -33,7 +33,8 @@ impl Server {
     fn accept_at(&mut self) -> Result<(), AnswerError> {
         let reply = match self.pending {
             None => {
-                return Err(AnswerError::new("accept", 
+                return Err(AnswerError::new(
+                    "accept",
                     AnswerErrorKind::NothingPending,
                     Answer::Accept,
                 ));
@@ -45,7 +46,8 @@ impl Server {
             }
             Some(Pending::MessageEnd { .. }) => self.status(250, 0, 0, "Ok: queued"),
             Some(other) => {
-                return Err(AnswerError::new("accept", 
+                return Err(AnswerError::new(
+                    "accept",
                     AnswerErrorKind::WrongAnswer {
                         awaiting: other.public(),
                     },
@@ -70,7 +72,8 @@ impl Server {
 
     fn reply_at(&mut self, reply: Reply) -> Result<(), AnswerError> {
         if self.pending.is_none() {
-            return Err(AnswerError::new("reply", 
+            return Err(AnswerError::new(
+                "reply",
                 AnswerErrorKind::NothingPending,
                 Answer::Reply(reply),
             ));
@@ -104,14 +107,16 @@ impl Server {
     fn reply_lmtp_at(&mut self, replies: Vec<Reply>) -> Result<(), AnswerError> {
         let due = match self.pending {
             None => {
-                return Err(AnswerError::new("reply_lmtp", 
+                return Err(AnswerError::new(
+                    "reply_lmtp",
                     AnswerErrorKind::NothingPending,
                     Answer::Replies(replies),
                 ));
             }
             Some(Pending::MessageEnd { replies }) => replies,
             Some(other) => {
-                return Err(AnswerError::new("reply_lmtp", 
+                return Err(AnswerError::new(
+                    "reply_lmtp",
                     AnswerErrorKind::WrongAnswer {
                         awaiting: other.public(),
                     },
@@ -124,10 +129,18 @@ impl Server {
                 expected: due,
                 got: replies.len(),
             };
-            return Err(AnswerError::new("reply_lmtp", kind, Answer::Replies(replies)));
+            return Err(AnswerError::new(
+                "reply_lmtp",
+                kind,
+                Answer::Replies(replies),
+            ));
         }
         if let Some(kind) = replies.iter().find_map(|r| check(r).err()) {
-            return Err(AnswerError::new("reply_lmtp", kind, Answer::Replies(replies)));
+            return Err(AnswerError::new(
+                "reply_lmtp",
+                kind,
+                Answer::Replies(replies),
+            ));
         }
         for reply in replies {
             if self.pending.is_none() {
@@ -167,7 +180,11 @@ impl Server {
     ///
     /// [`xoauth2_error_challenge`]: crate::sasl::xoauth2_error_challenge
     /// [`oauthbearer_error_challenge`]: crate::sasl::oauthbearer_error_challenge
-    pub fn auth_reject_with_challenge(&mut self, now: Instant, error: Vec<u8>) -> Result<(), AnswerError> {
+    pub fn auth_reject_with_challenge(
+        &mut self,
+        now: Instant,
+        error: Vec<u8>,
+    ) -> Result<(), AnswerError> {
         crate::kernel::answer(self, now, |m| m.auth_reject_with_challenge_at(error))
     }
 
@@ -177,11 +194,13 @@ impl Server {
                 self.sasl_error_challenge(error);
                 Ok(())
             }
-            None => Err(AnswerError::new("auth_reject_with_challenge", 
+            None => Err(AnswerError::new(
+                "auth_reject_with_challenge",
                 AnswerErrorKind::NothingPending,
                 Answer::AuthChallenge(error),
             )),
-            Some(other) => Err(AnswerError::new("auth_reject_with_challenge", 
+            Some(other) => Err(AnswerError::new(
+                "auth_reject_with_challenge",
                 AnswerErrorKind::WrongAnswer {
                     awaiting: other.public(),
                 },
@@ -202,7 +221,11 @@ impl Server {
         match self.pending {
             Some(Pending::Auth) => {}
             None => {
-                return Err(AnswerError::new(call, AnswerErrorKind::NothingPending, answer()));
+                return Err(AnswerError::new(
+                    call,
+                    AnswerErrorKind::NothingPending,
+                    answer(),
+                ));
             }
             Some(other) => {
                 let kind = AnswerErrorKind::WrongAnswer {

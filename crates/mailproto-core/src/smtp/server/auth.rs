@@ -139,7 +139,9 @@ impl Server {
                 let text = String::from_utf8(text).unwrap_or_default();
                 let reply = Reply::new(ReplyCode::AUTH_CHALLENGE, None, &text);
                 self.send(&reply, Flush::Now);
-                self.k.input.set_max_line(self.config.limits.parse.auth_line);
+                self.k
+                    .input
+                    .set_max_line(self.config.limits.parse.auth_line);
                 self.phase = Phase::Sasl(exchange);
             }
             Step::Done(credentials) => {

@@ -185,7 +185,9 @@ impl Server {
             Chunks::Receiving { size } => size,
             _ => {
                 let now = self.k.now();
-                self.k.timers.start_message(now, self.config.timeouts.message);
+                self.k
+                    .timers
+                    .start_message(now, self.config.timeouts.message);
                 self.k.emit(Event::DataStart { chunked: true });
                 0
             }

@@ -7,11 +7,11 @@ use core::fmt;
 
 use crate::dot::DotError;
 use crate::machine::Misuse;
-use crate::time::Deadline;
 use crate::sasl::{Credentials, Mechanism};
 use crate::smtp::{
     EncodeError, ForwardPath, Host, MailParams, RcptParams, Reply, ReplyCode, ReversePath,
 };
+use crate::time::Deadline;
 
 /// What the server machine reports to the application, from
 /// [`Machine::poll_event`](crate::Machine::poll_event).

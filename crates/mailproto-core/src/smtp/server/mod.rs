@@ -293,7 +293,9 @@ impl Server {
     /// A body or BDAT chunk begins: its deadline, and for a new message the message cap.
     fn body_started(&mut self) {
         let now = self.k.now();
-        self.k.timers.start_message(now, self.config.timeouts.message);
+        self.k
+            .timers
+            .start_message(now, self.config.timeouts.message);
     }
 
     /// Runs buffered input through the machine until it needs more input or an answer.
