@@ -45,7 +45,11 @@ fn core_smtp_server_example_receives_from_smtplib() {
     let mut stdout = BufReader::new(server.stdout.take().unwrap());
     let mut first = String::new();
     stdout.read_line(&mut first).unwrap();
-    let addr = first.trim().strip_prefix("listening on ").unwrap().to_owned();
+    let addr = first
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
     let port = addr.rsplit(':').next().unwrap();
     let script = format!(
         "import smtplib\ns = smtplib.SMTP('127.0.0.1', {port}, timeout=10)\n\
@@ -61,7 +65,10 @@ fn core_smtp_server_example_receives_from_smtplib() {
     }
     let exit = server.wait().unwrap();
     assert!(exit.success());
-    assert_eq!(rest, "Subject: core\n\n.dot\nend\nclosed: client sent QUIT\n");
+    assert_eq!(
+        rest,
+        "Subject: core\n\n.dot\nend\nclosed: client sent QUIT\n"
+    );
 }
 
 #[test]

@@ -135,22 +135,16 @@ impl BodyWriter {
             BodyWriter::Data(enc) => {
                 let saved = enc.clone();
                 let mark = out.len();
-                let r = enc.encode(input, out).and_then(|()| {
-                    // The CR ending the body went out already: under Reject only an LF
-                    // may follow it, as BDAT holds it for (`CrlfCanon::finish`).
-                    if last && enc.finish_makes_bare_cr() {
-                        Err(DotError::BareCr)
-                    } else {
-                        Ok(())
-                    }
-                });
+                // The encoder refuses a body whose last CR would go out bare (Reject),
+                // as BDAT does (`CrlfCanon::finish`).
+                let r = enc
+                    .encode(input, out)
+                    .and_then(|()| if last { enc.finish(out) } else { Ok(()) });
                 if let Err(e) = r {
+                    // Nothing was sent: the application may go on with other bytes.
                     *enc = saved;
                     out.truncate(mark);
                     return Err(e);
-                }
-                if last {
-                    enc.finish(out);
                 }
                 Ok(false)
             }
