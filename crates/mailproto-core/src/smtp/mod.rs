@@ -39,6 +39,7 @@ mod parse;
 mod path;
 mod reply;
 pub mod server;
+pub mod table;
 mod types;
 mod xtext;
 

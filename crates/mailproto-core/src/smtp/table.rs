@@ -1,0 +1,641 @@
+//! The SMTP rules, written once and read by both roles (h11's way): which command is
+//! valid in which state and where success and failure lead (RFC 5321 §4.1.4, §3.3),
+//! which EHLO extension each command and each MAIL/RCPT parameter needs (RFC 5321 §2.2.1
+//! and the extension RFCs), which commands end a pipelined group (RFC 2920 §3.1) and
+//! which replies mean success (RFC 5321 §4.3.2).
+//!
+//! The server refuses exactly what the table forbids (`503` out of sequence, `555` for a
+//! parameter whose extension it did not advertise, `502` for a command of an extension
+//! it does not offer) and flushes a pipelined group where the table says it ends; the
+//! client sends nothing the table forbids and groups its commands by the same rule. The
+//! state diagram in docs/state-machines.md is rendered from [`VERBS`] by
+//! [`state_table`], and a test fails when the committed one differs.
+
+use alloc::string::String;
+
+use crate::smtp::{Body, Capabilities, MailParams, RcptParams};
+
+/// A command verb (RFC 5321 §4.1.1, RFC 2033, RFC 3030, RFC 3207, RFC 4954).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Verb {
+    /// `HELO`.
+    Helo,
+    /// `EHLO`.
+    Ehlo,
+    /// `LHLO` (LMTP).
+    Lhlo,
+    /// `MAIL FROM:`.
+    Mail,
+    /// `RCPT TO:`.
+    Rcpt,
+    /// `DATA`.
+    Data,
+    /// `BDAT n [LAST]`.
+    Bdat,
+    /// `RSET`.
+    Rset,
+    /// `NOOP`.
+    Noop,
+    /// `QUIT`.
+    Quit,
+    /// `VRFY`.
+    Vrfy,
+    /// `EXPN`.
+    Expn,
+    /// `HELP`.
+    Help,
+    /// `STARTTLS`.
+    StartTls,
+    /// `AUTH`.
+    Auth,
+}
+
+/// Where a session stands, as both roles see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum State {
+    /// Greeted by the server; no HELO/EHLO/LHLO accepted yet (also after STARTTLS,
+    /// RFC 3207 §4.2).
+    Connected,
+    /// A hello was accepted; no mail transaction is open.
+    Greeted,
+    /// MAIL was accepted; no recipient yet.
+    Mail,
+    /// At least one recipient was accepted.
+    Rcpt,
+    /// A BDAT body is in progress (RFC 3030 §2).
+    Chunking,
+}
+
+impl State {
+    /// Every state, in order.
+    pub const ALL: [State; 5] = [
+        State::Connected,
+        State::Greeted,
+        State::Mail,
+        State::Rcpt,
+        State::Chunking,
+    ];
+
+    /// The name used in the diagrams.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Connected => "CONNECTED",
+            State::Greeted => "GREETED",
+            State::Mail => "MAIL",
+            State::Rcpt => "RCPT",
+            State::Chunking => "CHUNKING",
+        }
+    }
+
+    /// Whether a mail transaction is open.
+    pub fn in_transaction(self) -> bool {
+        matches!(self, State::Mail | State::Rcpt | State::Chunking)
+    }
+}
+
+/// Where a command leads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Next {
+    /// The state does not change.
+    Same,
+    /// To this state.
+    To(State),
+}
+
+impl Next {
+    /// The state after a command in `from`.
+    pub fn from(self, from: State) -> State {
+        match self {
+            Next::Same => from,
+            Next::To(s) => s,
+        }
+    }
+}
+
+/// A service extension, as an EHLO keyword names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Ext {
+    /// `PIPELINING` (RFC 2920).
+    Pipelining,
+    /// `SIZE` (RFC 1870).
+    Size,
+    /// `8BITMIME` (RFC 6152).
+    EightBitMime,
+    /// `SMTPUTF8` (RFC 6531).
+    SmtpUtf8,
+    /// `CHUNKING` (RFC 3030).
+    Chunking,
+    /// `BINARYMIME` (RFC 3030 §3).
+    BinaryMime,
+    /// `DSN` (RFC 3461).
+    Dsn,
+    /// `STARTTLS` (RFC 3207).
+    StartTls,
+    /// `AUTH` (RFC 4954).
+    Auth,
+    /// `REQUIRETLS` (RFC 8689).
+    RequireTls,
+}
+
+impl Ext {
+    /// The EHLO keyword.
+    pub fn keyword(self) -> &'static str {
+        match self {
+            Ext::Pipelining => "PIPELINING",
+            Ext::Size => "SIZE",
+            Ext::EightBitMime => "8BITMIME",
+            Ext::SmtpUtf8 => "SMTPUTF8",
+            Ext::Chunking => "CHUNKING",
+            Ext::BinaryMime => "BINARYMIME",
+            Ext::Dsn => "DSN",
+            Ext::StartTls => "STARTTLS",
+            Ext::Auth => "AUTH",
+            Ext::RequireTls => "REQUIRETLS",
+        }
+    }
+
+    /// Whether `caps` (an EHLO reply) advertises it.
+    pub fn offered(self, caps: &Capabilities) -> bool {
+        match self {
+            Ext::Pipelining => caps.pipelining,
+            Ext::Size => caps.size.is_some(),
+            Ext::EightBitMime => caps.eight_bit_mime,
+            Ext::SmtpUtf8 => caps.smtputf8,
+            Ext::Chunking => caps.chunking,
+            Ext::BinaryMime => caps.binary_mime && caps.chunking,
+            Ext::Dsn => caps.dsn,
+            Ext::StartTls => caps.starttls,
+            Ext::Auth => !caps.auth.is_empty(),
+            Ext::RequireTls => caps.requiretls,
+        }
+    }
+}
+
+/// The rule of one verb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerbRule {
+    /// The verb.
+    pub verb: Verb,
+    /// Its keyword.
+    pub keyword: &'static str,
+    /// The extension it belongs to, if any (offered only when advertised).
+    pub extension: Option<Ext>,
+    /// The states in which it is valid; elsewhere a server answers `503` (RFC 5321
+    /// §4.1.4) and a client does not send it.
+    pub valid_in: &'static [State],
+    /// The state after a successful reply.
+    pub on_success: Next,
+    /// The state after a failure reply.
+    pub on_failure: Next,
+    /// Whether it must be the last command of a pipelined group: the client waits for
+    /// its reply before sending more, the server sends the group's replies with its own
+    /// (RFC 2920 §3.1, RFC 3207 §4, RFC 4954 §4).
+    pub ends_group: bool,
+    /// The reply codes that mean it succeeded (RFC 5321 §4.3.2; `354`, `334` and `220`
+    /// are the intermediate ones).
+    pub success: &'static [u16],
+}
+
+const ANY: &[State] = &State::ALL;
+const OUTSIDE_TXN: &[State] = &[State::Connected, State::Greeted];
+
+/// The rules of every verb.
+pub const VERBS: &[VerbRule] = &[
+    VerbRule {
+        verb: Verb::Helo,
+        keyword: "HELO",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::To(State::Greeted),
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[250],
+    },
+    VerbRule {
+        verb: Verb::Ehlo,
+        keyword: "EHLO",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::To(State::Greeted),
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[250],
+    },
+    VerbRule {
+        verb: Verb::Lhlo,
+        keyword: "LHLO",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::To(State::Greeted),
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[250],
+    },
+    VerbRule {
+        verb: Verb::Mail,
+        keyword: "MAIL",
+        extension: None,
+        valid_in: &[State::Greeted],
+        on_success: Next::To(State::Mail),
+        on_failure: Next::Same,
+        ends_group: false,
+        success: &[250],
+    },
+    VerbRule {
+        verb: Verb::Rcpt,
+        keyword: "RCPT",
+        extension: None,
+        valid_in: &[State::Mail, State::Rcpt],
+        on_success: Next::To(State::Rcpt),
+        on_failure: Next::Same,
+        ends_group: false,
+        success: &[250, 251],
+    },
+    VerbRule {
+        verb: Verb::Data,
+        keyword: "DATA",
+        extension: None,
+        valid_in: &[State::Rcpt],
+        // After the body's final reply; a refused DATA leaves the transaction open.
+        on_success: Next::To(State::Greeted),
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[354],
+    },
+    VerbRule {
+        verb: Verb::Bdat,
+        keyword: "BDAT",
+        extension: Some(Ext::Chunking),
+        valid_in: &[State::Rcpt, State::Chunking],
+        // BDAT LAST ends the transaction; any other chunk continues it.
+        on_success: Next::To(State::Chunking),
+        on_failure: Next::Same,
+        ends_group: false,
+        success: &[250],
+    },
+    VerbRule {
+        verb: Verb::Rset,
+        keyword: "RSET",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::To(State::Greeted),
+        on_failure: Next::Same,
+        ends_group: false,
+        success: &[250],
+    },
+    VerbRule {
+        verb: Verb::Noop,
+        keyword: "NOOP",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::Same,
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[250],
+    },
+    VerbRule {
+        verb: Verb::Quit,
+        keyword: "QUIT",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::Same,
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[221],
+    },
+    VerbRule {
+        verb: Verb::Vrfy,
+        keyword: "VRFY",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::Same,
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[250, 251, 252],
+    },
+    VerbRule {
+        verb: Verb::Expn,
+        keyword: "EXPN",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::Same,
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[250, 252],
+    },
+    VerbRule {
+        verb: Verb::Help,
+        keyword: "HELP",
+        extension: None,
+        valid_in: ANY,
+        on_success: Next::Same,
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[211, 214],
+    },
+    VerbRule {
+        verb: Verb::StartTls,
+        keyword: "STARTTLS",
+        extension: Some(Ext::StartTls),
+        valid_in: OUTSIDE_TXN,
+        on_success: Next::To(State::Connected),
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[220],
+    },
+    VerbRule {
+        verb: Verb::Auth,
+        keyword: "AUTH",
+        extension: Some(Ext::Auth),
+        valid_in: &[State::Greeted],
+        on_success: Next::Same,
+        on_failure: Next::Same,
+        ends_group: true,
+        success: &[235, 334],
+    },
+];
+
+/// The rule of `verb`.
+pub fn rule(verb: Verb) -> &'static VerbRule {
+    // Every verb has exactly one row (a test walks them).
+    VERBS.iter().find(|r| r.verb == verb).unwrap_or(&VERBS[0])
+}
+
+/// Whether `verb` may be sent (client) or is accepted (server) in `state`.
+pub fn valid(verb: Verb, state: State) -> bool {
+    rule(verb).valid_in.contains(&state)
+}
+
+/// A MAIL or RCPT parameter the table knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Param {
+    /// `SIZE=` (MAIL, RFC 1870 §4).
+    Size,
+    /// `BODY=7BIT` (MAIL, RFC 6152 §3: a value of the 8BITMIME extension's parameter).
+    Body7Bit,
+    /// `BODY=8BITMIME` (MAIL, RFC 6152).
+    Body8BitMime,
+    /// `BODY=BINARYMIME` (MAIL, RFC 3030 §3).
+    BodyBinaryMime,
+    /// `SMTPUTF8` (MAIL, RFC 6531 §3.4).
+    SmtpUtf8,
+    /// `AUTH=` (MAIL, RFC 4954 §5).
+    Auth,
+    /// `RET=` (MAIL, RFC 3461 §4.3).
+    Ret,
+    /// `ENVID=` (MAIL, RFC 3461 §4.4).
+    Envid,
+    /// `REQUIRETLS` (MAIL, RFC 8689 §4.1; only under TLS).
+    RequireTls,
+    /// `NOTIFY=` (RCPT, RFC 3461 §4.1).
+    Notify,
+    /// `ORCPT=` (RCPT, RFC 3461 §4.2).
+    Orcpt,
+}
+
+/// The rule of one parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ParamRule {
+    /// The parameter.
+    pub param: Param,
+    /// How it is named in replies, e.g. `BODY=BINARYMIME`.
+    pub name: &'static str,
+    /// The command that carries it.
+    pub verb: Verb,
+    /// Extensions of which at least one must be advertised (BODY=7BIT: 8BITMIME or
+    /// BINARYMIME).
+    pub needs_any: &'static [Ext],
+    /// It is valid only inside TLS (RFC 8689 §4.1).
+    pub needs_tls: bool,
+}
+
+/// The rules of every parameter, in the order they are checked.
+pub const PARAMS: &[ParamRule] = &[
+    ParamRule {
+        param: Param::Size,
+        name: "SIZE",
+        verb: Verb::Mail,
+        needs_any: &[Ext::Size],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::BodyBinaryMime,
+        name: "BODY=BINARYMIME",
+        verb: Verb::Mail,
+        needs_any: &[Ext::BinaryMime],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::Body8BitMime,
+        name: "BODY",
+        verb: Verb::Mail,
+        needs_any: &[Ext::EightBitMime, Ext::BinaryMime],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::Body7Bit,
+        name: "BODY",
+        verb: Verb::Mail,
+        needs_any: &[Ext::EightBitMime, Ext::BinaryMime],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::SmtpUtf8,
+        name: "SMTPUTF8",
+        verb: Verb::Mail,
+        needs_any: &[Ext::SmtpUtf8],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::Auth,
+        name: "AUTH",
+        verb: Verb::Mail,
+        needs_any: &[Ext::Auth],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::Ret,
+        name: "RET",
+        verb: Verb::Mail,
+        needs_any: &[Ext::Dsn],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::Envid,
+        name: "ENVID",
+        verb: Verb::Mail,
+        needs_any: &[Ext::Dsn],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::RequireTls,
+        name: "REQUIRETLS",
+        verb: Verb::Mail,
+        needs_any: &[Ext::RequireTls],
+        needs_tls: true,
+    },
+    ParamRule {
+        param: Param::Notify,
+        name: "NOTIFY",
+        verb: Verb::Rcpt,
+        needs_any: &[Ext::Dsn],
+        needs_tls: false,
+    },
+    ParamRule {
+        param: Param::Orcpt,
+        name: "ORCPT",
+        verb: Verb::Rcpt,
+        needs_any: &[Ext::Dsn],
+        needs_tls: false,
+    },
+];
+
+/// The rule of `param`.
+pub fn param_rule(param: Param) -> &'static ParamRule {
+    PARAMS
+        .iter()
+        .find(|r| r.param == param)
+        .unwrap_or(&PARAMS[0])
+}
+
+/// Whether `param` may be used in a session whose EHLO reply was `caps` (`None` after
+/// HELO: no parameter at all, RFC 5321 §4.1.1.11), inside TLS or not.
+pub fn param_allowed(param: Param, caps: Option<&Capabilities>, tls: bool) -> bool {
+    let rule = param_rule(param);
+    caps.is_some_and(|caps| rule.needs_any.iter().any(|e| e.offered(caps)))
+        && (tls || !rule.needs_tls)
+}
+
+/// The known parameters of a MAIL command, in table order.
+pub fn mail_params(p: &MailParams) -> impl Iterator<Item = Param> + '_ {
+    PARAMS
+        .iter()
+        .map(|r| r.param)
+        .filter(move |param| match param {
+            Param::Size => p.size.is_some(),
+            Param::Body7Bit => p.body == Some(Body::SevenBit),
+            Param::Body8BitMime => p.body == Some(Body::EightBitMime),
+            Param::BodyBinaryMime => p.body == Some(Body::BinaryMime),
+            Param::SmtpUtf8 => p.smtputf8,
+            Param::Auth => p.auth.is_some(),
+            Param::Ret => p.ret.is_some(),
+            Param::Envid => p.envid.is_some(),
+            Param::RequireTls => p.requiretls,
+            Param::Notify | Param::Orcpt => false,
+        })
+}
+
+/// The known parameters of a RCPT command, in table order.
+pub fn rcpt_params(p: &RcptParams) -> impl Iterator<Item = Param> + '_ {
+    PARAMS
+        .iter()
+        .map(|r| r.param)
+        .filter(move |param| match param {
+            Param::Notify => p.notify.is_some(),
+            Param::Orcpt => p.orcpt.is_some(),
+            _ => false,
+        })
+}
+
+/// The first parameter of `params` the session does not allow (see [`param_allowed`]).
+pub fn first_refused(
+    mut params: impl Iterator<Item = Param>,
+    caps: Option<&Capabilities>,
+    tls: bool,
+) -> Option<&'static ParamRule> {
+    params
+        .find(|p| !param_allowed(*p, caps, tls))
+        .map(param_rule)
+}
+
+/// The state table of [`VERBS`] as the Markdown table in docs/state-machines.md: one row
+/// per verb, its extension, where it is valid, where success and failure lead, and
+/// whether it ends a pipelined group.
+pub fn state_table() -> String {
+    let mut out = String::from(
+        "| verb | extension | valid in | on success | on failure | ends a group | success replies |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    let next = |n: Next| match n {
+        Next::Same => String::from("same"),
+        Next::To(s) => String::from(s.name()),
+    };
+    for r in VERBS {
+        let valid: alloc::vec::Vec<&str> = r.valid_in.iter().map(|s| s.name()).collect();
+        let codes: alloc::vec::Vec<String> =
+            r.success.iter().map(|c| alloc::format!("{c}")).collect();
+        out.push_str(&alloc::format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            r.keyword,
+            r.extension.map_or("-", Ext::keyword),
+            if r.valid_in.len() == State::ALL.len() {
+                String::from("any")
+            } else {
+                valid.join(", ")
+            },
+            next(r.on_success),
+            next(r.on_failure),
+            if r.ends_group { "yes" } else { "no" },
+            codes.join(", "),
+        ));
+    }
+    out.push_str("\n| parameter | command | needs one of | only inside TLS |\n|---|---|---|---|\n");
+    for p in PARAMS {
+        let exts: alloc::vec::Vec<&str> = p.needs_any.iter().map(|e| e.keyword()).collect();
+        out.push_str(&alloc::format!(
+            "| {} | {} | {} | {} |\n",
+            p.name,
+            rule(p.verb).keyword,
+            exts.join(", "),
+            if p.needs_tls { "yes" } else { "no" },
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_verb_and_param_has_one_row() {
+        for (i, r) in VERBS.iter().enumerate() {
+            assert_eq!(rule(r.verb), r);
+            assert!(
+                VERBS[i + 1..].iter().all(|o| o.verb != r.verb),
+                "{:?}",
+                r.verb
+            );
+        }
+        for (i, p) in PARAMS.iter().enumerate() {
+            assert_eq!(param_rule(p.param), p);
+            assert!(PARAMS[i + 1..].iter().all(|o| o.param != p.param));
+        }
+    }
+
+    #[test]
+    fn body_7bit_needs_8bitmime_too() {
+        let mut caps = Capabilities::default();
+        assert!(!param_allowed(Param::Body7Bit, Some(&caps), false));
+        caps.eight_bit_mime = true;
+        assert!(param_allowed(Param::Body7Bit, Some(&caps), false));
+        assert!(!param_allowed(Param::Body7Bit, None, false), "after HELO");
+    }
+
+    #[test]
+    fn requiretls_only_inside_tls() {
+        let caps = Capabilities {
+            requiretls: true,
+            ..Capabilities::default()
+        };
+        assert!(!param_allowed(Param::RequireTls, Some(&caps), false));
+        assert!(param_allowed(Param::RequireTls, Some(&caps), true));
+    }
+}
