@@ -34,6 +34,7 @@ mod encode;
 mod error;
 mod parse;
 pub mod server;
+pub mod table;
 mod types;
 
 pub use apop::apop_digest;
