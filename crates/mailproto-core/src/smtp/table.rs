@@ -366,6 +366,35 @@ pub fn rule(verb: Verb) -> &'static VerbRule {
     VERBS.iter().find(|r| r.verb == verb).unwrap_or(&VERBS[0])
 }
 
+/// Whether another command may be sent after `verb` before its reply, when PIPELINING
+/// is advertised (RFC 2920 §3.1).
+pub fn may_follow(verb: Verb) -> bool {
+    !rule(verb).ends_group
+}
+
+/// The verb of a parsed command (`None` for an unknown one).
+pub fn verb_of(command: &crate::smtp::Command) -> Option<Verb> {
+    use crate::smtp::Command;
+    Some(match command {
+        Command::Helo(_) => Verb::Helo,
+        Command::Ehlo(_) => Verb::Ehlo,
+        Command::Lhlo(_) => Verb::Lhlo,
+        Command::Mail { .. } => Verb::Mail,
+        Command::Rcpt { .. } => Verb::Rcpt,
+        Command::Data => Verb::Data,
+        Command::Bdat { .. } => Verb::Bdat,
+        Command::Rset => Verb::Rset,
+        Command::Noop(_) => Verb::Noop,
+        Command::Quit => Verb::Quit,
+        Command::Vrfy(_) => Verb::Vrfy,
+        Command::Expn(_) => Verb::Expn,
+        Command::Help(_) => Verb::Help,
+        Command::StartTls => Verb::StartTls,
+        Command::Auth { .. } => Verb::Auth,
+        _ => return None,
+    })
+}
+
 /// Whether `verb` may be sent (client) or is accepted (server) in `state`.
 pub fn valid(verb: Verb, state: State) -> bool {
     rule(verb).valid_in.contains(&state)

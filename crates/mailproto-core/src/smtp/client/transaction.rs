@@ -7,6 +7,7 @@ use alloc::vec::Vec;
 use super::body::{BodyMode, BodyWriter};
 use super::{Client, ClientError, Event, Expect, FailureReason, Refused, Session};
 use crate::machine::Misuse;
+use crate::smtp::table::{self, Verb};
 use crate::smtp::{
     Body, Capabilities, ForwardPath, MailParams, RcptParams, Reply, ReplyCode, ReversePath,
 };
@@ -71,21 +72,15 @@ fn positive(reply: &Reply) -> bool {
     reply.code.class() == 2
 }
 
-/// The extension checks of RFC 5321 §2.2.1 and the extension RFCs: a parameter is sent
-/// only when its keyword was advertised.
+/// The extension checks of RFC 5321 §2.2.1 and the extension RFCs, read from the
+/// protocol table: a parameter is sent only when its extension was advertised (`caps` is
+/// `None` after HELO: no parameter at all).
 fn check_envelope(
-    caps: &Capabilities,
+    caps: Option<&Capabilities>,
     tls: bool,
     max_recipients: usize,
     e: &Envelope,
 ) -> Result<(), ClientError> {
-    let need = |on: bool, extension: &'static str| {
-        if on {
-            Ok(())
-        } else {
-            Err(ClientError::NotAdvertised { extension })
-        }
-    };
     if e.rcpts.is_empty() {
         return Err(ClientError::NoRecipients);
     }
@@ -96,31 +91,33 @@ fn check_envelope(
         });
     }
     let p = &e.params;
-    if e.body == BodyMode::Bdat {
-        need(caps.chunking, "CHUNKING")?;
+    if e.body == BodyMode::Bdat
+        && let Some(ext) = table::rule(Verb::Bdat).extension
+        && !caps.is_some_and(|c| ext.offered(c))
+    {
+        return Err(ClientError::NotAdvertised {
+            extension: ext.keyword(),
+        });
     }
-    match p.body {
-        Some(Body::BinaryMime) => {
-            if e.body != BodyMode::Bdat {
-                return Err(ClientError::BinaryNeedsBdat);
-            }
-            need(caps.binary_mime, "BINARYMIME")?;
-        }
-        Some(Body::EightBitMime) => need(caps.eight_bit_mime, "8BITMIME")?,
-        _ => {}
+    if p.body == Some(Body::BinaryMime) && e.body != BodyMode::Bdat {
+        return Err(ClientError::BinaryNeedsBdat);
     }
-    if let Some(size) = p.size {
-        match caps.size {
-            None => need(false, "SIZE")?,
-            Some(max) if max > 0 && size > max => {
-                return Err(ClientError::MessageTooLarge { size, max });
-            }
-            Some(_) => {}
-        }
+    let refused = table::first_refused(table::mail_params(p), caps, tls).or_else(|| {
+        e.rcpts
+            .iter()
+            .find_map(|(_, r)| table::first_refused(table::rcpt_params(r), caps, tls))
+    });
+    if let Some(rule) = refused {
+        let extension = rule.needs_any.first().map_or(rule.name, |x| x.keyword());
+        return Err(ClientError::NotAdvertised { extension });
     }
-    if p.smtputf8 {
-        need(caps.smtputf8, "SMTPUTF8")?;
-    } else {
+    if let (Some(size), Some(max)) = (p.size, caps.and_then(|c| c.size))
+        && max > 0
+        && size > max
+    {
+        return Err(ClientError::MessageTooLarge { size, max });
+    }
+    if !p.smtputf8 {
         let from_ascii = match &e.from {
             ReversePath::Mailbox(m) => m.is_ascii(),
             ReversePath::Null => true,
@@ -132,20 +129,6 @@ fn check_envelope(
         if !(from_ascii && rcpts_ascii) {
             return Err(ClientError::NeedsSmtpUtf8);
         }
-    }
-    let dsn = p.ret.is_some()
-        || p.envid.is_some()
-        || e.rcpts
-            .iter()
-            .any(|(_, r)| r.notify.is_some() || r.orcpt.is_some());
-    if dsn {
-        need(caps.dsn, "DSN")?;
-    }
-    if p.auth.is_some() {
-        need(!caps.auth.is_empty(), "AUTH")?;
-    }
-    if p.requiretls {
-        need(caps.requiretls && tls, "REQUIRETLS")?;
     }
     Ok(())
 }
@@ -226,7 +209,7 @@ impl Client {
             });
         }
         check_envelope(
-            &self.capabilities,
+            self.extended.then_some(&self.capabilities),
             self.tls_active,
             self.config.max_recipients,
             e,
@@ -259,7 +242,10 @@ impl Client {
             failure: None,
         };
         self.send(&mail, Expect::Mail);
-        if pipelined {
+        // RFC 2920 §3.1, from the table: MAIL and RCPT do not end a group, so with
+        // PIPELINING the recipients and DATA (which does) follow at once; BDAT chunks
+        // follow too.
+        if pipelined && table::may_follow(Verb::Mail) && table::may_follow(Verb::Rcpt) {
             for (index, line) in rcpts.iter().enumerate() {
                 self.send(line, Expect::Rcpt { index });
             }

@@ -35,25 +35,12 @@ impl Server {
 
     /// `AUTH mechanism [initial-response]` (RFC 4954 §4).
     pub(super) fn auth(&mut self, mechanism: &str, initial: Option<InitialResponse>) {
-        if self.config.extensions.auth.is_empty() {
-            let reply = self.status(502, 5, 1, "Error: command not implemented");
-            return self.refuse(&reply, Flush::Now);
-        }
         if self.session.hello != Some(true) {
             let reply = self.status(503, 5, 1, "Error: send EHLO first");
             return self.refuse(&reply, Flush::Now);
         }
         if self.session.authenticated {
             let reply = self.status(503, 5, 1, "Error: already authenticated");
-            return self.refuse(&reply, Flush::Now);
-        }
-        if self.txn.is_some() {
-            let reply = self.status(
-                503,
-                5,
-                1,
-                "Error: AUTH not permitted during a mail transaction",
-            );
             return self.refuse(&reply, Flush::Now);
         }
         let offered = Mechanism::parse(mechanism.as_bytes())

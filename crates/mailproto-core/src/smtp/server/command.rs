@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use super::reply::printable;
 use super::{Chunks, Flush, Pending, Phase, Server};
 use crate::line::LineError;
+use crate::smtp::table::{self, State, Verb};
 use crate::smtp::{
     Body, Capabilities, Command, ForwardPath, Host, MailParams, ParseError, RcptParams, Reply,
     ReversePath,
@@ -62,11 +63,25 @@ impl Server {
         self.count_error();
     }
 
+    /// Where the session stands, in the protocol table's terms.
+    pub(super) fn table_state(&self) -> State {
+        match (&self.session.hello, &self.txn) {
+            (None, _) => State::Connected,
+            (Some(_), None) => State::Greeted,
+            (Some(_), Some(txn)) => match txn.chunks {
+                Chunks::Receiving { .. } => State::Chunking,
+                _ if txn.recipients == 0 => State::Mail,
+                _ => State::Rcpt,
+            },
+        }
+    }
+
     fn command(&mut self, cmd: Command) {
-        // RFC 2920 §3.2 (2), (5): replies to RSET, MAIL and RCPT may wait for the rest of
-        // the group; the others may not.
-        let flush = match cmd {
-            Command::Rset | Command::Mail { .. } | Command::Rcpt { .. } => Flush::Later,
+        // RFC 2920 §3.2 (2), (5), from the table: the replies to commands that do not end
+        // a group (RSET, MAIL, RCPT) may wait for the rest of it; the others may not.
+        let verb = table::verb_of(&cmd);
+        let flush = match verb {
+            Some(v) if table::may_follow(v) => Flush::Later,
             _ => Flush::Now,
         };
         if let Command::Bdat { size, last } = cmd {
@@ -94,6 +109,23 @@ impl Server {
             // (and STARTTLS, which AUTH may need first).
             let reply = self.status(530, 7, 0, "Authentication required");
             self.refuse(&reply, flush);
+            return;
+        }
+        if let Some(ext) = verb.and_then(|v| table::rule(v).extension)
+            && !self.implements(ext)
+        {
+            let reply = self.status(502, 5, 1, "Error: command not implemented");
+            self.refuse(&reply, flush);
+            return;
+        }
+        if let Some(verb) = verb
+            && let Some((reply, counts)) = self.out_of_sequence(verb)
+        {
+            if counts {
+                self.refuse(&reply, flush);
+            } else {
+                self.send(&reply, flush);
+            }
             return;
         }
         match cmd {
@@ -130,10 +162,59 @@ impl Server {
                 self.k.wipe_input();
                 self.auth(&mechanism, initial_response)
             }
+            Command::Unknown { verb, .. } if is_unimplemented_verb(&verb) => {
+                // RFC 5321 §4.2.4: a verb the RFCs define but this server does not
+                // implement is 502, not 500.
+                let reply = self.status(502, 5, 1, "Error: command not implemented");
+                self.refuse(&reply, Flush::Now);
+            }
             _ => {
                 let reply = self.status(500, 5, 2, "Error: command not recognized");
                 self.refuse(&reply, Flush::Now);
             }
+        }
+    }
+
+    /// Whether the server offers `ext`'s commands at all (STARTTLS, AUTH; CHUNKING is
+    /// sequenced with its chunk).
+    fn implements(&self, ext: table::Ext) -> bool {
+        match ext {
+            table::Ext::StartTls => self.config.extensions.starttls,
+            table::Ext::Auth => !self.config.extensions.auth.is_empty(),
+            _ => true,
+        }
+    }
+
+    /// The refusal of `verb` when the table does not allow it in this state (RFC 5321
+    /// §4.1.4, §3.3; RFC 3207 §4; RFC 4954 §4), and whether it counts as an error.
+    fn out_of_sequence(&self, verb: Verb) -> Option<(Reply, bool)> {
+        let state = self.table_state();
+        if table::valid(verb, state) {
+            return None;
+        }
+        let seq = |text: &str| Some((self.status(503, 5, 1, text), true));
+        match (verb, state) {
+            (Verb::Mail, State::Connected) if self.config.lmtp => seq("Error: send LHLO first"),
+            (Verb::Mail, State::Connected) => seq("Error: send HELO/EHLO first"),
+            (Verb::Mail, _) => seq("Error: nested MAIL command"),
+            (Verb::Rcpt | Verb::Data, State::Connected | State::Greeted) => {
+                seq("Error: need MAIL command")
+            }
+            (Verb::Rcpt, _) => seq("Error: RCPT after BDAT"),
+            (Verb::Data, State::Mail) if self.config.lmtp => {
+                // RFC 2033 §4.2: LMTP answers 503 here.
+                Some((self.status(503, 5, 1, "Error: need RCPT command"), false))
+            }
+            (Verb::Data, State::Mail) => {
+                // RFC 5321 §3.3: 554 "no valid recipients", not counted as an error.
+                Some((self.status(554, 5, 1, "Error: no valid recipients"), false))
+            }
+            (Verb::Data, _) => seq("Error: DATA after BDAT"),
+            (Verb::StartTls, _) => seq("Error: STARTTLS not allowed in a mail transaction"),
+            (Verb::Auth, State::Connected) => seq("Error: send EHLO first"),
+            (Verb::Auth, _) => seq("Error: AUTH not permitted during a mail transaction"),
+            // Every other verb is valid in every state; BDAT is sequenced with its chunk.
+            _ => None,
         }
     }
 
@@ -178,8 +259,12 @@ impl Server {
             printable(&String::from_utf8_lossy(&name))
         );
         let reply = if extended {
-            self.capabilities().ehlo_reply(&first)
+            let caps = self.capabilities();
+            let reply = caps.ehlo_reply(&first);
+            self.advertised = Some(caps);
+            reply
         } else {
+            self.advertised = None;
             Self::hello_reply(250, &first)
         };
         self.k.emit(super::Event::Hello {
@@ -221,19 +306,6 @@ impl Server {
 
     /// MAIL FROM (RFC 5321 §4.1.1.2, §4.1.4).
     fn mail(&mut self, from: ReversePath, params: MailParams) {
-        if self.session.hello.is_none() {
-            let text = if self.config.lmtp {
-                "Error: send LHLO first"
-            } else {
-                "Error: send HELO/EHLO first"
-            };
-            let reply = self.status(503, 5, 1, text);
-            return self.refuse(&reply, Flush::Later);
-        }
-        if self.txn.is_some() {
-            let reply = self.status(503, 5, 1, "Error: nested MAIL command");
-            return self.refuse(&reply, Flush::Later);
-        }
         if let Some(keyword) = self.unoffered_mail_param(&params) {
             let text = format!("{keyword} parameter not supported");
             let reply = self.status(555, 5, 4, &text);
@@ -268,63 +340,40 @@ impl Server {
         self.k.emit(super::Event::Mail { from, params });
     }
 
-    /// The first MAIL parameter whose extension is not advertised in this session.
+    /// The first MAIL parameter whose extension is not advertised in this session (the
+    /// protocol table's rule; unknown ones unless allowed).
     fn unoffered_mail_param(&self, p: &MailParams) -> Option<String> {
-        let ext = &self.config.extensions;
-        let esmtp = self.session.hello == Some(true);
-        let refused = if p.size.is_some() && !(esmtp && ext.size) {
-            "SIZE"
-        } else if p.body == Some(Body::BinaryMime) && !(esmtp && ext.binary_mime && ext.chunking) {
-            "BODY=BINARYMIME"
-        } else if p.body.is_some() && !(esmtp && (ext.eight_bit_mime || ext.binary_mime)) {
-            "BODY"
-        } else if p.smtputf8 && !(esmtp && ext.smtputf8) {
-            "SMTPUTF8"
-        } else if p.auth.is_some() && (!esmtp || ext.auth.is_empty()) {
-            "AUTH"
-        } else if (p.ret.is_some() || p.envid.is_some()) && !(esmtp && ext.dsn) {
-            if p.ret.is_some() { "RET" } else { "ENVID" }
-        } else if p.requiretls && !(esmtp && ext.requiretls && self.session.tls) {
-            "REQUIRETLS"
-        } else if let (false, Some(other)) = (self.config.allow_unknown_params, p.other.first()) {
-            return Some(printable(&other.keyword.to_ascii_uppercase()));
-        } else {
-            return None;
-        };
-        Some(String::from(refused))
+        let caps = self.advertised.as_ref();
+        if let Some(rule) = table::first_refused(table::mail_params(p), caps, self.session.tls) {
+            return Some(String::from(rule.name));
+        }
+        self.unknown_param(&p.other)
+    }
+
+    /// The first parameter this crate does not know, unless they are allowed.
+    fn unknown_param(&self, other: &[crate::smtp::Param]) -> Option<String> {
+        match (self.config.allow_unknown_params, other.first()) {
+            (false, Some(p)) => Some(printable(&p.keyword.to_ascii_uppercase())),
+            _ => None,
+        }
     }
 
     /// RCPT TO (RFC 5321 §4.1.1.3, §4.5.3.1.8).
     fn rcpt(&mut self, to: ForwardPath, params: RcptParams) {
-        let Some(txn) = &self.txn else {
-            let reply = self.status(503, 5, 1, "Error: need MAIL command");
-            return self.refuse(&reply, Flush::Later);
-        };
-        if !matches!(txn.chunks, Chunks::None) {
-            let reply = self.status(503, 5, 1, "Error: RCPT after BDAT");
-            return self.refuse(&reply, Flush::Later);
-        }
-        let esmtp = self.session.hello == Some(true);
-        let keyword = if (params.notify.is_some() || params.orcpt.is_some())
-            && !(esmtp && self.config.extensions.dsn)
-        {
-            Some(String::from(if params.notify.is_some() {
-                "NOTIFY"
-            } else {
-                "ORCPT"
-            }))
-        } else if let (false, Some(other)) =
-            (self.config.allow_unknown_params, params.other.first())
-        {
-            Some(printable(&other.keyword.to_ascii_uppercase()))
-        } else {
-            None
-        };
+        let caps = self.advertised.as_ref();
+        let keyword =
+            match table::first_refused(table::rcpt_params(&params), caps, self.session.tls) {
+                Some(rule) => Some(String::from(rule.name)),
+                None => self.unknown_param(&params.other),
+            };
         if let Some(keyword) = keyword {
             let text = format!("{keyword} parameter not supported");
             let reply = self.status(555, 5, 4, &text);
             return self.refuse(&reply, Flush::Later);
         }
+        let Some(txn) = &self.txn else {
+            return;
+        };
         let ascii = match &to {
             ForwardPath::Postmaster => true,
             ForwardPath::Mailbox(m) => m.is_ascii(),
@@ -349,26 +398,9 @@ impl Server {
 
     /// DATA (RFC 5321 §4.1.1.4; RFC 2920 §3.2 (3); RFC 3030 §2, §3).
     fn data(&mut self) {
-        let Some(txn) = &self.txn else {
-            let reply = self.status(503, 5, 1, "Error: need MAIL command");
-            return self.refuse(&reply, Flush::Now);
-        };
-        if txn.binary {
+        if self.txn.as_ref().is_some_and(|t| t.binary) {
             let reply = self.status(503, 5, 1, "Error: BODY=BINARYMIME requires BDAT");
             return self.refuse(&reply, Flush::Now);
-        }
-        if !matches!(txn.chunks, Chunks::None) {
-            let reply = self.status(503, 5, 1, "Error: DATA after BDAT");
-            return self.refuse(&reply, Flush::Now);
-        }
-        if txn.recipients == 0 {
-            // RFC 2033 §4.2: LMTP answers 503 here.
-            let reply = if self.config.lmtp {
-                self.status(503, 5, 1, "Error: need RCPT command")
-            } else {
-                self.status(554, 5, 1, "Error: no valid recipients")
-            };
-            return self.send(&reply, Flush::Now);
         }
         self.body_started();
         self.k.emit(super::Event::DataStart { chunked: false });
@@ -437,19 +469,6 @@ impl Server {
             let reply = self.status(503, 5, 1, "Error: TLS already active");
             return self.refuse(&reply, Flush::Now);
         }
-        if !self.config.extensions.starttls {
-            let reply = self.status(502, 5, 1, "Error: command not implemented");
-            return self.refuse(&reply, Flush::Now);
-        }
-        if self.txn.is_some() {
-            let reply = self.status(
-                503,
-                5,
-                1,
-                "Error: STARTTLS not allowed in a mail transaction",
-            );
-            return self.refuse(&reply, Flush::Now);
-        }
         let reply = self.status(220, 0, 0, "Ready to start TLS");
         self.send(&reply, Flush::Now);
         // Anything the client sent after STARTTLS arrived in plaintext and must not be
@@ -464,6 +483,15 @@ impl Server {
 fn is_hello_verb(line: &[u8]) -> bool {
     let verb = line.split(|b| *b == b' ').next().unwrap_or(line);
     [&b"HELO"[..], b"EHLO", b"LHLO"]
+        .iter()
+        .any(|v| verb.eq_ignore_ascii_case(v))
+}
+
+/// Verbs of RFC 5321 (§4.1.4, §4.5.3, Appendix F) and its companions that this server
+/// knows and does not implement: the obsolete SEND, SOML, SAML and TURN, and ETRN
+/// (RFC 1985), ATRN (RFC 2645).
+fn is_unimplemented_verb(verb: &str) -> bool {
+    ["SEND", "SOML", "SAML", "TURN", "ETRN", "ATRN"]
         .iter()
         .any(|v| verb.eq_ignore_ascii_case(v))
 }

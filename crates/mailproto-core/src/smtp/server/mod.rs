@@ -148,6 +148,9 @@ pub struct Server {
     auth_failures: Counter,
     /// Bodies and BDAT chunks begun so far (the key of the data deadline).
     bodies: u64,
+    /// What the last EHLO/LHLO reply advertised (`None` before it, after HELO and
+    /// after STARTTLS): the parameters the protocol table allows.
+    advertised: Option<crate::smtp::Capabilities>,
 }
 
 impl Server {
@@ -233,6 +236,7 @@ impl Server {
                 u32::try_from(config.limits.max_auth_failures).unwrap_or(u32::MAX),
             ),
             bodies: 0,
+            advertised: None,
             config,
         }
     }
@@ -459,6 +463,7 @@ impl Rules for Server {
             tls: true,
             ..Session::default()
         };
+        self.advertised = None;
         self.txn = None;
         self.k.input.set_max_line(self.command_max_line);
         self.phase = Phase::Command;
