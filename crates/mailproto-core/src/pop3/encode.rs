@@ -12,7 +12,8 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::error::{EncodeError, Snippet};
-use super::parse::{KEYWORDS, is_base64_text, is_sasl_mechanism};
+use super::parse::{is_base64_text, is_sasl_mechanism};
+use super::table;
 use super::types::{
     Command, DropListing, Greeting, Response, ResponseCode, ScanListing, Status, StatusIndicator,
     UniqueIdListing,
@@ -174,7 +175,7 @@ impl Command {
             }
             Command::Unknown { keyword, args } => {
                 check_token("command keyword", keyword, false)?;
-                let known = KEYWORDS.iter().any(|k| k.eq_ignore_ascii_case(keyword));
+                let known = table::lookup(keyword.as_bytes()).is_some();
                 let printable = keyword.bytes().all(|b| (0x21..=0x7e).contains(&b));
                 if !(3..=4).contains(&keyword.len()) || !printable || known {
                     return Err(invalid("command keyword", keyword, false));

@@ -10,6 +10,7 @@ use alloc::borrow::ToOwned;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+use super::table::{self, Verb};
 use nom::branch::alt;
 use nom::bytes::complete::{tag, tag_no_case, take_while, take_while1};
 use nom::character::complete::{char, digit1};
@@ -100,19 +101,14 @@ fn is_vchar(b: u8) -> bool {
 // ---------------------------------------------------------------------------------------
 // Commands
 
-/// Known keywords; the index is the match arm in `Command::parse`.
-pub(crate) const KEYWORDS: [&str; 17] = [
-    "USER", "PASS", "APOP", "AUTH", "STLS", "CAPA", "UTF8", "STAT", "LIST", "RETR", "DELE", "NOOP",
-    "RSET", "QUIT", "TOP", "UIDL", "LANG",
-];
-
-/// The index in [`KEYWORDS`] of `kw`, a keyword of printable ASCII, in any case.
+/// The command of `kw`, a keyword of printable ASCII, in any case: the keywords of the
+/// protocol table ([`table::COMMANDS`]).
 ///
 /// The keyword is read as one little-endian word with bit 5 of every octet cleared: that
 /// maps exactly the two cases of a letter to one value, and the only other octet it maps
 /// onto a keyword's (the `8` of `UTF8`, 0x38) is the control 0x18, which is not
 /// printable.
-fn keyword_index(kw: &[u8]) -> Option<usize> {
+fn keyword_verb(kw: &[u8]) -> Option<Verb> {
     const fn word(k: &[u8]) -> u32 {
         match *k {
             [a, b, c] => u32::from_le_bytes([a, b, c, 0]) & 0x00df_dfdf,
@@ -120,17 +116,20 @@ fn keyword_index(kw: &[u8]) -> Option<usize> {
             _ => 0,
         }
     }
-    const WORDS: [u32; KEYWORDS.len()] = {
-        let mut words = [0; KEYWORDS.len()];
+    const WORDS: [u32; table::COMMANDS.len()] = {
+        let mut words = [0; table::COMMANDS.len()];
         let mut i = 0;
-        while i < KEYWORDS.len() {
-            words[i] = word(KEYWORDS[i].as_bytes());
+        while i < table::COMMANDS.len() {
+            words[i] = word(table::COMMANDS[i].keyword.as_bytes());
             i += 1;
         }
         words
     };
     let w = word(kw);
-    WORDS.iter().position(|&k| k == w)
+    WORDS
+        .iter()
+        .position(|&k| k == w)
+        .map(|i| table::COMMANDS[i].verb)
 }
 
 fn no_args(command: &'static str, args: &[&str]) -> Result<(), ParseError> {
@@ -245,8 +244,8 @@ impl Command {
                 core::str::from_utf8(rest).map_err(|_| ParseError::NotUtf8 { found: mask(rest) })?
             }
         };
-        let known = keyword_index(kw);
-        if known == Some(1) {
+        let known = keyword_verb(kw);
+        if known == Some(Verb::Pass) {
             // PASS: the rest of the line after exactly one space (RFC 1939 §7).
             return match rest.strip_prefix(' ') {
                 Some(pass) => Ok(Command::Pass(Secret::from(pass))),
@@ -260,8 +259,8 @@ impl Command {
         let (first, n) = first_arguments(rest);
         let args = &first[..n];
         let command = match known {
-            Some(0) => Command::User(one_arg("USER", "a user name", args)?.to_owned()),
-            Some(2) => {
+            Some(Verb::User) => Command::User(one_arg("USER", "a user name", args)?.to_owned()),
+            Some(Verb::Apop) => {
                 let (name, digest) = two_args("APOP", "a name and a digest", args)?;
                 if digest.len() != 32 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
                     return Err(ParseError::InvalidArgument {
@@ -274,27 +273,31 @@ impl Command {
                     digest: digest.to_ascii_lowercase(),
                 }
             }
-            Some(3) => parse_auth(args)?,
-            Some(4) => no_args("STLS", args).map(|()| Command::Stls)?,
-            Some(5) => no_args("CAPA", args).map(|()| Command::Capa)?,
-            Some(6) => no_args("UTF8", args).map(|()| Command::Utf8)?,
-            Some(7) => no_args("STAT", args).map(|()| Command::Stat)?,
-            Some(8) => Command::List(opt_arg("LIST", args)?.map(msg_number).transpose()?),
-            Some(9) => Command::Retr(msg_number(one_arg("RETR", "a message number", args)?)?),
-            Some(10) => Command::Dele(msg_number(one_arg("DELE", "a message number", args)?)?),
-            Some(11) => no_args("NOOP", args).map(|()| Command::Noop)?,
-            Some(12) => no_args("RSET", args).map(|()| Command::Rset)?,
-            Some(13) => no_args("QUIT", args).map(|()| Command::Quit)?,
-            Some(14) => {
+            Some(Verb::Auth) => parse_auth(args)?,
+            Some(Verb::Stls) => no_args("STLS", args).map(|()| Command::Stls)?,
+            Some(Verb::Capa) => no_args("CAPA", args).map(|()| Command::Capa)?,
+            Some(Verb::Utf8) => no_args("UTF8", args).map(|()| Command::Utf8)?,
+            Some(Verb::Stat) => no_args("STAT", args).map(|()| Command::Stat)?,
+            Some(Verb::List) => Command::List(opt_arg("LIST", args)?.map(msg_number).transpose()?),
+            Some(Verb::Retr) => {
+                Command::Retr(msg_number(one_arg("RETR", "a message number", args)?)?)
+            }
+            Some(Verb::Dele) => {
+                Command::Dele(msg_number(one_arg("DELE", "a message number", args)?)?)
+            }
+            Some(Verb::Noop) => no_args("NOOP", args).map(|()| Command::Noop)?,
+            Some(Verb::Rset) => no_args("RSET", args).map(|()| Command::Rset)?,
+            Some(Verb::Quit) => no_args("QUIT", args).map(|()| Command::Quit)?,
+            Some(Verb::Top) => {
                 let (msg, lines) = two_args("TOP", "a message number and a line count", args)?;
                 Command::Top {
                     msg: msg_number(msg)?,
                     lines: count(lines, "line count")?,
                 }
             }
-            Some(15) => Command::Uidl(opt_arg("UIDL", args)?.map(msg_number).transpose()?),
-            Some(16) => Command::Lang(opt_arg("LANG", args)?.map(ToOwned::to_owned)),
-            _ => Command::Unknown {
+            Some(Verb::Uidl) => Command::Uidl(opt_arg("UIDL", args)?.map(msg_number).transpose()?),
+            Some(Verb::Lang) => Command::Lang(opt_arg("LANG", args)?.map(ToOwned::to_owned)),
+            Some(Verb::Pass) | None => Command::Unknown {
                 keyword: String::from_utf8_lossy(kw).into_owned(),
                 args: arguments(rest).map(ToOwned::to_owned).collect(),
             },

@@ -3,6 +3,7 @@
 //! Parsing lives in [`parse`](super::parse), encoding in [`encode`](super::encode), the
 //! CAPA capabilities in [`capa`](super::capa).
 
+use super::table::{self, Verb};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -133,29 +134,38 @@ pub enum Command {
 }
 
 impl Command {
-    /// The command keyword in upper case (`"UNKNOWN"` is never returned: an unknown
-    /// command gives its own keyword).
+    /// The command keyword in upper case, from the protocol table (an unknown command
+    /// gives its own keyword).
     pub fn keyword(&self) -> &str {
-        match self {
-            Command::User(_) => "USER",
-            Command::Pass(_) => "PASS",
-            Command::Apop { .. } => "APOP",
-            Command::Auth { .. } | Command::AuthList => "AUTH",
-            Command::Stls => "STLS",
-            Command::Capa => "CAPA",
-            Command::Utf8 => "UTF8",
-            Command::Stat => "STAT",
-            Command::List(_) => "LIST",
-            Command::Retr(_) => "RETR",
-            Command::Dele(_) => "DELE",
-            Command::Noop => "NOOP",
-            Command::Rset => "RSET",
-            Command::Quit => "QUIT",
-            Command::Top { .. } => "TOP",
-            Command::Uidl(_) => "UIDL",
-            Command::Lang(_) => "LANG",
-            Command::Unknown { keyword, .. } => keyword,
+        match (self.verb(), self) {
+            (Some(verb), _) => table::rule(verb).keyword,
+            (None, Command::Unknown { keyword, .. }) => keyword,
+            (None, _) => "",
         }
+    }
+
+    /// The command's row in the protocol table (`None` for an unknown command).
+    pub fn verb(&self) -> Option<Verb> {
+        Some(match self {
+            Command::User(_) => Verb::User,
+            Command::Pass(_) => Verb::Pass,
+            Command::Apop { .. } => Verb::Apop,
+            Command::Auth { .. } | Command::AuthList => Verb::Auth,
+            Command::Stls => Verb::Stls,
+            Command::Capa => Verb::Capa,
+            Command::Utf8 => Verb::Utf8,
+            Command::Stat => Verb::Stat,
+            Command::List(_) => Verb::List,
+            Command::Retr(_) => Verb::Retr,
+            Command::Dele(_) => Verb::Dele,
+            Command::Noop => Verb::Noop,
+            Command::Rset => Verb::Rset,
+            Command::Quit => Verb::Quit,
+            Command::Top { .. } => Verb::Top,
+            Command::Uidl(_) => Verb::Uidl,
+            Command::Lang(_) => Verb::Lang,
+            Command::Unknown { .. } => return None,
+        })
     }
 }
 

@@ -13,6 +13,7 @@ use zeroize::Zeroize;
 
 use super::{Client, ClientError, CommandKind, Pending, Phase, Refused, SaslExchange, Stage};
 use crate::machine::Misuse;
+use crate::pop3::table;
 use crate::pop3::{Command, Secret, apop_digest};
 use crate::sasl::{self, ClientAuth};
 use crate::time::Instant;
@@ -318,23 +319,15 @@ impl Client {
                 CommandKind::Pass | CommandKind::Apop | CommandKind::Auth
             )
         });
-        let allowed = match kind {
-            CommandKind::Capa | CommandKind::Quit => true,
-            CommandKind::User
-            | CommandKind::Pass
-            | CommandKind::Apop
-            | CommandKind::Auth
-            | CommandKind::AuthList
-            | CommandKind::Stls
-            | CommandKind::Utf8 => self.stage != Stage::Transaction,
-            CommandKind::Stat
-            | CommandKind::List(_)
-            | CommandKind::Uidl(_)
-            | CommandKind::Retr(_)
-            | CommandKind::Top { .. }
-            | CommandKind::Dele(_)
-            | CommandKind::Rset
-            | CommandKind::Noop => self.stage == Stage::Transaction || login_pending,
+        // The protocol table says where each command is valid; TRANSACTION commands may
+        // be queued behind a login that is still outstanding (RFC 2449 §6.6).
+        let verb = kind.verb();
+        let allowed = match self.stage {
+            Stage::Transaction => table::valid(verb, table::State::Transaction),
+            Stage::Greeting | Stage::Authorization => {
+                table::valid(verb, table::State::Authorization)
+                    || (login_pending && table::valid(verb, table::State::Transaction))
+            }
         };
         if !allowed {
             return Err(ClientError::WrongState {

@@ -5,6 +5,7 @@ use alloc::vec::Vec;
 use core::fmt;
 
 use crate::dot::DotError;
+use crate::pop3::table::{self, Verb};
 use crate::pop3::{
     Capabilities, DropListing, ParseError, ScanListing, Snippet, Status, UniqueIdListing,
 };
@@ -58,41 +59,55 @@ pub enum CommandKind {
 }
 
 impl CommandKind {
-    /// The command keyword, in upper case.
+    /// The command keyword, in upper case (from the protocol table).
     pub fn keyword(self) -> &'static str {
+        table::rule(self.verb()).keyword
+    }
+
+    /// The command's row in the protocol table.
+    pub fn verb(self) -> Verb {
         match self {
-            CommandKind::Capa => "CAPA",
-            CommandKind::Stls => "STLS",
-            CommandKind::User => "USER",
-            CommandKind::Pass => "PASS",
-            CommandKind::Apop => "APOP",
-            CommandKind::Auth | CommandKind::AuthList => "AUTH",
-            CommandKind::Utf8 => "UTF8",
-            CommandKind::Stat => "STAT",
-            CommandKind::List(_) => "LIST",
-            CommandKind::Uidl(_) => "UIDL",
-            CommandKind::Retr(_) => "RETR",
-            CommandKind::Top { .. } => "TOP",
-            CommandKind::Dele(_) => "DELE",
-            CommandKind::Rset => "RSET",
-            CommandKind::Noop => "NOOP",
-            CommandKind::Quit => "QUIT",
+            CommandKind::Capa => Verb::Capa,
+            CommandKind::Stls => Verb::Stls,
+            CommandKind::User => Verb::User,
+            CommandKind::Pass => Verb::Pass,
+            CommandKind::Apop => Verb::Apop,
+            CommandKind::Auth | CommandKind::AuthList => Verb::Auth,
+            CommandKind::Utf8 => Verb::Utf8,
+            CommandKind::Stat => Verb::Stat,
+            CommandKind::List(_) => Verb::List,
+            CommandKind::Uidl(_) => Verb::Uidl,
+            CommandKind::Retr(_) => Verb::Retr,
+            CommandKind::Top { .. } => Verb::Top,
+            CommandKind::Dele(_) => Verb::Dele,
+            CommandKind::Rset => Verb::Rset,
+            CommandKind::Noop => Verb::Noop,
+            CommandKind::Quit => Verb::Quit,
         }
     }
 
-    /// Whether a `+OK` answer to this command is followed by dot-terminated lines
-    /// (RFC 1939 §3: LIST and UIDL without argument, RETR, TOP; RFC 2449 §5: CAPA; the
-    /// mechanism list of a bare AUTH). A `-ERR` answer is always a single line.
-    pub fn is_multi_line(self) -> bool {
+    /// Whether the command carries an argument (a message number, a mechanism).
+    pub fn has_argument(self) -> bool {
         matches!(
             self,
-            CommandKind::Capa
-                | CommandKind::AuthList
-                | CommandKind::List(None)
-                | CommandKind::Uidl(None)
+            CommandKind::User
+                | CommandKind::Pass
+                | CommandKind::Apop
+                | CommandKind::Auth
+                | CommandKind::List(Some(_))
+                | CommandKind::Uidl(Some(_))
                 | CommandKind::Retr(_)
                 | CommandKind::Top { .. }
+                | CommandKind::Dele(_)
         )
+    }
+
+    /// Whether a `+OK` answer to this command is followed by dot-terminated lines, as
+    /// the protocol table says (RFC 1939 §3: LIST and UIDL without argument, RETR, TOP;
+    /// RFC 2449 §5: CAPA; the mechanism list of a bare AUTH). A `-ERR` answer is always
+    /// a single line.
+    pub fn is_multi_line(self) -> bool {
+        table::is_multi_line(self.verb(), self.has_argument())
     }
 }
 

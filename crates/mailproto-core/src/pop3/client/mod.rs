@@ -367,10 +367,9 @@ impl Client {
 /// Commands after which nothing is written until they are answered: AUTH (a following
 /// command would be read as a SASL response), STLS (RFC 2595 §4) and QUIT.
 fn is_barrier(kind: CommandKind) -> bool {
-    matches!(
-        kind,
-        CommandKind::Auth | CommandKind::Stls | CommandKind::Quit
-    )
+    // The protocol table's rule; a bare AUTH only asks for the mechanism list, which is
+    // no SASL exchange.
+    crate::pop3::table::rule(kind.verb()).ends_group && kind != CommandKind::AuthList
 }
 
 impl fmt::Debug for Client {

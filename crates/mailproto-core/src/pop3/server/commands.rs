@@ -9,6 +9,7 @@ use super::event::{CloseReason, Event, ProtocolError, State};
 use super::maildrop::{Lookup, Session};
 use super::{Pending, Phase, Server};
 use crate::line::LineError;
+use crate::pop3::table;
 use crate::pop3::{
     Capabilities, Capability, Command, DropListing, ResponseCode, ScanListing, Status,
     UniqueIdListing,
@@ -97,6 +98,17 @@ impl Server {
     fn command(&mut self, command: Command) {
         // PASS must come right after USER (RFC 1939 §7).
         let user = self.user.take();
+        let state = match self.phase {
+            Phase::Authorization => table::State::Authorization,
+            Phase::Transaction(_) => table::State::Transaction,
+            Phase::Update { .. } | Phase::Closed => return,
+        };
+        // The protocol table says where each command is valid (RFC 1939 §3).
+        if let Some(verb) = command.verb()
+            && !table::valid(verb, state)
+        {
+            return self.wrong_state(&command);
+        }
         match (&self.phase, command) {
             (_, Command::Capa) => self.capa(),
             (Phase::Authorization, Command::Quit) => {
@@ -160,16 +172,9 @@ impl Server {
             }
             Command::Utf8 | Command::Lang(_) => self.unsupported(command.keyword()),
             Command::Unknown { keyword, .. } => self.unsupported(keyword),
-            Command::Stat
-            | Command::List(_)
-            | Command::Retr(_)
-            | Command::Dele(_)
-            | Command::Noop
-            | Command::Rset
-            | Command::Top { .. }
-            | Command::Uidl(_) => self.wrong_state(&command),
-            // Handled before this point.
-            Command::Capa | Command::Quit => {}
+            // Refused by the table (TRANSACTION commands) or handled before this point
+            // (CAPA, QUIT).
+            _ => self.wrong_state(&command),
         }
     }
 
@@ -357,14 +362,8 @@ fn transaction_command(session: &mut Session, command: &Command, out: &mut Vec<u
                 command: String::from("LANG"),
             });
         }
-        Command::User(_)
-        | Command::Pass(_)
-        | Command::Apop { .. }
-        | Command::Auth { .. }
-        | Command::AuthList
-        | Command::Stls
-        | Command::Utf8
-        | Command::Capa => {
+        // Refused by the table (AUTHORIZATION commands) or handled before (CAPA).
+        _ => {
             return Next::Refuse(ProtocolError::WrongState {
                 command: String::from(command.keyword()),
                 state: State::Transaction,
