@@ -330,6 +330,39 @@ pub fn is_multi_line(verb: Verb, has_argument: bool) -> bool {
     }
 }
 
+/// The state diagram of [`COMMANDS`] (Mermaid `stateDiagram-v2`): an edge for every
+/// command that moves a session on.
+pub fn state_diagram() -> String {
+    let mut out = String::from("stateDiagram-v2\n    [*] --> AUTHORIZATION: +OK greeting\n");
+    for from in [State::Authorization, State::Transaction] {
+        let mut edges: Vec<(&str, Vec<&str>)> = Vec::new();
+        for r in COMMANDS.iter().filter(|r| r.valid_in.contains(&from)) {
+            let to = match r.on_success {
+                Next::Same => continue,
+                Next::To(s) if s == from => continue,
+                Next::To(s) => s.name(),
+                Next::End if from == State::Transaction => "UPDATE",
+                Next::End => "[*]",
+                Next::Tls => "AWAITING_TLS",
+            };
+            match edges.iter_mut().find(|(t, _)| *t == to) {
+                Some((_, names)) => names.push(r.keyword),
+                None => edges.push((to, alloc::vec![r.keyword])),
+            }
+        }
+        for (to, names) in edges {
+            out.push_str(&alloc::format!(
+                "    {} --> {}: {}\n",
+                from.name(),
+                to,
+                names.join(" ")
+            ));
+        }
+    }
+    out.push_str("    AWAITING_TLS --> AUTHORIZATION: handshake\n    UPDATE --> [*]: +OK / -ERR\n");
+    out
+}
+
 /// The state table of [`COMMANDS`] as the Markdown table in docs/state-machines.md.
 pub fn state_table() -> String {
     let mut out = String::from(

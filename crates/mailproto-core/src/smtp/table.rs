@@ -103,6 +103,8 @@ pub enum Next {
     Same,
     /// To this state.
     To(State),
+    /// Out of the mail transaction, if one is open (RSET, RFC 5321 §4.1.1.5).
+    EndTransaction,
 }
 
 impl Next {
@@ -111,6 +113,8 @@ impl Next {
         match self {
             Next::Same => from,
             Next::To(s) => s,
+            Next::EndTransaction if from.in_transaction() => State::Greeted,
+            Next::EndTransaction => from,
         }
     }
 }
@@ -283,7 +287,7 @@ pub const VERBS: &[VerbRule] = &[
         keyword: "RSET",
         extension: None,
         valid_in: ANY,
-        on_success: Next::To(State::Greeted),
+        on_success: Next::EndTransaction,
         on_failure: Next::Same,
         ends_group: false,
         success: &[250],
@@ -434,8 +438,10 @@ pub enum Param {
 pub struct ParamRule {
     /// The parameter.
     pub param: Param,
-    /// How it is named in replies, e.g. `BODY=BINARYMIME`.
+    /// How it is named in replies, e.g. `SIZE`, `BODY=BINARYMIME`.
     pub name: &'static str,
+    /// The keyword with its value where the value decides (`BODY=7BIT`).
+    pub shown: &'static str,
     /// The command that carries it.
     pub verb: Verb,
     /// Extensions of which at least one must be advertised (BODY=7BIT: 8BITMIME or
@@ -450,6 +456,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::Size,
         name: "SIZE",
+        shown: "SIZE",
         verb: Verb::Mail,
         needs_any: &[Ext::Size],
         needs_tls: false,
@@ -457,6 +464,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::BodyBinaryMime,
         name: "BODY=BINARYMIME",
+        shown: "BODY=BINARYMIME",
         verb: Verb::Mail,
         needs_any: &[Ext::BinaryMime],
         needs_tls: false,
@@ -464,6 +472,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::Body8BitMime,
         name: "BODY",
+        shown: "BODY=8BITMIME",
         verb: Verb::Mail,
         needs_any: &[Ext::EightBitMime, Ext::BinaryMime],
         needs_tls: false,
@@ -471,6 +480,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::Body7Bit,
         name: "BODY",
+        shown: "BODY=7BIT",
         verb: Verb::Mail,
         needs_any: &[Ext::EightBitMime, Ext::BinaryMime],
         needs_tls: false,
@@ -478,6 +488,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::SmtpUtf8,
         name: "SMTPUTF8",
+        shown: "SMTPUTF8",
         verb: Verb::Mail,
         needs_any: &[Ext::SmtpUtf8],
         needs_tls: false,
@@ -485,6 +496,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::Auth,
         name: "AUTH",
+        shown: "AUTH",
         verb: Verb::Mail,
         needs_any: &[Ext::Auth],
         needs_tls: false,
@@ -492,6 +504,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::Ret,
         name: "RET",
+        shown: "RET",
         verb: Verb::Mail,
         needs_any: &[Ext::Dsn],
         needs_tls: false,
@@ -499,6 +512,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::Envid,
         name: "ENVID",
+        shown: "ENVID",
         verb: Verb::Mail,
         needs_any: &[Ext::Dsn],
         needs_tls: false,
@@ -506,6 +520,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::RequireTls,
         name: "REQUIRETLS",
+        shown: "REQUIRETLS",
         verb: Verb::Mail,
         needs_any: &[Ext::RequireTls],
         needs_tls: true,
@@ -513,6 +528,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::Notify,
         name: "NOTIFY",
+        shown: "NOTIFY",
         verb: Verb::Rcpt,
         needs_any: &[Ext::Dsn],
         needs_tls: false,
@@ -520,6 +536,7 @@ pub const PARAMS: &[ParamRule] = &[
     ParamRule {
         param: Param::Orcpt,
         name: "ORCPT",
+        shown: "ORCPT",
         verb: Verb::Rcpt,
         needs_any: &[Ext::Dsn],
         needs_tls: false,
@@ -584,6 +601,35 @@ pub fn first_refused(
         .map(param_rule)
 }
 
+/// The state diagram of [`VERBS`] (Mermaid `stateDiagram-v2`): an edge for every verb
+/// that moves a session from a state where it is valid to another.
+pub fn state_diagram() -> String {
+    let mut out = String::from("stateDiagram-v2\n    [*] --> CONNECTED: 220 greeting\n");
+    for from in State::ALL {
+        let mut edges: alloc::vec::Vec<(State, alloc::vec::Vec<&str>)> = alloc::vec::Vec::new();
+        for r in VERBS.iter().filter(|r| r.valid_in.contains(&from)) {
+            let to = r.on_success.from(from);
+            if to == from {
+                continue;
+            }
+            match edges.iter_mut().find(|(t, _)| *t == to) {
+                Some((_, verbs)) => verbs.push(r.keyword),
+                None => edges.push((to, alloc::vec![r.keyword])),
+            }
+        }
+        for (to, verbs) in edges {
+            out.push_str(&alloc::format!(
+                "    {} --> {}: {}\n",
+                from.name(),
+                to.name(),
+                verbs.join(" ")
+            ));
+        }
+    }
+    out.push_str("    CHUNKING --> GREETED: BDAT LAST\n");
+    out
+}
+
 /// The state table of [`VERBS`] as the Markdown table in docs/state-machines.md: one row
 /// per verb, its extension, where it is valid, where success and failure lead, and
 /// whether it ends a pipelined group.
@@ -595,6 +641,7 @@ pub fn state_table() -> String {
     let next = |n: Next| match n {
         Next::Same => String::from("same"),
         Next::To(s) => String::from(s.name()),
+        Next::EndTransaction => String::from("GREETED if in a transaction"),
     };
     for r in VERBS {
         let valid: alloc::vec::Vec<&str> = r.valid_in.iter().map(|s| s.name()).collect();
@@ -620,7 +667,7 @@ pub fn state_table() -> String {
         let exts: alloc::vec::Vec<&str> = p.needs_any.iter().map(|e| e.keyword()).collect();
         out.push_str(&alloc::format!(
             "| {} | {} | {} | {} |\n",
-            p.name,
+            p.shown,
             rule(p.verb).keyword,
             exts.join(", "),
             if p.needs_tls { "yes" } else { "no" },
