@@ -206,7 +206,6 @@ pub struct VerbRule {
 }
 
 const ANY: &[State] = &State::ALL;
-const OUTSIDE_TXN: &[State] = &[State::Connected, State::Greeted];
 
 /// The rules of every verb.
 pub const VERBS: &[VerbRule] = &[
@@ -346,7 +345,8 @@ pub const VERBS: &[VerbRule] = &[
         verb: Verb::StartTls,
         keyword: "STARTTLS",
         extension: Some(Ext::StartTls),
-        valid_in: OUTSIDE_TXN,
+        // RFC 3207 §4: after the EHLO that advertised it, outside a transaction.
+        valid_in: &[State::Greeted],
         on_success: Next::To(State::Connected),
         on_failure: Next::Same,
         ends_group: true,

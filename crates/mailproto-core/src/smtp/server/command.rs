@@ -210,6 +210,7 @@ impl Server {
                 Some((self.status(554, 5, 1, "Error: no valid recipients"), false))
             }
             (Verb::Data, _) => seq("Error: DATA after BDAT"),
+            (Verb::StartTls, State::Connected) => seq("Error: send EHLO first"),
             (Verb::StartTls, _) => seq("Error: STARTTLS not allowed in a mail transaction"),
             (Verb::Auth, State::Connected) => seq("Error: send EHLO first"),
             (Verb::Auth, _) => seq("Error: AUTH not permitted during a mail transaction"),
