@@ -301,6 +301,25 @@ impl LineReader {
     }
 }
 
+/// A field of a command or reply holds an octet no line may carry (CR, LF or NUL).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ForbiddenOctet {
+    pub(crate) field: &'static str,
+    pub(crate) byte: u8,
+}
+
+/// Refuses CR, LF and NUL in `s`, the field `field` of a line about to be written
+/// (RFC 5321 §2.3.8, RFC 1939 §3): the one check both protocols' encoders use.
+pub(crate) fn check_text<E: From<ForbiddenOctet>>(field: &'static str, s: &str) -> Result<(), E> {
+    match find_cr_lf_nul(s.as_bytes()) {
+        Some(i) => Err(E::from(ForbiddenOctet {
+            field,
+            byte: s.as_bytes()[i],
+        })),
+        None => Ok(()),
+    }
+}
+
 /// The offset of the first NUL, CR or LF in `s`: the octets no argument of a command or
 /// reply may hold (RFC 5321 §2.3.8, RFC 1939 §3), as they would end the line early or
 /// smuggle another one into it.

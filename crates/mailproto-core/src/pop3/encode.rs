@@ -12,22 +12,16 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::error::{EncodeError, Snippet};
-use super::parse::{is_base64_text, is_sasl_mechanism};
 use super::table;
 use super::types::{
     Command, DropListing, Greeting, Response, ResponseCode, ScanListing, Status, StatusIndicator,
     UniqueIdListing,
 };
+use crate::sasl::{is_base64_text, is_mechanism_name};
 
-/// Refuse CR, LF and NUL.
+/// Refuses CR, LF and NUL in `s` ([`crate::line::check_text`]).
 pub(crate) fn check_text(field: &'static str, s: &str) -> Result<(), EncodeError> {
-    match crate::line::find_cr_lf_nul(s.as_bytes()) {
-        Some(i) => Err(EncodeError::ForbiddenByte {
-            field,
-            byte: s.as_bytes()[i],
-        }),
-        None => Ok(()),
-    }
+    crate::line::check_text(field, s)
 }
 
 /// A single token: not empty, no space, no control character (CR, LF, NUL reported as
@@ -138,7 +132,7 @@ impl Command {
                 initial_response,
             } => {
                 check_token("SASL mechanism", mechanism, false)?;
-                if !is_sasl_mechanism(mechanism) {
+                if !is_mechanism_name(mechanism.as_bytes()) {
                     return Err(invalid("SASL mechanism", mechanism, false));
                 }
                 out.push(b' ');
@@ -148,7 +142,7 @@ impl Command {
                     Some("") => out.extend_from_slice(b" ="),
                     Some(ir) => {
                         check_text("initial response", ir)?;
-                        if ir == "=" || !is_base64_text(ir) {
+                        if ir == "=" || !is_base64_text(ir.as_bytes()) {
                             return Err(invalid("initial response", ir, true));
                         }
                         push_arg(out, ir);

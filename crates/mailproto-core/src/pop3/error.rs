@@ -242,3 +242,12 @@ impl fmt::Display for EncodeError {
 }
 
 impl core::error::Error for EncodeError {}
+
+impl From<crate::line::ForbiddenOctet> for EncodeError {
+    fn from(f: crate::line::ForbiddenOctet) -> Self {
+        EncodeError::ForbiddenByte {
+            field: f.field,
+            byte: f.byte,
+        }
+    }
+}

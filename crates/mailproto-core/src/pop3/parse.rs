@@ -174,22 +174,6 @@ fn two_args<'a>(
     }
 }
 
-/// Whether `s` is a SASL mechanism name (RFC 4422 §3.1: 1-20 of A-Z 0-9 - _; lower case
-/// accepted here and raised by the parser).
-pub(crate) fn is_sasl_mechanism(s: &str) -> bool {
-    (1..=20).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Whether `s` is base64 text or the lone `=` of an empty response (RFC 5034 §4). Only
-/// the alphabet is checked here; decoding belongs to the SASL layer.
-pub(crate) fn is_base64_text(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/' || b == b'=')
-}
-
 impl Command {
     /// Parse one command line, without its CRLF (RFC 1939 §3, RFC 2449 §3).
     ///
@@ -318,7 +302,7 @@ fn parse_auth(args: &[&str]) -> Result<Command, ParseError> {
             });
         }
     };
-    if !is_sasl_mechanism(mechanism) {
+    if !crate::sasl::is_mechanism_name(mechanism.as_bytes()) {
         return Err(ParseError::InvalidArgument {
             what: "SASL mechanism name",
             found: Snippet::from_bytes(mechanism.as_bytes()),
@@ -327,7 +311,7 @@ fn parse_auth(args: &[&str]) -> Result<Command, ParseError> {
     let initial_response = match initial {
         None => None,
         Some("=") => Some(Secret::default()),
-        Some(ir) if is_base64_text(ir) => Some(Secret::from(ir)),
+        Some(ir) if crate::sasl::is_base64_text(ir.as_bytes()) => Some(Secret::from(ir)),
         Some(_) => {
             return Err(ParseError::InvalidArgument {
                 what: "AUTH initial response (base64 or \"=\")",

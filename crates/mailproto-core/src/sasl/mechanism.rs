@@ -46,8 +46,7 @@ impl Mechanism {
     /// RFC 4422 §3.1: `sasl-mech = 1*20 mech-char`, `mech-char = UPPER-ALPHA / DIGIT /
     /// "-" / "_"`; lower case is accepted and folded, as servers and clients commonly do.
     pub fn parse(name: &[u8]) -> Result<Mechanism, AuthError> {
-        let valid = |b: &u8| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_';
-        if name.is_empty() || name.len() > 20 || !name.iter().all(valid) {
+        if !super::is_mechanism_name(name) {
             return Err(AuthError::InvalidMechanismName);
         }
         let known = [

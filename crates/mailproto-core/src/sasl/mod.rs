@@ -65,6 +65,32 @@ pub use mechanism::Mechanism;
 pub use server::{ServerAuth, ServerAuthConfig, Step};
 pub use wire::{oauthbearer_error_challenge, xoauth2_error_challenge};
 
+/// Whether `name` is a SASL mechanism name (RFC 4422 §3.1: `sasl-mech = 1*20
+/// mech-char`, `mech-char = UPPER-ALPHA / DIGIT / "-" / "_"`); lower case is accepted,
+/// as servers and clients commonly send it. The one check SMTP AUTH, POP3 AUTH and
+/// EHLO/CAPA parsing use.
+pub fn is_mechanism_name(name: &[u8]) -> bool {
+    (1..=20).contains(&name.len())
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+}
+
+/// Whether `text` can stand as base64 on a command line (an initial response): the
+/// standard alphabet with at most two `=` of padding at its end (RFC 4648 §4), not empty.
+/// The lone `=` of an empty initial response is not base64; callers check it first.
+/// Decoding ([`decode_line`]) is stricter still: it also wants whole quanta.
+pub fn is_base64_text(text: &[u8]) -> bool {
+    let body = text
+        .strip_suffix(b"==")
+        .or_else(|| text.strip_suffix(b"="))
+        .unwrap_or(text);
+    !body.is_empty()
+        && body
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'+' || *b == b'/')
+}
+
 /// The client line that cancels an exchange (RFC 4954 §4, RFC 5034 §4).
 pub const CANCEL: &[u8] = b"*";
 

@@ -13,21 +13,16 @@ use core::fmt::Write;
 use super::abnf;
 use super::error::EncodeError;
 use super::params::{MailParams, RcptParams, push_u64};
-use super::parse::{Verb, is_base64, is_mechanism};
+use super::parse::Verb;
 use super::path::{is_dot_string, is_ldh_tag};
 use super::types::{
     AddressLiteral, Command, ForwardPath, Host, InitialResponse, Mailbox, ReversePath,
 };
+use crate::sasl::{is_base64_text, is_mechanism_name};
 
-/// Refuses CR, LF and NUL in `s`.
+/// Refuses CR, LF and NUL in `s` ([`crate::line::check_text`]).
 pub(crate) fn check_text(field: &'static str, s: &str) -> Result<(), EncodeError> {
-    match crate::line::find_cr_lf_nul(s.as_bytes()) {
-        Some(i) => Err(EncodeError::ForbiddenByte {
-            field,
-            byte: s.as_bytes()[i],
-        }),
-        None => Ok(()),
-    }
+    crate::line::check_text(field, s)
 }
 
 /// Appends a Quoted-string for `s` (RFC 5321 §4.1.2): `"` and `\` are escaped.
@@ -179,7 +174,7 @@ impl Command {
                 initial_response,
             } => {
                 check_text("mechanism", mechanism)?;
-                if !is_mechanism(mechanism) {
+                if !is_mechanism_name(mechanism.as_bytes()) {
                     return Err(EncodeError::Invalid {
                         field: "mechanism",
                         reason: "not 1 to 20 of A-Z 0-9 - _",
@@ -192,7 +187,7 @@ impl Command {
                     Some(InitialResponse::Empty) => s.push_str(" ="),
                     Some(InitialResponse::Base64(b)) => {
                         check_text("initial response", b)?;
-                        if !is_base64(b) {
+                        if !is_base64_text(b.as_bytes()) {
                             return Err(EncodeError::Invalid {
                                 field: "initial response",
                                 reason: "not base64 (use InitialResponse::Empty for none)",

@@ -388,3 +388,12 @@ impl fmt::Display for ReplyError {
 }
 
 impl core::error::Error for ReplyError {}
+
+impl From<crate::line::ForbiddenOctet> for EncodeError {
+    fn from(f: crate::line::ForbiddenOctet) -> Self {
+        EncodeError::ForbiddenByte {
+            field: f.field,
+            byte: f.byte,
+        }
+    }
+}

@@ -11,7 +11,6 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::params::{is_keyword, push_u64};
-use super::parse::is_mechanism;
 use super::reply::{Reply, ReplyCode};
 
 /// An extension keyword this crate does not model, with its parameters.
@@ -111,7 +110,7 @@ impl Capabilities {
 
     fn add_mechanisms<'a>(&mut self, mechs: impl Iterator<Item = &'a str>) {
         for m in mechs {
-            if is_mechanism(m) && !self.supports_auth(m) {
+            if crate::sasl::is_mechanism_name(m.as_bytes()) && !self.supports_auth(m) {
                 self.auth.push(m.to_ascii_uppercase());
             }
         }

@@ -284,36 +284,21 @@ fn parse_bdat(arg: &str) -> Result<Command, ParseError> {
     Ok(Command::Bdat { size, last })
 }
 
-/// `sasl-mech = 1*20(UPPER-ALPHA / DIGIT / "-" / "_")` (RFC 4954 §4), any case.
-pub(crate) fn is_mechanism(s: &str) -> bool {
-    (1..=20).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
-/// Base64 alphabet with up to two trailing `=` (RFC 4648 §4); padding is not required.
-pub(crate) fn is_base64(s: &str) -> bool {
-    let body = s.trim_end_matches('=');
-    !body.is_empty()
-        && s.len() - body.len() <= 2
-        && body
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
-}
-
 /// `AUTH SP mechanism [SP initial-response]` (RFC 4954 §4).
 fn parse_auth(arg: &str) -> Result<Command, ParseError> {
     let (mech, ir) = match arg.split_once(' ') {
         Some((m, ir)) => (m, Some(ir)),
         None => (arg, None),
     };
-    if !is_mechanism(mech) {
+    if !crate::sasl::is_mechanism_name(mech.as_bytes()) {
         return Err(ParseError::InvalidMechanism(Snippet::new(mech)));
     }
     let initial_response = match ir {
         None => None,
         Some("=") => Some(InitialResponse::Empty),
-        Some(b) if is_base64(b) => Some(InitialResponse::Base64(String::from(b))),
+        Some(b) if crate::sasl::is_base64_text(b.as_bytes()) => {
+            Some(InitialResponse::Base64(String::from(b)))
+        }
         Some(b) => return Err(ParseError::InvalidInitialResponse(Snippet::new(b))),
     };
     Ok(Command::Auth {
