@@ -49,6 +49,7 @@ use base64::engine::general_purpose::STANDARD;
 mod client;
 mod credentials;
 mod error;
+mod exchange;
 mod mechanism;
 mod server;
 mod wire;
@@ -61,6 +62,7 @@ mod tests;
 pub use client::{ClientAuth, ClientCredentials};
 pub use credentials::{CramMd5Response, Credentials};
 pub use error::AuthError;
+pub use exchange::{ClientExchange, DEFAULT_MAX_ROUNDS};
 pub use mechanism::Mechanism;
 pub use server::{ServerAuth, ServerAuthConfig, Step};
 pub use wire::{oauthbearer_error_challenge, xoauth2_error_challenge};
@@ -103,6 +105,14 @@ pub fn encode_line(data: &[u8], out: &mut Vec<u8>) {
     out.resize(start + len, 0);
     let written = STANDARD.encode_slice(data, &mut out[start..]).unwrap_or(0);
     out.truncate(start + written);
+}
+
+/// Appends a server challenge line: `prefix` (`334 ` for SMTP, RFC 4954 §4; `+ ` for
+/// POP3, RFC 5034 §4), the base64 of `challenge`, CRLF. The one framing both servers use.
+pub fn encode_challenge(prefix: &[u8], challenge: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(prefix);
+    encode_line(challenge, out);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// Appends an initial response for the `AUTH` command: base64, or a single `=` when the

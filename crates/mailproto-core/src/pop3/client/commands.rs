@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroize;
 
-use super::{Client, ClientError, CommandKind, Pending, Phase, Refused, SaslExchange, Stage};
+use super::{Client, ClientError, CommandKind, Pending, Phase, Refused, Stage};
 use crate::machine::Misuse;
 use crate::pop3::table;
 use crate::pop3::{Command, Secret, apop_digest};
@@ -116,22 +116,22 @@ impl Client {
         if let Err(error) = self.check(CommandKind::Auth) {
             return Err(Misuse::new("auth", error, auth));
         }
-        let mechanism = String::from(auth.mechanism().name());
+        let exchange = sasl::ClientExchange::new(auth, self.config.max_auth_rounds);
+        let mechanism = String::from(exchange.mechanism().name());
         let mut line = crate::secret::Secret::new(Vec::new());
-        if let Some(mut ir) = auth.initial_response() {
-            let mut encoded = Vec::new();
-            sasl::encode_line(&ir, &mut encoded);
-            ir.zeroize();
-            // Base64 is ASCII, so this never fails; an empty response is written `=`.
-            let encoded = Secret::new(String::from_utf8(encoded).unwrap_or_default());
+        if let Some(encoded) = exchange.initial_argument(self.config.limits.command_line) {
+            // The command type holds the empty response as "" (written `=`).
+            let encoded = match encoded.expose().as_str() {
+                "=" => Secret::default(),
+                _ => encoded,
+            };
             let command = Command::Auth {
                 mechanism: mechanism.clone(),
                 initial_response: Some(encoded),
             };
-            let fits = command.encode(line.expose_mut()).is_ok()
-                && line.expose().len() <= self.config.limits.command_line;
-            if !fits {
+            if command.encode(line.expose_mut()).is_err() {
                 line.expose_mut().zeroize();
+                line.expose_mut().clear();
             }
         }
         if line.expose().is_empty() {
@@ -144,14 +144,10 @@ impl Client {
                     command: CommandKind::Auth,
                     error,
                 };
-                return Err(Misuse::new("auth", error, auth));
+                return Err(Misuse::new("auth", error, exchange.into_auth()));
             }
         }
-        let sasl = SaslExchange {
-            auth,
-            rounds: 0,
-            cancelled: false,
-        };
+        let sasl = exchange;
         self.enqueue(CommandKind::Auth, line, Some(sasl));
         Ok(())
     }
@@ -285,7 +281,7 @@ impl Client {
         &mut self,
         kind: CommandKind,
         line: crate::secret::Secret<Vec<u8>>,
-        sasl: Option<SaslExchange>,
+        sasl: Option<sasl::ClientExchange>,
     ) {
         let len = line.expose().len();
         self.queue.push_back(Pending {

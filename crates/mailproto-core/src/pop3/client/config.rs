@@ -76,7 +76,7 @@ pub struct ClientConfig {
     /// below any TCP window.
     pub pipeline_window: usize,
     /// The most SASL challenges one AUTH exchange may bring before the client cancels it
-    /// with `*` (RFC 5034 §4). Default: 16.
+    /// with `*` (RFC 5034 §4). Default: [`DEFAULT_MAX_ROUNDS`](crate::sasl::DEFAULT_MAX_ROUNDS), 8, as for SMTP.
     pub max_auth_rounds: usize,
 }
 
@@ -90,7 +90,7 @@ impl Default for ClientConfig {
             tls_active: false,
             max_pending: 4096,
             pipeline_window: 4096,
-            max_auth_rounds: 16,
+            max_auth_rounds: crate::sasl::DEFAULT_MAX_ROUNDS,
         }
     }
 }

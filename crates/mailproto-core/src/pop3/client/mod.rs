@@ -112,7 +112,6 @@ use crate::dot::DotDecoder;
 use crate::kernel::{self, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
 use crate::line::{BareLineEnding, LineReader};
 use crate::pop3::Capabilities;
-use crate::sasl::ClientAuth;
 use crate::secret::Secret;
 use crate::time::{Deadline, Instant};
 
@@ -202,14 +201,7 @@ struct Pending {
     line: Secret<Vec<u8>>,
     len: usize,
     /// The SASL exchange of an AUTH command.
-    sasl: Option<SaslExchange>,
-}
-
-#[derive(Debug)]
-struct SaslExchange {
-    auth: ClientAuth,
-    rounds: usize,
-    cancelled: bool,
+    sasl: Option<crate::sasl::ClientExchange>,
 }
 
 impl Client {

@@ -16,8 +16,6 @@ use crate::pop3::{
     Capabilities, DropListing, Greeting, ParseError, Response, ScanListing, Snippet, Status,
     UniqueIdListing,
 };
-use crate::sasl::{self, AuthError};
-use crate::secret::Secret;
 
 impl Client {
     /// Read everything that can be read from the buffered input.
@@ -243,30 +241,14 @@ impl Client {
             Ok(_) => String::new(),
             Err(e) => return self.protocol_error(e),
         };
-        let max = self.config.max_auth_rounds;
         let exchange = self.queue.front_mut().and_then(|p| p.sasl.as_mut());
-        let Some(exchange) = exchange.filter(|x| !x.cancelled) else {
+        let Some(exchange) = exchange.filter(|x| !x.is_cancelled()) else {
             return self.close(CloseReason::Protocol(ProtocolError::UnexpectedContinuation));
         };
-        exchange.rounds = exchange.rounds.saturating_add(1);
-        let answer = if exchange.rounds > max {
-            Err(AuthError::TooManyRounds { max })
-        } else {
-            sasl::decode_line(challenge.as_bytes()).and_then(|c| exchange.auth.respond(&c))
-        };
-        match answer {
-            Ok(response) => {
-                let response = Secret::new(response);
-                sasl::encode_line(response.expose(), self.k.out.buf());
-            }
-            Err(reason) => {
-                // RFC 5034 §4: a client that cannot answer cancels with "*".
-                exchange.cancelled = true;
-                self.k.out.buf().extend_from_slice(sasl::CANCEL);
-                self.k.emit(Event::AuthCancelled { reason });
-            }
+        if let Err(reason) = exchange.answer(challenge.as_bytes(), self.k.out.buf()) {
+            // RFC 5034 §4: a client that cannot answer cancels with "*".
+            self.k.emit(Event::AuthCancelled { reason });
         }
-        self.k.out.buf().extend_from_slice(b"\r\n");
     }
 
     fn begin_body(&mut self, sink: Sink, policy: BareLineEnding) {

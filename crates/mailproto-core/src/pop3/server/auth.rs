@@ -114,9 +114,7 @@ impl Server {
     pub(super) fn sasl_step(&mut self, step: Step) {
         match step {
             Step::Challenge(challenge) => {
-                self.k.out.buf().extend_from_slice(b"+ ");
-                sasl::encode_line(&challenge, self.k.out.buf());
-                self.k.out.buf().extend_from_slice(b"\r\n");
+                sasl::encode_challenge(b"+ ", &challenge, self.k.out.buf());
             }
             Step::Done(credentials) => {
                 self.sasl = None;

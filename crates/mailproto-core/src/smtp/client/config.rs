@@ -129,7 +129,7 @@ impl Default for ClientConfig {
             tls_active: false,
             max_recipients: 100,
             max_chunks_in_flight: 16,
-            max_auth_rounds: 8,
+            max_auth_rounds: crate::sasl::DEFAULT_MAX_ROUNDS,
         }
     }
 }

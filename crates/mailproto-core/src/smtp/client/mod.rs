@@ -97,7 +97,6 @@ use alloc::vec::Vec;
 
 use crate::kernel::{self, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
 use crate::line::{BareLineEnding, LineReader};
-use crate::sasl::ClientAuth;
 use crate::smtp::{Capabilities, Reply, ReplyCode, ReplyParser};
 use crate::time::{Deadline, Instant, RateDeadline};
 
@@ -165,14 +164,6 @@ enum Hello {
     Lhlo,
 }
 
-/// An AUTH exchange in progress (RFC 4954 §4).
-#[derive(Debug)]
-struct AuthRun {
-    auth: ClientAuth,
-    rounds: usize,
-    cancelled: bool,
-}
-
 /// The SMTP/LMTP client machine. See the [module documentation](self) for the state
 /// diagram, and [`crate::machine`] for the polling order:
 ///
@@ -194,7 +185,7 @@ pub struct Client {
     extended: bool,
     tls_active: bool,
     authenticated: bool,
-    auth: Option<AuthRun>,
+    auth: Option<crate::sasl::ClientExchange>,
     txn: Option<Txn>,
 }
 

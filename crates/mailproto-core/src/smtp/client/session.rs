@@ -4,7 +4,9 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use super::{AuthRun, Client, ClientError, Event, Expect, Hello, ProtocolError, Refused, Session};
+use zeroize::Zeroize;
+
+use super::{Client, ClientError, Event, Expect, Hello, ProtocolError, Refused, Session};
 use crate::machine::Misuse;
 use crate::sasl::{self, ClientAuth};
 use crate::smtp::{Capabilities, Command, Host, InitialResponse, Reply, ReplyCode};
@@ -175,47 +177,48 @@ impl Client {
     }
 
     fn start_auth(&mut self, auth: ClientAuth, forced: bool) -> Result<(), Refused<ClientAuth>> {
-        let check = (|| {
-            self.check_idle()?;
-            self.check_ehlo("AUTH")?;
-            if self.authenticated {
-                return Err(ClientError::AlreadyAuthenticated);
-            }
-            if !forced {
-                if !self.capabilities.supports_auth(auth.mechanism().name()) {
-                    return Err(ClientError::MechanismNotAdvertised);
-                }
-                if auth.mechanism().needs_tls() && !self.tls_active {
-                    return Err(ClientError::NeedsTls);
-                }
-            }
-            let mechanism = String::from(auth.mechanism().name());
-            let initial_response = auth.initial_response().and_then(|ir| {
-                let mut b64 = Vec::new();
-                sasl::encode_initial_response(&ir, &mut b64);
-                let fits = "AUTH ".len() + mechanism.len() + 1 + b64.len() + 2 <= AUTH_LINE_MAX;
-                fits.then(|| match b64.as_slice() {
-                    b"=" => InitialResponse::Empty,
-                    _ => InitialResponse::Base64(String::from_utf8_lossy(&b64).into_owned()),
-                })
-            });
-            Self::encode_command(&Command::Auth {
-                mechanism,
-                initial_response,
-            })
-        })();
-        match check {
-            Err(e) => Err(Misuse::new("auth", e, auth)),
-            Ok(line) => {
-                self.auth = Some(AuthRun {
-                    auth,
-                    rounds: 0,
-                    cancelled: false,
+        if let Err(e) = self.auth_allowed(&auth, forced) {
+            return Err(Misuse::new("auth", e, auth));
+        }
+        let exchange = sasl::ClientExchange::new(auth, self.config.max_auth_rounds);
+        let initial_response =
+            exchange
+                .initial_argument(AUTH_LINE_MAX)
+                .map(|ir| match ir.expose().as_str() {
+                    "=" => InitialResponse::Empty,
+                    text => InitialResponse::Base64(String::from(text)),
                 });
+        let line = Self::encode_command(&Command::Auth {
+            mechanism: String::from(exchange.mechanism().name()),
+            initial_response,
+        });
+        match line {
+            Err(e) => Err(Misuse::new("auth", e, exchange.into_auth())),
+            Ok(mut line) => {
+                self.auth = Some(exchange);
                 self.send(&line, Expect::Auth);
+                // It may hold the initial response.
+                line.zeroize();
                 Ok(())
             }
         }
+    }
+
+    fn auth_allowed(&self, auth: &ClientAuth, forced: bool) -> Result<(), ClientError> {
+        self.check_idle()?;
+        self.check_ehlo("AUTH")?;
+        if self.authenticated {
+            return Err(ClientError::AlreadyAuthenticated);
+        }
+        if !forced {
+            if !self.capabilities.supports_auth(auth.mechanism().name()) {
+                return Err(ClientError::MechanismNotAdvertised);
+            }
+            if auth.mechanism().needs_tls() && !self.tls_active {
+                return Err(ClientError::NeedsTls);
+            }
+        }
+        Ok(())
     }
 
     pub(super) fn on_auth(&mut self, reply: Reply) {
@@ -229,35 +232,21 @@ impl Client {
             }
             return;
         }
-        let max_rounds = self.config.max_auth_rounds;
-        let Some(run) = self.auth.as_mut() else {
+        let Some(exchange) = self.auth.as_mut() else {
             self.protocol_error(ProtocolError::UnexpectedReply(reply));
             return;
         };
-        if run.cancelled {
+        if exchange.is_cancelled() {
             self.protocol_error(ProtocolError::AuthNotCancelled);
             return;
         }
-        run.rounds += 1;
         let text = reply.lines.first().map_or("", String::as_str);
-        let response = if run.rounds > max_rounds {
-            None
-        } else {
-            sasl::decode_line(text.as_bytes())
-                .ok()
-                .and_then(|challenge| run.auth.respond(&challenge).ok())
-        };
         let mut line = Vec::new();
-        match response {
-            Some(r) => sasl::encode_line(&r, &mut line),
-            None => {
-                // RFC 4954 §4: "*" cancels; the server answers 501.
-                run.cancelled = true;
-                line.extend_from_slice(sasl::CANCEL);
-            }
-        }
-        line.extend_from_slice(b"\r\n");
+        // A challenge the mechanism cannot answer is cancelled with "*"; the server
+        // answers 501 (RFC 4954 §4) and AuthFailed reports it.
+        let _ = exchange.answer(text.as_bytes(), &mut line);
         self.k.out.push(&line);
+        line.zeroize();
         self.expect.push_front(Expect::Auth);
     }
 

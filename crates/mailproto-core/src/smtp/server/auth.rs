@@ -2,15 +2,14 @@
 //! [`ServerAuth`].
 
 use alloc::boxed::Box;
-use alloc::string::String;
 use alloc::vec::Vec;
 
 use zeroize::Zeroize;
 
 use super::{CloseReason, Event, Flush, Pending, Phase, Server};
 use crate::line::LineError;
-use crate::sasl::{Mechanism, ServerAuth, ServerAuthConfig, Step, encode_line};
-use crate::smtp::{InitialResponse, Reply, ReplyCode};
+use crate::sasl::{Mechanism, ServerAuth, ServerAuthConfig, Step};
+use crate::smtp::{InitialResponse, Reply};
 
 /// One SASL response line, or why it was refused before the mechanism saw it.
 enum Response {
@@ -121,11 +120,8 @@ impl Server {
     fn sasl_step(&mut self, exchange: Box<ServerAuth>, step: Step) {
         match step {
             Step::Challenge(challenge) => {
-                let mut text = Vec::new();
-                encode_line(&challenge, &mut text);
-                let text = String::from_utf8(text).unwrap_or_default();
-                let reply = Reply::new(ReplyCode::AUTH_CHALLENGE, None, &text);
-                self.send(&reply, Flush::Now);
+                crate::sasl::encode_challenge(b"334 ", &challenge, self.k.out.buf());
+                self.k.out.release();
                 self.k
                     .input
                     .set_max_line(self.config.limits.parse.auth_line);
