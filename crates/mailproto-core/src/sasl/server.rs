@@ -57,6 +57,22 @@ impl ServerAuthConfig {
         self.cram_md5_challenge = Some(challenge.into());
         self
     }
+
+    /// The configuration for the `attempt`-th exchange of a session (1 for the first).
+    /// From the second on, the CRAM-MD5 challenge gets `.attempt` appended to its local
+    /// part (`<1896.697170952.2@host>`), so the same session never sends the same
+    /// challenge twice and a response seen in one exchange cannot be replayed in the next
+    /// (RFC 2195 §2).
+    pub fn for_attempt(&self, attempt: u32) -> ServerAuthConfig {
+        let mut config = self.clone();
+        if attempt > 1
+            && let Some(c) = &mut config.cram_md5_challenge
+        {
+            let at = c.rfind('@').or_else(|| c.rfind('>')).unwrap_or(c.len());
+            c.insert_str(at, &alloc::format!(".{attempt}"));
+        }
+        config
+    }
 }
 
 /// What the server does next in an exchange.

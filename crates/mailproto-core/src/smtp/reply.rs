@@ -340,6 +340,31 @@ impl Default for ReplyLimits {
     }
 }
 
+impl ReplyLimits {
+    /// The limits a client reads replies with: lines of up to 4096 octets. RFC 5321
+    /// §4.5.3.1.5 bounds what a server sends at 512, but deployed servers exceed it (long
+    /// EHLO keywords, verbose rejections); a client is liberal in what it accepts, while
+    /// this crate's server sends at most 512.
+    pub fn lenient() -> Self {
+        ReplyLimits {
+            line: 4096,
+            ..ReplyLimits::default()
+        }
+    }
+
+    /// Set [`line`](Self::line).
+    pub fn with_line(mut self, octets: usize) -> Self {
+        self.line = octets;
+        self
+    }
+
+    /// Set [`max_lines`](Self::max_lines).
+    pub fn with_max_lines(mut self, lines: usize) -> Self {
+        self.max_lines = lines;
+        self
+    }
+}
+
 /// Accumulates the lines of a multi-line reply, fed one framed line at a time.
 ///
 /// ```

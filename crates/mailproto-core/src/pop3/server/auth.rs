@@ -98,6 +98,8 @@ impl Server {
         if config.cram_md5_challenge.is_none() {
             config.cram_md5_challenge = self.apop_timestamp.clone();
         }
+        self.auth_attempts = self.auth_attempts.saturating_add(1);
+        let config = config.for_attempt(self.auth_attempts);
         // The parser gives the empty initial response as "", the wire form is "=".
         let initial = initial_response
             .as_ref()

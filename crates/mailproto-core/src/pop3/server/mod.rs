@@ -182,6 +182,8 @@ pub struct Server {
     utf8_enabled: bool,
     bad_commands: Counter,
     failed_logins: Counter,
+    /// AUTH exchanges started (each gets a fresh CRAM-MD5 challenge).
+    auth_attempts: u32,
     /// The line being handled (zeroed after each: it may hold a password).
     scratch: Vec<u8>,
 }
@@ -240,6 +242,7 @@ impl Server {
             k: Kernel::new(input, kernel, |discarded| Event::TlsInjection { discarded }),
             bad_commands: Counter::new(config.max_bad_commands),
             failed_logins: Counter::new(config.max_failed_logins),
+            auth_attempts: 0,
             config,
             phase: Phase::Authorization,
             pending: Pending::Nothing,

@@ -89,7 +89,9 @@ pub struct ClientConfig {
     /// refuses such a body; `Keep` sends the bytes as given (still dot-stuffed after
     /// every line break). BODY=BINARYMIME bodies are always sent verbatim (RFC 3030 §3).
     pub body_line_ending: BareLineEnding,
-    /// Limits on reply lines and on the lines of one reply (RFC 5321 §4.5.3.1.5).
+    /// Limits on reply lines and on the lines of one reply: lines of up to 4096 octets
+    /// are read, more than the 512 RFC 5321 §4.5.3.1.5 lets servers send
+    /// ([`ReplyLimits::lenient`]).
     pub reply_limits: ReplyLimits,
     /// Deadlines (RFC 5321 §4.5.3.2).
     pub timeouts: Timeouts,
@@ -124,7 +126,7 @@ impl Default for ClientConfig {
             hostname: Host::Domain(Domain::from_validated("localhost")),
             lmtp: false,
             body_line_ending: BareLineEnding::Normalize,
-            reply_limits: ReplyLimits::default(),
+            reply_limits: ReplyLimits::lenient(),
             timeouts: Timeouts::default(),
             tls_active: false,
             max_recipients: 100,

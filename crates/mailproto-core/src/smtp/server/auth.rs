@@ -54,9 +54,10 @@ impl Server {
                 // RFC 3207 §4.
                 self.status(530, 7, 0, "Must issue a STARTTLS command first")
             } else {
-                // RFC 4954 §6.
+                // RFC 4954 §6 keeps 538 for history only ("SHOULD NOT" be used): the
+                // mechanism was not advertised, and 5.7.11 says why.
                 self.status(
-                    538,
+                    504,
                     7,
                     11,
                     "Encryption required for requested authentication mechanism",
@@ -72,6 +73,8 @@ impl Server {
         config.max_rounds = self.config.limits.max_auth_rounds;
         config.max_line_len = self.config.limits.parse.auth_line.saturating_sub(2);
         config.cram_md5_challenge = self.config.cram_md5_challenge.clone();
+        self.auth_attempts = self.auth_attempts.saturating_add(1);
+        let config = config.for_attempt(self.auth_attempts);
         let (exchange, step) = ServerAuth::start(mechanism, initial.as_deref(), config);
         if let Some(mut initial) = initial {
             initial.zeroize();

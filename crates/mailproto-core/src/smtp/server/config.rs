@@ -211,7 +211,7 @@ pub struct ServerConfig {
     pub tls_active: bool,
     /// Refuse mechanisms that send a password or token before TLS (RFC 4954 §4,
     /// RFC 4616 §5): `530 5.7.0 Must issue a STARTTLS command first` when STARTTLS is
-    /// offered, else `538 5.7.11`. Default true.
+    /// offered, else `504 5.7.11` (RFC 4954 §6 deprecates 538). Default true.
     pub auth_requires_tls: bool,
     /// Refuse MAIL (and every command but AUTH, EHLO, HELO, NOOP, RSET, QUIT and
     /// STARTTLS) with `530 5.7.0 Authentication required` until AUTH succeeded

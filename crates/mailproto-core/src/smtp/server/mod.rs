@@ -146,6 +146,8 @@ pub struct Server {
     txn: Option<Transaction>,
     errors: Counter,
     auth_failures: Counter,
+    /// AUTH exchanges started (each gets a fresh CRAM-MD5 challenge).
+    auth_attempts: u32,
     /// Bodies and BDAT chunks begun so far (the key of the data deadline).
     bodies: u64,
     /// What the last EHLO/LHLO reply advertised (`None` before it, after HELO and
@@ -237,6 +239,7 @@ impl Server {
             ),
             bodies: 0,
             advertised: None,
+            auth_attempts: 0,
             config,
         }
     }

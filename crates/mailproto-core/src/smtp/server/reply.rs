@@ -101,9 +101,14 @@ impl Server {
     pub(super) fn auth_error_reply(&self, e: &AuthError) -> (Reply, bool) {
         match e {
             AuthError::Cancelled => (self.status(501, 0, 0, "Authentication cancelled"), true),
-            AuthError::BadBase64 { .. } | AuthError::UnexpectedInitialResponse => {
+            AuthError::BadBase64 { .. } => {
                 let text = printable(&format!("Authentication failed: {e}"));
                 (self.status(501, 5, 2, &text), true)
+            }
+            AuthError::UnexpectedInitialResponse => {
+                // RFC 4954 §4: 501, and the enhanced code 5.7.0.
+                let text = printable(&format!("Authentication failed: {e}"));
+                (self.status(501, 7, 0, &text), true)
             }
             AuthError::UnsupportedMechanism(_) | AuthError::InvalidMechanismName => (
                 self.status(504, 5, 4, "Unrecognized authentication type"),
