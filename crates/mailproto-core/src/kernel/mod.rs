@@ -228,14 +228,19 @@ impl<E> Kernel<E> {
     }
 }
 
-/// The rules of one machine, which the kernel's generic `Machine` implementation calls.
-pub(crate) trait Rules {
+/// What every machine has: its kernel, and a way to act on buffered input. Implemented
+/// by `impl_machine!`.
+pub(crate) trait Holds {
     type Event;
     fn kernel(&self) -> &Kernel<Self::Event>;
     fn kernel_mut(&mut self) -> &mut Kernel<Self::Event>;
     /// Act on the buffered input (commands, replies, body octets), as far as the state
-    /// allows.
+    /// allows: the machine's own `process`.
     fn process(&mut self);
+}
+
+/// The rules of one machine, which the kernel's generic `Machine` implementation calls.
+pub(crate) trait Rules: Holds {
     /// What the machine waits for now (for its deadlines).
     fn waiting(&self) -> Waiting;
     /// The rules' own condition for reading (e.g. no answer pending).
@@ -340,7 +345,7 @@ pub(crate) fn transmitted<R: Rules>(r: &mut R, now: Instant, n: usize) {
     settle(r, now);
 }
 
-pub(crate) fn poll_event<R: Rules>(r: &mut R) -> Option<R::Event> {
+pub(crate) fn poll_event<R: Rules>(r: &mut R) -> Option<<R as Holds>::Event> {
     r.kernel_mut().events.pop_front()
 }
 
@@ -402,7 +407,23 @@ pub(crate) fn tls_established<R: Rules>(r: &mut R, now: Instant) {
 /// `impl Machine for $machine` through the kernel's generic functions: the one
 /// implementation every machine shares.
 macro_rules! impl_machine {
-    ($machine:ty, $event:ty) => {
+    ($machine:ty, $event:ty, $kernel:ident) => {
+        impl crate::kernel::Holds for $machine {
+            type Event = $event;
+
+            fn kernel(&self) -> &crate::kernel::Kernel<$event> {
+                &self.$kernel
+            }
+
+            fn kernel_mut(&mut self) -> &mut crate::kernel::Kernel<$event> {
+                &mut self.$kernel
+            }
+
+            fn process(&mut self) {
+                <$machine>::process(self)
+            }
+        }
+
         impl crate::Machine for $machine {
             type Event = $event;
 

@@ -13,8 +13,8 @@ use core::fmt::Write;
 use super::abnf;
 use super::error::EncodeError;
 use super::params::{MailParams, RcptParams, push_u64};
-use super::parse::Verb;
 use super::path::{is_dot_string, is_ldh_tag};
+use super::table::Verb;
 use super::types::{
     AddressLiteral, Command, ForwardPath, Host, InitialResponse, Mailbox, ReversePath,
 };
@@ -206,7 +206,7 @@ impl Command {
                         reason: "not letters and digits",
                     });
                 }
-                if Verb::of(verb.as_bytes()).is_some() {
+                if Verb::parse(verb.as_bytes()).is_some() {
                     return Err(EncodeError::Invalid {
                         field: "verb",
                         reason: "a known command must use its own variant",

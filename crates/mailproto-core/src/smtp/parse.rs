@@ -10,84 +10,8 @@ use super::abnf::{NoCase, no_case};
 use super::error::{ParseError, Snippet};
 use super::params::{parse_mail_params, parse_rcpt_params};
 use super::path::{forward_path, parse_host_arg, quoted_string, reverse_path};
+use super::table::Verb;
 use super::types::{Command, Domain, Host, InitialResponse, ParseConfig};
-
-/// A verb this parser knows; anything else is [`Command::Unknown`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verb {
-    Helo,
-    Ehlo,
-    Lhlo,
-    Mail,
-    Rcpt,
-    Data,
-    Bdat,
-    Rset,
-    Noop,
-    Quit,
-    Vrfy,
-    Expn,
-    Help,
-    StartTls,
-    Auth,
-}
-
-/// Four ASCII letters as the little-endian `u32` that [`Verb::of`] compares with.
-const fn word(s: &[u8; 4]) -> u32 {
-    u32::from_le_bytes(*s)
-}
-
-impl Verb {
-    /// The verb `v` names, in any case (RFC 5321 §2.4: verbs are case-insensitive).
-    pub(crate) fn of(v: &[u8]) -> Option<Verb> {
-        // All verbs are letters, and clearing bit 5 maps exactly `x` and `X` to `X`, so
-        // the masked word equals an upper-case verb only for that verb in some case.
-        const MASK: u32 = 0xdfdf_dfdf;
-        match *v {
-            [a, b, c, d] => Some(match u32::from_le_bytes([a, b, c, d]) & MASK {
-                w if w == word(b"HELO") => Verb::Helo,
-                w if w == word(b"EHLO") => Verb::Ehlo,
-                w if w == word(b"LHLO") => Verb::Lhlo,
-                w if w == word(b"MAIL") => Verb::Mail,
-                w if w == word(b"RCPT") => Verb::Rcpt,
-                w if w == word(b"DATA") => Verb::Data,
-                w if w == word(b"BDAT") => Verb::Bdat,
-                w if w == word(b"RSET") => Verb::Rset,
-                w if w == word(b"NOOP") => Verb::Noop,
-                w if w == word(b"QUIT") => Verb::Quit,
-                w if w == word(b"VRFY") => Verb::Vrfy,
-                w if w == word(b"EXPN") => Verb::Expn,
-                w if w == word(b"HELP") => Verb::Help,
-                w if w == word(b"AUTH") => Verb::Auth,
-                _ => return None,
-            }),
-            _ => v
-                .eq_ignore_ascii_case(b"STARTTLS")
-                .then_some(Verb::StartTls),
-        }
-    }
-
-    /// The verb in upper case.
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Verb::Helo => "HELO",
-            Verb::Ehlo => "EHLO",
-            Verb::Lhlo => "LHLO",
-            Verb::Mail => "MAIL",
-            Verb::Rcpt => "RCPT",
-            Verb::Data => "DATA",
-            Verb::Bdat => "BDAT",
-            Verb::Rset => "RSET",
-            Verb::Noop => "NOOP",
-            Verb::Quit => "QUIT",
-            Verb::Vrfy => "VRFY",
-            Verb::Expn => "EXPN",
-            Verb::Help => "HELP",
-            Verb::StartTls => "STARTTLS",
-            Verb::Auth => "AUTH",
-        }
-    }
-}
 
 impl Command {
     /// Parses one command line (without its CRLF) per RFC 5321 §4.1.1.
@@ -111,7 +35,7 @@ pub fn parse_command(line: &[u8], cfg: &ParseConfig) -> Result<Command, ParseErr
         return Err(ParseError::Empty);
     }
     let verb_end = line.iter().position(|&b| b == b' ').unwrap_or(line.len());
-    let verb = Verb::of(&line[..verb_end]);
+    let verb = Verb::parse(&line[..verb_end]);
     let l = &cfg.limits;
     let max = match verb {
         Some(Verb::Mail | Verb::Rcpt) => l.command_line.saturating_add(l.param_allowance),
@@ -142,7 +66,7 @@ pub fn parse_command(line: &[u8], cfg: &ParseConfig) -> Result<Command, ParseErr
             args: rest.strip_prefix(' ').map(String::from),
         });
     };
-    let name = verb.name();
+    let name = verb.keyword();
     match verb {
         Verb::Helo => {
             let arg = one_arg(name, rest)?;

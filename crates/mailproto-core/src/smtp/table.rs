@@ -51,6 +51,43 @@ pub enum Verb {
     Auth,
 }
 
+impl Verb {
+    /// The verb `v` names, in any case (RFC 5321 §2.4: verbs are case-insensitive); the
+    /// keywords are the table's.
+    pub fn parse(v: &[u8]) -> Option<Verb> {
+        /// The four letters of a keyword as a little-endian word with bit 5 of every
+        /// octet cleared: that maps exactly `x` and `X` to `X`, and all verbs are
+        /// letters, so the masked word of `v` equals a keyword's only for that keyword
+        /// in some case.
+        const fn word(k: &[u8]) -> u32 {
+            match *k {
+                [a, b, c, d] => u32::from_le_bytes([a, b, c, d]) & 0xdfdf_dfdf,
+                _ => 0,
+            }
+        }
+        const WORDS: [u32; VERBS.len()] = {
+            let mut words = [0; VERBS.len()];
+            let mut i = 0;
+            while i < VERBS.len() {
+                words[i] = word(VERBS[i].keyword.as_bytes());
+                i += 1;
+            }
+            words
+        };
+        if v.len() == 4 {
+            let w = word(v);
+            return WORDS.iter().position(|&k| k == w).map(|i| VERBS[i].verb);
+        }
+        v.eq_ignore_ascii_case(b"STARTTLS")
+            .then_some(Verb::StartTls)
+    }
+
+    /// The keyword, in upper case.
+    pub fn keyword(self) -> &'static str {
+        rule(self).keyword
+    }
+}
+
 /// Where a session stands, as both roles see it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -207,7 +244,7 @@ pub struct VerbRule {
 
 const ANY: &[State] = &State::ALL;
 
-/// The rules of every verb.
+/// The rules of every verb, in the order of [`Verb`] (a test checks it).
 pub const VERBS: &[VerbRule] = &[
     VerbRule {
         verb: Verb::Helo,
@@ -683,7 +720,12 @@ mod tests {
     #[test]
     fn every_verb_and_param_has_one_row() {
         for (i, r) in VERBS.iter().enumerate() {
+            assert_eq!(r.verb as usize, i, "{:?} out of order", r.verb);
             assert_eq!(rule(r.verb), r);
+            assert_eq!(
+                Verb::parse(r.keyword.to_ascii_lowercase().as_bytes()),
+                Some(r.verb)
+            );
             assert!(
                 VERBS[i + 1..].iter().all(|o| o.verb != r.verb),
                 "{:?}",

@@ -379,20 +379,6 @@ impl fmt::Debug for Client {
 }
 
 impl Rules for Client {
-    type Event = Event;
-
-    fn kernel(&self) -> &Kernel<Event> {
-        &self.k
-    }
-
-    fn kernel_mut(&mut self) -> &mut Kernel<Event> {
-        &mut self.k
-    }
-
-    fn process(&mut self) {
-        Client::process(self);
-    }
-
     /// The greeting, or the response to the oldest command written. Between commands
     /// the client still reads, untimed.
     fn waiting(&self) -> Waiting {
@@ -435,4 +421,4 @@ impl Rules for Client {
     }
 }
 
-kernel::impl_machine!(Client, Event);
+kernel::impl_machine!(Client, Event, k);

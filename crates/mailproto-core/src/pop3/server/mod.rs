@@ -383,20 +383,6 @@ impl Server {
 }
 
 impl Rules for Server {
-    type Event = Event;
-
-    fn kernel(&self) -> &Kernel<Event> {
-        &self.k
-    }
-
-    fn kernel_mut(&mut self) -> &mut Kernel<Event> {
-        &mut self.k
-    }
-
-    fn process(&mut self) {
-        Server::process(self);
-    }
-
     fn waiting(&self) -> Waiting {
         let t = &self.config.timeouts;
         match (&self.phase, &self.pending) {
@@ -458,4 +444,4 @@ impl Rules for Server {
     }
 }
 
-kernel::impl_machine!(Server, Event);
+kernel::impl_machine!(Server, Event, k);

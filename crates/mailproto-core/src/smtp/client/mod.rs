@@ -370,20 +370,6 @@ impl Client {
 }
 
 impl Rules for Client {
-    type Event = Event;
-
-    fn kernel(&self) -> &Kernel<Event> {
-        &self.k
-    }
-
-    fn kernel_mut(&mut self) -> &mut Kernel<Event> {
-        &mut self.k
-    }
-
-    fn process(&mut self) {
-        Client::process(self);
-    }
-
     /// The reply to the oldest outstanding command, with its RFC 5321 §4.5.3.2 limit
     /// (for a pipelined group the first outstanding reply decides). Between commands the
     /// client still reads, untimed.
@@ -457,4 +443,4 @@ impl Rules for Client {
     }
 }
 
-kernel::impl_machine!(Client, Event);
+kernel::impl_machine!(Client, Event, k);

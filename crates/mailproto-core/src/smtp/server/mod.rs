@@ -396,20 +396,6 @@ impl Server {
 }
 
 impl Rules for Server {
-    type Event = Event;
-
-    fn kernel(&self) -> &Kernel<Event> {
-        &self.k
-    }
-
-    fn kernel_mut(&mut self) -> &mut Kernel<Event> {
-        &mut self.k
-    }
-
-    fn process(&mut self) {
-        Server::process(self);
-    }
-
     fn waiting(&self) -> Waiting {
         if self.pending.is_some() {
             return Waiting::Answer;
@@ -491,4 +477,4 @@ impl Rules for Server {
     }
 }
 
-kernel::impl_machine!(Server, Event);
+kernel::impl_machine!(Server, Event, k);
