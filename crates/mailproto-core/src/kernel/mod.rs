@@ -112,6 +112,42 @@ pub(crate) struct KernelConfig {
     pub(crate) wipe_output: bool,
 }
 
+impl KernelConfig {
+    /// A kernel started at `now` with these deadlines, the default input buffer and
+    /// output kept as is.
+    pub(crate) fn new(
+        now: Instant,
+        write: RateDeadline,
+        session: Option<crate::time::Duration>,
+        handshake: crate::time::Duration,
+        application: Option<crate::time::Duration>,
+    ) -> KernelConfig {
+        KernelConfig {
+            now,
+            write,
+            limits: SessionLimits {
+                session,
+                handshake,
+                application,
+            },
+            max_buffered: DEFAULT_MAX_BUFFERED,
+            wipe_output: false,
+        }
+    }
+
+    /// Input held beyond which input not asked for closes the session.
+    pub(crate) fn buffering(mut self, max_buffered: usize) -> KernelConfig {
+        self.max_buffered = max_buffered;
+        self
+    }
+
+    /// Zero output once handed out (clients: PASS lines and SASL responses).
+    pub(crate) fn wiping_output(mut self) -> KernelConfig {
+        self.wipe_output = true;
+        self
+    }
+}
+
 impl<E> Kernel<E> {
     pub(crate) fn new(
         input: LineReader,

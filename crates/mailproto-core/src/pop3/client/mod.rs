@@ -109,7 +109,7 @@ pub use error::{ClientError, Refused};
 pub use event::{CloseReason, CommandKind, Event, ProtocolError, ResponseError, SessionState};
 
 use crate::dot::DotDecoder;
-use crate::kernel::{self, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
+use crate::kernel::{self, Kernel, KernelConfig, Rules, Waiting};
 use crate::line::{BareLineEnding, LineReader};
 use crate::pop3::Capabilities;
 use crate::secret::Secret;
@@ -209,17 +209,8 @@ impl Client {
     pub fn new(now: Instant, config: ClientConfig) -> Self {
         let input = LineReader::new(config.limits.status_line, BareLineEnding::Keep);
         let t = &config.timeouts;
-        let kernel = KernelConfig {
-            now,
-            write: t.write,
-            limits: SessionLimits {
-                session: t.session,
-                handshake: t.tls_handshake,
-                application: None,
-            },
-            max_buffered: kernel::DEFAULT_MAX_BUFFERED,
-            wipe_output: true,
-        };
+        let kernel =
+            KernelConfig::new(now, t.write, t.session, t.tls_handshake, None).wiping_output();
         let mut client = Client {
             tls_active: config.tls_active,
             k: Kernel::new(input, kernel, |discarded| Event::TlsInjection { discarded }),

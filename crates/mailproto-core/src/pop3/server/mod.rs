@@ -111,7 +111,7 @@ use core::fmt;
 use zeroize::Zeroize;
 
 use crate::dot::DotEncoder;
-use crate::kernel::{self, Counter, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
+use crate::kernel::{self, Counter, Kernel, KernelConfig, Rules, Waiting};
 use crate::line::LineReader;
 use crate::pop3::{Greeting, Status};
 use crate::sasl::ServerAuth;
@@ -226,17 +226,8 @@ impl Server {
             greeting_line = greeting(DEFAULT_GREETING);
         }
         let t = &config.timeouts;
-        let kernel = KernelConfig {
-            now,
-            write: t.write,
-            limits: SessionLimits {
-                session: t.session,
-                handshake: t.tls_handshake,
-                application: t.application,
-            },
-            max_buffered: config.max_buffered_input,
-            wipe_output: false,
-        };
+        let kernel = KernelConfig::new(now, t.write, t.session, t.tls_handshake, t.application)
+            .buffering(config.max_buffered_input);
         let mut server = Server {
             tls_active: config.tls_active,
             k: Kernel::new(input, kernel, |discarded| Event::TlsInjection { discarded }),

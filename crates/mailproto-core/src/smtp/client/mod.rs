@@ -95,7 +95,7 @@ mod tests;
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
-use crate::kernel::{self, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
+use crate::kernel::{self, Kernel, KernelConfig, Rules, Waiting};
 use crate::line::{BareLineEnding, LineReader};
 use crate::smtp::{Capabilities, Reply, ReplyCode, ReplyParser};
 use crate::time::{Deadline, Instant, RateDeadline};
@@ -199,17 +199,8 @@ impl Client {
         let parser = ReplyParser::new(config.reply_limits.clone());
         let tls_active = config.tls_active;
         let t = &config.timeouts;
-        let kernel = KernelConfig {
-            now,
-            write: t.write,
-            limits: SessionLimits {
-                session: t.session,
-                handshake: t.tls_handshake,
-                application: None,
-            },
-            max_buffered: kernel::DEFAULT_MAX_BUFFERED,
-            wipe_output: true,
-        };
+        let kernel =
+            KernelConfig::new(now, t.write, t.session, t.tls_handshake, None).wiping_output();
         let mut client = Client {
             k: Kernel::new(reader, kernel, |discarded| Event::TlsInjection {
                 discarded,

@@ -113,7 +113,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use crate::dot::DotDecoder;
-use crate::kernel::{self, Counter, Kernel, KernelConfig, Rules, SessionLimits, Waiting};
+use crate::kernel::{self, Counter, Kernel, KernelConfig, Rules, Waiting};
 use crate::line::LineReader;
 use crate::sasl::ServerAuth;
 use crate::smtp::{ParseConfig, Reply, ReplyCode};
@@ -207,17 +207,8 @@ impl Server {
             reject_unknown_params: false,
         };
         let t = &config.timeouts;
-        let kernel = KernelConfig {
-            now,
-            write: t.write,
-            limits: SessionLimits {
-                session: t.session,
-                handshake: t.tls_handshake,
-                application: t.application,
-            },
-            max_buffered: config.limits.max_buffered,
-            wipe_output: false,
-        };
+        let kernel = KernelConfig::new(now, t.write, t.session, t.tls_handshake, t.application)
+            .buffering(config.limits.max_buffered);
         let input = LineReader::new(command_max_line, config.bare_line_ending);
         Server {
             host: reply::printable(&config.hostname),
