@@ -301,6 +301,100 @@ impl LineReader {
     }
 }
 
+/// A line break, as [`BreakScanner`] classifies it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Break {
+    /// CR LF.
+    Crlf,
+    /// A CR not followed by LF.
+    BareCr,
+    /// An LF not preceded by CR.
+    BareLf,
+}
+
+/// What [`BreakScanner::next`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scan {
+    /// A break whose octets are `chunk[at..end]`; the text before it ends at `at`. A
+    /// break that began with a CR held from the previous chunk has `at == 0` (and
+    /// `end == 0` when that CR turned out bare).
+    Break { at: usize, end: usize, kind: Break },
+    /// The chunk ends with a CR at `at`, held: the next chunk says what it is.
+    Held { at: usize },
+    /// No break in the rest of the chunk.
+    End,
+}
+
+/// Finds and classifies line breaks in a stream that arrives in chunks cut anywhere,
+/// holding a CR that ends one chunk until the next says whether an LF follows. Shared by
+/// the streams that only need the breaks: the SMTP client's BDAT canonicaliser and the
+/// POP3 server's TOP filter. [`LineReader`] and the dot codec keep their own loops: the
+/// reader also bounds and remembers its scan within one line, and the codec's states
+/// (line start, a dot, a dot and CR) and its block fast path are the per-octet work.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BreakScanner {
+    held_cr: bool,
+}
+
+impl BreakScanner {
+    /// The next break in `chunk[from..]`.
+    pub(crate) fn next(&mut self, chunk: &[u8], from: usize) -> Scan {
+        if core::mem::take(&mut self.held_cr) {
+            return match chunk.first() {
+                Some(&LF) => Scan::Break {
+                    at: 0,
+                    end: 1,
+                    kind: Break::Crlf,
+                },
+                Some(_) => Scan::Break {
+                    at: 0,
+                    end: 0,
+                    kind: Break::BareCr,
+                },
+                None => {
+                    self.held_cr = true;
+                    Scan::End
+                }
+            };
+        }
+        let Some(p) = chunk
+            .get(from..)
+            .and_then(|rest| memchr::memchr2(CR, LF, rest))
+            .map(|off| from + off)
+        else {
+            return Scan::End;
+        };
+        if chunk[p] == LF {
+            return Scan::Break {
+                at: p,
+                end: p + 1,
+                kind: Break::BareLf,
+            };
+        }
+        match chunk.get(p + 1) {
+            None => {
+                self.held_cr = true;
+                Scan::Held { at: p }
+            }
+            Some(&LF) => Scan::Break {
+                at: p,
+                end: p + 2,
+                kind: Break::Crlf,
+            },
+            Some(_) => Scan::Break {
+                at: p,
+                end: p + 1,
+                kind: Break::BareCr,
+            },
+        }
+    }
+
+    /// The stream ended: whether a CR was held (it is bare).
+    pub(crate) fn take_held(&mut self) -> bool {
+        core::mem::take(&mut self.held_cr)
+    }
+}
+
 /// A field of a command or reply holds an octet no line may carry (CR, LF or NUL).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ForbiddenOctet {

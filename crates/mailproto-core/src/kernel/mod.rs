@@ -169,6 +169,12 @@ impl<E> Kernel<E> {
         }
     }
 
+    /// Input held beyond which input not asked for closes the session.
+    #[cfg(test)]
+    pub(crate) fn max_buffered(&self) -> usize {
+        self.max_buffered
+    }
+
     /// The time of the call being handled.
     pub(crate) fn now(&self) -> Instant {
         self.now

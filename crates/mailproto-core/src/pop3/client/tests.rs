@@ -1,11 +1,14 @@
 //! Unit tests: SASL corner cases, secrets not left behind, and the client driven through
 //! `testing::Pair` against a canned server.
 
+const T0: crate::time::Instant = crate::time::Instant::ZERO;
+
+use crate::time::Instant;
+use crate::{Io, Machine};
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
-use core::time::Duration;
 
 use super::*;
 use crate::line::{BareLineEnding, LineReader};
@@ -14,8 +17,8 @@ use crate::sasl::{AuthError, ClientAuth, ClientCredentials, Mechanism};
 use crate::testing::{Pair, Side};
 
 fn greeted() -> Client {
-    let mut client = Client::new(ClientConfig::default());
-    client.feed(b"+OK ready\r\n");
+    let mut client = Client::new(T0, ClientConfig::default());
+    client.feed(T0, b"+OK ready\r\n");
     drain(&mut client);
     client
 }
@@ -27,6 +30,7 @@ fn drain(client: &mut Client) -> Vec<Event> {
 fn sent(client: &mut Client) -> String {
     let mut out = Vec::new();
     let _ = client.poll_transmit(&mut out);
+    client.transmitted(T0, out.len());
     String::from_utf8(out).unwrap()
 }
 
@@ -38,14 +42,14 @@ fn oauthbearer_error_challenge_is_acknowledged() {
         "vF9dft4qmTc2Nvb3RlckBhbHRhdmlzdGEuY29tCg==",
     );
     let auth = ClientAuth::new(Mechanism::OAuthBearer, credentials).unwrap();
-    client.auth(auth).unwrap();
+    client.auth(T0, auth).unwrap();
     let line = sent(&mut client);
     assert!(line.starts_with("AUTH OAUTHBEARER "), "{line}");
     // S: + eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=   ({"status":"invalid_token"})
-    client.feed(b"+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n");
+    client.feed(T0, b"+ eyJzdGF0dXMiOiJpbnZhbGlkX3Rva2VuIn0=\r\n");
     // C: AQ==   (%x01, RFC 7628 §3.2.3)
     assert_eq!(sent(&mut client), "AQ==\r\n");
-    client.feed(b"-ERR [AUTH] invalid token\r\n");
+    client.feed(T0, b"-ERR [AUTH] invalid token\r\n");
     assert!(matches!(
         drain(&mut client)[..],
         [Event::Err {
@@ -57,15 +61,18 @@ fn oauthbearer_error_challenge_is_acknowledged() {
 
 #[test]
 fn auth_rounds_are_bounded() {
-    let mut client = Client::new(ClientConfig {
-        max_auth_rounds: 2,
-        ..ClientConfig::default()
-    });
-    client.feed(b"+OK\r\n");
+    let mut client = Client::new(
+        T0,
+        ClientConfig {
+            max_auth_rounds: 2,
+            ..ClientConfig::default()
+        },
+    );
+    client.feed(T0, b"+OK\r\n");
     let auth = ClientAuth::new(Mechanism::Login, ClientCredentials::password("tim", "pw")).unwrap();
-    client.auth(auth).unwrap();
+    client.auth(T0, auth).unwrap();
     assert_eq!(sent(&mut client), "AUTH LOGIN\r\n");
-    client.feed(b"+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n+ \r\n");
+    client.feed(T0, b"+ VXNlcm5hbWU6\r\n+ UGFzc3dvcmQ6\r\n+ \r\n");
     assert_eq!(sent(&mut client), "dGlt\r\ncHc=\r\n*\r\n");
     let events = drain(&mut client);
     assert_eq!(
@@ -75,7 +82,7 @@ fn auth_rounds_are_bounded() {
         })
     );
     // After "*" only -ERR may come; another challenge breaks the protocol.
-    client.feed(b"+ \r\n");
+    client.feed(T0, b"+ \r\n");
     assert_eq!(
         drain(&mut client),
         vec![Event::Closed {
@@ -87,14 +94,14 @@ fn auth_rounds_are_bounded() {
 #[test]
 fn written_credentials_do_not_stay_in_the_client() {
     let mut client = greeted();
-    client.user("mrose").unwrap();
-    client.pass(&Password::from("hunter2")).unwrap();
+    client.user(T0, "mrose").unwrap();
+    client.pass(T0, &Password::from("hunter2")).unwrap();
     // USER is written, PASS waits in the queue.
     assert_eq!(sent(&mut client), "USER mrose\r\n");
-    assert!(client.out.is_empty());
-    client.feed(b"+OK\r\n");
+    assert_eq!(client.k.out.pending(), 0);
+    client.feed(T0, b"+OK\r\n");
     assert_eq!(sent(&mut client), "PASS hunter2\r\n");
-    assert!(client.out.is_empty());
+    assert_eq!(client.k.out.pending(), 0);
     let pending = client.queue.front().unwrap();
     assert_eq!(pending.kind, CommandKind::Pass);
     assert!(
@@ -107,14 +114,14 @@ fn written_credentials_do_not_stay_in_the_client() {
 #[test]
 fn a_command_may_be_queued_while_a_body_streams() {
     let mut client = greeted();
-    client.user("u").unwrap();
-    client.pass(&Password::from("p")).unwrap();
-    client.retr(1).unwrap();
-    client.feed(b"+OK\r\n+OK\r\n+OK\r\npart");
+    client.user(T0, "u").unwrap();
+    client.pass(T0, &Password::from("p")).unwrap();
+    client.retr(T0, 1).unwrap();
+    client.feed(T0, b"+OK\r\n+OK\r\n+OK\r\npart");
     assert!(matches!(client.phase, Phase::Body(_)));
-    client.dele(1).unwrap();
+    client.dele(T0, 1).unwrap();
     assert_eq!(sent(&mut client), "USER u\r\nPASS p\r\nRETR 1\r\n");
-    client.feed(b"ial\r\n.\r\n");
+    client.feed(T0, b"ial\r\n.\r\n");
     assert_eq!(sent(&mut client), "DELE 1\r\n");
 }
 
@@ -146,7 +153,7 @@ impl Canned {
 impl Machine for Canned {
     type Event = ();
 
-    fn feed(&mut self, data: &[u8]) {
+    fn feed(&mut self, _now: Instant, data: &[u8]) {
         self.input.push(data);
         while let Some(Ok(line)) = self.input.next_line() {
             let line = String::from_utf8_lossy(line).into_owned();
@@ -169,7 +176,7 @@ impl Machine for Canned {
             }
         }
     }
-    fn feed_eof(&mut self) {
+    fn feed_eof(&mut self, _now: Instant) {
         self.closed = true;
     }
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -189,11 +196,12 @@ impl Machine for Canned {
             Io::Open { wants_read: true }
         }
     }
-    fn read_timeout(&self) -> Option<Duration> {
+    fn transmitted(&mut self, _now: Instant, _n: usize) {}
+    fn poll_timeout(&self) -> Option<Instant> {
         None
     }
-    fn handle_timeout(&mut self) {}
-    fn tls_established(&mut self) {
+    fn handle_timeout(&mut self, _now: Instant) {}
+    fn tls_established(&mut self, _now: Instant) {
         self.awaiting_tls = false;
     }
 }
@@ -212,20 +220,20 @@ fn driven_by_pair_through_stls_and_a_pipelined_group() {
     ];
     for splits in [vec![], vec![1], vec![3, 7], vec![64]] {
         let server = Canned::new("+OK POP3 ready\r\n", &script);
-        let mut pair = Pair::with_splits(Client::new(ClientConfig::default()), server, splits);
-        pair.client.capa().unwrap();
-        pair.client.stls().unwrap();
+        let mut pair = Pair::with_splits(Client::new(T0, ClientConfig::default()), server, splits);
+        pair.client.capa(T0).unwrap();
+        pair.client.stls(T0).unwrap();
         let mut events = Vec::new();
         pair.drive(
-            |client, ev| {
+            |client, _now, ev| {
                 match &ev {
-                    Event::TlsReady => client.capa().unwrap(),
+                    Event::TlsReady => client.capa(T0).unwrap(),
                     Event::Capabilities(caps) if caps.contains("PIPELINING") => {
-                        client.user("mrose").unwrap();
-                        client.pass(&Password::from("tanstaaf")).unwrap();
-                        client.stat().unwrap();
-                        client.retr(1).unwrap();
-                        client.quit().unwrap();
+                        client.user(T0, "mrose").unwrap();
+                        client.pass(T0, &Password::from("tanstaaf")).unwrap();
+                        client.stat(T0).unwrap();
+                        client.retr(T0, 1).unwrap();
+                        client.quit(T0).unwrap();
                     }
                     _ => {}
                 }
@@ -237,7 +245,7 @@ fn driven_by_pair_through_stls_and_a_pipelined_group() {
                     events.push(ev);
                 }
             },
-            |_, ()| {},
+            |_, _, ()| {},
         );
         assert_eq!(pair.server.mismatch, None);
         assert!(pair.server.script.is_empty());

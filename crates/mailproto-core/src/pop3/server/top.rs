@@ -8,8 +8,7 @@
 //!
 //! [`BareLineEnding::Normalize`]: crate::line::BareLineEnding::Normalize
 
-const CR: u8 = b'\r';
-const LF: u8 = b'\n';
+use crate::line::{BreakScanner, Scan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Part {
@@ -28,8 +27,7 @@ pub(super) struct TopFilter {
     lines: u32,
     /// No content byte since the last line break (or the start).
     line_empty: bool,
-    /// The previous chunk ended with a CR: whether it pairs with an LF is not known yet.
-    pending_cr: bool,
+    breaks: BreakScanner,
 }
 
 impl TopFilter {
@@ -39,7 +37,7 @@ impl TopFilter {
             part: Part::Header,
             lines,
             line_empty: true,
-            pending_cr: false,
+            breaks: BreakScanner::default(),
         }
     }
 
@@ -53,47 +51,32 @@ impl TopFilter {
         if self.is_done() || chunk.is_empty() {
             return 0;
         }
-        let len = chunk.len();
         let mut i = 0;
-        if core::mem::take(&mut self.pending_cr) {
-            if chunk.first() == Some(&LF) {
-                // The CR of the last chunk and this LF are one CRLF.
-                i = 1;
-                if self.line_break() {
-                    return i;
+        loop {
+            match self.breaks.next(chunk, i) {
+                Scan::Break { at, end, .. } => {
+                    if at > i {
+                        self.line_empty = false;
+                    }
+                    i = end;
+                    if self.line_break() {
+                        return i;
+                    }
                 }
-            } else if self.line_break() {
-                // A bare CR: the line ended with the last chunk.
-                return 0;
+                Scan::Held { at } => {
+                    if at > i {
+                        self.line_empty = false;
+                    }
+                    return chunk.len();
+                }
+                Scan::End => {
+                    if i < chunk.len() {
+                        self.line_empty = false;
+                    }
+                    return chunk.len();
+                }
             }
         }
-        while let Some(off) = chunk
-            .get(i..)
-            .and_then(|rest| memchr::memchr2(CR, LF, rest))
-        {
-            let p = i + off;
-            if p > i {
-                self.line_empty = false;
-            }
-            let next = chunk.get(p + 1).copied();
-            let is_cr = chunk.get(p) == Some(&CR);
-            if is_cr && next.is_none() {
-                self.pending_cr = true;
-                return len;
-            }
-            i = if is_cr && next == Some(LF) {
-                p + 2
-            } else {
-                p + 1
-            };
-            if self.line_break() {
-                return i;
-            }
-        }
-        if i < len {
-            self.line_empty = false;
-        }
-        len
     }
 
     /// A line ended; returns whether the cut falls right after it.

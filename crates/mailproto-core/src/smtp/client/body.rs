@@ -5,7 +5,7 @@
 use alloc::vec::Vec;
 
 use crate::dot::{DotEncoder, DotError};
-use crate::line::BareLineEnding;
+use crate::line::{BareLineEnding, Break, BreakScanner, Scan};
 use crate::smtp::Command;
 
 /// How the message data is sent (RFC 5321 §4.1.1.4 DATA, RFC 3030 §2 BDAT).
@@ -24,7 +24,7 @@ pub enum BodyMode {
 #[derive(Debug, Clone)]
 pub(crate) struct CrlfCanon {
     policy: BareLineEnding,
-    pending_cr: bool,
+    breaks: BreakScanner,
     /// BODY=BINARYMIME: the bytes go verbatim, no line is completed at the end.
     binary: bool,
     /// The last byte sent does not end a line (the body so far is not empty).
@@ -39,40 +39,33 @@ impl CrlfCanon {
             return Ok(());
         }
         let mut i = 0;
-        if self.pending_cr && !input.is_empty() {
-            self.pending_cr = false;
-            if input[0] == b'\n' {
-                out.extend_from_slice(b"\r\n");
-                i = 1;
-            } else {
-                self.bare(DotError::BareCr, out)?;
+        loop {
+            match self.breaks.next(input, i) {
+                Scan::Break { at, end, kind } => {
+                    out.extend_from_slice(&input[i..at]);
+                    match kind {
+                        Break::Crlf => out.extend_from_slice(b"\r\n"),
+                        Break::BareCr => self.bare(DotError::BareCr, out)?,
+                        Break::BareLf => self.bare(DotError::BareLf, out)?,
+                    }
+                    i = end;
+                }
+                Scan::Held { at } => {
+                    out.extend_from_slice(&input[i..at]);
+                    return Ok(());
+                }
+                Scan::End => {
+                    out.extend_from_slice(&input[i..]);
+                    return Ok(());
+                }
             }
         }
-        while let Some(off) = memchr::memchr2(b'\r', b'\n', &input[i..]) {
-            let p = i + off;
-            out.extend_from_slice(&input[i..p]);
-            if input[p] == b'\n' {
-                self.bare(DotError::BareLf, out)?;
-                i = p + 1;
-            } else if p + 1 == input.len() {
-                self.pending_cr = true;
-                return Ok(());
-            } else if input[p + 1] == b'\n' {
-                out.extend_from_slice(b"\r\n");
-                i = p + 2;
-            } else {
-                self.bare(DotError::BareCr, out)?;
-                i = p + 1;
-            }
-        }
-        out.extend_from_slice(&input[i..]);
-        Ok(())
     }
 
     /// The end of the body: a held CR is bare, and an unfinished last line gets its
     /// CRLF, as the DATA terminator gives it (RFC 5321 §4.1.1.4), unless binary.
     fn finish(&mut self, out: &mut Vec<u8>) -> Result<(), DotError> {
-        if core::mem::take(&mut self.pending_cr) {
+        if self.breaks.take_held() {
             if self.binary {
                 out.push(b'\r');
             } else {
@@ -113,7 +106,7 @@ impl BodyWriter {
             BodyMode::Data => BodyWriter::Data(DotEncoder::new(policy)),
             BodyMode::Bdat => BodyWriter::Bdat(CrlfCanon {
                 policy: if binary { BareLineEnding::Keep } else { policy },
-                pending_cr: false,
+                breaks: BreakScanner::default(),
                 binary,
                 line_open: false,
             }),

@@ -1,9 +1,13 @@
 //! Unit tests of the client machine's internals (the transcript tests are in
 //! `tests/smtp_client.rs`).
 
+const T0: crate::time::Instant = crate::time::Instant::ZERO;
+
+use crate::sasl::ClientAuth;
+use crate::time::{Duration, Instant};
+use crate::{Io, Machine};
 use alloc::vec;
 use alloc::vec::Vec;
-use core::time::Duration;
 
 use super::*;
 use crate::smtp::{Domain, ForwardPath, Host, MailParams, Mailbox, RcptParams, ReversePath};
@@ -11,13 +15,15 @@ use crate::smtp::{Domain, ForwardPath, Host, MailParams, Mailbox, RcptParams, Re
 fn client(lmtp: bool, caps: &[u8]) -> Client {
     let mut config = ClientConfig::new(Host::Domain(Domain::new("c.example").unwrap()));
     config.lmtp = lmtp;
-    let mut c = Client::new(config);
-    c.feed(b"220 s\r\n");
-    c.ehlo().unwrap();
-    c.feed(caps);
-    assert!(c.is_ready(), "{:?}", c.events);
-    c.events.clear();
-    c.out.clear();
+    let mut c = Client::new(T0, config);
+    c.feed(T0, b"220 s\r\n");
+    c.ehlo(T0).unwrap();
+    c.feed(T0, caps);
+    assert!(c.is_ready());
+    while c.poll_event().is_some() {}
+    let mut out = Vec::new();
+    while c.poll_transmit(&mut out) > 0 {}
+    c.transmitted(T0, out.len());
     c
 }
 
@@ -34,7 +40,7 @@ fn rcpts(n: usize) -> Vec<(ForwardPath, RcptParams)> {
 }
 
 fn envelope(c: &mut Client, n: usize, mode: BodyMode) {
-    c.send_envelope(ReversePath::Null, MailParams::default(), rcpts(n), mode)
+    c.send_envelope(T0, ReversePath::Null, MailParams::default(), rcpts(n), mode)
         .unwrap();
 }
 
@@ -51,20 +57,21 @@ fn pipelined_group_queues_one_expectation_per_command() {
             Expect::Data
         ]
     );
-    assert_eq!(c.read_timeout(), Some(Duration::from_secs(300)));
+    // The oldest outstanding reply (MAIL, 5 minutes) sets the deadline.
+    assert_eq!(c.poll_timeout(), Some(T0 + Duration::from_secs(300)));
 }
 
 #[test]
 fn lmtp_lone_dot_expects_no_reply() {
     let mut c = client(true, b"250-s\r\n250 PIPELINING\r\n");
     envelope(&mut c, 1, BodyMode::Data);
-    c.feed(b"250 ok\r\n550 no\r\n354 go\r\n");
+    c.feed(T0, b"250 ok\r\n550 no\r\n354 go\r\n");
     let mut out = Vec::new();
     let _ = c.poll_transmit(&mut out);
     assert!(out.ends_with(b"DATA\r\n.\r\n"));
     assert!(c.is_ready());
     assert!(matches!(
-        c.events.back(),
+        core::iter::from_fn(|| c.poll_event()).last(),
         Some(Event::TransactionFailed {
             reason: FailureReason::NoValidRecipients,
             ..
@@ -76,14 +83,18 @@ fn lmtp_lone_dot_expects_no_reply() {
 fn lmtp_bdat_last_is_answered_per_recipient() {
     let mut c = client(true, b"250-s\r\n250-PIPELINING\r\n250 CHUNKING\r\n");
     envelope(&mut c, 2, BodyMode::Bdat);
-    c.send_last_body(b"hi").unwrap();
-    c.feed(b"250 ok\r\n250 ok\r\n250 ok\r\n250 a\r\n");
+    c.send_last_body(T0, b"hi").unwrap();
+    c.feed(T0, b"250 ok\r\n250 ok\r\n250 ok\r\n250 a\r\n");
     assert_eq!(Vec::from(c.expect.clone()), vec![Expect::Lmtp { pos: 1 }]);
-    assert_eq!(c.read_timeout(), Some(Duration::from_secs(600)));
-    c.feed(b"550 b\r\n");
+    // The write deadline of the chunk (not reported as taken) comes first: take it.
+    let mut out = Vec::new();
+    while c.poll_transmit(&mut out) > 0 {}
+    c.transmitted(T0, out.len());
+    assert_eq!(c.poll_timeout(), Some(T0 + Duration::from_secs(600)));
+    c.feed(T0, b"550 b\r\n");
     assert!(c.is_ready());
-    let lmtp: Vec<_> = c
-        .events
+    let events: Vec<Event> = core::iter::from_fn(|| c.poll_event()).collect();
+    let lmtp: Vec<_> = events
         .iter()
         .filter_map(|e| match e {
             Event::LmtpReply { index, last, .. } => Some((*index, *last)),
@@ -96,42 +107,58 @@ fn lmtp_bdat_last_is_answered_per_recipient() {
 #[test]
 fn tls_established_outside_awaiting_tls_is_ignored() {
     let mut c = client(false, b"250 s\r\n");
-    c.tls_established();
+    c.tls_established(T0);
     assert!(!c.is_tls());
-    assert!(c.events.is_empty());
+    assert!(c.poll_event().is_none());
     assert!(c.is_ready());
 }
 
 #[test]
 fn closing_keeps_queued_output_and_ignores_input() {
     let mut c = client(false, b"250 s\r\n");
-    c.quit().unwrap();
-    c.handle_timeout();
-    c.feed(b"221 late\r\n");
-    c.feed_eof();
-    let closed: Vec<_> = c
-        .events
+    c.quit(T0).unwrap();
+    let due = c.poll_timeout().unwrap();
+    c.handle_timeout(due);
+    c.feed(T0, b"221 late\r\n");
+    c.feed_eof(T0);
+    let events: Vec<Event> = core::iter::from_fn(|| c.poll_event()).collect();
+    let closed: Vec<_> = events
         .iter()
         .filter(|e| matches!(e, Event::Closed { .. }))
         .collect();
     assert_eq!(closed.len(), 1, "closed once");
+    // The QUIT was never taken: the write deadline came first and dropped it.
+    assert!(matches!(
+        closed[0],
+        Event::Closed {
+            reason: CloseReason::Timeout(crate::time::Deadline::Write)
+        }
+    ));
     let mut out = Vec::new();
-    assert_eq!(c.poll_transmit(&mut out), 6);
-    assert_eq!(out, b"QUIT\r\n");
+    assert_eq!(c.poll_transmit(&mut out), 0);
     assert_eq!(c.io(), Io::Closed);
-    assert_eq!(c.read_timeout(), None);
+    assert_eq!(c.poll_timeout(), None);
 }
 
 #[test]
-fn write_timeout_only_while_a_body_is_open() {
+fn the_data_block_write_limit_applies_while_a_body_is_open() {
+    let t = Timeouts::default();
     let mut c = client(false, b"250-s\r\n250 PIPELINING\r\n");
-    assert_eq!(c.write_timeout(), None);
+    let at = Instant::from_secs(10);
     envelope(&mut c, 1, BodyMode::Data);
-    assert_eq!(c.write_timeout(), None);
-    c.feed(b"250 ok\r\n250 ok\r\n354 go\r\n");
-    assert_eq!(c.write_timeout(), Some(Duration::from_secs(180)));
-    c.finish_body().unwrap();
-    assert_eq!(c.write_timeout(), None);
+    c.feed(at, b"250 ok\r\n250 ok\r\n");
+    let mut out = Vec::new();
+    while c.poll_transmit(&mut out) > 0 {}
+    c.transmitted(at, out.len());
+    c.feed(at, b"354 go\r\n");
+    c.send_body(at, b"line\r\n").unwrap();
+    // A body is open: the data-block limit (3 minutes, RFC 5321 §4.5.3.2.5).
+    assert_eq!(c.poll_timeout(), Some(at + t.data_block));
+    out.clear();
+    while c.poll_transmit(&mut out) > 0 {}
+    c.transmitted(at, out.len());
+    c.finish_body(at).unwrap();
+    assert_eq!(c.poll_timeout(), Some(at + t.write.timeout));
 }
 
 #[test]
@@ -139,14 +166,14 @@ fn auth_rounds_are_bounded() {
     let mut config = ClientConfig::new(Host::Domain(Domain::new("c.example").unwrap()));
     config.max_auth_rounds = 2;
     config.tls_active = true;
-    let mut c = Client::new(config);
-    c.feed(b"220 s\r\n");
-    c.ehlo().unwrap();
-    c.feed(b"250-s\r\n250 AUTH LOGIN\r\n");
+    let mut c = Client::new(T0, config);
+    c.feed(T0, b"220 s\r\n");
+    c.ehlo(T0).unwrap();
+    c.feed(T0, b"250-s\r\n250 AUTH LOGIN\r\n");
     let creds = crate::sasl::ClientCredentials::password("u", "p");
     let auth = ClientAuth::new(crate::sasl::Mechanism::Login, creds).unwrap();
-    c.auth(auth).unwrap();
-    c.feed(b"334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n334 \r\n");
+    c.auth(T0, auth).unwrap();
+    c.feed(T0, b"334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n334 \r\n");
     let mut out = Vec::new();
     let _ = c.poll_transmit(&mut out);
     assert!(out.ends_with(b"dQ==\r\ncA==\r\n*\r\n"), "{out:?}");
