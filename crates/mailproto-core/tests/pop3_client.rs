@@ -28,7 +28,7 @@ impl Session {
 
     fn with(config: ClientConfig) -> Self {
         Session {
-            client: Client::new(config),
+            client: Client::new(T0, config),
         }
     }
 
@@ -43,8 +43,8 @@ impl Session {
     /// A session in TRANSACTION state (USER/PASS), without capabilities.
     fn logged_in() -> Self {
         let mut s = Session::greeted();
-        s.client.user("mrose").unwrap();
-        s.client.pass(&Secret::from("secret")).unwrap();
+        s.client.user(T0, "mrose").unwrap();
+        s.client.pass(T0, &Secret::from("secret")).unwrap();
         s.c("USER mrose\r\n");
         s.s("+OK\r\n");
         s.c("PASS secret\r\n");
@@ -55,7 +55,7 @@ impl Session {
 
     /// S: bytes from the server.
     fn s(&mut self, bytes: &str) {
-        self.client.feed(bytes.as_bytes());
+        self.client.feed(T0, bytes.as_bytes());
     }
 
     /// C: exactly these bytes were written since the last check.
@@ -138,7 +138,9 @@ fn rfc1939_section10_example_session() {
     assert_eq!(s.client.read_timeout(), None);
 
     // C: APOP mrose c4c9334bac560ecc979e58001b3e22fb
-    s.client.apop("mrose", &Secret::from("tanstaaf")).unwrap();
+    s.client
+        .apop(T0, "mrose", &Secret::from("tanstaaf"))
+        .unwrap();
     s.c("APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
     assert_eq!(s.client.io(), Io::Open { wants_read: true });
     assert_eq!(s.client.read_timeout(), Some(Duration::from_secs(600)));
@@ -155,7 +157,7 @@ fn rfc1939_section10_example_session() {
     assert_eq!(s.client.state(), SessionState::Transaction);
 
     // C: STAT / S: +OK 2 320
-    s.client.stat().unwrap();
+    s.client.stat(T0).unwrap();
     s.c("STAT\r\n");
     s.s("+OK 2 320\r\n");
     assert_eq!(
@@ -167,7 +169,7 @@ fn rfc1939_section10_example_session() {
     );
 
     // C: LIST
-    s.client.list(None).unwrap();
+    s.client.list(T0, None).unwrap();
     s.c("LIST\r\n");
     s.s("+OK 2 messages (320 octets)\r\n1 120\r\n2 200\r\n.\r\n");
     assert_eq!(
@@ -182,11 +184,11 @@ fn rfc1939_section10_example_session() {
     // client sends each after the previous answer.
     let message1 = "From: a\r\n\r\nmessage one\r\n";
     let message2 = "From: b\r\n\r\nmessage two\r\n";
-    s.client.retr(1).unwrap();
-    s.client.dele(1).unwrap();
-    s.client.retr(2).unwrap();
-    s.client.dele(2).unwrap();
-    s.client.quit().unwrap();
+    s.client.retr(T0, 1).unwrap();
+    s.client.dele(T0, 1).unwrap();
+    s.client.retr(T0, 2).unwrap();
+    s.client.dele(T0, 2).unwrap();
+    s.client.quit(T0).unwrap();
     s.c("RETR 1\r\n");
     s.s(&format!("+OK 120 octets\r\n{message1}.\r\n"));
     s.c("DELE 1\r\n");
@@ -227,13 +229,13 @@ fn rfc1939_section10_example_session() {
     );
     assert_eq!(s.client.io(), Io::Closed);
     assert_eq!(s.client.state(), SessionState::Closed);
-    assert_eq!(s.client.noop(), Err(ClientError::Closed));
+    assert_eq!(s.client.noop(T0), Err(ClientError::Closed));
 }
 
 #[test]
 fn nothing_is_sent_before_the_greeting() {
     let mut s = Session::new();
-    s.client.user("mrose").unwrap();
+    s.client.user(T0, "mrose").unwrap();
     s.c("");
     assert_eq!(s.client.pending(), 1);
     s.s("+OK ready\r\n");
@@ -277,7 +279,7 @@ fn greeting_timestamp_is_validated() {
         }
     ));
     assert_eq!(
-        s.client.apop("mrose", &Secret::from("x")),
+        s.client.apop(T0, "mrose", &Secret::from("x")),
         Err(ClientError::NoApopTimestamp)
     );
     s.c("");
@@ -287,7 +289,7 @@ fn greeting_timestamp_is_validated() {
 fn apop_before_the_greeting_is_refused() {
     let mut s = Session::new();
     assert_eq!(
-        s.client.apop("mrose", &Secret::from("tanstaaf")),
+        s.client.apop(T0, "mrose", &Secret::from("tanstaaf")),
         Err(ClientError::NoApopTimestamp)
     );
 }
@@ -302,7 +304,7 @@ const RFC2449_CAPA: &str = "+OK Capability list follows\r\n\
 #[test]
 fn capa_rfc2449_example() {
     let mut s = Session::greeted();
-    s.client.capa().unwrap();
+    s.client.capa(T0).unwrap();
     s.c("CAPA\r\n");
     s.s(RFC2449_CAPA);
     let Event::Capabilities(caps) = s.event() else {
@@ -330,7 +332,7 @@ fn capa_rfc2449_example() {
 #[test]
 fn capa_lenient_unknown_and_broken_lines_skipped() {
     let mut s = Session::greeted();
-    s.client.capa().unwrap();
+    s.client.capa(T0).unwrap();
     s.c("CAPA\r\n");
     s.s("+OK\r\nX-FANCY  a   b\r\nLOGIN-DELAY soon\r\nstls\r\n..dotted\r\n.\r\n");
     let Event::Capabilities(caps) = s.event() else {
@@ -350,7 +352,7 @@ fn capa_lenient_unknown_and_broken_lines_skipped() {
 #[test]
 fn capa_failure_is_probe_mode() {
     let mut s = Session::greeted();
-    s.client.capa().unwrap();
+    s.client.capa(T0).unwrap();
     s.c("CAPA\r\n");
     s.s("-ERR unknown command\r\n");
     match s.event() {
@@ -364,8 +366,8 @@ fn capa_failure_is_probe_mode() {
     assert_eq!(s.client.capabilities(), None);
     assert!(!s.client.pipelining());
     // Probing: commands still work, one at a time.
-    s.client.user("mrose").unwrap();
-    s.client.pass(&Secret::from("secret")).unwrap();
+    s.client.user(T0, "mrose").unwrap();
+    s.client.pass(T0, &Secret::from("secret")).unwrap();
     s.c("USER mrose\r\n");
     s.s("+OK\r\n");
     s.c("PASS secret\r\n");
@@ -374,7 +376,7 @@ fn capa_failure_is_probe_mode() {
 /// Session past the greeting and a CAPA answer with PIPELINING.
 fn pipelining_session() -> Session {
     let mut s = Session::greeted();
-    s.client.capa().unwrap();
+    s.client.capa(T0).unwrap();
     s.c("CAPA\r\n");
     s.s("+OK\r\nUSER\r\nPIPELINING\r\nUIDL\r\nTOP\r\n.\r\n");
     s.events();
@@ -385,14 +387,14 @@ fn pipelining_session() -> Session {
 #[test]
 fn pipelining_sends_everything_and_matches_in_order() {
     let mut s = pipelining_session();
-    s.client.user("mrose").unwrap();
-    s.client.pass(&Secret::from("secret")).unwrap();
-    s.client.stat().unwrap();
-    s.client.list(Some(1)).unwrap();
-    s.client.uidl(None).unwrap();
-    s.client.retr(1).unwrap();
-    s.client.dele(1).unwrap();
-    s.client.quit().unwrap();
+    s.client.user(T0, "mrose").unwrap();
+    s.client.pass(T0, &Secret::from("secret")).unwrap();
+    s.client.stat(T0).unwrap();
+    s.client.list(T0, Some(1)).unwrap();
+    s.client.uidl(T0, None).unwrap();
+    s.client.retr(T0, 1).unwrap();
+    s.client.dele(T0, 1).unwrap();
+    s.client.quit(T0).unwrap();
     // All commands written before any response arrived.
     s.c("USER mrose\r\nPASS secret\r\nSTAT\r\nLIST 1\r\nUIDL\r\nRETR 1\r\nDELE 1\r\nQUIT\r\n");
     assert_eq!(s.client.pending(), 8);
@@ -435,9 +437,9 @@ fn pipelining_sends_everything_and_matches_in_order() {
 #[test]
 fn without_pipelining_one_command_at_a_time() {
     let mut s = Session::logged_in();
-    s.client.stat().unwrap();
-    s.client.noop().unwrap();
-    s.client.rset().unwrap();
+    s.client.stat(T0).unwrap();
+    s.client.noop(T0).unwrap();
+    s.client.rset(T0).unwrap();
     s.c("STAT\r\n");
     assert_eq!(s.client.pending(), 3);
     s.s("+OK 0 0\r\n");
@@ -465,11 +467,11 @@ fn pipelining_stops_at_auth_and_the_login_drops_capabilities() {
         ClientCredentials::password("tim", "tanstaaf"),
     )
     .unwrap();
-    s.client.noop().unwrap_err();
-    s.client.capa().unwrap();
-    s.client.auth(auth).unwrap();
-    s.client.stat().unwrap();
-    s.client.list(None).unwrap();
+    s.client.noop(T0).unwrap_err();
+    s.client.capa(T0).unwrap();
+    s.client.auth(T0, auth).unwrap();
+    s.client.stat(T0).unwrap();
+    s.client.list(T0, None).unwrap();
     // CAPA and AUTH go together; nothing may follow AUTH before its answer.
     s.c("CAPA\r\nAUTH PLAIN AHRpbQB0YW5zdGFhZg==\r\n");
     s.s("+OK\r\nPIPELINING\r\n.\r\n+OK welcome\r\n");
@@ -487,12 +489,12 @@ fn pipeline_window_bounds_bytes_outstanding() {
     config.pipeline_window = 20;
     let mut s = Session::with(config);
     s.s("+OK\r\n");
-    s.client.capa().unwrap();
+    s.client.capa(T0).unwrap();
     s.c("CAPA\r\n");
     s.s("+OK\r\nPIPELINING\r\n.\r\n");
-    s.client.user("a").unwrap(); // 8 octets
-    s.client.pass(&Secret::from("b")).unwrap(); // 8 octets
-    s.client.stat().unwrap(); // 6 octets: would make 22
+    s.client.user(T0, "a").unwrap(); // 8 octets
+    s.client.pass(T0, &Secret::from("b")).unwrap(); // 8 octets
+    s.client.stat(T0).unwrap(); // 6 octets: would make 22
     s.c("USER a\r\nPASS b\r\n");
     s.s("+OK\r\n");
     s.c("STAT\r\n");
@@ -504,35 +506,35 @@ fn pipeline_window_bounds_bytes_outstanding() {
 #[test]
 fn stls_then_tls_ready_and_capabilities_dropped() {
     let mut s = Session::greeted();
-    s.client.capa().unwrap();
+    s.client.capa(T0).unwrap();
     s.c("CAPA\r\n");
     s.s("+OK\r\nSTLS\r\nUSER\r\nPIPELINING\r\n.\r\n");
     s.events();
-    s.client.stls().unwrap();
+    s.client.stls(T0).unwrap();
     // Nothing may follow STLS until TLS is up.
-    assert_eq!(s.client.user("mrose"), Err(ClientError::TlsPending));
+    assert_eq!(s.client.user(T0, "mrose"), Err(ClientError::TlsPending));
     s.c("STLS\r\n");
     s.s("+OK begin TLS negotiation\r\n");
     assert_eq!(s.events(), vec![]);
     assert_eq!(s.client.io(), Io::AwaitingTls);
     assert_eq!(s.client.state(), SessionState::AwaitingTls);
     assert_eq!(s.client.read_timeout(), None);
-    assert_eq!(s.client.user("mrose"), Err(ClientError::TlsPending));
-    s.client.tls_established();
+    assert_eq!(s.client.user(T0, "mrose"), Err(ClientError::TlsPending));
+    s.client.tls_established(T0);
     assert_eq!(s.events(), vec![Event::TlsReady]);
     assert!(s.client.tls_active());
     assert_eq!(s.client.capabilities(), None);
     assert!(!s.client.pipelining());
     assert_eq!(s.client.state(), SessionState::Authorization);
-    assert_eq!(s.client.stls(), Err(ClientError::TlsAlreadyActive));
-    s.client.capa().unwrap();
+    assert_eq!(s.client.stls(T0), Err(ClientError::TlsAlreadyActive));
+    s.client.capa(T0).unwrap();
     s.c("CAPA\r\n");
 }
 
 #[test]
 fn stls_response_injection_is_discarded_and_reported() {
     let mut s = Session::greeted();
-    s.client.stls().unwrap();
+    s.client.stls(T0).unwrap();
     s.c("STLS\r\n");
     // CVE-2021-22947 class: a forged answer rides in the same segment as the +OK.
     s.s("+OK begin TLS\r\n+OK injected\r\n");
@@ -540,7 +542,7 @@ fn stls_response_injection_is_discarded_and_reported() {
     assert_eq!(s.client.io(), Io::AwaitingTls);
     // An adapter that keeps feeding plaintext: still discarded.
     s.s("-ERR more\r\n");
-    s.client.tls_established();
+    s.client.tls_established(T0);
     assert_eq!(
         s.events(),
         vec![
@@ -551,7 +553,7 @@ fn stls_response_injection_is_discarded_and_reported() {
         ]
     );
     // The injected "+OK" answered nothing: the next command waits for its own answer.
-    s.client.user("mrose").unwrap();
+    s.client.user(T0, "mrose").unwrap();
     s.c("USER mrose\r\n");
     s.s("-ERR no such user\r\n");
     assert!(matches!(
@@ -566,7 +568,7 @@ fn stls_response_injection_is_discarded_and_reported() {
 #[test]
 fn stls_refused_keeps_plaintext_session() {
     let mut s = Session::greeted();
-    s.client.stls().unwrap();
+    s.client.stls(T0).unwrap();
     s.c("STLS\r\n");
     s.s("-ERR not now\r\n");
     assert!(matches!(
@@ -586,12 +588,12 @@ fn implicit_tls_refuses_stls_and_utf8_forbids_it() {
     config.tls_active = true;
     let mut s = Session::with(config);
     assert!(s.client.tls_active());
-    assert_eq!(s.client.stls(), Err(ClientError::TlsAlreadyActive));
+    assert_eq!(s.client.stls(T0), Err(ClientError::TlsAlreadyActive));
 
     let mut s = Session::greeted();
-    s.client.utf8().unwrap();
+    s.client.utf8(T0).unwrap();
     s.c("UTF8\r\n");
-    assert_eq!(s.client.stls(), Err(ClientError::StlsAfterUtf8));
+    assert_eq!(s.client.stls(T0), Err(ClientError::StlsAfterUtf8));
     s.s("+OK UTF8 enabled\r\n");
     assert_eq!(s.event(), ok(CommandKind::Utf8, "UTF8 enabled"));
 }
@@ -603,10 +605,10 @@ fn implicit_tls_refuses_stls_and_utf8_forbids_it() {
 fn user_pass_login() {
     let mut s = Session::greeted();
     assert_eq!(
-        s.client.pass(&Secret::from("x")),
+        s.client.pass(T0, &Secret::from("x")),
         Err(ClientError::PassWithoutUser)
     );
-    s.client.user("mrose").unwrap();
+    s.client.user(T0, "mrose").unwrap();
     s.c("USER mrose\r\n");
     s.s("+OK mrose is a real hoopy frood\r\n");
     assert_eq!(
@@ -614,7 +616,9 @@ fn user_pass_login() {
         ok(CommandKind::User, "mrose is a real hoopy frood")
     );
     // A password with spaces is sent whole (RFC 1939 §7).
-    s.client.pass(&Secret::from("secret with spaces")).unwrap();
+    s.client
+        .pass(T0, &Secret::from("secret with spaces"))
+        .unwrap();
     s.c("PASS secret with spaces\r\n");
     s.s("+OK mrose's maildrop has 2 messages (320 octets)\r\n");
     assert!(matches!(
@@ -625,7 +629,7 @@ fn user_pass_login() {
         }
     ));
     assert_eq!(
-        s.client.user("again"),
+        s.client.user(T0, "again"),
         Err(ClientError::WrongState {
             command: CommandKind::User,
             state: SessionState::Transaction
@@ -636,8 +640,8 @@ fn user_pass_login() {
 #[test]
 fn err_in_use_response_code() {
     let mut s = Session::greeted();
-    s.client.user("mrose").unwrap();
-    s.client.pass(&Secret::from("secret")).unwrap();
+    s.client.user(T0, "mrose").unwrap();
+    s.client.pass(T0, &Secret::from("secret")).unwrap();
     s.c("USER mrose\r\n");
     s.s("+OK\r\n");
     s.c("PASS secret\r\n");
@@ -661,7 +665,7 @@ fn err_in_use_response_code() {
 fn arguments_with_cr_lf_nul_are_refused() {
     let mut s = Session::greeted();
     for bad in ["mrose\r\nDELE 1", "a\nb", "a\0b"] {
-        match s.client.user(bad) {
+        match s.client.user(T0, bad) {
             Err(ClientError::Encode {
                 command: CommandKind::User,
                 error: EncodeError::ForbiddenByte { .. },
@@ -669,8 +673,8 @@ fn arguments_with_cr_lf_nul_are_refused() {
             other => panic!("{bad:?}: {other:?}"),
         }
     }
-    s.client.user("mrose").unwrap();
-    match s.client.pass(&Secret::from("pw\r\nDELE 1")) {
+    s.client.user(T0, "mrose").unwrap();
+    match s.client.pass(T0, &Secret::from("pw\r\nDELE 1")) {
         Err(ClientError::Encode {
             command: CommandKind::Pass,
             error: EncodeError::ForbiddenByte { byte: b'\r', .. },
@@ -678,17 +682,20 @@ fn arguments_with_cr_lf_nul_are_refused() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        s.client.user("two words"),
+        s.client.user(T0, "two words"),
         Err(ClientError::Encode { .. })
     ));
     assert!(matches!(
-        s.client.retr(0),
+        s.client.retr(T0, 0),
         Err(ClientError::WrongState { .. })
     ));
     // State unchanged: only the good USER was queued, and PASS may still follow it.
-    s.client.pass(&Secret::from("pw")).unwrap();
+    s.client.pass(T0, &Secret::from("pw")).unwrap();
     s.c("USER mrose\r\n");
-    assert!(matches!(s.client.retr(0), Err(ClientError::Encode { .. })));
+    assert!(matches!(
+        s.client.retr(T0, 0),
+        Err(ClientError::Encode { .. })
+    ));
 }
 
 #[test]
@@ -700,7 +707,9 @@ fn apop_login() {
         s.client.apop_timestamp(),
         Some("<1896.697170952@dbc.mtview.ca.us>")
     );
-    s.client.apop("mrose", &Secret::from("tanstaaf")).unwrap();
+    s.client
+        .apop(T0, "mrose", &Secret::from("tanstaaf"))
+        .unwrap();
     s.c("APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
     s.s("-ERR [AUTH] permission denied\r\n");
     let ev = s.event();
@@ -715,7 +724,7 @@ fn auth_plain_with_initial_response() {
         ClientCredentials::password("tim", "tanstaaf"),
     )
     .unwrap();
-    s.client.auth(auth).unwrap();
+    s.client.auth(T0, auth).unwrap();
     s.c("AUTH PLAIN AHRpbQB0YW5zdGFhZg==\r\n");
     s.s("+OK Maildrop locked and ready\r\n");
     assert_eq!(
@@ -737,7 +746,7 @@ fn auth_initial_response_too_long_waits_for_the_empty_challenge() {
         ClientCredentials::password("tim", password.as_str()),
     )
     .unwrap();
-    s.client.auth(auth).unwrap();
+    s.client.auth(T0, auth).unwrap();
     // `AUTH PLAIN <272 base64 octets>` would exceed 255 octets (RFC 5034 §4).
     s.c("AUTH PLAIN\r\n");
     s.s("+ \r\n");
@@ -756,7 +765,7 @@ fn auth_login_answers_challenges() {
         ClientCredentials::password("tim", "tanstaaf"),
     )
     .unwrap();
-    s.client.auth(auth).unwrap();
+    s.client.auth(T0, auth).unwrap();
     s.c("AUTH LOGIN\r\n");
     // S: + Username:   C: tim
     s.s("+ VXNlcm5hbWU6\r\n");
@@ -783,7 +792,7 @@ fn auth_bad_challenge_is_cancelled() {
         ClientCredentials::password("tim", "tanstaaf"),
     )
     .unwrap();
-    s.client.auth(auth).unwrap();
+    s.client.auth(T0, auth).unwrap();
     s.c("AUTH CRAM-MD5\r\n");
     s.s("+ not*base64\r\n");
     s.c("*\r\n");
@@ -813,7 +822,7 @@ fn auth_refused_hands_the_exchange_back() {
         ClientCredentials::password("tim", "tanstaaf"),
     )
     .unwrap();
-    let refused = s.client.auth(auth).unwrap_err();
+    let refused = s.client.auth(T0, auth).unwrap_err();
     assert!(matches!(refused.error, ClientError::WrongState { .. }));
     assert_eq!(refused.into_inner().mechanism(), &Mechanism::Plain);
 }
@@ -821,7 +830,7 @@ fn auth_refused_hands_the_exchange_back() {
 #[test]
 fn continuation_outside_auth_is_a_protocol_error() {
     let mut s = Session::logged_in();
-    s.client.noop().unwrap();
+    s.client.noop(T0).unwrap();
     s.c("NOOP\r\n");
     s.s("+ \r\n");
     assert_eq!(
@@ -835,7 +844,7 @@ fn continuation_outside_auth_is_a_protocol_error() {
 #[test]
 fn auth_list_of_mechanisms() {
     let mut s = Session::greeted();
-    s.client.auth_list().unwrap();
+    s.client.auth_list(T0).unwrap();
     s.c("AUTH\r\n");
     s.s("+OK methods\r\nPLAIN\r\ncram-md5\r\nbad!name\r\n.\r\n");
     assert_eq!(
@@ -850,7 +859,7 @@ fn auth_list_of_mechanisms() {
 #[test]
 fn stat_list_uidl_with_and_without_arguments() {
     let mut s = Session::logged_in();
-    s.client.stat().unwrap();
+    s.client.stat(T0).unwrap();
     s.c("STAT\r\n");
     s.s("+OK  2   320 \r\n");
     assert_eq!(
@@ -861,12 +870,12 @@ fn stat_list_uidl_with_and_without_arguments() {
         })
     );
 
-    s.client.list(Some(2)).unwrap();
+    s.client.list(T0, Some(2)).unwrap();
     s.c("LIST 2\r\n");
     s.s("+OK 2 200\r\n");
     assert_eq!(s.event(), Event::Scan(ScanListing { msg: 2, size: 200 }));
 
-    s.client.list(Some(3)).unwrap();
+    s.client.list(T0, Some(3)).unwrap();
     s.c("LIST 3\r\n");
     s.s("-ERR no such message, only 2 messages in maildrop\r\n");
     assert!(matches!(
@@ -877,7 +886,7 @@ fn stat_list_uidl_with_and_without_arguments() {
         }
     ));
 
-    s.client.list(None).unwrap();
+    s.client.list(T0, None).unwrap();
     s.c("LIST\r\n");
     s.s("+OK\r\n1  120\r\n2 200 extra\r\n.\r\n");
     assert_eq!(
@@ -889,7 +898,7 @@ fn stat_list_uidl_with_and_without_arguments() {
     );
 
     // RFC 1939 §7 UIDL examples.
-    s.client.uidl(None).unwrap();
+    s.client.uidl(T0, None).unwrap();
     s.c("UIDL\r\n");
     s.s("+OK\r\n1 whqtswO00WBw418f9t5JxYwZ\r\n2 QhdPYR:00WBw1Ph7x7\r\n.\r\n");
     assert_eq!(
@@ -905,7 +914,7 @@ fn stat_list_uidl_with_and_without_arguments() {
             },
         ])
     );
-    s.client.uidl(Some(2)).unwrap();
+    s.client.uidl(T0, Some(2)).unwrap();
     s.c("UIDL 2\r\n");
     s.s("+OK 2 QhdPYR:00WBw1Ph7x7\r\n");
     assert_eq!(
@@ -917,7 +926,7 @@ fn stat_list_uidl_with_and_without_arguments() {
     );
 
     // An empty listing.
-    s.client.list(None).unwrap();
+    s.client.list(T0, None).unwrap();
     s.c("LIST\r\n");
     s.s("+OK 0 messages\r\n.\r\n");
     assert_eq!(s.event(), Event::ScanList(vec![]));
@@ -926,7 +935,7 @@ fn stat_list_uidl_with_and_without_arguments() {
 #[test]
 fn retr_unstuffs_dots() {
     let mut s = Session::logged_in();
-    s.client.retr(1).unwrap();
+    s.client.retr(T0, 1).unwrap();
     s.c("RETR 1\r\n");
     s.s("+OK 40 octets\r\n..starts with a dot\r\nmiddle\r\n..\r\n...two\r\nend\r\n.\r\n");
     assert_eq!(
@@ -946,8 +955,8 @@ fn retr_unstuffs_dots() {
 #[test]
 fn retr_empty_body_and_err() {
     let mut s = Session::logged_in();
-    s.client.retr(1).unwrap();
-    s.client.retr(9).unwrap();
+    s.client.retr(T0, 1).unwrap();
+    s.client.retr(T0, 9).unwrap();
     s.c("RETR 1\r\n");
     s.s(".\r\n");
     // ".\r\n" is not a status line.
@@ -959,8 +968,8 @@ fn retr_empty_body_and_err() {
     ));
 
     let mut s = Session::logged_in();
-    s.client.retr(1).unwrap();
-    s.client.retr(9).unwrap();
+    s.client.retr(T0, 1).unwrap();
+    s.client.retr(T0, 9).unwrap();
     s.c("RETR 1\r\n");
     s.s("+OK\r\n.\r\n");
     s.c("RETR 9\r\n");
@@ -980,7 +989,7 @@ fn retr_empty_body_and_err() {
 #[test]
 fn top_dele_rset_noop_quit() {
     let mut s = Session::logged_in();
-    s.client.top(1, 10).unwrap();
+    s.client.top(T0, 1, 10).unwrap();
     s.c("TOP 1 10\r\n");
     s.s("+OK\r\nSubject: x\r\n\r\nline 1\r\n.\r\n");
     assert_eq!(
@@ -995,11 +1004,11 @@ fn top_dele_rset_noop_quit() {
             Event::MessageEnd,
         ]
     );
-    s.client.dele(1).unwrap();
+    s.client.dele(T0, 1).unwrap();
     s.c("DELE 1\r\n");
     s.s("+OK message 1 deleted\r\n");
     assert_eq!(s.event(), ok(CommandKind::Dele(1), "message 1 deleted"));
-    s.client.dele(1).unwrap();
+    s.client.dele(T0, 1).unwrap();
     s.c("DELE 1\r\n");
     s.s("-ERR message 1 already deleted\r\n");
     assert!(matches!(
@@ -1009,19 +1018,19 @@ fn top_dele_rset_noop_quit() {
             ..
         }
     ));
-    s.client.rset().unwrap();
+    s.client.rset(T0).unwrap();
     s.c("RSET\r\n");
     s.s("+OK maildrop has 2 messages (320 octets)\r\n");
     assert_eq!(
         s.event(),
         ok(CommandKind::Rset, "maildrop has 2 messages (320 octets)")
     );
-    s.client.noop().unwrap();
+    s.client.noop(T0).unwrap();
     s.c("NOOP\r\n");
     s.s("+OK\r\n");
     assert_eq!(s.event(), ok(CommandKind::Noop, ""));
-    s.client.quit().unwrap();
-    assert_eq!(s.client.noop(), Err(ClientError::Quitting));
+    s.client.quit(T0).unwrap();
+    assert_eq!(s.client.noop(T0), Err(ClientError::Quitting));
     s.c("QUIT\r\n");
     s.s("-ERR some deleted messages not removed\r\n");
     assert_eq!(
@@ -1043,17 +1052,17 @@ fn top_dele_rset_noop_quit() {
 fn transaction_commands_need_a_login() {
     let mut s = Session::greeted();
     assert_eq!(
-        s.client.stat(),
+        s.client.stat(T0),
         Err(ClientError::WrongState {
             command: CommandKind::Stat,
             state: SessionState::Authorization
         })
     );
     // ... but may be queued behind one.
-    s.client.user("mrose").unwrap();
-    s.client.pass(&Secret::from("x")).unwrap();
-    s.client.stat().unwrap();
-    s.client.quit().unwrap();
+    s.client.user(T0, "mrose").unwrap();
+    s.client.pass(T0, &Secret::from("x")).unwrap();
+    s.client.stat(T0).unwrap();
+    s.client.quit(T0).unwrap();
     s.c("USER mrose\r\n");
     s.s("+OK\r\n");
     s.c("PASS x\r\n");
@@ -1076,7 +1085,7 @@ fn transaction_commands_need_a_login() {
 #[test]
 fn malformed_answers_keep_the_stream_in_step() {
     let mut s = Session::logged_in();
-    s.client.stat().unwrap();
+    s.client.stat(T0).unwrap();
     s.c("STAT\r\n");
     s.s("+OK lots of mail\r\n");
     assert!(matches!(
@@ -1086,8 +1095,8 @@ fn malformed_answers_keep_the_stream_in_step() {
             error: ResponseError::Parse(_)
         }
     ));
-    s.client.list(None).unwrap();
-    s.client.noop().unwrap();
+    s.client.list(T0, None).unwrap();
+    s.client.noop(T0).unwrap();
     s.c("LIST\r\n");
     s.s("+OK\r\n1 120\r\nxyz\r\n3 300\r\n.\r\n");
     assert!(matches!(
@@ -1108,10 +1117,10 @@ fn listing_line_count_is_bounded() {
     config.max_listing_lines = 3;
     let mut s = Session::with(config);
     s.s("+OK\r\n");
-    s.client.user("u").unwrap();
-    s.client.pass(&Secret::from("p")).unwrap();
-    s.client.list(None).unwrap();
-    s.client.list(None).unwrap();
+    s.client.user(T0, "u").unwrap();
+    s.client.pass(T0, &Secret::from("p")).unwrap();
+    s.client.list(T0, None).unwrap();
+    s.client.list(T0, None).unwrap();
     s.s("+OK\r\n+OK\r\n");
     s.s("+OK\r\n1 1\r\n2 2\r\n3 3\r\n4 4\r\n.\r\n");
     s.s("+OK\r\n1 1\r\n2 2\r\n3 3\r\n.\r\n");
@@ -1130,14 +1139,14 @@ fn listing_line_count_is_bounded() {
 #[test]
 fn long_body_lines_pass_intact() {
     let mut s = Session::logged_in();
-    s.client.retr(1).unwrap();
+    s.client.retr(T0, 1).unwrap();
     s.c("RETR 1\r\n");
     let long = "x".repeat(5000);
     let body = format!("Subject: long\r\n\r\n{long}\r\n.{long}\r\nshort\r\n");
     let wire = format!("{long}\r\n..{long}\r\nshort\r\n");
     s.s("+OK\r\nSubject: long\r\n\r\n");
     for chunk in wire.as_bytes().chunks(700) {
-        s.client.feed(chunk);
+        s.client.feed(T0, chunk);
     }
     s.s(".\r\n");
     let events = s.events();
@@ -1149,7 +1158,7 @@ fn long_body_lines_pass_intact() {
 #[test]
 fn one_mebibyte_body_streams_in_chunks() {
     let mut s = Session::logged_in();
-    s.client.retr(1).unwrap();
+    s.client.retr(T0, 1).unwrap();
     s.c("RETR 1\r\n");
     let mut body = Vec::new();
     let mut i = 0u32;
@@ -1167,7 +1176,7 @@ fn one_mebibyte_body_streams_in_chunks() {
     let mut chunks = 0;
     let mut ended = false;
     for piece in wire.chunks(4096) {
-        s.client.feed(piece);
+        s.client.feed(T0, piece);
         while let Some(ev) = s.client.poll_event() {
             match ev {
                 Event::MessageStart { .. } => {}
@@ -1191,7 +1200,7 @@ fn bare_line_endings_in_bodies_follow_the_policy() {
     let wire = "+OK\r\na\nb\rc\r\n\n.\r\nd\r\n.\r\n";
     // Keep (default): the stored bytes come back; "\n.\r\n" does not end the body.
     let mut s = Session::logged_in();
-    s.client.retr(1).unwrap();
+    s.client.retr(T0, 1).unwrap();
     s.c("RETR 1\r\n");
     s.s(wire);
     assert_eq!(
@@ -1203,10 +1212,10 @@ fn bare_line_endings_in_bodies_follow_the_policy() {
     config.body_line_endings = BareLineEnding::Reject;
     let mut s = Session::with(config);
     s.s("+OK\r\n");
-    s.client.user("u").unwrap();
-    s.client.pass(&Secret::from("p")).unwrap();
-    s.client.retr(1).unwrap();
-    s.client.noop().unwrap();
+    s.client.user(T0, "u").unwrap();
+    s.client.pass(T0, &Secret::from("p")).unwrap();
+    s.client.retr(T0, 1).unwrap();
+    s.client.noop(T0).unwrap();
     s.s("+OK\r\n+OK\r\n");
     s.events();
     s.s(wire);
@@ -1258,7 +1267,7 @@ fn garbage_is_a_protocol_error() {
         "+OK\0\r\n",
     ] {
         let mut s = Session::logged_in();
-        s.client.noop().unwrap();
+        s.client.noop(T0).unwrap();
         s.c("NOOP\r\n");
         s.s(garbage);
         assert!(
@@ -1289,7 +1298,7 @@ fn unsolicited_lines_are_a_protocol_error() {
 fn timeout_only_while_waiting() {
     let mut s = Session::logged_in();
     assert_eq!(s.client.read_timeout(), None);
-    s.client.noop().unwrap();
+    s.client.noop(T0).unwrap();
     s.c("NOOP\r\n");
     assert_eq!(s.client.read_timeout(), Some(Duration::from_secs(600)));
     s.client.handle_timeout();
@@ -1306,10 +1315,10 @@ fn timeout_only_while_waiting() {
 #[test]
 fn eof_mid_body_closes_without_message_end() {
     let mut s = Session::logged_in();
-    s.client.retr(1).unwrap();
+    s.client.retr(T0, 1).unwrap();
     s.c("RETR 1\r\n");
     s.s("+OK\r\npartial\r\n");
-    s.client.feed_eof();
+    s.client.feed_eof(T0);
     let events = s.events();
     assert_eq!(
         events.last(),
@@ -1318,15 +1327,15 @@ fn eof_mid_body_closes_without_message_end() {
         })
     );
     assert!(!events.contains(&Event::MessageEnd));
-    s.client.feed(b"+OK\r\n");
+    s.client.feed(T0, b"+OK\r\n");
     assert_eq!(s.events(), vec![]);
 }
 
 #[test]
 fn abort_closes_at_once() {
     let mut s = Session::logged_in();
-    s.client.noop().unwrap();
-    s.client.abort();
+    s.client.noop(T0).unwrap();
+    s.client.abort(T0);
     assert_eq!(
         s.event(),
         Event::Closed {
@@ -1341,8 +1350,8 @@ fn abort_closes_at_once() {
 #[test]
 fn debug_never_shows_the_password() {
     let mut s = Session::greeted();
-    s.client.user("mrose").unwrap();
-    s.client.pass(&Secret::from("hunter2")).unwrap();
+    s.client.user(T0, "mrose").unwrap();
+    s.client.pass(T0, &Secret::from("hunter2")).unwrap();
     let debug = format!("{:?}", s.client);
     assert!(!debug.contains("hunter2"), "{debug}");
 }
@@ -1357,32 +1366,32 @@ mod props {
     /// Issue the script's commands up front, feed `stream` cut at `splits`, and return the
     /// events (MessageData merged) and every byte the client wrote.
     fn run(stream: &[u8], splits: &[usize]) -> (Vec<Event>, Vec<u8>) {
-        let mut client = Client::new(ClientConfig::default());
-        client.capa().unwrap();
-        client.user("mrose").unwrap();
-        client.pass(&Secret::from("secret")).unwrap();
-        client.stat().unwrap();
-        client.list(None).unwrap();
-        client.uidl(None).unwrap();
-        client.retr(1).unwrap();
-        client.top(1, 2).unwrap();
-        client.list(Some(1)).unwrap();
-        client.dele(1).unwrap();
-        client.quit().unwrap();
+        let mut client = Client::new(T0, ClientConfig::default());
+        client.capa(T0).unwrap();
+        client.user(T0, "mrose").unwrap();
+        client.pass(T0, &Secret::from("secret")).unwrap();
+        client.stat(T0).unwrap();
+        client.list(T0, None).unwrap();
+        client.uidl(T0, None).unwrap();
+        client.retr(T0, 1).unwrap();
+        client.top(T0, 1, 2).unwrap();
+        client.list(T0, Some(1)).unwrap();
+        client.dele(T0, 1).unwrap();
+        client.quit(T0).unwrap();
         let mut events = Vec::new();
         let mut out = Vec::new();
         let mut rest = stream;
         let mut sizes = splits.iter().copied().cycle();
         while !rest.is_empty() {
             let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
-            client.feed(&rest[..n]);
+            client.feed(T0, &rest[..n]);
             rest = &rest[n..];
             let _ = client.poll_transmit(&mut out);
             while let Some(ev) = client.poll_event() {
                 push_merged(&mut events, ev);
             }
         }
-        client.feed_eof();
+        client.feed_eof(T0);
         let _ = client.poll_transmit(&mut out);
         while let Some(ev) = client.poll_event() {
             push_merged(&mut events, ev);
@@ -1449,13 +1458,13 @@ mod props {
         start: fn(&mut Client),
         on_event: fn(&mut Client, &Event),
     ) -> (Vec<Event>, Vec<u8>) {
-        let mut client = Client::new(ClientConfig::default());
+        let mut client = Client::new(T0, ClientConfig::default());
         start(&mut client);
         let mut events = Vec::new();
         let mut out = Vec::new();
         for (i, segment) in segments.iter().enumerate() {
             if i > 0 && client.io() == Io::AwaitingTls {
-                client.tls_established();
+                client.tls_established(T0);
             }
             let mut rest = *segment;
             let mut sizes = splits.iter().copied().cycle();
@@ -1469,7 +1478,7 @@ mod props {
                     break;
                 }
                 let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
-                client.feed(&rest[..n]);
+                client.feed(T0, &rest[..n]);
                 rest = &rest[n..];
             }
         }
@@ -1477,19 +1486,19 @@ mod props {
     }
 
     fn stls_then_auth_start(client: &mut Client) {
-        client.capa().unwrap();
-        client.stls().unwrap();
+        client.capa(T0).unwrap();
+        client.stls(T0).unwrap();
     }
 
     fn stls_then_auth_on_event(client: &mut Client, ev: &Event) {
         if *ev == Event::TlsReady {
             let credentials = ClientCredentials::password("tim", "tanstaaf");
-            client.capa().unwrap();
+            client.capa(T0).unwrap();
             client
-                .auth(ClientAuth::new(Mechanism::Login, credentials).unwrap())
+                .auth(T0, ClientAuth::new(Mechanism::Login, credentials).unwrap())
                 .unwrap();
-            client.stat().unwrap();
-            client.quit().unwrap();
+            client.stat(T0).unwrap();
+            client.quit(T0).unwrap();
         }
     }
 

@@ -237,7 +237,7 @@ impl<'a> Model<'a> {
     /// `Retrieve` question the server must ask, if any.
     fn apply(&mut self, op: Op) -> (Expect, Option<(u32, Option<u32>)>) {
         let expect = match op {
-            Op::Stat => Expect::Event(ClientEvent::Stat(self.stat())),
+            Op::Stat => Expect::Event(ClientEvent::Stat(self.stat(T0))),
             Op::List(None) => Expect::Event(ClientEvent::ScanList(
                 self.live_all()
                     .map(|(msg, s)| ScanListing {
@@ -599,26 +599,26 @@ fn answer_server(s: &Scenario, server: &mut Server, ev: ServerEvent, seen: &mut 
         ServerEvent::Retrieve { msg, top_lines } => {
             seen.push(Seen::Retrieve(msg, top_lines));
             let bytes = &s.stored[msg as usize - 1].bytes;
-            server.message_start().unwrap();
+            server.message_start(T0).unwrap();
             let mut rest = &bytes[..];
             let mut sizes = s.chunks.iter().cycle();
             while !rest.is_empty() {
                 let n = (*sizes.next().unwrap()).min(rest.len());
                 let (chunk, tail) = rest.split_at(n);
                 rest = tail;
-                if !server.message_data(chunk).unwrap() {
+                if !server.message_data(T0, chunk).unwrap() {
                     break;
                 }
             }
-            server.message_end().unwrap();
+            server.message_end(T0).unwrap();
         }
         ServerEvent::Update { deleted } => {
             seen.push(Seen::Update(deleted));
             match s.end {
                 End::Quit { update_ok: false } => server
-                    .update_failed(Status::err("some deleted messages not removed"))
+                    .update_failed(T0, Status::err("some deleted messages not removed"))
                     .unwrap(),
-                _ => server.update_done().unwrap(),
+                _ => server.update_done(T0).unwrap(),
             }
         }
         ServerEvent::Closed { reason } => seen.push(Seen::Closed(reason)),
@@ -631,30 +631,30 @@ fn answer_server(s: &Scenario, server: &mut Server, ev: ServerEvent, seen: &mut 
 
 fn decide_login(s: &Scenario, server: &mut Server, good: bool) {
     if good {
-        server.login_ok(s.maildrop()).unwrap();
+        server.login_ok(T0, s.maildrop()).unwrap();
     } else {
-        server.login_failed().unwrap();
+        server.login_failed(T0).unwrap();
     }
 }
 
 /// Issue one command on the client.
 fn issue(client: &mut Client, cmd: Cmd) {
     let result = match cmd {
-        Cmd::Capa => client.capa(),
-        Cmd::User => client.user(USER),
-        Cmd::Pass(p) => client.pass(&Secret::from(p)),
-        Cmd::Apop(p) => client.apop(USER, &Secret::from(p)),
+        Cmd::Capa => client.capa(T0),
+        Cmd::User => client.user(T0, USER),
+        Cmd::Pass(p) => client.pass(T0, &Secret::from(p)),
+        Cmd::Apop(p) => client.apop(T0, USER, &Secret::from(p)),
         Cmd::Op(op) => match op {
-            Op::Stat => client.stat(),
-            Op::List(n) => client.list(n),
-            Op::Uidl(n) => client.uidl(n),
-            Op::Retr(n) => client.retr(n),
-            Op::Top(n, k) => client.top(n, k),
-            Op::Dele(n) => client.dele(n),
-            Op::Rset => client.rset(),
-            Op::Noop => client.noop(),
+            Op::Stat => client.stat(T0),
+            Op::List(n) => client.list(T0, n),
+            Op::Uidl(n) => client.uidl(T0, n),
+            Op::Retr(n) => client.retr(T0, n),
+            Op::Top(n, k) => client.top(T0, n, k),
+            Op::Dele(n) => client.dele(T0, n),
+            Op::Rset => client.rset(T0),
+            Op::Noop => client.noop(T0),
         },
-        Cmd::Quit => client.quit(),
+        Cmd::Quit => client.quit(T0),
     };
     result.unwrap_or_else(|e| panic!("{cmd:?} refused: {e}"));
 }
@@ -819,7 +819,7 @@ fn plan(s: &Scenario, cmds: &[Cmd]) -> Plan {
         server_close: ServerClose::PeerClosed,
         client_close: ClientClose::Aborted,
     };
-    let stat = model.stat();
+    let stat = model.stat(T0);
     let logged_in_text = format!(
         "{USER}'s maildrop has {} ({} octets)",
         messages(stat.count as usize),
@@ -873,7 +873,7 @@ fn plan(s: &Scenario, cmds: &[Cmd]) -> Plan {
                 plan.update = Some(model.deleted());
                 plan.server_close = ServerClose::Update { removed: update_ok };
                 plan.client_close = ClientClose::Quit;
-                let left = model.stat().count as usize;
+                let left = model.stat(T0).count as usize;
                 match (update_ok, left) {
                     (false, _) => Expect::Err(CommandKind::Quit, None),
                     (true, 0) => Expect::Ok(
@@ -930,8 +930,8 @@ impl Wire {
 /// Run a scenario through the pair and check it against the model.
 fn run(s: &Scenario) -> Result<Wire, TestCaseError> {
     let mut pair = Pair::with_splits(
-        Client::new(s.client_config()),
-        Server::new(s.server_config()),
+        Client::new(T0, s.client_config()),
+        Server::new(T0, s.server_config()),
         s.splits.clone(),
     );
     // The greeting first: APOP needs its timestamp.
@@ -951,17 +951,17 @@ fn run(s: &Scenario) -> Result<Wire, TestCaseError> {
     let mut answered = 0usize;
     let mut seen = Vec::new();
     pair.drive(
-        |client, ev| {
+        |client, _now, ev| {
             if completes(&ev) {
                 answered += 1;
             }
             let greeting = matches!(ev, ClientEvent::Greeting { .. });
             client_events.push(ev);
             if drop_after == Some(answered) && (answered > 0 || greeting) {
-                client.abort();
+                client.abort(T0);
             }
         },
-        |server, ev| answer_server(s, server, ev, &mut seen),
+        |server, _now, ev| answer_server(s, server, ev, &mut seen),
     );
 
     let wire = Wire::new(&pair.transcript(), &client_events);
@@ -1134,26 +1134,26 @@ fn rfc1939_section10_example_over_the_pair() {
         .with_apop_timestamp(TIMESTAMP)
         .with_signoff("dewey POP3 server signing off");
     let mut pair = Pair::with_splits(
-        Client::new(ClientConfig::default()),
-        Server::new(config),
+        Client::new(T0, ClientConfig::default()),
+        Server::new(T0, config),
         s.splits.clone(),
     );
     pair.pump();
     let client = &mut pair.client;
-    client.apop("mrose", &Secret::from("tanstaaf")).unwrap();
-    client.stat().unwrap();
-    client.list(None).unwrap();
-    client.retr(1).unwrap();
-    client.dele(1).unwrap();
-    client.retr(2).unwrap();
-    client.dele(2).unwrap();
-    client.quit().unwrap();
+    client.apop(T0, "mrose", &Secret::from("tanstaaf")).unwrap();
+    client.stat(T0).unwrap();
+    client.list(T0, None).unwrap();
+    client.retr(T0, 1).unwrap();
+    client.dele(T0, 1).unwrap();
+    client.retr(T0, 2).unwrap();
+    client.dele(T0, 2).unwrap();
+    client.quit(T0).unwrap();
 
     let mut events = Vec::new();
     let mut seen = Vec::new();
     pair.drive(
-        |_, ev| events.push(ev),
-        |server, ev| match ev {
+        |_, _now, ev| events.push(ev),
+        |server, _now, ev| match ev {
             ServerEvent::Apop {
                 user,
                 digest,
@@ -1161,7 +1161,7 @@ fn rfc1939_section10_example_over_the_pair() {
             } => {
                 assert_eq!(user, "mrose");
                 assert_eq!(digest, apop_digest(&timestamp, b"tanstaaf"));
-                server.login_ok(s.maildrop()).unwrap();
+                server.login_ok(T0, s.maildrop()).unwrap();
             }
             ev => answer_server(&s, server, ev, &mut seen),
         },

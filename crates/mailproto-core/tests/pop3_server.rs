@@ -838,8 +838,10 @@ fn autologout_closes_without_update_or_response() {
     assert_eq!(s.server.io(), Io::Closed);
     assert_eq!(s.server.read_timeout(), None);
     // A shorter timer than RFC 1939 §3 allows is raised to 10 minutes.
-    let short =
-        Server::new(ServerConfig::default().with_autologout(std::time::Duration::from_secs(5)));
+    let short = Server::new(
+        T0,
+        ServerConfig::default().with_autologout(std::time::Duration::from_secs(5)),
+    );
     assert_eq!(
         short.read_timeout(),
         Some(std::time::Duration::from_secs(600))
@@ -911,17 +913,20 @@ fn capa_lists_configured_extensions_in_both_states() {
 
 #[test]
 fn pipelined_commands_answered_in_order_in_one_write() {
-    let mut server = Server::new(config().with_pipelining(true));
+    let mut server = Server::new(T0, config().with_pipelining(true));
     let mut out = Vec::new();
     let _ = server.poll_transmit(&mut out);
-    server.feed(b"USER mrose\r\nPASS tanstaaf\r\nSTAT\r\nLIST\r\nNOOP\r\nQUIT\r\n");
+    server.feed(
+        T0,
+        b"USER mrose\r\nPASS tanstaaf\r\nSTAT\r\nLIST\r\nNOOP\r\nQUIT\r\n",
+    );
     assert_eq!(server.io(), Io::Open { wants_read: false });
     assert!(matches!(server.poll_event(), Some(Event::Login { .. })));
     assert_eq!(server.poll_event(), None, "STAT waits for the login answer");
     let model = Model::new(&[b"12\r\n"]);
-    server.login_ok(model.maildrop()).unwrap();
+    server.login_ok(T0, model.maildrop()).unwrap();
     assert_eq!(server.poll_event(), Some(Event::Update { deleted: vec![] }));
-    server.update_done().unwrap();
+    server.update_done(T0).unwrap();
     out.clear();
     assert!(server.poll_transmit(&mut out) > 0);
     assert_eq!(
@@ -1015,9 +1020,9 @@ fn apop_needs_a_timestamp() {
 
 #[test]
 fn misuse_hands_the_argument_back_and_changes_nothing() {
-    let mut server = Server::new(config());
+    let mut server = Server::new(T0, config());
     let maildrop = Model::new(&[b"x\r\n"]).maildrop();
-    let err = server.login_ok(maildrop.clone()).unwrap_err();
+    let err = server.login_ok(T0, maildrop.clone()).unwrap_err();
     assert_eq!(
         err.kind,
         MisuseKind::NotAwaited {
@@ -1029,25 +1034,25 @@ fn misuse_hands_the_argument_back_and_changes_nothing() {
         "login_ok called while the POP3 server awaits the next command"
     );
     assert_eq!(err.into_value(), maildrop);
-    assert!(server.message_data(b"x").is_err());
-    assert!(server.message_end().is_err());
-    assert!(server.update_done().is_err());
+    assert!(server.message_data(T0, b"x").is_err());
+    assert!(server.message_end(T0).is_err());
+    assert!(server.update_done(T0).is_err());
     assert_eq!(server.state(), State::Authorization);
 
-    server.feed(b"USER mrose\r\nPASS tanstaaf\r\n");
+    server.feed(T0, b"USER mrose\r\nPASS tanstaaf\r\n");
     let _ = server.poll_event();
     let ok = Status::ok("fine");
-    let err = server.login_error(ok.clone()).unwrap_err();
+    let err = server.login_error(T0, ok.clone()).unwrap_err();
     assert_eq!(err.kind, MisuseKind::PositiveStatus);
     assert_eq!(err.value, ok);
     let bad = Status::err("two\r\nlines");
     assert!(matches!(
-        server.login_error(bad).unwrap_err().kind,
+        server.login_error(T0, bad).unwrap_err().kind,
         MisuseKind::InvalidStatus(_)
     ));
-    assert!(server.message_start().is_err());
+    assert!(server.message_start(T0).is_err());
     assert_eq!(server.awaiting(), Awaiting::Login);
-    server.login_ok(Maildrop::default()).unwrap();
+    server.login_ok(T0, Maildrop::default()).unwrap();
     assert_eq!(server.state(), State::Transaction);
     let mut out = Vec::new();
     let _ = server.poll_transmit(&mut out);
@@ -1060,12 +1065,12 @@ fn misuse_hands_the_argument_back_and_changes_nothing() {
 
 #[test]
 fn eof_while_a_question_is_open_closes_after_the_answer() {
-    let mut server = Server::new(config());
-    server.feed(b"USER mrose\r\nPASS tanstaaf\r\nSTAT\r\n");
-    server.feed_eof();
+    let mut server = Server::new(T0, config());
+    server.feed(T0, b"USER mrose\r\nPASS tanstaaf\r\nSTAT\r\n");
+    server.feed_eof(T0);
     assert!(matches!(server.poll_event(), Some(Event::Login { .. })));
     assert_eq!(server.state(), State::Authorization);
-    server.login_ok(Maildrop::default()).unwrap();
+    server.login_ok(T0, Maildrop::default()).unwrap();
     assert_eq!(
         server.poll_event(),
         Some(Event::Closed {
@@ -1079,8 +1084,8 @@ fn eof_while_a_question_is_open_closes_after_the_answer() {
 
 #[test]
 fn protocol_errors_are_reported_for_logging() {
-    let mut server = Server::new(config());
-    server.feed(b"FOO bar\r\nSTAT\r\n");
+    let mut server = Server::new(T0, config());
+    server.feed(T0, b"FOO bar\r\nSTAT\r\n");
     assert_eq!(
         server.poll_event(),
         Some(Event::ProtocolError {
@@ -1109,7 +1114,7 @@ fn list_flood_keeps_output_bounded() {
     let mut s = logged_in(config(), &refs);
     s.show_events = false;
     let flood = "LIST\r\n".repeat(500);
-    s.server.feed(flood.as_bytes());
+    s.server.feed(T0, flood.as_bytes());
     // Processing pauses once 32 KiB wait; the rest waits for the output to be taken.
     assert_eq!(s.server.io(), Io::Open { wants_read: false });
     let mut total = 0;
@@ -1135,12 +1140,12 @@ fn list_flood_keeps_output_bounded() {
 
 #[test]
 fn feeding_while_not_wanted_is_bounded() {
-    let mut server = Server::new(config().with_max_buffered_input(1000));
-    server.feed(b"USER mrose\r\nPASS tanstaaf\r\n");
+    let mut server = Server::new(T0, config().with_max_buffered_input(1000));
+    server.feed(T0, b"USER mrose\r\nPASS tanstaaf\r\n");
     assert_eq!(server.io(), Io::Open { wants_read: false });
-    server.feed(&[b'x'; 999]);
+    server.feed(T0, &[b'x'; 999]);
     assert_ne!(server.io(), Io::Closed);
-    server.feed(b"NOOP\r\n");
+    server.feed(T0, b"NOOP\r\n");
     assert_eq!(server.io(), Io::Closed);
     let events: Vec<Event> = std::iter::from_fn(|| server.poll_event()).collect();
     assert!(events.contains(&Event::Closed {

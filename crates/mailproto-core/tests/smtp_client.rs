@@ -26,13 +26,13 @@ fn config() -> ClientConfig {
 impl T {
     fn new(config: ClientConfig) -> T {
         T {
-            c: Client::new(config),
+            c: Client::new(T0, config),
         }
     }
 
     /// S: bytes fed whole; returns the events they caused.
     fn s(&mut self, server: &str) -> Vec<Event> {
-        self.c.feed(server.as_bytes());
+        self.c.feed(T0, server.as_bytes());
         self.events()
     }
 
@@ -53,7 +53,7 @@ impl T {
         assert_eq!(t.c.io(), Io::Open { wants_read: true });
         let ev = t.s("220 foo.com ESMTP\r\n");
         assert_eq!(ev, [Event::Greeting(reply(&["220 foo.com ESMTP"]))]);
-        t.c.ehlo().unwrap();
+        t.c.ehlo(T0).unwrap();
         t.c("EHLO bar.com\r\n");
         let mut lines = vec![String::from("foo.com")];
         lines.extend(caps.iter().map(|c| c.to_string()));
@@ -106,6 +106,7 @@ fn rcpts(list: &[(&str, &str)]) -> Vec<(ForwardPath, RcptParams)> {
 
 fn send(t: &mut T, to: &[(&str, &str)], mode: BodyMode) {
     t.c.send_envelope(
+        T0,
         from("Smith", "bar.com"),
         MailParams::default(),
         rcpts(to),
@@ -153,14 +154,14 @@ fn rfc5321_appendix_d1_typical_transaction() {
     assert_eq!(ev, [Event::ReadyForBody]);
     assert_eq!(t.c.io(), Io::Open { wants_read: false });
     assert_eq!(t.c.write_timeout(), Some(Duration::from_secs(180)));
-    t.c.send_body(b"Blah blah blah...\r\n").unwrap();
-    t.c.send_body(b"...etc. etc. etc.\r\n").unwrap();
-    t.c.finish_body().unwrap();
+    t.c.send_body(T0, b"Blah blah blah...\r\n").unwrap();
+    t.c.send_body(T0, b"...etc. etc. etc.\r\n").unwrap();
+    t.c.finish_body(T0).unwrap();
     t.c("Blah blah blah...\r\n....etc. etc. etc.\r\n.\r\n");
     assert_eq!(t.c.read_timeout(), Some(Duration::from_secs(600)));
     assert_eq!(t.s("250 OK\r\n"), [Event::MessageAccepted(r("250 OK"))]);
     assert!(t.c.is_ready());
-    t.c.quit().unwrap();
+    t.c.quit(T0).unwrap();
     t.c("QUIT\r\n");
     let ev = t.s("221 foo.com Service closing transmission channel\r\n");
     assert_eq!(
@@ -178,7 +179,7 @@ fn ehlo_falls_back_to_helo_on_502_and_500() {
     for code in ["500", "502"] {
         let mut t = T::new(config());
         t.s("220 old.example ready\r\n");
-        t.c.ehlo().unwrap();
+        t.c.ehlo(T0).unwrap();
         t.c("EHLO bar.com\r\n");
         assert_eq!(t.s(&format!("{code} what?\r\n")), []);
         t.c("HELO bar.com\r\n");
@@ -192,7 +193,7 @@ fn ehlo_falls_back_to_helo_on_502_and_500() {
         );
         assert!(!t.c.is_extended());
         // No extension without EHLO.
-        let e = t.c.starttls().unwrap_err();
+        let e = t.c.starttls(T0).unwrap_err();
         assert!(matches!(e, ClientError::WrongState { .. }), "{e:?}");
     }
 }
@@ -202,7 +203,7 @@ fn hello_refused() {
     // 550 to EHLO is not "unrecognised": no fallback.
     let mut t = T::new(config());
     t.s("220 x\r\n");
-    t.c.ehlo().unwrap();
+    t.c.ehlo(T0).unwrap();
     t.c("EHLO bar.com\r\n");
     assert_eq!(
         t.s("550 go away\r\n"),
@@ -213,18 +214,18 @@ fn hello_refused() {
     let lit = Host::Literal(AddressLiteral::Ipv4([192, 0, 2, 1].into()));
     let mut t = T::new(ClientConfig::new(lit));
     t.s("220 x\r\n");
-    t.c.ehlo().unwrap();
+    t.c.ehlo(T0).unwrap();
     t.c("EHLO [192.0.2.1]\r\n");
     assert_eq!(t.s("502 no\r\n"), [Event::HelloRefused(r("502 no"))]);
     // HELO refused too.
     let mut t = T::new(config());
     t.s("220 x\r\n");
-    t.c.ehlo().unwrap();
+    t.c.ehlo(T0).unwrap();
     t.s("502 no\r\n");
     t.c("EHLO bar.com\r\nHELO bar.com\r\n");
     assert_eq!(t.s("501 no\r\n"), [Event::HelloRefused(r("501 no"))]);
     assert!(!t.c.is_ready());
-    t.c.ehlo().unwrap();
+    t.c.ehlo(T0).unwrap();
 }
 
 #[test]
@@ -232,9 +233,9 @@ fn greeting_554_allows_only_quit() {
     let mut t = T::new(config());
     let ev = t.s("554 no SMTP service here\r\n");
     assert_eq!(ev, [Event::Greeting(r("554 no SMTP service here"))]);
-    assert!(matches!(t.c.ehlo(), Err(ClientError::WrongState { .. })));
-    assert!(matches!(t.c.noop(), Err(ClientError::WrongState { .. })));
-    t.c.quit().unwrap();
+    assert!(matches!(t.c.ehlo(T0), Err(ClientError::WrongState { .. })));
+    assert!(matches!(t.c.noop(T0), Err(ClientError::WrongState { .. })));
+    t.c.quit(T0).unwrap();
     t.c("QUIT\r\n");
     let ev = t.s("221 bye\r\n");
     assert!(matches!(&ev[..], [Event::Closed { .. }]));
@@ -243,8 +244,8 @@ fn greeting_554_allows_only_quit() {
 #[test]
 fn commands_wait_for_the_greeting() {
     let mut t = T::new(config());
-    assert_eq!(t.c.ehlo(), Err(ClientError::Busy));
-    assert_eq!(t.c.quit(), Err(ClientError::Busy));
+    assert_eq!(t.c.ehlo(T0), Err(ClientError::Busy));
+    assert_eq!(t.c.quit(T0), Err(ClientError::Busy));
     assert_eq!(t.c.read_timeout(), Some(Duration::from_secs(300)));
     t.c("");
 }
@@ -255,7 +256,7 @@ fn multi_line_greeting_and_ehlo_split_anywhere() {
     let ehlo = "250-foo.com hello\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-AUTH PLAIN LOGIN\r\n250 STARTTLS\r\n";
     let mut t = T::new(config());
     for b in server.as_bytes() {
-        t.c.feed(&[*b]);
+        t.c.feed(T0, &[*b]);
     }
     let ev = t.events();
     assert_eq!(
@@ -266,9 +267,9 @@ fn multi_line_greeting_and_ehlo_split_anywhere() {
             "220 ready"
         ]))]
     );
-    t.c.ehlo().unwrap();
+    t.c.ehlo(T0).unwrap();
     for part in ehlo.as_bytes().chunks(7) {
-        t.c.feed(part);
+        t.c.feed(T0, part);
     }
     let ev = t.events();
     let [Event::Ready { capabilities, .. }] = &ev[..] else {
@@ -282,29 +283,29 @@ fn multi_line_greeting_and_ehlo_split_anywhere() {
 #[test]
 fn starttls_then_ehlo_again() {
     let mut t = T::greeted(config(), &["STARTTLS", "AUTH PLAIN"]);
-    t.c.starttls().unwrap();
+    t.c.starttls(T0).unwrap();
     t.c("STARTTLS\r\n");
     assert_eq!(t.s("220 2.0.0 Ready to start TLS\r\n"), []);
     assert_eq!(t.c.io(), Io::AwaitingTls);
     assert_eq!(t.c.read_timeout(), None);
-    assert_eq!(t.c.ehlo(), Err(ClientError::Closed));
-    t.c.tls_established();
+    assert_eq!(t.c.ehlo(T0), Err(ClientError::Closed));
+    t.c.tls_established(T0);
     assert_eq!(t.events(), [Event::TlsReady]);
     assert!(t.c.is_tls());
     assert_eq!(t.c.capabilities(), &Capabilities::default());
     assert!(!t.c.is_ready());
     assert_eq!(t.c.io(), Io::Open { wants_read: false });
-    t.c.ehlo().unwrap();
+    t.c.ehlo(T0).unwrap();
     t.c("EHLO bar.com\r\n");
     let ev = t.s("250-foo.com\r\n250 AUTH PLAIN\r\n");
     assert!(matches!(&ev[..], [Event::Ready { .. }]));
-    assert_eq!(t.c.starttls(), Err(ClientError::AlreadyTls));
+    assert_eq!(t.c.starttls(T0), Err(ClientError::AlreadyTls));
 }
 
 #[test]
 fn starttls_response_injection_is_discarded_not_parsed() {
     let mut t = T::greeted(config(), &["STARTTLS"]);
-    t.c.starttls().unwrap();
+    t.c.starttls(T0).unwrap();
     t.c("STARTTLS\r\n");
     // An attacker appends a forged reply to the 220, in the same segment.
     let ev = t.s("220 go\r\n250 x\r\n");
@@ -312,10 +313,10 @@ fn starttls_response_injection_is_discarded_not_parsed() {
     assert_eq!(t.c.io(), Io::AwaitingTls);
     // Plaintext fed while awaiting TLS (a careless adapter) is discarded too.
     assert_eq!(t.s("250 y\r\n"), [Event::TlsInjection { discarded: 7 }]);
-    t.c.tls_established();
+    t.c.tls_established(T0);
     assert_eq!(t.events(), [Event::TlsReady]);
     // Nothing of it survived: the next reply is read fresh.
-    t.c.ehlo().unwrap();
+    t.c.ehlo(T0).unwrap();
     t.c("EHLO bar.com\r\n");
     let ev = t.s("250 foo.com\r\n");
     assert!(matches!(&ev[..], [Event::Ready { .. }]), "{ev:?}");
@@ -324,7 +325,7 @@ fn starttls_response_injection_is_discarded_not_parsed() {
 #[test]
 fn starttls_refused_and_not_advertised() {
     let mut t = T::greeted(config(), &["STARTTLS"]);
-    t.c.starttls().unwrap();
+    t.c.starttls(T0).unwrap();
     t.c("STARTTLS\r\n");
     let ev = t.s("454 4.7.0 TLS not available due to temporary reason\r\n");
     assert_eq!(
@@ -339,7 +340,7 @@ fn starttls_refused_and_not_advertised() {
 
     let mut t = T::greeted(config(), &["PIPELINING"]);
     assert_eq!(
-        t.c.starttls(),
+        t.c.starttls(T0),
         Err(ClientError::NotAdvertised {
             extension: "STARTTLS"
         })
@@ -348,7 +349,7 @@ fn starttls_refused_and_not_advertised() {
     let mut tls = config();
     tls.tls_active = true;
     let mut t = T::greeted(tls, &["STARTTLS"]);
-    assert_eq!(t.c.starttls(), Err(ClientError::AlreadyTls));
+    assert_eq!(t.c.starttls(T0), Err(ClientError::AlreadyTls));
 }
 
 fn tls_config() -> ClientConfig {
@@ -364,21 +365,21 @@ fn password_auth(m: Mechanism) -> ClientAuth {
 #[test]
 fn auth_plain_with_initial_response() {
     let mut t = T::greeted(tls_config(), &["AUTH PLAIN LOGIN"]);
-    t.c.auth(password_auth(Mechanism::Plain)).unwrap();
+    t.c.auth(T0, password_auth(Mechanism::Plain)).unwrap();
     t.c("AUTH PLAIN AHRpbQB0YW5zdGFhZg==\r\n");
     assert_eq!(
         t.s("235 2.7.0 Authentication successful\r\n"),
         [Event::Authenticated]
     );
     assert!(t.c.is_authenticated());
-    let again = t.c.auth(password_auth(Mechanism::Plain)).unwrap_err();
+    let again = t.c.auth(T0, password_auth(Mechanism::Plain)).unwrap_err();
     assert_eq!(again.error, ClientError::AlreadyAuthenticated);
 }
 
 #[test]
 fn auth_login_two_challenges() {
     let mut t = T::greeted(tls_config(), &["AUTH LOGIN"]);
-    t.c.auth(password_auth(Mechanism::Login)).unwrap();
+    t.c.auth(T0, password_auth(Mechanism::Login)).unwrap();
     t.c("AUTH LOGIN\r\n");
     assert_eq!(t.s("334 VXNlcm5hbWU6\r\n"), []);
     t.c("dGlt\r\n");
@@ -395,7 +396,7 @@ fn auth_cram_md5_rfc2195_in_plaintext() {
         ClientCredentials::password("tim", "tanstaaftanstaaf"),
     )
     .unwrap();
-    t.c.auth(auth).unwrap();
+    t.c.auth(T0, auth).unwrap();
     t.c("AUTH CRAM-MD5\r\n");
     t.s("334 PDE4OTYuNjk3MTcwOTUyQHBvc3RvZmZpY2UucmVzdG9uLm1jaS5uZXQ+\r\n");
     t.c("dGltIGI5MTNhNjAyYzdlZGE3YTQ5NWI0ZTZlNzMzNGQzODkw\r\n");
@@ -405,7 +406,7 @@ fn auth_cram_md5_rfc2195_in_plaintext() {
 #[test]
 fn auth_failure_535() {
     let mut t = T::greeted(tls_config(), &["AUTH PLAIN"]);
-    t.c.auth(password_auth(Mechanism::Plain)).unwrap();
+    t.c.auth(T0, password_auth(Mechanism::Plain)).unwrap();
     t.c("AUTH PLAIN AHRpbQB0YW5zdGFhZg==\r\n");
     let ev = t.s("535 5.7.8 Authentication credentials invalid\r\n");
     assert_eq!(
@@ -421,21 +422,21 @@ fn auth_failure_535() {
 #[test]
 fn auth_checks_advertisement_and_tls() {
     let mut t = T::greeted(config(), &["AUTH PLAIN"]);
-    let refused = t.c.auth(password_auth(Mechanism::Plain)).unwrap_err();
+    let refused = t.c.auth(T0, password_auth(Mechanism::Plain)).unwrap_err();
     assert_eq!(refused.error, ClientError::NeedsTls);
     assert_eq!(refused.value.mechanism(), &Mechanism::Plain);
-    let refused = t.c.auth(password_auth(Mechanism::Login)).unwrap_err();
+    let refused = t.c.auth(T0, password_auth(Mechanism::Login)).unwrap_err();
     assert_eq!(refused.error, ClientError::MechanismNotAdvertised);
     t.c("");
     // Forced: the caller takes responsibility.
-    t.c.auth_forced(refused.into_value()).unwrap();
+    t.c.auth_forced(T0, refused.into_value()).unwrap();
     t.c("AUTH LOGIN\r\n");
 }
 
 #[test]
 fn auth_bad_challenge_is_cancelled() {
     let mut t = T::greeted(tls_config(), &["AUTH LOGIN"]);
-    t.c.auth(password_auth(Mechanism::Login)).unwrap();
+    t.c.auth(T0, password_auth(Mechanism::Login)).unwrap();
     t.c("AUTH LOGIN\r\n");
     t.s("334 not base64!\r\n");
     t.c("*\r\n");
@@ -444,7 +445,7 @@ fn auth_bad_challenge_is_cancelled() {
         [Event::AuthFailed(r("501 5.7.0 cancelled"))]
     );
     // A server that goes on challenging after "*" breaks the protocol.
-    t.c.auth(password_auth(Mechanism::Login)).unwrap();
+    t.c.auth(T0, password_auth(Mechanism::Login)).unwrap();
     t.c("AUTH LOGIN\r\n");
     t.s("334 ???\r\n");
     t.c("*\r\n");
@@ -469,9 +470,9 @@ fn auth_plain_without_initial_response_when_the_line_is_too_long() {
         ClientCredentials::password("tim", long.as_str()),
     )
     .unwrap();
-    t.c.auth(auth).unwrap();
+    t.c.auth(T0, auth).unwrap();
     t.c("AUTH PLAIN\r\n");
-    t.c.feed(b"334 \r\n");
+    t.c.feed(T0, b"334 \r\n");
     let mut out = Vec::new();
     let _ = t.c.poll_transmit(&mut out);
     assert!(out.starts_with(b"AHRpbQBwcHBw") && out.ends_with(b"\r\n"));
@@ -502,7 +503,7 @@ fn pipelined_group_written_before_any_reply() {
         ]
     );
     t.c("");
-    t.c.send_last_body(b"Subject: hi\r\n\r\nhello").unwrap();
+    t.c.send_last_body(T0, b"Subject: hi\r\n\r\nhello").unwrap();
     t.c("Subject: hi\r\n\r\nhello\r\n.\r\n");
     assert_eq!(
         t.s("250 queued\r\n"),
@@ -558,7 +559,7 @@ fn all_recipients_rejected_sends_rset_and_no_body() {
     );
     assert!(t.c.is_ready());
     assert!(matches!(
-        t.c.send_body(b"x"),
+        t.c.send_body(T0, b"x"),
         Err(ClientError::WrongState { .. })
     ));
 }
@@ -574,7 +575,7 @@ fn pipelined_all_rejected_but_354_sends_a_lone_dot() {
     t.c("MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<a@foo.com>\r\nRCPT TO:<b@foo.com>\r\nDATA\r\n");
     let ev = t.s("250 ok\r\n550 no\r\n550 no\r\n354 send it anyway\r\n");
     assert_eq!(ev.len(), 3, "{ev:?}");
-    assert_eq!(t.c.send_body(b"x"), Err(ClientError::TransactionFailed));
+    assert_eq!(t.c.send_body(T0, b"x"), Err(ClientError::TransactionFailed));
     t.c(".\r\n");
     assert_eq!(t.c.read_timeout(), Some(Duration::from_secs(600)));
     let ev = t.s("554 no valid recipients\r\n");
@@ -657,10 +658,10 @@ fn in_body(caps: &[&str]) -> T {
 #[test]
 fn body_dot_stuffing() {
     let mut t = in_body(&[]);
-    assert_eq!(t.c.quit(), Err(ClientError::Busy));
-    t.c.send_body(b".leading dot\r\nmiddle\r\n.\r\n..two\r\nend")
+    assert_eq!(t.c.quit(T0), Err(ClientError::Busy));
+    t.c.send_body(T0, b".leading dot\r\nmiddle\r\n.\r\n..two\r\nend")
         .unwrap();
-    t.c.finish_body().unwrap();
+    t.c.finish_body(T0).unwrap();
     t.c("..leading dot\r\nmiddle\r\n..\r\n...two\r\nend\r\n.\r\n");
     assert_eq!(t.s("250 ok\r\n"), [Event::MessageAccepted(r("250 ok"))]);
 }
@@ -670,18 +671,18 @@ fn body_terminator_inside_the_body_split_across_calls() {
     let mut t = in_body(&[]);
     // CRLF . CRLF inside the message, cut at every awkward point.
     for piece in [&b"abc\r"[..], b"\n", b".", b"\r", b"\n", b"QUIT\r\n"] {
-        t.c.send_body(piece).unwrap();
+        t.c.send_body(T0, piece).unwrap();
     }
-    t.c.finish_body().unwrap();
+    t.c.finish_body(T0).unwrap();
     t.c("abc\r\n..\r\nQUIT\r\n.\r\n");
 }
 
 #[test]
 fn body_bare_lf_normalized() {
     let mut t = in_body(&[]);
-    t.c.send_body(b"line1\nline2\n.hidden\n").unwrap();
-    t.c.send_body(b"x\ry").unwrap();
-    t.c.finish_body().unwrap();
+    t.c.send_body(T0, b"line1\nline2\n.hidden\n").unwrap();
+    t.c.send_body(T0, b"x\ry").unwrap();
+    t.c.finish_body(T0).unwrap();
     t.c("line1\r\nline2\r\n..hidden\r\nx\r\ny\r\n.\r\n");
 }
 
@@ -693,9 +694,12 @@ fn body_bare_lf_rejected_by_policy_changes_nothing() {
     send(&mut t, &[("a", "foo.com")], BodyMode::Data);
     t.s("250 ok\r\n250 ok\r\n354 go\r\n");
     t.c("MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<a@foo.com>\r\nDATA\r\n");
-    t.c.send_body(b"ok\r\n").unwrap();
-    assert!(matches!(t.c.send_body(b"bad\n"), Err(ClientError::Body(_))));
-    t.c.finish_body().unwrap();
+    t.c.send_body(T0, b"ok\r\n").unwrap();
+    assert!(matches!(
+        t.c.send_body(T0, b"bad\n"),
+        Err(ClientError::Body(_))
+    ));
+    t.c.finish_body(T0).unwrap();
     t.c("ok\r\n.\r\n");
 }
 
@@ -710,16 +714,16 @@ fn bdat_without_pipelining_one_chunk_at_a_time() {
     assert_eq!(ev.last(), Some(&Event::ReadyForBody));
     t.c("");
     assert!(t.c.body_writable());
-    t.c.send_body(b"Subject: x\r\n\r\n").unwrap();
+    t.c.send_body(T0, b"Subject: x\r\n\r\n").unwrap();
     t.c("BDAT 14\r\nSubject: x\r\n\r\n");
     assert!(!t.c.body_writable());
-    assert_eq!(t.c.send_body(b"more"), Err(ClientError::Busy));
+    assert_eq!(t.c.send_body(T0, b"more"), Err(ClientError::Busy));
     assert_eq!(t.c.read_timeout(), Some(Duration::from_secs(180)));
     assert_eq!(t.s("250 14 octets\r\n"), [Event::ReadyForBody]);
-    t.c.send_body(b"body\n").unwrap();
+    t.c.send_body(T0, b"body\n").unwrap();
     t.c("BDAT 6\r\nbody\r\n");
     t.s("250 6 octets\r\n");
-    t.c.finish_body().unwrap();
+    t.c.finish_body(T0).unwrap();
     t.c("BDAT 0 LAST\r\n");
     assert_eq!(t.c.read_timeout(), Some(Duration::from_secs(600)));
     assert_eq!(t.s("250 ok\r\n"), [Event::MessageAccepted(r("250 ok"))]);
@@ -735,6 +739,7 @@ fn bdat_pipelined_rfc3030_binarymime() {
         ("jstewart", "cnri.reston.va.us"),
     ]);
     t.c.send_envelope(
+        T0,
         from("ned", "ymir.claremont.edu"),
         params,
         to,
@@ -742,8 +747,8 @@ fn bdat_pipelined_rfc3030_binarymime() {
     )
     .unwrap();
     assert_eq!(t.events(), [Event::ReadyForBody]);
-    t.c.send_body(b"\x00\x01bin\n").unwrap();
-    t.c.send_last_body(b"\r").unwrap();
+    t.c.send_body(T0, b"\x00\x01bin\n").unwrap();
+    t.c.send_last_body(T0, b"\r").unwrap();
     t.c("MAIL FROM:<ned@ymir.claremont.edu> BODY=BINARYMIME\r\n\
          RCPT TO:<gvaudre@cnri.reston.va.us>\r\nRCPT TO:<jstewart@cnri.reston.va.us>\r\n\
          BDAT 6\r\n\x00\x01bin\nBDAT 1 LAST\r\n\r");
@@ -757,12 +762,12 @@ fn bdat_chunk_refused_then_rset() {
     let mut t = T::greeted(config(), &["PIPELINING", "CHUNKING"]);
     send(&mut t, &[("a", "foo.com")], BodyMode::Bdat);
     t.events();
-    t.c.send_body(b"aaa").unwrap();
-    t.c.send_body(b"bbb").unwrap();
+    t.c.send_body(T0, b"aaa").unwrap();
+    t.c.send_body(T0, b"bbb").unwrap();
     t.c("MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<a@foo.com>\r\nBDAT 3\r\naaaBDAT 3\r\nbbb");
     t.s("250 ok\r\n250 ok\r\n");
     assert_eq!(t.s("552 too big\r\n"), []);
-    assert_eq!(t.c.send_body(b"c"), Err(ClientError::TransactionFailed));
+    assert_eq!(t.c.send_body(T0, b"c"), Err(ClientError::TransactionFailed));
     assert_eq!(t.s("552 too big\r\n"), []);
     t.c("RSET\r\n");
     assert_eq!(
@@ -779,12 +784,12 @@ fn bdat_pipelined_in_flight_limit() {
     let mut t = T::greeted(cfg, &["PIPELINING", "CHUNKING"]);
     send(&mut t, &[("a", "foo.com")], BodyMode::Bdat);
     assert_eq!(t.events(), [Event::ReadyForBody]);
-    t.c.send_body(b"1").unwrap();
-    t.c.send_body(b"2").unwrap();
-    assert_eq!(t.c.send_body(b"3"), Err(ClientError::Busy));
+    t.c.send_body(T0, b"1").unwrap();
+    t.c.send_body(T0, b"2").unwrap();
+    assert_eq!(t.c.send_body(T0, b"3"), Err(ClientError::Busy));
     let ev = t.s("250 ok\r\n250 ok\r\n250 1\r\n");
     assert_eq!(ev.last(), Some(&Event::ReadyForBody));
-    t.c.send_body(b"3").unwrap();
+    t.c.send_body(T0, b"3").unwrap();
 }
 
 #[test]
@@ -792,6 +797,7 @@ fn bdat_needs_chunking() {
     let mut t = T::greeted(config(), &["PIPELINING"]);
     let e =
         t.c.send_envelope(
+            T0,
             from("a", "b.c"),
             MailParams::default(),
             rcpts(&[("x", "y.z")]),
@@ -814,7 +820,7 @@ fn lmtp_per_recipient_replies() {
     cfg.lmtp = true;
     let mut t = T::new(cfg);
     t.s("220 lmtp ready\r\n");
-    t.c.ehlo().unwrap();
+    t.c.ehlo(T0).unwrap();
     t.c("LHLO bar.com\r\n");
     t.s("250-lmtp\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n");
     send(
@@ -825,7 +831,7 @@ fn lmtp_per_recipient_replies() {
     t.c("MAIL FROM:<Smith@bar.com>\r\nRCPT TO:<a@x.y>\r\nRCPT TO:<b@x.y>\r\nRCPT TO:<c@x.y>\r\nDATA\r\n");
     let ev = t.s("250 ok\r\n250 ok\r\n550 no\r\n250 ok\r\n354 go\r\n");
     assert_eq!(ev.last(), Some(&Event::ReadyForBody));
-    t.c.send_last_body(b"hi\r\n").unwrap();
+    t.c.send_last_body(T0, b"hi\r\n").unwrap();
     t.c("hi\r\n.\r\n");
     let ev = t.s("250 2.1.5 delivered to a\r\n");
     assert_eq!(
@@ -864,7 +870,7 @@ fn service_closing_421_mid_session() {
         ]
     );
     assert_eq!(t.c.io(), Io::Closed);
-    assert_eq!(t.c.noop(), Err(ClientError::Closed));
+    assert_eq!(t.c.noop(T0), Err(ClientError::Closed));
     // Nothing more is read.
     assert_eq!(t.s("250 ok\r\n"), []);
 }
@@ -891,7 +897,7 @@ fn malformed_replies_close_the_session() {
         "699 nope\r\n",
     ] {
         let mut t = T::greeted(config(), &[]);
-        t.c.noop().unwrap();
+        t.c.noop(T0).unwrap();
         let ev = t.s(bad);
         assert!(
             matches!(
@@ -909,14 +915,14 @@ fn malformed_replies_close_the_session() {
     }
     // Over-long line, and too many lines.
     let mut t = T::greeted(config(), &[]);
-    t.c.noop().unwrap();
+    t.c.noop(T0).unwrap();
     let ev = t.s(&format!("250 {}\r\n", "x".repeat(600)));
     assert!(matches!(
         ev[0],
         Event::ProtocolError(ProtocolError::Line(_))
     ));
     let mut t = T::greeted(config(), &[]);
-    t.c.noop().unwrap();
+    t.c.noop(T0).unwrap();
     let ev = t.s(&"250-x\r\n".repeat(200));
     assert!(matches!(
         ev[0],
@@ -943,9 +949,9 @@ fn bare_lf_reply_lines_are_accepted() {
 #[test]
 fn eof_and_timeout_close() {
     let mut t = T::greeted(config(), &[]);
-    t.c.noop().unwrap();
-    t.c.feed(b"250 partial");
-    t.c.feed_eof();
+    t.c.noop(T0).unwrap();
+    t.c.feed(T0, b"250 partial");
+    t.c.feed_eof(T0);
     assert_eq!(
         t.events(),
         [Event::Closed {
@@ -966,21 +972,21 @@ fn eof_and_timeout_close() {
 #[test]
 fn rset_noop_vrfy() {
     let mut t = T::greeted(config(), &[]);
-    t.c.rset().unwrap();
-    assert_eq!(t.c.noop(), Err(ClientError::Busy));
+    t.c.rset(T0).unwrap();
+    assert_eq!(t.c.noop(T0), Err(ClientError::Busy));
     t.c("RSET\r\n");
     assert_eq!(t.s("250 ok\r\n"), [Event::Reset(r("250 ok"))]);
-    t.c.noop().unwrap();
+    t.c.noop(T0).unwrap();
     t.c("NOOP\r\n");
     assert_eq!(t.s("250 ok\r\n"), [Event::Noop(r("250 ok"))]);
-    t.c.vrfy("Smith".into()).unwrap();
+    t.c.vrfy(T0, "Smith".into()).unwrap();
     t.c("VRFY Smith\r\n");
     assert_eq!(
         t.s("252 Cannot VRFY user\r\n"),
         [Event::Verify(r("252 Cannot VRFY user"))]
     );
     // CR/LF never reach the wire; the value comes back.
-    let e = t.c.vrfy("x\r\nRCPT TO:<evil@x>".into()).unwrap_err();
+    let e = t.c.vrfy(T0, "x\r\nRCPT TO:<evil@x>".into()).unwrap_err();
     assert!(matches!(e.error, ClientError::Encode(_)));
     assert_eq!(*e.value, "x\r\nRCPT TO:<evil@x>");
     t.c("");
@@ -993,8 +999,14 @@ fn envelope_checks_extensions() {
     let mut p = MailParams::default();
     p.size = Some(2000);
     let e =
-        t.c.send_envelope(from("a", "b.c"), p, rcpts(&[("x", "y.z")]), BodyMode::Data)
-            .unwrap_err();
+        t.c.send_envelope(
+            T0,
+            from("a", "b.c"),
+            p,
+            rcpts(&[("x", "y.z")]),
+            BodyMode::Data,
+        )
+        .unwrap_err();
     assert_eq!(
         e.error,
         ClientError::MessageTooLarge {
@@ -1005,8 +1017,14 @@ fn envelope_checks_extensions() {
     let mut p = MailParams::default();
     p.body = Some(Body::EightBitMime);
     let e =
-        t.c.send_envelope(from("a", "b.c"), p, rcpts(&[("x", "y.z")]), BodyMode::Data)
-            .unwrap_err();
+        t.c.send_envelope(
+            T0,
+            from("a", "b.c"),
+            p,
+            rcpts(&[("x", "y.z")]),
+            BodyMode::Data,
+        )
+        .unwrap_err();
     assert_eq!(
         e.error,
         ClientError::NotAdvertised {
@@ -1015,6 +1033,7 @@ fn envelope_checks_extensions() {
     );
     let e =
         t.c.send_envelope(
+            T0,
             from("a", "b.c"),
             MailParams::default(),
             vec![],
@@ -1024,6 +1043,7 @@ fn envelope_checks_extensions() {
     assert_eq!(e.error, ClientError::NoRecipients);
     let e =
         t.c.send_envelope(
+            T0,
             from("jösé", "b.c"),
             MailParams::default(),
             rcpts(&[("x", "y.z")]),
@@ -1035,6 +1055,7 @@ fn envelope_checks_extensions() {
     p.notify = Some(Notify::Never);
     let e =
         t.c.send_envelope(
+            T0,
             from("a", "b.c"),
             MailParams::default(),
             vec![(ForwardPath::Postmaster, p)],
@@ -1047,8 +1068,14 @@ fn envelope_checks_extensions() {
     // SIZE within the maximum goes out.
     let mut p = MailParams::default();
     p.size = Some(999);
-    t.c.send_envelope(ReversePath::Null, p, rcpts(&[("x", "y.z")]), BodyMode::Data)
-        .unwrap();
+    t.c.send_envelope(
+        T0,
+        ReversePath::Null,
+        p,
+        rcpts(&[("x", "y.z")]),
+        BodyMode::Data,
+    )
+    .unwrap();
     t.c("MAIL FROM:<> SIZE=999\r\n");
 }
 
@@ -1058,6 +1085,7 @@ fn misuse_before_hello() {
     t.s("220 x\r\n");
     let e =
         t.c.send_envelope(
+            T0,
             from("a", "b.c"),
             MailParams::default(),
             rcpts(&[("x", "y.z")]),
@@ -1066,7 +1094,7 @@ fn misuse_before_hello() {
         .unwrap_err();
     assert!(matches!(e.error, ClientError::WrongState { .. }));
     assert!(matches!(
-        t.c.finish_body(),
+        t.c.finish_body(T0),
         Err(ClientError::WrongState { .. })
     ));
     t.c("");
@@ -1083,14 +1111,14 @@ fn one_mib_body_in_4kib_calls_output_stays_bounded() {
     let mut total = 0;
     let mut out = Vec::new();
     for _ in 0..256 {
-        t.c.send_body(&chunk).unwrap();
+        t.c.send_body(T0, &chunk).unwrap();
         out.clear();
         let n = t.c.poll_transmit(&mut out);
         // Stuffing and CRLF at most double a chunk; never the whole message.
         assert!(n <= 2 * chunk.len(), "{n}");
         total += n;
     }
-    t.c.finish_body().unwrap();
+    t.c.finish_body(T0).unwrap();
     out.clear();
     let _ = t.c.poll_transmit(&mut out);
     assert!(total > 1024 * 1024);
@@ -1106,14 +1134,14 @@ fn one_mib_bdat_body_output_stays_bounded() {
     let chunk = vec![b'x'; 4096];
     let mut out = Vec::new();
     let _ = t.c.poll_transmit(&mut out);
-    t.c.feed(b"250 ok\r\n250 ok\r\n");
+    t.c.feed(T0, b"250 ok\r\n250 ok\r\n");
     t.events();
     for _ in 0..256 {
         if !t.c.body_writable() {
-            t.c.feed(b"250 ok\r\n");
+            t.c.feed(T0, b"250 ok\r\n");
             assert_eq!(t.events(), [Event::ReadyForBody]);
         }
-        t.c.send_body(&chunk).unwrap();
+        t.c.send_body(T0, &chunk).unwrap();
         out.clear();
         let n = t.c.poll_transmit(&mut out);
         assert_eq!(n, 4096 + "BDAT 4096\r\n".len());
@@ -1125,7 +1153,7 @@ fn read_timeouts_follow_rfc5321_4_5_3_2() {
     let mut t = T::greeted(config(), &[]);
     assert_eq!(t.c.read_timeout(), None);
     assert_eq!(t.c.io(), Io::Open { wants_read: false });
-    t.c.noop().unwrap();
+    t.c.noop(T0).unwrap();
     assert_eq!(t.c.read_timeout(), Some(Duration::from_secs(300)));
     t.s("250 ok\r\n");
     send(&mut t, &[("a", "foo.com")], BodyMode::Data);
@@ -1165,7 +1193,7 @@ impl Canned {
 
 impl Machine for Canned {
     type Event = ();
-    fn feed(&mut self, data: &[u8]) {
+    fn feed(&mut self, _now: Instant, data: &[u8]) {
         self.input.push(data);
         while let Some(Ok(line)) = self.input.next_line() {
             if self.in_data {
@@ -1192,7 +1220,7 @@ impl Machine for Canned {
             }
         }
     }
-    fn feed_eof(&mut self) {
+    fn feed_eof(&mut self, _now: Instant) {
         self.closed = true;
     }
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -1212,13 +1240,14 @@ impl Machine for Canned {
             Io::Open { wants_read: true }
         }
     }
-    fn read_timeout(&self) -> Option<Duration> {
+    fn transmitted(&mut self, _now: Instant, _n: usize) {}
+    fn poll_timeout(&self) -> Option<Instant> {
         None
     }
-    fn handle_timeout(&mut self) {
+    fn handle_timeout(&mut self, _now: Instant) {
         self.closed = true;
     }
-    fn tls_established(&mut self) {
+    fn tls_established(&mut self, _now: Instant) {
         self.tls = false;
     }
 }
@@ -1244,19 +1273,20 @@ fn drives_in_a_pair_through_starttls_auth_and_a_pipelined_message() {
         )
     };
     for sizes in [vec![], vec![1], vec![3, 17, 5]] {
-        let mut pair = Pair::with_splits(Client::new(config()), server(), sizes);
+        let mut pair = Pair::with_splits(Client::new(T0, config()), server(), sizes);
         let mut events = Vec::new();
         pair.drive(
             |c: &mut Client, ev: Event| {
                 match &ev {
-                    Event::Greeting(_) | Event::TlsReady => c.ehlo().unwrap(),
+                    Event::Greeting(_) | Event::TlsReady => c.ehlo(T0).unwrap(),
                     Event::Ready { capabilities, .. } if capabilities.starttls => {
-                        c.starttls().unwrap()
+                        c.starttls(T0).unwrap()
                     }
-                    Event::Ready { .. } => c.auth(password_auth(Mechanism::Plain)).unwrap(),
+                    Event::Ready { .. } => c.auth(T0, password_auth(Mechanism::Plain)).unwrap(),
                     Event::Authenticated => {
                         let to = rcpts(&[("a", "mx.example"), ("b", "mx.example")]);
                         c.send_envelope(
+                            T0,
                             from("me", "bar.com"),
                             MailParams::default(),
                             to,
@@ -1265,15 +1295,15 @@ fn drives_in_a_pair_through_starttls_auth_and_a_pipelined_message() {
                         .unwrap()
                     }
                     Event::ReadyForBody => {
-                        c.send_body(b"Subject: hi\n\n.hello\n").unwrap();
-                        c.finish_body().unwrap();
+                        c.send_body(T0, b"Subject: hi\n\n.hello\n").unwrap();
+                        c.finish_body(T0).unwrap();
                     }
-                    Event::MessageAccepted(_) => c.quit().unwrap(),
+                    Event::MessageAccepted(_) => c.quit(T0).unwrap(),
                     _ => {}
                 }
                 events.push(ev);
             },
-            |_, ()| {},
+            |_, _now, ()| {},
         );
         assert!(matches!(
             events.last(),

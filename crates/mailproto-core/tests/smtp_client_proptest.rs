@@ -37,17 +37,17 @@ impl App {
     fn react(&mut self, c: &mut Client, ev: &Event) {
         match ev {
             Event::Greeting(r) if r.code.class() == 2 => {
-                let _ = c.ehlo();
+                let _ = c.ehlo(T0);
             }
             Event::TlsReady => {
-                let _ = c.ehlo();
+                let _ = c.ehlo(T0);
             }
             Event::Ready { capabilities, .. } => {
                 if capabilities.starttls && !c.is_tls() {
-                    let _ = c.starttls();
+                    let _ = c.starttls(T0);
                 } else if capabilities.supports_auth("CRAM-MD5") && !c.is_authenticated() {
                     let creds = ClientCredentials::password("tim", "tanstaaftanstaaf");
-                    let _ = c.auth(ClientAuth::new(Mechanism::CramMd5, creds).unwrap());
+                    let _ = c.auth(T0, ClientAuth::new(Mechanism::CramMd5, creds).unwrap());
                 } else {
                     self.envelope(c);
                 }
@@ -60,7 +60,7 @@ impl App {
             | Event::LmtpReply { last: true, .. }
             | Event::StartTlsRefused(_)
             | Event::HelloRefused(_) => {
-                let _ = c.quit();
+                let _ = c.quit(T0);
             }
             _ => {}
         }
@@ -77,19 +77,19 @@ impl App {
             .map(|l| (ForwardPath::Mailbox(mailbox(l)), RcptParams::default()))
             .collect();
         let from = ReversePath::Mailbox(mailbox("me"));
-        let _ = c.send_envelope(from, MailParams::default(), rcpts, mode);
+        let _ = c.send_envelope(T0, from, MailParams::default(), rcpts, mode);
     }
 
     fn body(&mut self, c: &mut Client) {
         while c.body_writable() && !self.finished {
             if self.sent < BODY.len() {
                 let end = (self.sent + PIECE).min(BODY.len());
-                if c.send_body(&BODY[self.sent..end]).is_err() {
+                if c.send_body(T0, &BODY[self.sent..end]).is_err() {
                     return;
                 }
                 self.sent = end;
             } else {
-                self.finished = c.finish_body().is_ok();
+                self.finished = c.finish_body(T0).is_ok();
             }
         }
     }
@@ -109,7 +109,7 @@ fn run_app(
     sizes: &[usize],
     react: bool,
 ) -> (Vec<Event>, Vec<u8>) {
-    let mut c = Client::new(config.clone());
+    let mut c = Client::new(T0, config.clone());
     let mut app = App::default();
     let mut events: Vec<Event> = Vec::new();
     let mut out = Vec::new();
@@ -142,16 +142,16 @@ fn run_app(
                 next += 1;
                 sizes[next % sizes.len()].clamp(1, rest.len())
             };
-            c.feed(&rest[..n]);
+            c.feed(T0, &rest[..n]);
             rest = &rest[n..];
             settle(&mut c, &mut app, &mut events, &mut out);
         }
         if c.io() == Io::AwaitingTls {
-            c.tls_established();
+            c.tls_established(T0);
             settle(&mut c, &mut app, &mut events, &mut out);
         }
     }
-    c.feed_eof();
+    c.feed_eof(T0);
     settle(&mut c, &mut app, &mut events, &mut out);
     (events, out)
 }
@@ -384,12 +384,12 @@ proptest! {
     /// Raw bytes straight into a fresh client in any state reachable by the greeting.
     #[test]
     fn raw_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..600)) {
-        let mut c = Client::new(cfg());
-        c.feed(&data);
+        let mut c = Client::new(T0, cfg());
+        c.feed(T0, &data);
         while c.poll_event().is_some() {}
-        let _ = c.ehlo();
-        c.feed(&data);
-        c.feed_eof();
+        let _ = c.ehlo(T0);
+        c.feed(T0, &data);
+        c.feed_eof(T0);
         while c.poll_event().is_some() {}
         prop_assert_eq!(c.io(), Io::Closed);
     }

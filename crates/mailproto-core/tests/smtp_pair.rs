@@ -724,7 +724,7 @@ impl<'a> ClientApp<'a> {
     fn on_event(&mut self, client: &mut Client, ev: ClientEvent) {
         match &ev {
             ClientEvent::Greeting(_) => {
-                if let Err(e) = client.ehlo() {
+                if let Err(e) = client.ehlo(T0) {
                     self.problems.push(format!("ehlo: {e}"));
                 }
             }
@@ -740,7 +740,7 @@ impl<'a> ClientApp<'a> {
             }
             ClientEvent::ReadyForBody => {
                 self.events.push(ev);
-                self.send_body(client);
+                self.send_body(T0, client);
                 return;
             }
             _ => {}
@@ -767,7 +767,7 @@ impl<'a> ClientApp<'a> {
                 .iter()
                 .map(|(to, _)| (to.clone(), RcptParams::default()))
                 .collect();
-            match client.send_envelope(t.from.clone(), params, rcpts, mode) {
+            match client.send_envelope(T0, t.from.clone(), params, rcpts, mode) {
                 Ok(()) => {
                     self.wire.push(index);
                     self.body = Some((t, t.steps().into_iter()));
@@ -776,7 +776,7 @@ impl<'a> ClientApp<'a> {
                 Err(refused) => self.local.push((index, refused.into_error())),
             }
         }
-        if let Err(e) = client.quit() {
+        if let Err(e) = client.quit(T0) {
             self.problems.push(format!("quit: {e}"));
         }
     }
@@ -791,9 +791,9 @@ impl<'a> ClientApp<'a> {
         while client.body_writable() {
             let Some(step) = steps.next() else { return };
             let result = match step {
-                Step::Piece(a, b) => client.send_body(&t.body[a..b]),
-                Step::Last(a, b) => client.send_last_body(&t.body[a..b]),
-                Step::Finish => client.finish_body(),
+                Step::Piece(a, b) => client.send_body(T0, &t.body[a..b]),
+                Step::Last(a, b) => client.send_last_body(T0, &t.body[a..b]),
+                Step::Finish => client.finish_body(T0),
             };
             match result {
                 Ok(()) => {}
@@ -840,8 +840,8 @@ impl<'a> ServerApp<'a> {
 
     fn answer(&mut self, server: &mut Server, r: Option<Reply>) {
         let result = match r {
-            None => server.accept(),
-            Some(r) => server.reply(r),
+            None => server.accept(T0),
+            Some(r) => server.reply(T0, r),
         };
         if let Err(e) = result {
             self.problems.push(format!("answer refused: {e}"));
@@ -877,7 +877,7 @@ impl<'a> ServerApp<'a> {
                 });
                 let Some(t) = self.wire.get(self.txns.len() - 1) else {
                     self.problems.push(String::from("MAIL of no transaction"));
-                    return server.accept().unwrap();
+                    return server.accept(T0).unwrap();
                 };
                 self.answer(server, t.mail.clone());
             }
@@ -885,7 +885,7 @@ impl<'a> ServerApp<'a> {
                 let (Some(seen), Some(t)) = (self.txns.get_mut(k), self.wire.get(k)) else {
                     self.problems
                         .push(String::from("RCPT outside a transaction"));
-                    return server.accept().unwrap();
+                    return server.accept(T0).unwrap();
                 };
                 let i = seen.rcpts.len();
                 seen.rcpts.push(to);
@@ -917,7 +917,7 @@ impl<'a> ServerApp<'a> {
                     None => self.problems.push(String::from("MessageEnd out of place")),
                 }
                 let Some(t) = self.wire.get(k) else {
-                    return server.accept().unwrap();
+                    return server.accept(T0).unwrap();
                 };
                 if self.s.lmtp {
                     // RFC 2033 §4.2: one reply per accepted recipient, in RCPT order.
@@ -928,7 +928,7 @@ impl<'a> ServerApp<'a> {
                         .filter(|(_, (_, v))| v.is_none())
                         .map(|(i, _)| t.message[i].clone().unwrap_or_else(delivered_reply))
                         .collect();
-                    if let Err(e) = server.reply_lmtp(replies) {
+                    if let Err(e) = server.reply_lmtp(T0, replies) {
                         self.problems.push(format!("reply_lmtp refused: {e}"));
                     }
                 } else {
@@ -1046,15 +1046,15 @@ struct Run {
 
 fn run(s: &Scenario) -> Result<Run, TestCaseError> {
     let mut pair = Pair::with_splits(
-        Client::new(s.client_config()),
-        Server::new(s.server_config()),
+        Client::new(T0, s.client_config()),
+        Server::new(T0, s.server_config()),
         s.splits.clone(),
     );
     let mut capp = ClientApp::new(s);
     let mut sapp = ServerApp::new(s);
     pair.drive(
-        |client, ev| capp.on_event(client, ev),
-        |server, ev| sapp.on_event(server, ev),
+        |client, _now, ev| capp.on_event(client, ev),
+        |server, _now, ev| sapp.on_event(server, ev),
     );
     let transcript = || {
         let t = pair.transcript();
@@ -1252,19 +1252,20 @@ fn rfc5321_appendix_d1_over_the_pair() {
     }];
     let body = b"Blah blah blah...\r\n...etc. etc. etc.\r\n";
     let mut pair = Pair::with_splits(
-        Client::new(ClientConfig::new(host("bar.com"))),
-        Server::new(config),
+        Client::new(T0, ClientConfig::new(host("bar.com"))),
+        Server::new(T0, config),
         vec![5, 1, 11],
     );
 
     let mut client_events = Vec::new();
     let mut server_events = Vec::new();
     pair.drive(
-        |client, ev| {
+        |client, _now, ev| {
             match &ev {
-                ClientEvent::Greeting(_) => client.ehlo().unwrap(),
+                ClientEvent::Greeting(_) => client.ehlo(T0).unwrap(),
                 ClientEvent::Ready { .. } => client
                     .send_envelope(
+                        T0,
                         ReversePath::Mailbox(mb("Smith", "bar.com")),
                         MailParams::default(),
                         ["Jones", "Green", "Brown"]
@@ -1280,27 +1281,32 @@ fn rfc5321_appendix_d1_over_the_pair() {
                     )
                     .unwrap(),
                 ClientEvent::ReadyForBody => {
-                    client.send_body(&body[..19]).unwrap();
-                    client.send_body(&body[19..]).unwrap();
-                    client.finish_body().unwrap();
+                    client.send_body(T0, &body[..19]).unwrap();
+                    client.send_body(T0, &body[19..]).unwrap();
+                    client.finish_body(T0).unwrap();
                 }
-                ClientEvent::MessageAccepted(_) => client.quit().unwrap(),
+                ClientEvent::MessageAccepted(_) => client.quit(T0).unwrap(),
                 _ => {}
             }
             client_events.push(ev);
         },
-        |server, ev| {
+        |server, _now, ev| {
             match &ev {
                 ServerEvent::Mail { .. } | ServerEvent::MessageEnd { .. } => {
-                    server.accept().unwrap()
+                    server.accept(T0).unwrap()
                 }
                 ServerEvent::Rcpt {
                     to: ForwardPath::Mailbox(m),
                     ..
                 } if m.local_part == "Green" => server
-                    .reject(ReplyCode::MAILBOX_UNAVAILABLE, None, "No such user here")
+                    .reject(
+                        T0,
+                        ReplyCode::MAILBOX_UNAVAILABLE,
+                        None,
+                        "No such user here",
+                    )
                     .unwrap(),
-                ServerEvent::Rcpt { .. } => server.accept().unwrap(),
+                ServerEvent::Rcpt { .. } => server.accept(T0).unwrap(),
                 _ => {}
             }
             server_events.push(ev);

@@ -8,10 +8,12 @@ use mailproto_core::line::BareLineEnding;
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Credentials, Mechanism};
 use mailproto_core::smtp::server::{
     AbortReason, Answer, AnswerErrorKind, Awaiting, CloseReason, Event, Server, ServerConfig,
+    Timeouts,
 };
 use mailproto_core::smtp::{EnhancedCode, Extension, ForwardPath, Reply, ReplyCode, ReversePath};
-use mailproto_core::{Io, Machine};
-use std::time::Duration;
+use mailproto_core::time::Deadline;
+use mailproto_core::time::Duration;
+use mailproto_core::{Instant, Io, Machine};
 use support::*;
 
 /// The default configuration of a server named mx.example.org.
@@ -120,7 +122,12 @@ fn picky_named(names: &'static [&'static str]) -> App {
             to: ForwardPath::Mailbox(m),
             ..
         } if names.contains(&m.local_part.as_str()) => server
-            .reject(ReplyCode::MAILBOX_UNAVAILABLE, None, "No such user here")
+            .reject(
+                T0,
+                ReplyCode::MAILBOX_UNAVAILABLE,
+                None,
+                "No such user here",
+            )
             .unwrap(),
         _ => inner(server, event),
     })
@@ -255,11 +262,10 @@ fn appendix_d4_verifying_and_sending() {
         Event::Vrfy(who) => {
             assert_eq!(who, "Crispin");
             server
-                .reply(Reply::new(
-                    ReplyCode::OK,
-                    None,
-                    "Mark Crispin <Admin.MRC@foo.com>",
-                ))
+                .reply(
+                    T0,
+                    Reply::new(ReplyCode::OK, None, "Mark Crispin <Admin.MRC@foo.com>"),
+                )
                 .unwrap()
         }
         _ => inner(server, event),
@@ -431,7 +437,7 @@ fn refusing_greeting_accepts_only_quit() {
         None,
         "mx.example.org No SMTP service here",
     );
-    let mut s = Session::with_server(Server::new_refusing(cfg(), refusal), accept_all());
+    let mut s = Session::with_server(Server::new_refusing(T0, cfg(), refusal), accept_all());
     run_transcript(
         &mut s,
         "
@@ -671,6 +677,7 @@ fn the_application_may_close_with_421() {
         if let Event::Mail { .. } = event {
             server
                 .reject(
+                    T0,
                     ReplyCode::NOT_AVAILABLE,
                     Some(EnhancedCode::new(4, 3, 2)),
                     "System shutting down",
@@ -767,12 +774,12 @@ fn recipient_flood_gets_452_past_the_limit() {
     let mut config = cfg();
     config.limits.max_recipients = 3;
     let mut s = ehlo_session(config, accept_all());
-    s.feed(b"MAIL FROM:<a@example.net>\r\n");
+    s.feed(T0, b"MAIL FROM:<a@example.net>\r\n");
     let mut group = String::new();
     for i in 0..5 {
         group.push_str(&format!("RCPT TO:<r{i}@example.org>\r\n"));
     }
-    s.feed(group.as_bytes());
+    s.feed(T0, group.as_bytes());
     assert_eq!(
         lines(&s.transmit()),
         [
@@ -814,7 +821,7 @@ fn over_long_line_then_a_valid_command() {
 #[test]
 fn bare_lf_and_bare_cr_in_commands() {
     let mut s = ehlo_session(cfg(), accept_all());
-    s.feed(b"NOOP\nNO\rOP\r\nNOOP\r\n");
+    s.feed(T0, b"NOOP\nNO\rOP\r\nNOOP\r\n");
     assert_eq!(
         lines(&s.transmit()),
         [
@@ -826,7 +833,7 @@ fn bare_lf_and_bare_cr_in_commands() {
     let mut config = cfg();
     config.bare_line_ending = BareLineEnding::Normalize;
     let mut s = ehlo_session(config, accept_all());
-    s.feed(b"NOOP\nNOOP\rNOOP\r\n");
+    s.feed(T0, b"NOOP\nNOOP\rNOOP\r\n");
     assert_eq!(
         lines(&s.transmit()),
         ["250 2.0.0 Ok", "250 2.0.0 Ok", "250 2.0.0 Ok"]
@@ -840,6 +847,7 @@ fn bare_lf_and_bare_cr_in_commands() {
 fn pipelined_group_replies_leave_in_one_write() {
     let mut s = ehlo_session(cfg(), picky());
     s.feed(
+        T0,
         b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<bad@example.org>\r\n\
           RCPT TO:<c@example.org>\r\nDATA\r\n",
     );
@@ -856,7 +864,10 @@ fn pipelined_group_replies_leave_in_one_write() {
     );
     assert!(s.transmit_once().is_empty());
     // The message and the next transaction in one write too.
-    s.feed(b"Hi\r\n.\r\nRSET\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n");
+    s.feed(
+        T0,
+        b"Hi\r\n.\r\nRSET\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n",
+    );
     assert_eq!(
         lines(&s.transmit_once()),
         [
@@ -873,6 +884,7 @@ fn replies_wait_while_a_command_is_buffered() {
     let mut s = Session::new(cfg(), Box::new(|_, _| {}));
     s.transmit();
     s.server.feed(
+        T0,
         b"HELO c.example\r\nRSET\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n",
     );
     while s.server.poll_event().is_some() {}
@@ -884,11 +896,11 @@ fn replies_wait_while_a_command_is_buffered() {
     assert_eq!(s.server.awaiting(), Some(Awaiting::Mail));
     assert_eq!(s.server.io(), Io::Open { wants_read: false });
     assert!(s.transmit_once().is_empty(), "RCPT still buffered: hold");
-    s.server.accept().unwrap();
+    s.server.accept(T0).unwrap();
     assert_eq!(s.server.awaiting(), Some(Awaiting::Rcpt));
     // The input is exhausted: everything goes (RFC 2920 §3.2 (7)).
     assert_eq!(lines(&s.transmit_once()), ["250 2.0.0 Ok", "250 2.1.0 Ok"]);
-    s.server.accept().unwrap();
+    s.server.accept(T0).unwrap();
     assert_eq!(lines(&s.transmit_once()), ["250 2.1.5 Ok"]);
     assert_eq!(
         s.server.io(),
@@ -902,8 +914,10 @@ fn replies_wait_while_a_command_is_buffered() {
 #[test]
 fn noop_releases_held_replies() {
     let mut s = ehlo_session(cfg(), Box::new(|_, _| {}));
-    s.server
-        .feed(b"RSET\r\nNOOP\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n");
+    s.server.feed(
+        T0,
+        b"RSET\r\nNOOP\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n",
+    );
     assert_eq!(lines(&s.transmit_once()), ["250 2.0.0 Ok", "250 2.0.0 Ok"]);
 }
 
@@ -911,6 +925,7 @@ fn noop_releases_held_replies() {
 fn commands_after_data_in_the_same_read_are_body() {
     let mut s = ehlo_session(cfg(), accept_all());
     s.feed(
+        T0,
         b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n\
           MAIL FROM:<x@y.example>\r\n..leading dot\r\n.\r\nQUIT\r\n",
     );
@@ -934,7 +949,7 @@ fn commands_after_data_in_the_same_read_are_body() {
 #[test]
 fn empty_body_right_after_354() {
     let mut s = ehlo_session(cfg(), accept_all());
-    s.feed(b"MAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\nDATA\r\n.\r\n");
+    s.feed(T0, b"MAIL FROM:<>\r\nRCPT TO:<Postmaster>\r\nDATA\r\n.\r\n");
     assert_eq!(s.take_events()[3..], [Event::MessageEnd { size: 0 }]);
 }
 
@@ -944,33 +959,37 @@ fn empty_body_right_after_354() {
 #[test]
 fn lmtp_replies_once_per_accepted_recipient() {
     let app: App = Box::new(|server, event| match event {
-        Event::Mail { .. } => server.accept().unwrap(),
+        Event::Mail { .. } => server.accept(T0).unwrap(),
         Event::Rcpt {
             to: ForwardPath::Mailbox(m),
             ..
         } if m.local_part == "bad" => server
             .reject(
+                T0,
                 ReplyCode::MAILBOX_UNAVAILABLE,
                 Some(EnhancedCode::new(5, 1, 1)),
                 "No such user",
             )
             .unwrap(),
-        Event::Rcpt { .. } => server.accept().unwrap(),
+        Event::Rcpt { .. } => server.accept(T0).unwrap(),
         Event::MessageEnd { .. } => {
             assert_eq!(server.awaiting(), Some(Awaiting::MessageEnd { replies: 2 }));
             server
-                .reply_lmtp(vec![
-                    Reply::new(
-                        ReplyCode::OK,
-                        Some(EnhancedCode::new(2, 1, 5)),
-                        "a delivered",
-                    ),
-                    Reply::new(
-                        ReplyCode::INSUFFICIENT_STORAGE,
-                        Some(EnhancedCode::new(4, 2, 2)),
-                        "c over quota",
-                    ),
-                ])
+                .reply_lmtp(
+                    T0,
+                    vec![
+                        Reply::new(
+                            ReplyCode::OK,
+                            Some(EnhancedCode::new(2, 1, 5)),
+                            "a delivered",
+                        ),
+                        Reply::new(
+                            ReplyCode::INSUFFICIENT_STORAGE,
+                            Some(EnhancedCode::new(4, 2, 2)),
+                            "c over quota",
+                        ),
+                    ],
+                )
                 .unwrap()
         }
         _ => {}
@@ -1015,6 +1034,7 @@ fn lmtp_per_recipient_answers_and_bdat() {
     s.transmit();
     s.cmd("LHLO c.example");
     s.feed(
+        T0,
         b"MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n\
           BDAT 3\r\nabcBDAT 2 LAST\r\nde",
     );
@@ -1040,6 +1060,7 @@ fn lmtp_refused_body_gets_a_reply_per_recipient() {
     s.transmit();
     s.cmd("LHLO c.example");
     s.feed(
+        T0,
         b"MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n\
           DATA\r\ntoo long\r\n.\r\n",
     );
@@ -1066,6 +1087,7 @@ fn lmtp_bdat_last_after_a_refused_chunk_gets_one_reply() {
     s.transmit();
     s.cmd("LHLO c.example");
     s.feed(
+        T0,
         b"MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n\
           BDAT 5\r\nabcdeBDAT 0 LAST\r\nRSET\r\n",
     );
@@ -1080,6 +1102,7 @@ fn lmtp_bdat_last_after_a_refused_chunk_gets_one_reply() {
     // A LAST chunk that itself makes the message too big is the message's verdict: one
     // reply per recipient (RFC 2033 §4.2).
     s.feed(
+        T0,
         b"MAIL FROM:<s@example.net>\r\nRCPT TO:<a@example.org>\r\nRCPT TO:<b@example.org>\r\n\
           BDAT 2\r\nabBDAT 2 LAST\r\ncdNOOP\r\n",
     );
@@ -1129,7 +1152,10 @@ fn replies_quoting_a_long_parameter_fit_a_reply_line() {
 #[test]
 fn bdat_chunks_and_last() {
     let mut s = ehlo_session(cfg(), accept_all());
-    s.feed(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n");
+    s.feed(
+        T0,
+        b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n",
+    );
     s.transmit();
     s.take_events();
     for split in [vec![], vec![1], vec![4]] {
@@ -1151,7 +1177,10 @@ fn bdat_chunks_and_last() {
                 Event::MessageEnd { size: 13 }
             ]
         );
-        s.feed(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n");
+        s.feed(
+            T0,
+            b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n",
+        );
         s.transmit();
         s.take_events();
     }
@@ -1165,7 +1194,7 @@ fn bdat_chunk_may_hold_a_dot_terminator_literally() {
     input.extend_from_slice(format!("BDAT {} LAST\r\n", chunk.len()).as_bytes());
     input.extend_from_slice(chunk);
     input.extend_from_slice(b"QUIT\r\n");
-    s.feed(&input);
+    s.feed(T0, &input);
     assert_eq!(body(&s.events), chunk);
     assert_eq!(
         names(&s.events),
@@ -1184,6 +1213,7 @@ fn bdat_chunk_may_hold_a_dot_terminator_literally() {
 fn bdat_without_valid_recipients_is_consumed_and_refused() {
     let mut s = ehlo_session(cfg(), picky());
     s.feed(
+        T0,
         b"MAIL FROM:<a@example.net>\r\nRCPT TO:<bad@example.org>\r\n\
           BDAT 4\r\nMAILBDAT 3 LAST\r\nxyzMAIL FROM:<a@example.net>\r\n",
     );
@@ -1207,6 +1237,7 @@ fn bdat_over_the_limit_is_consumed_then_552() {
     config.limits.max_message_size = 10;
     let mut s = ehlo_session(config, accept_all());
     s.feed(
+        T0,
         b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n\
           BDAT 8\r\n12345678BDAT 8\r\n12345678BDAT 1 LAST\r\nxBDAT 1 LAST\r\nyNOOP\r\n",
     );
@@ -1237,7 +1268,10 @@ fn bdat_over_the_limit_is_consumed_then_552() {
 #[test]
 fn rset_between_bdat_chunks_aborts_the_body() {
     let mut s = ehlo_session(cfg(), accept_all());
-    s.feed(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nBDAT 2\r\nabRSET\r\n");
+    s.feed(
+        T0,
+        b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nBDAT 2\r\nabRSET\r\n",
+    );
     assert_eq!(
         names(&s.events)[2..],
         ["DataStart", "BodyChunk", "MessageAborted", "Reset"]
@@ -1274,9 +1308,9 @@ fn checking_app() -> App {
                 _ => false,
             };
             if ok {
-                server.auth_accept().unwrap()
+                server.auth_accept(T0).unwrap()
             } else {
-                server.auth_reject().unwrap()
+                server.auth_reject(T0).unwrap()
             }
         }
         _ => inner(server, event),
@@ -1418,7 +1452,7 @@ fn auth_refused_before_tls() {
     let mut s = ehlo_session(config.clone(), checking_app());
     assert_eq!(
         s.one("AUTH LOGIN"),
-        "538 5.7.11 Encryption required for requested authentication mechanism"
+        "504 5.7.11 Encryption required for requested authentication mechanism"
     );
     // CRAM-MD5 sends no password: allowed in the clear.
     assert!(s.one("AUTH CRAM-MD5").starts_with("334 "));
@@ -1442,7 +1476,7 @@ fn auth_required_before_mail() {
     );
     assert_eq!(s.one("VRFY x"), "530 5.7.0 Authentication required");
     assert_eq!(s.one("NOOP"), "250 2.0.0 Ok");
-    s.feed(b"BDAT 3\r\nabcNOOP\r\n");
+    s.feed(T0, b"BDAT 3\r\nabcNOOP\r\n");
     assert_eq!(
         lines(&s.transmit()),
         ["530 5.7.0 Authentication required", "250 2.0.0 Ok"]
@@ -1523,7 +1557,7 @@ fn auth_xoauth2_rejected_with_an_error_challenge() {
                 "Bearer",
                 "https://mail.example/",
             );
-            server.auth_reject_with_challenge(error).unwrap();
+            server.auth_reject_with_challenge(T0, error).unwrap();
         }
     });
     let mut s = ehlo_session(config, app);
@@ -1556,16 +1590,23 @@ fn tls_config() -> ServerConfig {
 #[test]
 fn starttls_discards_injected_commands() {
     let mut s = ehlo_session(tls_config(), accept_all());
-    s.feed(b"STARTTLS\r\nRSET\r\n");
+    s.feed(T0, b"STARTTLS\r\nRSET\r\n");
     assert_eq!(lines(&s.transmit()), ["220 2.0.0 Ready to start TLS"]);
-    assert_eq!(s.take_events(), [Event::TlsStarting { discarded: 6 }]);
+    assert_eq!(s.take_events(), [Event::TlsStarting]);
     assert_eq!(s.server.io(), Io::AwaitingTls);
-    assert_eq!(s.server.read_timeout(), None);
+    // Only the handshake deadline runs now.
+    assert_eq!(
+        s.server.poll_timeout(),
+        Some(T0 + s.server.config().timeouts.tls_handshake)
+    );
     // Plaintext fed before the handshake is ignored as well.
-    s.feed(b"MAIL FROM:<a@example.net>\r\n");
+    s.feed(T0, b"MAIL FROM:<a@example.net>\r\n");
     assert!(s.transmit().is_empty());
     assert!(s.take_events().is_empty());
-    s.server.tls_established();
+    s.server.tls_established(T0);
+    s.drain();
+    // Everything discarded is reported once, at the handshake: "RSET\r\n" and the MAIL.
+    assert_eq!(s.take_events(), [Event::TlsInjection { discarded: 6 + 27 }]);
     assert!(s.server.is_tls());
     assert_eq!(s.server.io(), Io::Open { wants_read: true });
     // RFC 3207 §4.2: the session starts over; EHLO first.
@@ -1597,7 +1638,7 @@ fn starttls_forgets_authentication() {
     s.one("AUTH PLAIN AHRpbQB0YW5zdGFhZg==");
     assert!(s.server.is_authenticated());
     assert_eq!(s.one("STARTTLS"), "220 2.0.0 Ready to start TLS");
-    s.server.tls_established();
+    s.server.tls_established(T0);
     assert!(!s.server.is_authenticated());
 }
 
@@ -1613,13 +1654,17 @@ fn starttls_refusals() {
         s.one("STARTTLS"),
         "503 5.5.1 Error: STARTTLS not allowed in a mail transaction"
     );
+    // RFC 3207 §4: an EHLO extension, so not before EHLO either.
+    let mut s = Session::new(tls_config(), accept_all());
+    s.transmit();
+    assert_eq!(s.one("STARTTLS"), "503 5.5.1 Error: send EHLO first");
 }
 
 #[test]
 fn eof_while_awaiting_tls_closes() {
     let mut s = ehlo_session(tls_config(), accept_all());
     s.cmd("STARTTLS");
-    s.server.feed_eof();
+    s.server.feed_eof(T0);
     s.drain();
     assert_eq!(s.server.io(), Io::Closed);
 }
@@ -1628,17 +1673,43 @@ fn eof_while_awaiting_tls_closes() {
 // Timeouts and end of stream
 
 #[test]
-fn read_timeouts_per_state() {
+fn deadlines_per_state() {
+    let t = Timeouts::default();
     let mut s = ehlo_session(cfg(), accept_all());
-    assert_eq!(s.server.read_timeout(), Some(Duration::from_secs(300)));
-    s.feed(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n");
-    assert_eq!(s.server.read_timeout(), Some(Duration::from_secs(180)));
+    // Waiting for a command: the idle deadline, from the last reply.
+    assert_eq!(s.server.poll_timeout(), Some(T0 + t.idle));
+    // A line started: the line deadline, from its first octet, which a drip never moves.
+    let t1 = Instant::from_secs(10);
+    s.feed(t1, b"NO");
+    assert_eq!(s.server.poll_timeout(), Some(t1 + t.line));
+    s.feed(Instant::from_secs(200), b"O");
+    assert_eq!(s.server.poll_timeout(), Some(t1 + t.line));
+    s.feed(Instant::from_secs(201), b"P\r\n");
+    s.transmit();
+    assert_eq!(
+        s.server.poll_timeout(),
+        Some(Instant::from_secs(201) + t.idle)
+    );
+    // A body: the data deadline, extended at its minimum rate by what arrives.
+    let t2 = Instant::from_secs(300);
+    s.feed(
+        t2,
+        b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\n",
+    );
+    s.transmit();
+    assert_eq!(s.server.poll_timeout(), Some(t2 + t.data.timeout));
+    s.feed(t2, &[b'x'; 5000]);
+    assert_eq!(s.server.poll_timeout(), Some(t.data.expiry(t2, 5000)));
 }
 
 #[test]
 fn timeout_closes_with_421() {
     let mut s = ehlo_session(cfg(), accept_all());
-    s.server.handle_timeout();
+    let due = s.server.poll_timeout().unwrap();
+    // Before the deadline nothing happens.
+    s.server.handle_timeout(due - Duration::from_millis(1));
+    assert_eq!(s.server.io(), Io::Open { wants_read: true });
+    s.server.handle_timeout(due);
     s.drain();
     assert_eq!(
         lines(&s.transmit()),
@@ -1647,19 +1718,24 @@ fn timeout_closes_with_421() {
     assert_eq!(
         s.take_events(),
         [Event::Closed {
-            reason: CloseReason::Timeout
+            reason: CloseReason::Timeout(Deadline::Idle)
         }]
     );
     assert_eq!(s.server.io(), Io::Closed);
-    assert_eq!(s.server.read_timeout(), None);
+    assert_eq!(s.server.poll_timeout(), None);
 }
 
 #[test]
 fn timeout_mid_body_aborts_the_message() {
     let mut s = ehlo_session(cfg(), accept_all());
-    s.feed(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\npart");
+    s.feed(
+        T0,
+        b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\npart",
+    );
+    s.transmit();
     s.take_events();
-    s.server.handle_timeout();
+    let due = s.server.poll_timeout().unwrap();
+    s.server.handle_timeout(due);
     s.drain();
     assert_eq!(
         s.take_events(),
@@ -1668,7 +1744,7 @@ fn timeout_mid_body_aborts_the_message() {
                 reason: AbortReason::SessionEnded
             },
             Event::Closed {
-                reason: CloseReason::Timeout
+                reason: CloseReason::Timeout(Deadline::Body)
             }
         ]
     );
@@ -1677,10 +1753,10 @@ fn timeout_mid_body_aborts_the_message() {
 #[test]
 fn eof_after_pipelined_commands_processes_them_first() {
     let mut s = ehlo_session(cfg(), Box::new(|_, _| {}));
-    s.server.feed(b"MAIL FROM:<a@example.net>\r\nQUIT\r\n");
-    s.server.feed_eof();
+    s.server.feed(T0, b"MAIL FROM:<a@example.net>\r\nQUIT\r\n");
+    s.server.feed_eof(T0);
     assert_eq!(s.server.poll_event().map(|e| names(&[e])[0]), Some("Mail"));
-    s.server.accept().unwrap();
+    s.server.accept(T0).unwrap();
     assert_eq!(lines(&s.transmit()), ["250 2.1.0 Ok", "221 2.0.0 Bye"]);
     assert_eq!(
         s.server.poll_event(),
@@ -1693,8 +1769,11 @@ fn eof_after_pipelined_commands_processes_them_first() {
 #[test]
 fn eof_mid_body_aborts_and_closes() {
     let mut s = ehlo_session(cfg(), accept_all());
-    s.feed(b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\npart\r\n.");
-    s.server.feed_eof();
+    s.feed(
+        T0,
+        b"MAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nDATA\r\npart\r\n.",
+    );
+    s.server.feed_eof(T0);
     s.drain();
     assert_eq!(
         names(&s.events)[2..],
@@ -1714,15 +1793,15 @@ fn eof_mid_body_aborts_and_closes() {
 #[test]
 fn misuse_hands_the_answer_back_and_changes_nothing() {
     let mut s = Session::new(cfg(), Box::new(|_, _| {}));
-    let e = s.server.accept().unwrap_err();
+    let e = s.server.accept(T0).unwrap_err();
     assert_eq!(e.kind(), &AnswerErrorKind::NothingPending);
-    assert_eq!(e.into_answer(), Answer::Accept);
+    assert_eq!(e.into_value(), Answer::Accept);
     s.server
-        .feed(b"EHLO c.example\r\nMAIL FROM:<a@example.net>\r\n");
+        .feed(T0, b"EHLO c.example\r\nMAIL FROM:<a@example.net>\r\n");
     while s.server.poll_event().is_some() {}
     assert_eq!(s.server.awaiting(), Some(Awaiting::Mail));
 
-    let e = s.server.auth_accept().unwrap_err();
+    let e = s.server.auth_accept(T0).unwrap_err();
     assert_eq!(
         e.kind(),
         &AnswerErrorKind::WrongAnswer {
@@ -1731,40 +1810,40 @@ fn misuse_hands_the_answer_back_and_changes_nothing() {
     );
     let e = s
         .server
-        .reply_lmtp(vec![Reply::new(ReplyCode::OK, None, "x")])
+        .reply_lmtp(T0, vec![Reply::new(ReplyCode::OK, None, "x")])
         .unwrap_err();
     assert!(matches!(e.kind(), AnswerErrorKind::WrongAnswer { .. }));
     let intermediate = Reply::new(ReplyCode::START_MAIL_INPUT, None, "go");
-    let e = s.server.reply(intermediate.clone()).unwrap_err();
+    let e = s.server.reply(T0, intermediate.clone()).unwrap_err();
     assert_eq!(
         e.kind(),
         &AnswerErrorKind::IntermediateCode(ReplyCode::START_MAIL_INPUT)
     );
-    assert_eq!(e.into_answer(), Answer::Reply(intermediate));
+    assert_eq!(e.into_value(), Answer::Reply(intermediate));
     let broken = Reply::new(ReplyCode::OK, None, "two\r\nlines");
-    let e = s.server.reply(broken).unwrap_err();
+    let e = s.server.reply(T0, broken).unwrap_err();
     assert!(matches!(e.kind(), AnswerErrorKind::InvalidReply(_)));
     assert!(e.to_string().contains("cannot be sent"));
     let wrong_class = Reply::new(ReplyCode::OK, Some(EnhancedCode::new(5, 1, 1)), "x");
-    assert!(s.server.reply(wrong_class).is_err());
+    assert!(s.server.reply(T0, wrong_class).is_err());
 
     assert_eq!(s.server.awaiting(), Some(Awaiting::Mail));
     assert!(!s.server.in_transaction());
-    s.server.accept().unwrap();
+    s.server.accept(T0).unwrap();
     assert!(s.server.in_transaction());
 }
 
 #[test]
 fn lmtp_reply_count_must_match() {
     let mut s = Session::new(ServerConfig::lmtp("l.example"), Box::new(|_, _| {}));
-    s.server.feed(
+    s.server.feed(T0,
         b"LHLO c.example\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\nRCPT TO:<c@example.org>\r\nDATA\r\nx\r\n.\r\n",
     );
     loop {
         while s.server.poll_event().is_some() {}
         match s.server.awaiting() {
             Some(Awaiting::MessageEnd { .. }) | None => break,
-            Some(_) => s.server.accept().unwrap(),
+            Some(_) => s.server.accept(T0).unwrap(),
         }
     }
     assert_eq!(
@@ -1772,7 +1851,7 @@ fn lmtp_reply_count_must_match() {
         Some(Awaiting::MessageEnd { replies: 2 })
     );
     let one = vec![Reply::new(ReplyCode::OK, None, "ok")];
-    let e = s.server.reply_lmtp(one.clone()).unwrap_err();
+    let e = s.server.reply_lmtp(T0, one.clone()).unwrap_err();
     assert_eq!(
         e.kind(),
         &AnswerErrorKind::WrongReplyCount {
@@ -1780,14 +1859,15 @@ fn lmtp_reply_count_must_match() {
             got: 1
         }
     );
-    assert_eq!(e.into_answer(), Answer::Replies(one));
-    s.server.accept().unwrap();
+    assert_eq!(e.into_value(), Answer::Replies(one));
+    s.server.accept(T0).unwrap();
     assert_eq!(
         s.server.awaiting(),
         Some(Awaiting::MessageEnd { replies: 1 })
     );
     s.server
         .reject(
+            T0,
             ReplyCode::LOCAL_ERROR,
             Some(EnhancedCode::new(4, 3, 0)),
             "later",
@@ -1914,10 +1994,10 @@ struct ScriptClient {
 
 impl Machine for ScriptClient {
     type Event = ();
-    fn feed(&mut self, data: &[u8]) {
+    fn feed(&mut self, _now: Instant, data: &[u8]) {
         self.received.extend_from_slice(data);
     }
-    fn feed_eof(&mut self) {
+    fn feed_eof(&mut self, _now: Instant) {
         self.eof = true;
     }
     fn poll_transmit(&mut self, out: &mut Vec<u8>) -> usize {
@@ -1935,11 +2015,12 @@ impl Machine for ScriptClient {
             Io::Open { wants_read: true }
         }
     }
-    fn read_timeout(&self) -> Option<Duration> {
+    fn transmitted(&mut self, _now: Instant, _n: usize) {}
+    fn poll_timeout(&self) -> Option<Instant> {
         None
     }
-    fn handle_timeout(&mut self) {}
-    fn tls_established(&mut self) {}
+    fn handle_timeout(&mut self, _now: Instant) {}
+    fn tls_established(&mut self, _now: Instant) {}
 }
 
 #[test]
@@ -1954,12 +2035,12 @@ fn pair_session_split_anywhere_gives_the_same_transcript() {
             eof: false,
         };
         let mut pair =
-            mailproto_core::testing::Pair::with_splits(client, Server::new(cfg()), sizes);
+            mailproto_core::testing::Pair::with_splits(client, Server::new(T0, cfg()), sizes);
         let mut events = Vec::new();
         let mut app = picky();
         pair.drive(
-            |_, ()| {},
-            |server, event| {
+            |_, _now, ()| {},
+            |server, _now, event| {
                 app(server, &event);
                 events.push(event);
             },
@@ -1997,16 +2078,19 @@ fn pair_starttls_drops_plaintext_in_flight() {
         eof: false,
     };
     let mut pair =
-        mailproto_core::testing::Pair::with_splits(client, Server::new(tls_config()), vec![10]);
+        mailproto_core::testing::Pair::with_splits(client, Server::new(T0, tls_config()), vec![10]);
     let mut events = Vec::new();
-    pair.drive(|_, ()| {}, |_, event| events.push(event));
-    let discarded = events
+    pair.drive(|_, _now, ()| {}, |_, _now, event| events.push(event));
+    // Reported once, if the server held any of it.
+    let reports: Vec<usize> = events
         .iter()
-        .find_map(|e| match e {
-            Event::TlsStarting { discarded } => Some(*discarded),
+        .filter_map(|e| match e {
+            Event::TlsInjection { discarded } => Some(*discarded),
             _ => None,
         })
-        .unwrap();
+        .collect();
+    assert!(reports.len() <= 1);
+    let discarded = reports.first().copied().unwrap_or(0);
     // Every plaintext byte after STARTTLS was dropped: by the server or on the wire.
     assert_eq!(
         discarded + pair.dropped_at_tls(mailproto_core::testing::Side::Server),

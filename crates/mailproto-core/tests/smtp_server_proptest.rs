@@ -203,7 +203,7 @@ fn run(config: &ServerConfig, input: &[u8], splits: &[usize]) -> (Vec<Event>, Ve
     let mut s = Session::new(config.clone(), picky());
     let mut out = s.transmit();
     out.extend(s.feed_split(input, splits));
-    s.server.feed_eof();
+    s.server.feed_eof(T0);
     s.drain();
     out.extend(s.transmit());
     (merged(&s.events), out)
@@ -334,15 +334,15 @@ proptest! {
                 let pick = answers[n % answers.len()];
                 n += 1;
                 let answered = match pick {
-                    0 => server.accept(),
-                    1 => server.auth_accept(),
-                    2 => server.reply(Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, None, "no")),
-                    _ => server.reply(Reply::new(ReplyCode::LOCAL_ERROR, None, "later")),
+                    0 => server.accept(T0),
+                    1 => server.auth_accept(T0),
+                    2 => server.reply(T0, Reply::new(ReplyCode::MAILBOX_UNAVAILABLE, None, "no")),
+                    _ => server.reply(T0, Reply::new(ReplyCode::LOCAL_ERROR, None, "later")),
                 };
                 if answered.is_err() {
                     // A misfit answer changes nothing; any reply fits every event.
                     server
-                        .reply(Reply::new(ReplyCode::LOCAL_ERROR, None, "later"))
+                        .reply(T0, Reply::new(ReplyCode::LOCAL_ERROR, None, "later"))
                         .unwrap();
                 }
             }
@@ -352,7 +352,7 @@ proptest! {
         let mut s = Session::new(config, app);
         let mut out = s.transmit();
         out.extend(s.feed_split(&input, &splits));
-        s.server.feed_eof();
+        s.server.feed_eof(T0);
         s.drain();
         out.extend(s.transmit());
         for line in lines(&out) {

@@ -513,7 +513,7 @@ pub(crate) use impl_machine;
 /// Run an application's answer (or a client's command) at `now`: the call's time is
 /// known inside `f`, and output and deadlines are settled after it.
 pub(crate) fn answer<R: Rules, T>(r: &mut R, now: Instant, f: impl FnOnce(&mut R) -> T) -> T {
-    begin(r, now);
+    let now = at(r, now);
     let result = f(r);
     settle(r, now);
     result

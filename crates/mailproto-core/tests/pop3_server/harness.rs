@@ -93,13 +93,14 @@ impl Model {
         match (self.login, good) {
             (LoginMode::SysTemp, _) => server
                 .login_error(
+                    T0,
                     Status::err("maildrop cannot be opened")
                         .with_code(mailproto_core::pop3::ResponseCode::SysTemp),
                 )
                 .unwrap(),
-            (_, false) => server.login_failed().unwrap(),
-            (LoginMode::InUse, true) => server.login_in_use().unwrap(),
-            (LoginMode::Check, true) => server.login_ok(self.maildrop()).unwrap(),
+            (_, false) => server.login_failed(T0).unwrap(),
+            (LoginMode::InUse, true) => server.login_in_use(T0).unwrap(),
+            (LoginMode::Check, true) => server.login_ok(T0, self.maildrop()).unwrap(),
         }
     }
 
@@ -136,34 +137,34 @@ impl Model {
             Event::Retrieve { msg, .. } => {
                 if self.unavailable == Some(msg) {
                     server
-                        .message_unavailable(Status::err("message cannot be read"))
+                        .message_unavailable(T0, Status::err("message cannot be read"))
                         .unwrap();
                     return;
                 }
                 let bytes = self.messages[msg as usize - 1].0.clone();
-                server.message_start().unwrap();
+                server.message_start(T0).unwrap();
                 let mut read = 0;
                 for chunk in bytes.chunks(self.chunk.max(1)) {
                     read += chunk.len();
                     if self.abort == Some(msg) {
-                        server.message_abort().unwrap();
+                        server.message_abort(T0).unwrap();
                         self.read.push(read);
                         return;
                     }
-                    if !server.message_data(chunk).unwrap() {
+                    if !server.message_data(T0, chunk).unwrap() {
                         break;
                     }
                 }
                 self.read.push(read);
-                server.message_end().unwrap();
+                server.message_end(T0).unwrap();
             }
             Event::Update { .. } => {
                 if self.update_fails {
                     server
-                        .update_failed(Status::err("some deleted messages not removed"))
+                        .update_failed(T0, Status::err("some deleted messages not removed"))
                         .unwrap();
                 } else {
-                    server.update_done().unwrap();
+                    server.update_done(T0).unwrap();
                 }
             }
             _ => {}
@@ -187,7 +188,7 @@ pub struct Session {
 impl Session {
     pub fn new(config: ServerConfig, model: Model) -> Self {
         let mut s = Session {
-            server: Server::new(config),
+            server: Server::new(T0, config),
             model,
             transcript: String::new(),
             wire: Vec::new(),
@@ -205,7 +206,7 @@ impl Session {
             escape(&mut self.transcript, line);
             self.transcript.push('\n');
         }
-        self.server.feed(bytes);
+        self.server.feed(T0, bytes);
         self.run();
     }
 
@@ -217,7 +218,7 @@ impl Session {
     /// The client closes its side.
     pub fn eof(&mut self) {
         self.transcript.push_str("C: <close>\n");
-        self.server.feed_eof();
+        self.server.feed_eof(T0);
         self.run();
     }
 
@@ -232,7 +233,7 @@ impl Session {
     pub fn tls(&mut self) {
         assert_eq!(self.server.io(), Io::AwaitingTls);
         self.transcript.push_str("C: <TLS handshake>\n");
-        self.server.tls_established();
+        self.server.tls_established(T0);
         self.run();
     }
 

@@ -86,7 +86,7 @@ fn command_line(stls: bool) -> BoxedStrategy<String> {
 /// answering every event at once with messages read in chunks of `message_chunk`.
 /// Returns the wire bytes and every event.
 fn run(script: &[u8], splits: &[usize], message_chunk: usize) -> (Vec<u8>, Vec<Event>) {
-    let mut server = Server::new(server_config(false));
+    let mut server = Server::new(T0, server_config(false));
     let mut app = model();
     app.chunk = message_chunk;
     let mut wire = Vec::new();
@@ -113,12 +113,12 @@ fn run(script: &[u8], splits: &[usize], message_chunk: usize) -> (Vec<u8>, Vec<E
             break;
         }
         let n = sizes.next().unwrap_or(rest.len()).clamp(1, rest.len());
-        server.feed(&rest[..n]);
+        server.feed(T0, &rest[..n]);
         rest = &rest[n..];
         pump(&mut server, &mut wire, &mut events);
     }
     if server.io() == (Io::Open { wants_read: true }) {
-        server.feed_eof();
+        server.feed_eof(T0);
         pump(&mut server, &mut wire, &mut events);
     }
     (wire, events)
@@ -211,7 +211,7 @@ proptest! {
     ) {
         let login_line = String::from("APOP mrose c4c9334bac560ecc979e58001b3e22fb");
         let lines: Vec<String> = login.then_some(login_line).into_iter().chain(lines).collect();
-        let mut server = Server::new(server_config(true));
+        let mut server = Server::new(T0, server_config(true));
         let mut app = model();
         let mut out = Vec::new();
         let _ = server.poll_transmit(&mut out);
@@ -219,7 +219,7 @@ proptest! {
         let mut in_sasl = false;
         for line in &lines {
             let was_closed = server.io() == Io::Closed;
-            server.feed(format!("{line}\r\n").as_bytes());
+            server.feed(T0, format!("{line}\r\n").as_bytes());
             let mut out = Vec::new();
             loop {
                 let mut progress = false;
@@ -243,7 +243,7 @@ proptest! {
                 line, String::from_utf8_lossy(&out));
             in_sasl = sasl;
             match server.io() {
-                Io::AwaitingTls => server.tls_established(),
+                Io::AwaitingTls => server.tls_established(T0),
                 Io::Open { wants_read } => prop_assert!(wants_read),
                 _ => {}
             }

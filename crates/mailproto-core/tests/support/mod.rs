@@ -4,7 +4,10 @@
 
 use mailproto_core::smtp::server::{Awaiting, Event, Server, ServerConfig};
 use mailproto_core::smtp::{ForwardPath, Reply, ReplyCode};
-use mailproto_core::{Io, Machine};
+use mailproto_core::{Instant, Io, Machine};
+
+/// The time tests that are not about time run at (and create their machines at).
+pub const T0: Instant = Instant::ZERO;
 
 /// The application: answers each event (or not) through the server.
 pub type App = Box<dyn FnMut(&mut Server, &Event)>;
@@ -12,17 +15,17 @@ pub type App = Box<dyn FnMut(&mut Server, &Event)>;
 /// Accepts every MAIL, RCPT, message and AUTH; replies 250 to VRFY/EXPN.
 pub fn accept_all() -> App {
     Box::new(|server, event| match event {
-        Event::Mail { .. } | Event::Rcpt { .. } => server.accept().unwrap(),
+        Event::Mail { .. } | Event::Rcpt { .. } => server.accept(T0).unwrap(),
         Event::MessageEnd { .. } => {
             // LMTP: one answer per recipient.
             while let Some(Awaiting::MessageEnd { .. }) = server.awaiting() {
-                server.accept().unwrap();
+                server.accept(T0).unwrap();
             }
         }
-        Event::Auth { .. } => server.auth_accept().unwrap(),
-        Event::Vrfy(_) | Event::Expn(_) => {
-            server.reply(Reply::new(ReplyCode::OK, None, "ok")).unwrap()
-        }
+        Event::Auth { .. } => server.auth_accept(T0).unwrap(),
+        Event::Vrfy(_) | Event::Expn(_) => server
+            .reply(T0, Reply::new(ReplyCode::OK, None, "ok"))
+            .unwrap(),
         _ => {}
     })
 }
@@ -35,7 +38,12 @@ pub fn picky() -> App {
             to: ForwardPath::Mailbox(m),
             ..
         } if m.local_part.starts_with("bad") => server
-            .reject(ReplyCode::MAILBOX_UNAVAILABLE, None, "No such user here")
+            .reject(
+                T0,
+                ReplyCode::MAILBOX_UNAVAILABLE,
+                None,
+                "No such user here",
+            )
             .unwrap(),
         _ => inner(server, event),
     })
@@ -51,7 +59,7 @@ pub struct Session {
 impl Session {
     pub fn new(config: ServerConfig, app: App) -> Self {
         Session {
-            server: Server::new(config),
+            server: Server::new(T0, config),
             events: Vec::new(),
             app,
         }
@@ -73,10 +81,10 @@ impl Session {
         }
     }
 
-    /// Feeds `bytes` whole (whether or not the machine asked for input), then drains
-    /// the events.
-    pub fn feed(&mut self, bytes: &[u8]) {
-        self.server.feed(bytes);
+    /// Feeds `bytes` whole at `now` (whether or not the machine asked for input), then
+    /// drains the events.
+    pub fn feed(&mut self, now: Instant, bytes: &[u8]) {
+        self.server.feed(now, bytes);
         self.drain();
     }
 
@@ -91,7 +99,7 @@ impl Session {
             self.transmit_into(&mut out);
             match self.server.io() {
                 Io::Open { wants_read: true } => {}
-                Io::AwaitingTls => self.server.tls_established(),
+                Io::AwaitingTls => self.server.tls_established(T0),
                 _ => break,
             }
             if !matches!(self.server.io(), Io::Open { wants_read: true }) {
@@ -103,7 +111,7 @@ impl Session {
                 .unwrap_or(rest.len())
                 .clamp(1, rest.len());
             i += 1;
-            self.server.feed(&rest[..n]);
+            self.server.feed(T0, &rest[..n]);
             rest = &rest[n..];
         }
         self.drain();
@@ -119,14 +127,19 @@ impl Session {
         out
     }
 
+    /// Takes everything handed out and reports it as taken, as an adapter whose writes
+    /// complete at once.
     fn transmit_into(&mut self, out: &mut Vec<u8>) {
+        let before = out.len();
         while self.server.poll_transmit(out) > 0 {}
+        self.server.transmitted(T0, out.len() - before);
     }
 
     /// What one `poll_transmit` call hands out.
     pub fn transmit_once(&mut self) -> Vec<u8> {
         let mut out = Vec::new();
         let _ = self.server.poll_transmit(&mut out);
+        self.server.transmitted(T0, out.len());
         out
     }
 
@@ -138,7 +151,7 @@ impl Session {
 
     /// Sends one command line and returns the reply lines (without `S: `).
     pub fn cmd(&mut self, line: &str) -> Vec<String> {
-        self.feed(format!("{line}\r\n").as_bytes());
+        self.feed(T0, format!("{line}\r\n").as_bytes());
         lines(&self.transmit())
     }
 
@@ -193,7 +206,7 @@ pub fn run_transcript(session: &mut Session, script: &str) {
     let mut group = String::new();
     let flush_group = |session: &mut Session, group: &mut String, actual: &mut String| {
         if !group.is_empty() {
-            session.feed(group.as_bytes());
+            session.feed(T0, group.as_bytes());
             group.clear();
         }
         for line in session.replies() {
@@ -274,7 +287,8 @@ pub fn names(events: &[Event]) -> Vec<&'static str> {
             Event::Auth { .. } => "Auth",
             Event::Vrfy(_) => "Vrfy",
             Event::Expn(_) => "Expn",
-            Event::TlsStarting { .. } => "TlsStarting",
+            Event::TlsStarting => "TlsStarting",
+            Event::TlsInjection { .. } => "TlsInjection",
             Event::Reset => "Reset",
             Event::Closed { .. } => "Closed",
             _ => "Other",

@@ -179,7 +179,8 @@ impl Server {
     /// sequenced with its chunk).
     fn implements(&self, ext: table::Ext) -> bool {
         match ext {
-            table::Ext::StartTls => self.config.extensions.starttls,
+            // Under TLS, STARTTLS gets "TLS already active" rather than 502.
+            table::Ext::StartTls => self.config.extensions.starttls || self.session.tls,
             table::Ext::Auth => !self.config.extensions.auth.is_empty(),
             _ => true,
         }
@@ -189,7 +190,8 @@ impl Server {
     /// §4.1.4, §3.3; RFC 3207 §4; RFC 4954 §4), and whether it counts as an error.
     fn out_of_sequence(&self, verb: Verb) -> Option<(Reply, bool)> {
         let state = self.table_state();
-        if table::valid(verb, state) {
+        if table::valid(verb, state) || (verb == Verb::StartTls && self.session.tls) {
+            // STARTTLS under TLS is answered by `starttls` (503 TLS already active).
             return None;
         }
         let seq = |text: &str| Some((self.status(503, 5, 1, text), true));
