@@ -66,6 +66,11 @@ trait Subject {
     fn switched_to_tls(now: Instant, extra: &[u8]) -> Self::M;
     /// A call the machine must refuse now; its error, displayed.
     fn misuse(m: &mut Self::M, now: Instant) -> String;
+    /// What the peer sends in the timing property: a session's worth of commands
+    /// (servers) or the reply to the outstanding command (clients), no body.
+    const SCRIPT: &'static [u8];
+    /// Answer whatever the application is asked now, if anything.
+    fn respond(m: &mut Self::M, now: Instant);
 }
 
 /// Every byte the machine hands out, reported as taken at `now`.
@@ -379,6 +384,54 @@ fn close_once<S: Subject>() {
     assert_eq!(m.poll_timeout(), None);
 }
 
+/// Under the deadlines, timing never changes the events: the script fed at once, or
+/// cut anywhere and fed at random times (pauses short enough that no line or reply
+/// overruns its deadline), gives the same events.
+fn timing_does_not_change_events<S: Subject>(schedule: &[(usize, u16)])
+where
+    <S::M as Machine>::Event: Debug,
+{
+    /// Answers and takes events until the machine asks nothing more.
+    fn settle<S: Subject>(m: &mut S::M, now: Instant, seen: &mut Vec<String>)
+    where
+        <S::M as Machine>::Event: Debug,
+    {
+        loop {
+            let before = seen.len();
+            seen.extend(std::iter::from_fn(|| m.poll_event()).map(|e| format!("{e:?}")));
+            S::respond(m, now);
+            seen.extend(std::iter::from_fn(|| m.poll_event()).map(|e| format!("{e:?}")));
+            take(m, now);
+            if seen.len() == before {
+                return;
+            }
+        }
+    }
+    let run = |schedule: &[(usize, u16)]| {
+        let mut now = T0;
+        let mut m = S::waiting(now);
+        let mut seen = Vec::new();
+        let mut rest = S::SCRIPT;
+        let mut cuts = schedule.iter().cycle();
+        while !rest.is_empty() && m.io() != Io::Closed {
+            let (size, pause) = if schedule.is_empty() {
+                (rest.len(), 0)
+            } else {
+                *cuts.next().unwrap()
+            };
+            let n = size.clamp(1, rest.len());
+            let next = now + Duration::from_millis(u64::from(pause));
+            run_until(&mut m, &mut now, next, true);
+            settle::<S>(&mut m, now, &mut seen);
+            m.feed(now, &rest[..n]);
+            rest = &rest[n..];
+            settle::<S>(&mut m, now, &mut seen);
+        }
+        seen
+    };
+    assert_eq!(run(schedule), run(&[]));
+}
+
 /// Random drips and pauses never keep a session past the deadline that bounds it.
 fn random_timing_is_bounded<S: Subject>(gaps: &[(u16, u8)]) {
     let mut now = T0;
@@ -501,6 +554,16 @@ impl Subject for SmtpServer {
     fn misuse(m: &mut Self::M, now: Instant) -> String {
         describe(m.accept(now).unwrap_err())
     }
+
+    const SCRIPT: &'static [u8] =
+        b"NOOP\r\nMAIL FROM:<a@example.net>\r\nRCPT TO:<b@example.org>\r\n\
+        RCPT TO:<c@example.org>\r\nRSET\r\nHELP\r\nVRFY postmaster\r\nQUIT\r\n";
+
+    fn respond(m: &mut Self::M, now: Instant) {
+        if m.awaiting().is_some() {
+            m.accept(now).unwrap();
+        }
+    }
 }
 
 struct SmtpClient;
@@ -588,6 +651,10 @@ impl Subject for SmtpClient {
         // A reply is outstanding: the machine is busy.
         describe(m.vrfy(now, "postmaster".into()).unwrap_err())
     }
+
+    const SCRIPT: &'static [u8] = b"250-2.0.0 first line\r\n250 2.0.0 Ok\r\n";
+
+    fn respond(_m: &mut Self::M, _now: Instant) {}
 }
 
 struct Pop3Server;
@@ -660,6 +727,16 @@ impl Subject for Pop3Server {
 
     fn misuse(m: &mut Self::M, now: Instant) -> String {
         describe(m.login_failed(now).unwrap_err())
+    }
+
+    const SCRIPT: &'static [u8] =
+        b"CAPA\r\nUSER mrose\r\nPASS tanstaaf\r\nSTAT\r\nLIST\r\nNOOP\r\nQUIT\r\n";
+
+    fn respond(m: &mut Self::M, now: Instant) {
+        if m.awaiting() == pop3::server::Awaiting::Login {
+            m.login_ok(now, pop3::server::Maildrop::new(Vec::new()))
+                .unwrap();
+        }
     }
 }
 
@@ -739,6 +816,10 @@ impl Subject for Pop3Client {
         // RETR before a login.
         describe(m.retr(now, 1).unwrap_err())
     }
+
+    const SCRIPT: &'static [u8] = b"+OK mrose is a real hoopy frood\r\n";
+
+    fn respond(_m: &mut Self::M, _now: Instant) {}
 }
 
 macro_rules! contract {
@@ -792,6 +873,15 @@ macro_rules! contract {
             }
 
             proptest! {
+                #[test]
+                fn timing_does_not_change_events(
+                    // Pauses under a second: even a line cut into single octets stays within its
+                    // deadline.
+                    schedule in proptest::collection::vec((1usize..12, 0u16..1000), 1..20),
+                ) {
+                    super::timing_does_not_change_events::<$subject>(&schedule);
+                }
+
                 #[test]
                 fn random_timing_is_bounded(
                     gaps in proptest::collection::vec((0u16..1200, any::<u8>()), 1..60),
