@@ -15,6 +15,8 @@ use mailproto_core::pop3::{
 use mailproto_core::sasl::{AuthError, ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::{Io, Machine};
 
+const T0: mailproto_core::Instant = mailproto_core::Instant::ZERO;
+
 /// A client and the transcript helpers: `s()` feeds server bytes, `c()` checks what the
 /// client wrote since the last check.
 struct Session {

@@ -32,6 +32,8 @@ use mailproto_core::testing::Pair;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+const T0: mailproto_core::Instant = mailproto_core::Instant::ZERO;
+
 /// The APOP timestamp of the RFC 1939 §10 example.
 const TIMESTAMP: &str = "<1896.697170952@dbc.mtview.ca.us>";
 const USER: &str = "alice";

@@ -14,6 +14,8 @@ use mailproto_core::pop3::{Expiry, Status};
 use mailproto_core::sasl::{Credentials, Mechanism};
 use mailproto_core::{Io, Machine};
 
+const T0: mailproto_core::Instant = mailproto_core::Instant::ZERO;
+
 /// Message 1 of the RFC 1939 §10 session: 120 octets.
 fn rfc_message_1() -> Vec<u8> {
     let mut m = b"Subject: one\r\n\r\nHello mrose.\r\n".to_vec();

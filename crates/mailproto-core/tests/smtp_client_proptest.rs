@@ -11,6 +11,8 @@ use mailproto_core::smtp::*;
 use mailproto_core::{Io, Machine};
 use proptest::prelude::*;
 
+const T0: mailproto_core::Instant = mailproto_core::Instant::ZERO;
+
 const BODY: &[u8] = b"Subject: t\n\n.dot line\r\nend";
 const PIECE: usize = 10;
 

@@ -47,6 +47,8 @@ use mailproto_core::testing::Pair;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
+const T0: mailproto_core::Instant = mailproto_core::Instant::ZERO;
+
 const SERVER: &str = "mx.example.org";
 const CLIENT: &str = "client.example.net";
 
@@ -740,7 +742,7 @@ impl<'a> ClientApp<'a> {
             }
             ClientEvent::ReadyForBody => {
                 self.events.push(ev);
-                self.send_body(T0, client);
+                self.send_body(client);
                 return;
             }
             _ => {}
@@ -773,7 +775,7 @@ impl<'a> ClientApp<'a> {
                     self.body = Some((t, t.steps().into_iter()));
                     return;
                 }
-                Err(refused) => self.local.push((index, refused.into_error())),
+                Err(refused) => self.local.push((index, refused.into_kind())),
             }
         }
         if let Err(e) = client.quit(T0) {
@@ -795,7 +797,7 @@ impl<'a> ClientApp<'a> {
                 Step::Last(a, b) => client.send_last_body(T0, &t.body[a..b]),
                 Step::Finish => client.finish_body(T0),
             };
-            match result {
+            match result.map_err(mailproto_core::Misuse::into_kind) {
                 Ok(()) => {}
                 // The failure is already known; its event is on the way.
                 Err(ClientError::TransactionFailed) => return,

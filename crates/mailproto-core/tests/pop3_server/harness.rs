@@ -12,6 +12,8 @@ use mailproto_core::pop3::{Status, UniqueId, apop_digest};
 use mailproto_core::sasl::Credentials;
 use mailproto_core::{Io, Machine};
 
+const T0: mailproto_core::Instant = mailproto_core::Instant::ZERO;
+
 /// The APOP timestamp of RFC 1939 §10.
 pub const RFC_TIMESTAMP: &str = "<1896.697170952@dbc.mtview.ca.us>";
 

@@ -10,6 +10,8 @@ use mailproto_core::pop3::{Command, Limits};
 use mailproto_core::sasl::Mechanism;
 use mailproto_core::{Io, Machine};
 
+const T0: mailproto_core::Instant = mailproto_core::Instant::ZERO;
+
 /// Stored messages with the awkward cases: leading dots, a body terminator, bare LF and
 /// bare CR, no final line break, no body.
 const MESSAGES: [&[u8]; 4] = [
