@@ -224,10 +224,11 @@ impl Session {
         self.run();
     }
 
-    /// The autologout timer fires.
+    /// The client stays silent until the next deadline, which fires.
     pub fn timeout(&mut self) {
         self.transcript.push_str("C: <silence>\n");
-        self.server.handle_timeout();
+        let due = self.server.poll_timeout().expect("a deadline runs");
+        self.server.handle_timeout(due);
         self.run();
     }
 
@@ -248,6 +249,8 @@ impl Session {
             while self.server.poll_transmit(&mut out) > 0 {
                 progress = true;
             }
+            // The client takes everything at once.
+            self.server.transmitted(T0, out.len());
             self.wire.extend_from_slice(&out);
             self.partial.extend_from_slice(&out);
             if let Some(event) = self.server.poll_event() {
@@ -313,7 +316,8 @@ fn describe(event: &Event) -> Option<String> {
             top_lines: Some(n),
         } => format!("A: Retrieve {msg} top {n}"),
         Event::Update { deleted } => format!("A: Update {deleted:?}"),
-        Event::TlsStarting { discarded } => format!("A: TlsStarting discarded={discarded}"),
+        Event::TlsStarting => String::from("A: TlsStarting"),
+        Event::TlsInjection { discarded } => format!("A: TlsInjection discarded={discarded}"),
         Event::Closed { reason } => format!("A: Closed {reason:?}"),
         _ => return None,
     })
