@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use mailproto_core::Misuse;
 use mailproto_core::line::BareLineEnding;
 use mailproto_core::pop3::client::{
     Client, ClientConfig, ClientError, CloseReason, CommandKind, Event, ProtocolError,
@@ -66,6 +67,7 @@ impl Session {
         let mut out = Vec::new();
         let n = self.client.poll_transmit(&mut out);
         assert_eq!(n, out.len());
+        self.client.transmitted(T0, n);
         assert_eq!(
             String::from_utf8_lossy(&out),
             expected,
@@ -136,8 +138,8 @@ fn rfc1939_section10_example_session() {
         }
     );
     assert_eq!(s.client.state(), SessionState::Authorization);
-    assert_eq!(s.client.io(), Io::Open { wants_read: false });
-    assert_eq!(s.client.read_timeout(), None);
+    assert_eq!(s.client.io(), Io::Open { wants_read: true });
+    assert_eq!(s.client.poll_timeout(), None);
 
     // C: APOP mrose c4c9334bac560ecc979e58001b3e22fb
     s.client
@@ -145,7 +147,7 @@ fn rfc1939_section10_example_session() {
         .unwrap();
     s.c("APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
     assert_eq!(s.client.io(), Io::Open { wants_read: true });
-    assert_eq!(s.client.read_timeout(), Some(Duration::from_secs(600)));
+    assert_eq!(s.client.poll_timeout(), Some(T0 + Duration::from_secs(600)));
     s.s("+OK mrose's maildrop has 2 messages (320 octets)\r\n");
     assert_eq!(
         s.event(),
@@ -231,7 +233,10 @@ fn rfc1939_section10_example_session() {
     );
     assert_eq!(s.client.io(), Io::Closed);
     assert_eq!(s.client.state(), SessionState::Closed);
-    assert_eq!(s.client.noop(T0), Err(ClientError::Closed));
+    assert_eq!(
+        s.client.noop(T0).map_err(Misuse::into_kind),
+        Err(ClientError::Closed)
+    );
 }
 
 #[test]
@@ -281,7 +286,9 @@ fn greeting_timestamp_is_validated() {
         }
     ));
     assert_eq!(
-        s.client.apop(T0, "mrose", &Secret::from("x")),
+        s.client
+            .apop(T0, "mrose", &Secret::from("x"))
+            .map_err(Misuse::into_kind),
         Err(ClientError::NoApopTimestamp)
     );
     s.c("");
@@ -291,7 +298,9 @@ fn greeting_timestamp_is_validated() {
 fn apop_before_the_greeting_is_refused() {
     let mut s = Session::new();
     assert_eq!(
-        s.client.apop(T0, "mrose", &Secret::from("tanstaaf")),
+        s.client
+            .apop(T0, "mrose", &Secret::from("tanstaaf"))
+            .map_err(Misuse::into_kind),
         Err(ClientError::NoApopTimestamp)
     );
 }
@@ -458,7 +467,7 @@ fn without_pipelining_one_command_at_a_time() {
             ok(CommandKind::Rset, "maildrop has 0 messages"),
         ]
     );
-    assert_eq!(s.client.io(), Io::Open { wants_read: false });
+    assert_eq!(s.client.io(), Io::Open { wants_read: true });
 }
 
 #[test]
@@ -514,21 +523,31 @@ fn stls_then_tls_ready_and_capabilities_dropped() {
     s.events();
     s.client.stls(T0).unwrap();
     // Nothing may follow STLS until TLS is up.
-    assert_eq!(s.client.user(T0, "mrose"), Err(ClientError::TlsPending));
+    assert_eq!(
+        s.client.user(T0, "mrose").map_err(Misuse::into_kind),
+        Err(ClientError::TlsPending)
+    );
     s.c("STLS\r\n");
     s.s("+OK begin TLS negotiation\r\n");
     assert_eq!(s.events(), vec![]);
     assert_eq!(s.client.io(), Io::AwaitingTls);
     assert_eq!(s.client.state(), SessionState::AwaitingTls);
-    assert_eq!(s.client.read_timeout(), None);
-    assert_eq!(s.client.user(T0, "mrose"), Err(ClientError::TlsPending));
+    // Only the handshake deadline runs.
+    assert_eq!(s.client.poll_timeout(), Some(T0 + Duration::from_secs(60)));
+    assert_eq!(
+        s.client.user(T0, "mrose").map_err(Misuse::into_kind),
+        Err(ClientError::TlsPending)
+    );
     s.client.tls_established(T0);
     assert_eq!(s.events(), vec![Event::TlsReady]);
     assert!(s.client.tls_active());
     assert_eq!(s.client.capabilities(), None);
     assert!(!s.client.pipelining());
     assert_eq!(s.client.state(), SessionState::Authorization);
-    assert_eq!(s.client.stls(T0), Err(ClientError::TlsAlreadyActive));
+    assert_eq!(
+        s.client.stls(T0).map_err(Misuse::into_kind),
+        Err(ClientError::TlsAlreadyActive)
+    );
     s.client.capa(T0).unwrap();
     s.c("CAPA\r\n");
 }
@@ -580,7 +599,7 @@ fn stls_refused_keeps_plaintext_session() {
             ..
         }
     ));
-    assert_eq!(s.client.io(), Io::Open { wants_read: false });
+    assert_eq!(s.client.io(), Io::Open { wants_read: true });
     assert!(!s.client.tls_active());
 }
 
@@ -590,12 +609,18 @@ fn implicit_tls_refuses_stls_and_utf8_forbids_it() {
     config.tls_active = true;
     let mut s = Session::with(config);
     assert!(s.client.tls_active());
-    assert_eq!(s.client.stls(T0), Err(ClientError::TlsAlreadyActive));
+    assert_eq!(
+        s.client.stls(T0).map_err(Misuse::into_kind),
+        Err(ClientError::TlsAlreadyActive)
+    );
 
     let mut s = Session::greeted();
     s.client.utf8(T0).unwrap();
     s.c("UTF8\r\n");
-    assert_eq!(s.client.stls(T0), Err(ClientError::StlsAfterUtf8));
+    assert_eq!(
+        s.client.stls(T0).map_err(Misuse::into_kind),
+        Err(ClientError::StlsAfterUtf8)
+    );
     s.s("+OK UTF8 enabled\r\n");
     assert_eq!(s.event(), ok(CommandKind::Utf8, "UTF8 enabled"));
 }
@@ -607,7 +632,9 @@ fn implicit_tls_refuses_stls_and_utf8_forbids_it() {
 fn user_pass_login() {
     let mut s = Session::greeted();
     assert_eq!(
-        s.client.pass(T0, &Secret::from("x")),
+        s.client
+            .pass(T0, &Secret::from("x"))
+            .map_err(Misuse::into_kind),
         Err(ClientError::PassWithoutUser)
     );
     s.client.user(T0, "mrose").unwrap();
@@ -631,7 +658,7 @@ fn user_pass_login() {
         }
     ));
     assert_eq!(
-        s.client.user(T0, "again"),
+        s.client.user(T0, "again").map_err(Misuse::into_kind),
         Err(ClientError::WrongState {
             command: CommandKind::User,
             state: SessionState::Transaction
@@ -667,7 +694,7 @@ fn err_in_use_response_code() {
 fn arguments_with_cr_lf_nul_are_refused() {
     let mut s = Session::greeted();
     for bad in ["mrose\r\nDELE 1", "a\nb", "a\0b"] {
-        match s.client.user(T0, bad) {
+        match s.client.user(T0, bad).map_err(Misuse::into_kind) {
             Err(ClientError::Encode {
                 command: CommandKind::User,
                 error: EncodeError::ForbiddenByte { .. },
@@ -676,7 +703,11 @@ fn arguments_with_cr_lf_nul_are_refused() {
         }
     }
     s.client.user(T0, "mrose").unwrap();
-    match s.client.pass(T0, &Secret::from("pw\r\nDELE 1")) {
+    match s
+        .client
+        .pass(T0, &Secret::from("pw\r\nDELE 1"))
+        .map_err(Misuse::into_kind)
+    {
         Err(ClientError::Encode {
             command: CommandKind::Pass,
             error: EncodeError::ForbiddenByte { byte: b'\r', .. },
@@ -684,18 +715,18 @@ fn arguments_with_cr_lf_nul_are_refused() {
         other => panic!("{other:?}"),
     }
     assert!(matches!(
-        s.client.user(T0, "two words"),
+        s.client.user(T0, "two words").map_err(Misuse::into_kind),
         Err(ClientError::Encode { .. })
     ));
     assert!(matches!(
-        s.client.retr(T0, 0),
+        s.client.retr(T0, 0).map_err(Misuse::into_kind),
         Err(ClientError::WrongState { .. })
     ));
     // State unchanged: only the good USER was queued, and PASS may still follow it.
     s.client.pass(T0, &Secret::from("pw")).unwrap();
     s.c("USER mrose\r\n");
     assert!(matches!(
-        s.client.retr(T0, 0),
+        s.client.retr(T0, 0).map_err(Misuse::into_kind),
         Err(ClientError::Encode { .. })
     ));
 }
@@ -825,8 +856,8 @@ fn auth_refused_hands_the_exchange_back() {
     )
     .unwrap();
     let refused = s.client.auth(T0, auth).unwrap_err();
-    assert!(matches!(refused.error, ClientError::WrongState { .. }));
-    assert_eq!(refused.into_inner().mechanism(), &Mechanism::Plain);
+    assert!(matches!(refused.kind(), ClientError::WrongState { .. }));
+    assert_eq!(refused.into_value().mechanism(), &Mechanism::Plain);
 }
 
 #[test]
@@ -1032,7 +1063,10 @@ fn top_dele_rset_noop_quit() {
     s.s("+OK\r\n");
     assert_eq!(s.event(), ok(CommandKind::Noop, ""));
     s.client.quit(T0).unwrap();
-    assert_eq!(s.client.noop(T0), Err(ClientError::Quitting));
+    assert_eq!(
+        s.client.noop(T0).map_err(Misuse::into_kind),
+        Err(ClientError::Quitting)
+    );
     s.c("QUIT\r\n");
     s.s("-ERR some deleted messages not removed\r\n");
     assert_eq!(
@@ -1054,7 +1088,7 @@ fn top_dele_rset_noop_quit() {
 fn transaction_commands_need_a_login() {
     let mut s = Session::greeted();
     assert_eq!(
-        s.client.stat(T0),
+        s.client.stat(T0).map_err(Misuse::into_kind),
         Err(ClientError::WrongState {
             command: CommandKind::Stat,
             state: SessionState::Authorization
@@ -1299,19 +1333,19 @@ fn unsolicited_lines_are_a_protocol_error() {
 #[test]
 fn timeout_only_while_waiting() {
     let mut s = Session::logged_in();
-    assert_eq!(s.client.read_timeout(), None);
+    assert_eq!(s.client.poll_timeout(), None);
     s.client.noop(T0).unwrap();
     s.c("NOOP\r\n");
-    assert_eq!(s.client.read_timeout(), Some(Duration::from_secs(600)));
-    s.client.handle_timeout();
+    assert_eq!(s.client.poll_timeout(), Some(T0 + Duration::from_secs(600)));
+    s.client.handle_timeout(T0 + Duration::from_secs(600));
     assert_eq!(
         s.event(),
         Event::Closed {
-            reason: CloseReason::Timeout
+            reason: CloseReason::Timeout(mailproto_core::Deadline::Reply)
         }
     );
     assert_eq!(s.client.io(), Io::Closed);
-    assert_eq!(s.client.read_timeout(), None);
+    assert_eq!(s.client.poll_timeout(), None);
 }
 
 #[test]
