@@ -239,7 +239,7 @@ impl<'a> Model<'a> {
     /// `Retrieve` question the server must ask, if any.
     fn apply(&mut self, op: Op) -> (Expect, Option<(u32, Option<u32>)>) {
         let expect = match op {
-            Op::Stat => Expect::Event(ClientEvent::Stat(self.stat(T0))),
+            Op::Stat => Expect::Event(ClientEvent::Stat(self.stat())),
             Op::List(None) => Expect::Event(ClientEvent::ScanList(
                 self.live_all()
                     .map(|(msg, s)| ScanListing {
@@ -821,7 +821,7 @@ fn plan(s: &Scenario, cmds: &[Cmd]) -> Plan {
         server_close: ServerClose::PeerClosed,
         client_close: ClientClose::Aborted,
     };
-    let stat = model.stat(T0);
+    let stat = model.stat();
     let logged_in_text = format!(
         "{USER}'s maildrop has {} ({} octets)",
         messages(stat.count as usize),
@@ -875,7 +875,7 @@ fn plan(s: &Scenario, cmds: &[Cmd]) -> Plan {
                 plan.update = Some(model.deleted());
                 plan.server_close = ServerClose::Update { removed: update_ok };
                 plan.client_close = ClientClose::Quit;
-                let left = model.stat(T0).count as usize;
+                let left = model.stat().count as usize;
                 match (update_ok, left) {
                     (false, _) => Expect::Err(CommandKind::Quit, None),
                     (true, 0) => Expect::Ok(
