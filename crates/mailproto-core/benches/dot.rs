@@ -35,7 +35,7 @@ fn stuffed(body: &[u8]) -> Vec<u8> {
     let mut wire = Vec::with_capacity(body.len() + body.len() / 64 + 8);
     let mut e = DotEncoder::new(BareLineEnding::Reject);
     e.encode(body, &mut wire).expect("CRLF body");
-    e.finish(&mut wire);
+    e.finish(&mut wire).unwrap();
     wire
 }
 
@@ -101,7 +101,7 @@ fn codec(c: &mut Criterion) {
                 for chunk in plain.chunks(READ) {
                     e.encode(black_box(chunk), &mut out).expect("CRLF body");
                 }
-                e.finish(&mut out);
+                e.finish(&mut out).unwrap();
                 black_box(out.len())
             })
         });

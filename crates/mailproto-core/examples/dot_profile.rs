@@ -30,7 +30,7 @@ fn main() {
     let mut wire = Vec::new();
     let mut e = DotEncoder::new(BareLineEnding::Reject);
     e.encode(&plain, &mut wire).expect("CRLF body");
-    e.finish(&mut wire);
+    e.finish(&mut wire).unwrap();
     let mut out = Vec::with_capacity(wire.len());
     let mut total = 0usize;
     for _ in 0..4 {
@@ -41,7 +41,7 @@ fn main() {
                 for chunk in plain.chunks(64 * 1024) {
                     e.encode(chunk, &mut out).expect("CRLF body");
                 }
-                e.finish(&mut out);
+                e.finish(&mut out).unwrap();
             }
             "smtp-proto" => {
                 let mut d = smtp_proto::request::receiver::DataReceiver::new();

@@ -83,7 +83,7 @@ impl Instant {
 
 /// Whole milliseconds in `d`, rounded up; saturates at `u64::MAX`.
 fn millis_ceil(d: Duration) -> u64 {
-    let ms = d.as_millis() + u128::from(d.subsec_nanos() % 1_000_000 != 0);
+    let ms = d.as_millis() + u128::from(!d.subsec_nanos().is_multiple_of(1_000_000));
     u64::try_from(ms).unwrap_or(u64::MAX)
 }
 

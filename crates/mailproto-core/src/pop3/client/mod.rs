@@ -60,21 +60,23 @@
 //! # Example: the RFC 1939 §10 session
 //!
 //! ```
-//! use mailproto_core::Machine;
+//! use mailproto_core::{Instant, Machine};
 //! use mailproto_core::pop3::Secret;
 //! use mailproto_core::pop3::client::{Client, ClientConfig, CommandKind, Event};
 //!
-//! let mut client = Client::new(ClientConfig::default());
+//! let now = Instant::ZERO;
+//! let mut client = Client::new(now, ClientConfig::default());
 //! let mut wire = Vec::new();
-//! client.feed(b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n");
+//! client.feed(now, b"+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n");
 //! assert!(matches!(client.poll_event(), Some(Event::Greeting { .. })));
 //!
-//! client.apop("mrose", &Secret::from("tanstaaf"))?;
-//! client.stat()?;
+//! client.apop(now, "mrose", &Secret::from("tanstaaf"))?;
+//! client.stat(now)?;
 //! let _ = client.poll_transmit(&mut wire);
+//! client.transmitted(now, wire.len());
 //! assert_eq!(wire, b"APOP mrose c4c9334bac560ecc979e58001b3e22fb\r\n");
 //!
-//! client.feed(b"+OK mrose's maildrop has 2 messages (320 octets)\r\n");
+//! client.feed(now, b"+OK mrose's maildrop has 2 messages (320 octets)\r\n");
 //! assert!(matches!(
 //!     client.poll_event(),
 //!     Some(Event::LoggedIn { command: CommandKind::Apop, .. })
@@ -82,9 +84,9 @@
 //! wire.clear();
 //! let _ = client.poll_transmit(&mut wire);
 //! assert_eq!(wire, b"STAT\r\n");
-//! client.feed(b"+OK 2 320\r\n");
+//! client.feed(now, b"+OK 2 320\r\n");
 //! assert!(matches!(client.poll_event(), Some(Event::Stat(s)) if s.count == 2));
-//! # Ok::<(), mailproto_core::pop3::client::ClientError>(())
+//! # Ok::<(), mailproto_core::pop3::client::Refused<()>>(())
 //! ```
 
 mod commands;
@@ -97,6 +99,8 @@ mod read;
 #[cfg(test)]
 mod tests;
 
+#[cfg(doc)]
+use crate::{Io, Machine};
 use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -123,7 +127,7 @@ use listing::Listing;
 /// Drive it with the loop of [`crate::machine`]: flush
 /// [`poll_transmit`](Machine::poll_transmit), answer every
 /// [`poll_event`](Machine::poll_event) (issuing commands is the answer), then do what
-/// [`io`](Machine::io) says: read with [`read_timeout`](Machine::read_timeout) and
+/// [`io`](Machine::io) says: read until [`poll_timeout`](Machine::poll_timeout) and
 /// [`feed`](Machine::feed), run the TLS handshake, or close. Commands may be issued at any
 /// time, even before the greeting; they are written when the session allows.
 pub struct Client {

@@ -104,6 +104,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+#[cfg(doc)]
+use crate::{Io, Machine};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
@@ -164,7 +166,7 @@ enum Pending {
 
 /// A POP3 server session (see the [module documentation](self) for the states).
 ///
-/// Polling order: as for every [`Machine`](crate::Machine); the answer methods
+/// Polling order: as for every [`Machine`]; the answer methods
 /// (`login_*`, `message_*`, `update_*`) are the "answer ev" step.
 pub struct Server {
     config: ServerConfig,

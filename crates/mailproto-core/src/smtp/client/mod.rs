@@ -3,9 +3,10 @@
 //! [`Client`] implements [`Machine`]: the adapter feeds the server's bytes, writes what
 //! [`Machine::poll_transmit`] gives, and hands [`Event`]s to the application, which
 //! issues commands through typed methods ([`Client::ehlo`], [`Client::starttls`],
-//! [`Client::auth`], [`Client::send_envelope`], [`Client::send_body`], ...). A method
-//! called at the wrong time returns a [`ClientError`] (with the value handed back in a
-//! [`Refused`]) and changes nothing.
+//! [`Client::auth`], [`Client::send_envelope`], [`Client::send_body`], ...), each at
+//! the current time. A method called at the wrong time returns a [`Refused`] (the
+//! crate's one [`Misuse`](crate::Misuse) type: a [`ClientError`] and the value handed
+//! back) and changes nothing.
 //!
 //! What the machine does by itself, so that every application gets it right:
 //! - falls back from EHLO to HELO on `500`/`502` (RFC 5321 §4.1.4);
@@ -52,7 +53,7 @@
 //! # Example
 //!
 //! ```
-//! use mailproto_core::{Io, Machine};
+//! use mailproto_core::{Instant, Io, Machine};
 //! use mailproto_core::smtp::client::{BodyMode, Client, ClientConfig, Event};
 //! use mailproto_core::smtp::{Domain, ForwardPath, Host, MailParams, Mailbox, RcptParams, ReversePath};
 //!
@@ -60,16 +61,20 @@
 //!     local_part: l.into(),
 //!     domain: Host::Domain(Domain::new(d).unwrap()),
 //! };
-//! let mut client = Client::new(ClientConfig::new(Host::Domain(Domain::new("bar.com").unwrap())));
+//! let now = Instant::ZERO;
+//! let config = ClientConfig::new(Host::Domain(Domain::new("bar.com").unwrap()));
+//! let mut client = Client::new(now, config);
 //! let mut wire = Vec::new();
-//! client.feed(b"220 foo.com ESMTP\r\n");
+//! client.feed(now, b"220 foo.com ESMTP\r\n");
 //! assert!(matches!(client.poll_event(), Some(Event::Greeting(_))));
-//! client.ehlo().unwrap();
+//! client.ehlo(now).unwrap();
 //! let _ = client.poll_transmit(&mut wire);
-//! client.feed(b"250-foo.com\r\n250 PIPELINING\r\n");
+//! client.transmitted(now, wire.len());
+//! client.feed(now, b"250-foo.com\r\n250 PIPELINING\r\n");
 //! assert!(matches!(client.poll_event(), Some(Event::Ready { extended: true, .. })));
 //! client
 //!     .send_envelope(
+//!         now,
 //!         ReversePath::Mailbox(mailbox("Smith", "bar.com")),
 //!         MailParams::default(),
 //!         vec![(ForwardPath::Mailbox(mailbox("Jones", "foo.com")), RcptParams::default())],
@@ -92,6 +97,8 @@ mod transaction;
 #[cfg(test)]
 mod tests;
 
+#[cfg(doc)]
+use crate::{Io, Machine};
 use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 

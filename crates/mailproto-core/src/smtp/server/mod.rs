@@ -108,6 +108,8 @@ mod state;
 #[cfg(test)]
 mod tests;
 
+#[cfg(doc)]
+use crate::{Io, Machine};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
