@@ -16,9 +16,9 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
 use clap::Args;
-use mailproto_core::pop3::server::ServerConfig as Pop3Config;
+use mailproto_core::pop3::server::{ServerConfig as Pop3Config, Timeouts as Pop3Timeouts};
 use mailproto_core::sasl::{Credentials, Mechanism};
-use mailproto_core::smtp::server::ServerConfig as SmtpConfig;
+use mailproto_core::smtp::server::{ServerConfig as SmtpConfig, Timeouts as SmtpTimeouts};
 use mailproto_core::smtp::{ForwardPath, MailParams, RcptParams, Reply, ReversePath};
 use mailproto_std::pop3_server::{LoginAttempt, LoginError, Pop3Backend, Pop3Mailbox, Pop3Server};
 use mailproto_std::smtp_server::{SmtpHandler, SmtpServer, reply};
@@ -76,16 +76,55 @@ pub struct ServeArgs {
     /// Most connections served at once, per listener.
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
-    /// Idle timeout of a session, in seconds (RFC 5321 §4.5.3.2 suggests 300; POP3's
-    /// autologout is at least 600, RFC 1939 §3).
-    #[arg(long, default_value_t = 300)]
-    pub timeout: u64,
+    /// Set the idle, line-completion, message-data and write deadlines of both servers to
+    /// this many seconds, as Postfix's smtpd_timeout with smtpd_per_record_deadline = yes:
+    /// a client that drips a command one byte at a time, or stops reading a RETR, is
+    /// dropped within it (data and writes are extended only at 500 octets/s). Without
+    /// it, the RFC defaults: SMTP 300 s (RFC 5321 §4.5.3.2), POP3 autologout 600 s in
+    /// TRANSACTION (RFC 1939 §3) and 120 s before login.
+    #[arg(long, value_name = "SECONDS")]
+    pub timeout: Option<u64>,
+    /// Override the idle deadline (no command started), in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub idle_timeout: Option<u64>,
+    /// Override the line deadline (a command's first byte to its line end), in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub line_timeout: Option<u64>,
+    /// Override the write deadline (output the client does not take), in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub write_timeout: Option<u64>,
     /// The host name in greetings.
     #[arg(long, default_value = "localhost")]
     pub hostname: String,
     /// Print no log lines.
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The deadlines of both servers from `--timeout` and its overrides.
+fn deadlines(args: &ServeArgs) -> (SmtpTimeouts, Pop3Timeouts) {
+    let secs = |n: u64| Duration::from_secs(n.max(1));
+    let (mut smtp, mut pop3) = match args.timeout {
+        Some(n) => (
+            SmtpTimeouts::uniform(secs(n)),
+            Pop3Timeouts::uniform(secs(n)),
+        ),
+        None => (SmtpTimeouts::default(), Pop3Timeouts::default()),
+    };
+    if let Some(n) = args.idle_timeout {
+        smtp.idle = secs(n);
+        pop3.idle = secs(n);
+        pop3.authorization_idle = secs(n);
+    }
+    if let Some(n) = args.line_timeout {
+        smtp.line = secs(n);
+        pop3.line = secs(n);
+    }
+    if let Some(n) = args.write_timeout {
+        smtp.write = smtp.write.with_timeout(secs(n));
+        pop3.write = pop3.write.with_timeout(secs(n));
+    }
+    (smtp, pop3)
 }
 
 /// Users and their mailboxes.
@@ -398,7 +437,7 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
     if (args.smtps.is_some() || args.pop3s.is_some()) && tls.is_none() {
         return Err("--smtps/--pop3s need --tls-cert/--tls-key or --tls-self-signed".into());
     }
-    let timeout = Duration::from_secs(args.timeout.max(1));
+    let (smtp_timeouts, pop3_timeouts) = deadlines(args);
     // Without a certificate there is no way to protect a password: allow plaintext
     // logins then (the server listens on loopback by default), refuse them before
     // STARTTLS/STLS otherwise (RFC 4954 §4, RFC 5034 §4).
@@ -411,8 +450,7 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
     smtp_config.auth_requires_tls = !plaintext_logins;
     smtp_config.limits.max_recipients = args.max_recipients;
     smtp_config.limits.max_message_size = args.max_message_size;
-    smtp_config.timeouts.command = timeout;
-    smtp_config.timeouts.data_block = timeout;
+    smtp_config.timeouts = smtp_timeouts;
     let smtp_store = store.clone();
     let hostname = args.hostname.clone();
     let mut smtp = SmtpServer::new(smtp_config, move |peer| {
@@ -433,7 +471,7 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
     let pop3_config = Pop3Config::default()
         .with_pipelining(true)
         .with_implementation("mailproto")
-        .with_autologout(timeout)
+        .with_timeouts(pop3_timeouts)
         .with_plaintext_login(plaintext_logins)
         .with_sasl_mechanisms([Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]);
     let mut pop3 = Pop3Server::new(MaildirBackend(store.clone()), pop3_config)

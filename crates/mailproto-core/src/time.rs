@@ -131,10 +131,13 @@ impl fmt::Display for Instant {
 /// A time limit that progress may extend, at no more than a minimum rate.
 ///
 /// The deadline starts at `timeout` after the wait began; every octet that moves extends
-/// it by `1 / min_rate` seconds. A peer that moves at least `min_rate` octets per second
-/// never reaches it; one that drips an octet now and then gains almost nothing and is
-/// cut off shortly after `timeout`. This is Postfix's `smtpd_per_request_deadline` with
-/// `smtpd_min_data_rate`. With `min_rate` 0 progress extends nothing: the limit is fixed.
+/// it by `1 / min_rate` seconds, but never past `timeout` after the last octet moved. A
+/// peer that keeps moving at least `min_rate` octets per second never reaches it; one
+/// that drips an octet now and then gains almost nothing and is cut off shortly after
+/// `timeout`; one that moves a lot at once and then stops (a reader that fills the
+/// socket buffers, then takes nothing) is cut off `timeout` after it stopped. This is
+/// Postfix's `smtpd_per_request_deadline` with `smtpd_min_data_rate`, with that last
+/// bound added. With `min_rate` 0 progress extends nothing: the limit is fixed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub struct RateDeadline {
@@ -166,7 +169,15 @@ impl RateDeadline {
         }
     }
 
-    /// When a wait that began at `start` and has moved `progress` octets expires.
+    /// When a wait that began at `start`, has moved `progress` octets and moved the last
+    /// of them at `last`, expires.
+    pub fn expiry_after(&self, start: Instant, progress: u64, last: Instant) -> Instant {
+        self.expiry(start, progress)
+            .min(last.max(start).saturating_add(self.timeout))
+    }
+
+    /// When a wait that began at `start` and has moved `progress` octets expires,
+    /// progress counted at the minimum rate only (see [`RateDeadline::expiry_after`]).
     pub fn expiry(&self, start: Instant, progress: u64) -> Instant {
         let extension = if self.min_rate == 0 {
             0
@@ -250,6 +261,22 @@ mod tests {
         assert_eq!(
             RateDeadline::fixed(Duration::from_secs(3)).expiry(start, 1 << 40),
             Instant::from_secs(3)
+        );
+    }
+
+    #[test]
+    fn a_burst_then_silence_is_cut_off_after_the_silence() {
+        let limit = RateDeadline::new(Duration::from_secs(3), 500);
+        // 10 MB taken at once at t=1 s: no more than 3 s after that.
+        let start = Instant::ZERO;
+        assert_eq!(
+            limit.expiry_after(start, 10_000_000, Instant::from_secs(1)),
+            Instant::from_secs(4)
+        );
+        // Steady progress: the rate decides.
+        assert_eq!(
+            limit.expiry_after(start, 16, Instant::from_secs(30)),
+            Instant::from_millis(3_032)
         );
     }
 

@@ -1,14 +1,18 @@
 //! The one async driver loop, for every machine and any futures-io stream: write what
-//! `poll_transmit` gives, hand events out, read and feed only when the machine wants
-//! input, enforce `read_timeout()` with a timer, run the TLS handshake at `AwaitingTls`,
-//! stop at `Closed`.
+//! `poll_transmit` gives and report it with `transmitted`, hand events out, read and feed
+//! only when the machine wants input, bound every read, write and TLS handshake by the
+//! machine's `poll_timeout()` with a timer and call `handle_timeout` when it passes, stop
+//! at `Closed`.
+//!
+//! The driver's clock starts at [`Instant::ZERO`] when the driver is made: create the
+//! machine at `Instant::ZERO` just before.
 
 use std::io;
 use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::{TlsAcceptor, TlsConnector, client, server};
-use mailproto_core::{Io, Machine};
+use mailproto_core::{Instant, Io, Machine};
 use mailproto_std::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect};
 use mailproto_std::{Error, TlsRole};
 
@@ -32,11 +36,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
         }
     }
 
-    async fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+    async fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Stream::Plain(s) => s.write_all(buf).await,
-            Stream::ServerTls(s) => s.write_all(buf).await,
-            Stream::ClientTls(s) => s.write_all(buf).await,
+            Stream::Plain(s) => s.write(buf).await,
+            Stream::ServerTls(s) => s.write(buf).await,
+            Stream::ClientTls(s) => s.write(buf).await,
             Stream::Gone => Err(io::ErrorKind::NotConnected.into()),
         }
     }
@@ -73,6 +77,8 @@ pub struct Driver<M: Machine, S> {
     out: Vec<u8>,
     buf: Box<[u8]>,
     closed: bool,
+    /// The machine's clock: [`Instant::ZERO`] is when the driver was made.
+    origin: std::time::Instant,
 }
 
 impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
@@ -86,7 +92,21 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
             out: Vec::new(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
             closed: false,
+            origin: std::time::Instant::now(),
         }
+    }
+
+    /// The time now on the machine's clock, to pass to its calls.
+    pub fn now(&self) -> Instant {
+        clock(self.origin)
+    }
+
+    /// How long an I/O call may wait: until the machine's next deadline, or without
+    /// limit.
+    fn wait_for(&self) -> Option<Duration> {
+        self.machine
+            .poll_timeout()
+            .map(|due| due.saturating_duration_since(self.now()))
     }
 
     /// Drive `machine` over implicit TLS (ports 465 / 995): the handshake runs first.
@@ -111,19 +131,62 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
         matches!(self.stream, Stream::ServerTls(_) | Stream::ClientTls(_))
     }
 
-    /// Write everything the machine has queued.
+    /// Write everything the machine has queued, each write bounded by the machine's
+    /// deadline (a peer that stops reading hits the write deadline: the machine is told
+    /// and closes). Bytes are reported with `transmitted` as the stream takes them.
     pub async fn flush(&mut self) -> Result<(), Error> {
         loop {
             self.out.clear();
             if self.machine.poll_transmit(&mut self.out) == 0 {
                 break;
             }
-            if !self.closed {
-                self.stream.write_all(&self.out).await?;
+            if self.closed {
+                let now = self.now();
+                self.machine.transmitted(now, self.out.len());
+                continue;
+            }
+            let mut written = 0;
+            while written < self.out.len() {
+                let limit = self.wait_for();
+                let write = self.stream.write(&self.out[written..]);
+                let result = match limit {
+                    Some(t) => with_timeout(t, write).await,
+                    None => Some(write.await),
+                };
+                let now = self.now();
+                match result {
+                    None => {
+                        self.machine.handle_timeout(now);
+                        if self.machine.io() == Io::Closed && self.machine.poll_timeout().is_none()
+                        {
+                            // The write deadline passed: the output was dropped.
+                            self.closed = true;
+                            return Ok(());
+                        }
+                    }
+                    Some(Ok(0)) => {
+                        self.closed = true;
+                        break;
+                    }
+                    Some(Ok(n)) => {
+                        written += n;
+                        self.machine.transmitted(now, n);
+                    }
+                    Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Some(Err(e)) if is_disconnect(&e) => {
+                        self.closed = true;
+                        self.machine.feed_eof(now);
+                        break;
+                    }
+                    Some(Err(e)) => return Err(e.into()),
+                }
             }
         }
         if !self.closed {
-            self.stream.flush().await?;
+            match self.stream.flush().await {
+                Err(e) if is_disconnect(&e) => self.closed = true,
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -143,7 +206,8 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
                 }
                 Io::AwaitingTls => {
                     self.handshake().await?;
-                    self.machine.tls_established();
+                    let now = self.now();
+                    self.machine.tls_established(now);
                 }
                 Io::Open { wants_read: true } => self.read_once().await?,
                 _ => return Err(Error::Idle),
@@ -151,59 +215,89 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
         }
     }
 
-    /// Read once (honouring the machine's timeout) and feed the machine.
+    /// Read once (until the machine's next deadline at most) and feed the machine; when
+    /// the deadline passes, tell the machine.
     async fn read_once(&mut self) -> Result<(), Error> {
         if self.closed {
-            self.machine.feed_eof();
+            let now = self.now();
+            self.machine.feed_eof(now);
             return Ok(());
         }
-        let timeout = self.machine.read_timeout().filter(|t| !t.is_zero());
+        let limit = self.wait_for();
         let read = self.stream.read(&mut self.buf);
-        let result = match timeout {
+        let result = match limit {
             Some(t) => with_timeout(t, read).await,
             None => Some(read.await),
         };
+        let now = self.now();
         match result {
-            None => self.machine.handle_timeout(),
-            Some(Ok(0)) => self.machine.feed_eof(),
-            Some(Ok(n)) => self.machine.feed(&self.buf[..n]),
+            None => self.machine.handle_timeout(now),
+            Some(Ok(0)) => self.machine.feed_eof(now),
+            Some(Ok(n)) => self.machine.feed(now, &self.buf[..n]),
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Some(Err(e)) if is_disconnect(&e) => {
                 self.closed = true;
-                self.machine.feed_eof();
+                self.machine.feed_eof(now);
             }
             Some(Err(e)) => return Err(e.into()),
         }
         Ok(())
     }
 
-    /// Replace the plaintext stream by a TLS stream and complete the handshake. The
-    /// machine has already discarded any plaintext it held; this driver holds none.
+    /// Replace the plaintext stream by a TLS stream and complete the handshake, within
+    /// one total deadline: the machine's (STARTTLS/STLS), or [`HANDSHAKE_TIMEOUT`] for
+    /// implicit TLS. The machine has already discarded any plaintext it held; this driver
+    /// holds none.
     async fn handshake(&mut self) -> Result<(), Error> {
         let Stream::Plain(plain) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(Error::Tls(
                 "TLS requested on a connection already in TLS".into(),
             ));
         };
-        let limit = self.machine.read_timeout().unwrap_or(HANDSHAKE_TIMEOUT);
-        self.stream = match &self.tls {
+        let deadline = match self.machine.io() {
+            Io::AwaitingTls => self.machine.poll_timeout(),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.now() + HANDSHAKE_TIMEOUT);
+        let limit = deadline.saturating_duration_since(self.now());
+        let result = match &self.tls {
             TlsRole::Server(config) => {
                 let accept = TlsAcceptor::from(config.clone()).accept(plain);
-                let tls = with_timeout(limit, accept).await.ok_or(Error::Timeout)?;
-                Stream::ServerTls(Box::new(tls.map_err(handshake_error)?))
+                match with_timeout(limit, accept).await {
+                    Some(tls) => tls
+                        .map(|tls| Stream::ServerTls(Box::new(tls)))
+                        .map_err(handshake_error),
+                    None => Err(Error::Timeout),
+                }
             }
             TlsRole::Client(config, name) => {
                 let connect = TlsConnector::from(config.clone()).connect(name.clone(), plain);
-                let tls = with_timeout(limit, connect).await.ok_or(Error::Timeout)?;
-                Stream::ClientTls(Box::new(tls.map_err(handshake_error)?))
+                match with_timeout(limit, connect).await {
+                    Some(tls) => tls
+                        .map(|tls| Stream::ClientTls(Box::new(tls)))
+                        .map_err(handshake_error),
+                    None => Err(Error::Timeout),
+                }
             }
-            _ => {
-                return Err(Error::Tls(
-                    "no TLS configuration for this connection".into(),
-                ));
-            }
+            _ => Err(Error::Tls(
+                "no TLS configuration for this connection".into(),
+            )),
         };
-        Ok(())
+        match result {
+            Ok(stream) => {
+                self.stream = stream;
+                Ok(())
+            }
+            Err(e) => {
+                if matches!(e, Error::Timeout) {
+                    // The machine's handshake deadline passed: it closes.
+                    let now = self.now().max(deadline);
+                    self.machine.handle_timeout(now);
+                }
+                self.closed = true;
+                Err(e)
+            }
+        }
     }
 
     /// Close the stream (TLS close_notify included).
@@ -228,4 +322,9 @@ async fn with_timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Optio
         None
     })
     .await
+}
+
+/// The time since `origin` on the machine's clock.
+fn clock(origin: std::time::Instant) -> Instant {
+    Instant::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX))
 }

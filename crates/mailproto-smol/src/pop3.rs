@@ -6,11 +6,12 @@ use std::io::Read;
 use std::sync::Arc;
 
 use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use mailproto_core::pop3::client::{Client, ClientConfig, ClientError, Event as ClientEvent};
+use mailproto_core::pop3::client::{Client, ClientConfig, Event as ClientEvent, Refused};
 use mailproto_core::pop3::server::{Server, ServerConfig};
 use mailproto_core::pop3::{Capabilities, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
+use mailproto_core::{Instant, Machine};
 use mailproto_std::pop3_client::{Pop3Options, Reply, Security, Step, step};
 use mailproto_std::pop3_server::{Next, Pop3Backend, Pop3Session};
 use mailproto_std::{Error, TlsRole};
@@ -61,7 +62,7 @@ impl<B: Pop3Backend> Pop3Server<B> {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let machine = Server::new(self.inner.session_config(implicit_tls));
+        let machine = Server::new(Instant::ZERO, self.inner.session_config(implicit_tls));
         let role = self.tls.clone().map_or(TlsRole::None, TlsRole::Server);
         let mut driver = if implicit_tls {
             Driver::new_tls(machine, stream, role).await?
@@ -71,7 +72,8 @@ impl<B: Pop3Backend> Pop3Server<B> {
         let mut session = Pop3Session::new(self.inner.backend());
         let mut buf = vec![0u8; mailproto_std::adapter::READ_BUF];
         while let Some(event) = driver.next_event().await? {
-            if let Next::Stream(mut reader) = session.handle(driver.machine(), event)? {
+            let now = driver.now();
+            if let Next::Stream(mut reader) = session.handle(driver.machine(), now, event)? {
                 stream_message(&mut driver, &mut *reader, &mut buf).await?;
             }
         }
@@ -111,23 +113,33 @@ async fn stream_message<S: AsyncRead + AsyncWrite + Unpin>(
             Ok(n) => n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => {
-                driver.machine().message_abort().map_err(|e| misuse(&e))?;
+                let now = driver.now();
+                driver
+                    .machine()
+                    .message_abort(now)
+                    .map_err(|e| misuse(&e))?;
                 return Ok(());
             }
         };
         if n == 0 {
             break;
         }
+        let now = driver.now();
         let more = driver
             .machine()
-            .message_data(&buf[..n])
+            .message_data(now, &buf[..n])
             .map_err(|e| misuse(&e))?;
         driver.flush().await?;
+        if driver.machine_ref().io() == mailproto_core::Io::Closed {
+            // The client stopped reading: the write deadline closed the session.
+            return Ok(());
+        }
         if !more {
             break;
         }
     }
-    driver.machine().message_end().map_err(|e| misuse(&e))
+    let now = driver.now();
+    driver.machine().message_end(now).map_err(|e| misuse(&e))
 }
 
 /// An async POP3 client session.
@@ -157,7 +169,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     ) -> Result<Self, Error> {
         let implicit = security == Security::ImplicitTls;
         config.tls_active = implicit;
-        let machine = Client::new(config);
+        let machine = Client::new(Instant::ZERO, config);
         let mut driver = if implicit {
             Driver::new_tls(machine, stream, tls).await?
         } else {
@@ -201,9 +213,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 
     async fn run<F>(&mut self, issue: F) -> Result<Reply, Error>
     where
-        F: FnOnce(&mut Client) -> Result<(), ClientError>,
+        F: FnOnce(&mut Client, Instant) -> Result<(), Refused<()>>,
     {
-        issue(self.driver.machine()).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
+        issue(self.driver.machine(), now).map_err(|e| Error::Protocol(e.to_string()))?;
         self.wait(&mut futures_lite::io::sink()).await
     }
 
@@ -230,13 +243,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 
     /// USER and PASS.
     pub async fn login(&mut self, user: &str, password: &Secret<String>) -> Result<(), Error> {
-        self.run(|c| c.user(user)).await?;
-        self.run(|c| c.pass(password)).await.map(drop)
+        self.run(|c, now| c.user(now, user)).await?;
+        self.run(|c, now| c.pass(now, password)).await.map(drop)
     }
 
     /// APOP.
     pub async fn apop(&mut self, user: &str, secret: &Secret<String>) -> Result<(), Error> {
-        self.run(|c| c.apop(user, secret)).await.map(drop)
+        self.run(|c, now| c.apop(now, user, secret)).await.map(drop)
     }
 
     /// AUTH with `mechanism`, or the best one the server lists in CAPA.
@@ -254,9 +267,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         };
         let auth =
             ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
         self.driver
             .machine()
-            .auth(auth)
+            .auth(now, auth)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         self.wait(&mut futures_lite::io::sink()).await.map(drop)
     }
@@ -273,7 +287,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 
     /// LIST.
     pub async fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
-        match self.run(|c| c.list(None)).await? {
+        match self.run(|c, now| c.list(now, None)).await? {
             Reply::ScanList(l) => Ok(l),
             other => Err(Error::Protocol(format!(
                 "LIST: unexpected answer {other:?}"
@@ -283,7 +297,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
 
     /// UIDL.
     pub async fn uidl(&mut self) -> Result<Vec<UniqueIdListing>, Error> {
-        match self.run(|c| c.uidl(None)).await? {
+        match self.run(|c, now| c.uidl(now, None)).await? {
             Reply::UidlList(l) => Ok(l),
             other => Err(Error::Protocol(format!(
                 "UIDL: unexpected answer {other:?}"
@@ -297,9 +311,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         msg: u32,
         out: &mut W,
     ) -> Result<(), Error> {
+        let now = self.driver.now();
         self.driver
             .machine()
-            .retr(msg)
+            .retr(now, msg)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         self.wait(out).await.map(drop)
     }
@@ -311,16 +326,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         lines: u32,
         out: &mut W,
     ) -> Result<(), Error> {
+        let now = self.driver.now();
         self.driver
             .machine()
-            .top(msg, lines)
+            .top(now, msg, lines)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         self.wait(out).await.map(drop)
     }
 
     /// DELE.
     pub async fn dele(&mut self, msg: u32) -> Result<(), Error> {
-        self.run(|c| c.dele(msg)).await.map(drop)
+        self.run(|c, now| c.dele(now, msg)).await.map(drop)
     }
 
     /// RSET.

@@ -3,8 +3,9 @@
 //! an `AsyncRead` with per-recipient results).
 
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use mailproto_core::Instant;
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
-use mailproto_core::smtp::client::{Client, ClientError, Event};
+use mailproto_core::smtp::client::{Client, Event, Refused};
 use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{Capabilities, Reply};
 use mailproto_std::pop3_client::Security;
@@ -62,7 +63,7 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
     where
         S: AsyncRead + AsyncWrite + Unpin,
     {
-        let machine = Server::new(self.inner.session_config(implicit_tls));
+        let machine = Server::new(Instant::ZERO, self.inner.session_config(implicit_tls));
         let role = self.inner.tls_role();
         let mut driver = if implicit_tls {
             Driver::new_tls(machine, stream, role).await?
@@ -71,7 +72,8 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         };
         let mut session = SmtpSession::new(self.inner.handler(peer));
         while let Some(event) = driver.next_event().await? {
-            session.handle(driver.machine(), event)?;
+            let now = driver.now();
+            session.handle(driver.machine(), now, event)?;
         }
         Ok(())
     }
@@ -128,7 +130,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         let mut config = options.config;
         let implicit = options.security == Security::ImplicitTls;
         config.tls_active = implicit;
-        let machine = Client::new(config);
+        let machine = Client::new(Instant::ZERO, config);
         let mut driver = if implicit {
             Driver::new_tls(machine, stream, tls).await?
         } else {
@@ -170,9 +172,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
 
     async fn step<F>(&mut self, issue: F) -> Result<(), Error>
     where
-        F: FnOnce(&mut Client) -> Result<(), ClientError>,
+        F: FnOnce(&mut Client, Instant) -> Result<(), Refused<()>>,
     {
-        issue(self.driver.machine()).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
+        issue(self.driver.machine(), now).map_err(|e| Error::Protocol(e.to_string()))?;
         self.wait_step().await
     }
 
@@ -210,10 +213,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     ) -> Result<(), Error> {
         let auth =
             ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
         self.driver
             .machine()
-            .auth_forced(auth)
-            .map_err(|e| Error::Protocol(e.into_error().to_string()))?;
+            .auth_forced(now, auth)
+            .map_err(|e| Error::Protocol(e.into_kind().to_string()))?;
         self.wait_step().await
     }
 
@@ -229,10 +233,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         };
         let auth =
             ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
         self.driver
             .machine()
-            .auth(auth)
-            .map_err(|e| Error::Protocol(e.into_error().to_string()))?;
+            .auth(now, auth)
+            .map_err(|e| Error::Protocol(e.into_kind().to_string()))?;
         self.wait_step().await
     }
 
@@ -242,7 +247,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         envelope: Envelope,
         body: &mut R,
     ) -> Result<SendReport, Error> {
-        let mut txn = Transaction::start(self.driver.machine(), envelope, self.prefer_bdat)?;
+        let now = self.driver.now();
+        let mut txn = Transaction::start(self.driver.machine(), now, envelope, self.prefer_bdat)?;
         let mut buf = std::mem::take(&mut self.body_buf);
         buf.resize(64 * 1024, 0);
         let result = self.run_transaction(&mut txn, body, &mut buf).await;
@@ -274,17 +280,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         body: &mut R,
         buf: &mut [u8],
     ) -> Result<bool, Error> {
-        let protocol = |e: ClientError| Error::Protocol(e.to_string());
+        let protocol = |e: Refused<()>| Error::Protocol(e.to_string());
         while self.driver.machine_ref().body_writable() {
             let n = body.read(buf).await?;
+            let now = self.driver.now();
             if n == 0 {
-                self.driver.machine().finish_body().map_err(protocol)?;
+                self.driver.machine().finish_body(now).map_err(protocol)?;
                 self.driver.flush().await?;
                 return Ok(true);
             }
             self.driver
                 .machine()
-                .send_body(&buf[..n])
+                .send_body(now, &buf[..n])
                 .map_err(protocol)?;
             self.driver.flush().await?;
         }
@@ -293,9 +300,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
 
     /// QUIT and close.
     pub async fn quit(mut self) -> Result<(), Error> {
+        let now = self.driver.now();
         self.driver
             .machine()
-            .quit()
+            .quit(now)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         while self.driver.next_event().await?.is_some() {}
         Ok(())

@@ -1,12 +1,16 @@
-//! The one driver loop, for every machine: write what `poll_transmit` gives, hand events
-//! out, read and feed only when the machine wants input, enforce `read_timeout()`, run the
-//! TLS handshake at `AwaitingTls`, stop at `Closed`.
+//! The one driver loop, for every machine: write what `poll_transmit` gives and report it
+//! with `transmitted`, hand events out, read and feed only when the machine wants input,
+//! bound every read, write and TLS handshake by the machine's `poll_timeout()` and call
+//! `handle_timeout` when it passes, stop at `Closed`.
+//!
+//! The driver's clock starts at [`Instant::ZERO`] when the driver is made: create the
+//! machine at `Instant::ZERO` just before (as the servers and clients here do).
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::Arc;
 
-use mailproto_core::{Io, Machine};
+use mailproto_core::{Instant, Io, Machine};
 use rustls::pki_types::ServerName;
 
 use crate::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect, is_timeout};
@@ -109,6 +113,10 @@ pub struct Driver<M: Machine> {
     peer: Option<std::net::SocketAddr>,
     /// The read timeout set on the socket, to skip the system call when unchanged.
     read_timeout: Option<std::time::Duration>,
+    /// The write timeout set on the socket, likewise.
+    write_timeout: Option<std::time::Duration>,
+    /// The machine's clock: [`Instant::ZERO`] is when the driver was made.
+    origin: std::time::Instant,
 }
 
 impl<M: Machine + std::fmt::Debug> std::fmt::Debug for Driver<M> {
@@ -138,7 +146,23 @@ impl<M: Machine> Driver<M> {
             closed: false,
             peer,
             read_timeout: None,
+            write_timeout: None,
+            origin: std::time::Instant::now(),
         }
+    }
+
+    /// The time now on the machine's clock, to pass to its calls.
+    pub fn now(&self) -> Instant {
+        clock(self.origin)
+    }
+
+    /// How long a socket call may wait: until the machine's next deadline (at least a
+    /// millisecond, as a zero timeout means none), or without limit.
+    fn wait_for(&self) -> Option<std::time::Duration> {
+        self.machine.poll_timeout().map(|due| {
+            let left = due.saturating_duration_since(self.now());
+            left.max(std::time::Duration::from_millis(1))
+        })
     }
 
     /// Drive `machine` over implicit TLS (ports 465 / 995): the handshake runs first.
@@ -178,7 +202,9 @@ impl<M: Machine> Driver<M> {
         self.stream.is_tls()
     }
 
-    /// Write everything the machine has queued.
+    /// Write everything the machine has queued, each write bounded by the machine's
+    /// deadline (a peer that stops reading hits the write deadline: the machine is told
+    /// and closes). Bytes are reported with `transmitted` as the socket takes them.
     pub fn flush(&mut self) -> Result<(), Error> {
         loop {
             self.out.clear();
@@ -188,12 +214,57 @@ impl<M: Machine> Driver<M> {
             if let Some(tap) = self.tap.as_mut() {
                 tap(Direction::Sent, &self.out);
             }
-            if !self.closed {
-                self.stream.write_all(&self.out)?;
+            if self.closed {
+                // Nobody to send to: the bytes are gone.
+                let now = self.now();
+                self.machine.transmitted(now, self.out.len());
+                continue;
+            }
+            let mut written = 0;
+            while written < self.out.len() {
+                let timeout = self.wait_for();
+                if timeout != self.write_timeout
+                    && let Some(tcp) = self.stream.tcp()
+                {
+                    tcp.set_write_timeout(timeout)?;
+                    self.write_timeout = timeout;
+                }
+                match self.stream.write(&self.out[written..]) {
+                    Ok(0) => {
+                        self.closed = true;
+                        break;
+                    }
+                    Ok(n) => {
+                        written += n;
+                        let now = self.now();
+                        self.machine.transmitted(now, n);
+                    }
+                    Err(e) if is_timeout(&e) => {
+                        let now = self.now();
+                        self.machine.handle_timeout(now);
+                        if self.machine.io() == Io::Closed && self.machine.poll_timeout().is_none()
+                        {
+                            // The write deadline passed: the output was dropped.
+                            self.closed = true;
+                            return Ok(());
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if is_disconnect(&e) => {
+                        self.closed = true;
+                        let now = self.now();
+                        self.machine.feed_eof(now);
+                        break;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
             }
         }
         if !self.closed {
-            self.stream.flush()?;
+            match self.stream.flush() {
+                Err(e) if is_disconnect(&e) => self.closed = true,
+                other => other?,
+            }
         }
         Ok(())
     }
@@ -213,7 +284,8 @@ impl<M: Machine> Driver<M> {
                 }
                 Io::AwaitingTls => {
                     self.handshake()?;
-                    self.machine.tls_established();
+                    let now = self.now();
+                    self.machine.tls_established(now);
                 }
                 Io::Open { wants_read: true } => self.read_once()?,
                 Io::Open { wants_read: false } => return Err(Error::Idle),
@@ -222,74 +294,119 @@ impl<M: Machine> Driver<M> {
         }
     }
 
-    /// Read once (honouring the machine's timeout) and feed the machine.
+    /// Read once (until the machine's next deadline at most) and feed the machine; when
+    /// the deadline passes, tell the machine.
     fn read_once(&mut self) -> Result<(), Error> {
         if self.closed {
-            self.machine.feed_eof();
+            let now = self.now();
+            self.machine.feed_eof(now);
             return Ok(());
         }
-        let timeout = self.machine.read_timeout().filter(|t| !t.is_zero());
+        let timeout = self.wait_for();
         if timeout != self.read_timeout
             && let Some(tcp) = self.stream.tcp()
         {
             tcp.set_read_timeout(timeout)?;
             self.read_timeout = timeout;
         }
-        match self.stream.read(&mut self.buf) {
-            Ok(0) => self.machine.feed_eof(),
+        let result = self.stream.read(&mut self.buf);
+        let now = self.now();
+        match result {
+            Ok(0) => self.machine.feed_eof(now),
             Ok(n) => {
                 if let Some(tap) = self.tap.as_mut() {
                     tap(Direction::Received, &self.buf[..n]);
                 }
-                self.machine.feed(&self.buf[..n]);
+                self.machine.feed(now, &self.buf[..n]);
             }
-            Err(e) if is_timeout(&e) => self.machine.handle_timeout(),
+            Err(e) if is_timeout(&e) => self.machine.handle_timeout(now),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_disconnect(&e) => {
                 self.closed = true;
-                self.machine.feed_eof();
+                self.machine.feed_eof(now);
             }
             Err(e) => return Err(e.into()),
         }
         Ok(())
     }
 
-    /// Replace the plaintext stream by a TLS stream and complete the handshake. The
-    /// machine has already discarded any plaintext it held; this driver holds none (every
-    /// read is fed whole).
+    /// Replace the plaintext stream by a TLS stream and complete the handshake, within
+    /// one total deadline: the machine's (STARTTLS/STLS), or [`HANDSHAKE_TIMEOUT`] from
+    /// now for implicit TLS. The machine has already discarded any plaintext it held;
+    /// this driver holds none (every read is fed whole).
     fn handshake(&mut self) -> Result<(), Error> {
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return Err(Error::Tls(
                 "TLS requested on a connection already in TLS".into(),
             ));
         };
-        let limit = self.machine.read_timeout().unwrap_or(HANDSHAKE_TIMEOUT);
-        tcp.set_read_timeout(Some(limit))?;
-        self.read_timeout = Some(limit);
-        self.stream = match &self.tls {
-            TlsRole::None => {
-                return Err(Error::Tls(
-                    "no TLS configuration for this connection".into(),
-                ));
+        let deadline = match self.machine.io() {
+            Io::AwaitingTls => self.machine.poll_timeout(),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.now() + HANDSHAKE_TIMEOUT);
+        let origin = self.origin;
+        // Each socket call waits at most for what is left of the deadline.
+        let arm = |tcp: &TcpStream| -> Result<(), Error> {
+            let left = deadline.saturating_duration_since(clock(origin));
+            if left.is_zero() {
+                return Err(Error::Timeout);
             }
+            tcp.set_read_timeout(Some(left))?;
+            tcp.set_write_timeout(Some(left))?;
+            Ok(())
+        };
+        self.read_timeout = None;
+        self.write_timeout = None;
+        let result = match &self.tls {
+            TlsRole::None => Err(Error::Tls(
+                "no TLS configuration for this connection".into(),
+            )),
             TlsRole::Server(config) => {
                 let conn = rustls::ServerConnection::new(config.clone())?;
                 let mut s = rustls::StreamOwned::new(conn, tcp);
+                let mut done = Ok(());
                 while s.conn.is_handshaking() {
-                    s.conn.complete_io(&mut s.sock).map_err(handshake_error)?;
+                    done = arm(&s.sock).and_then(|()| {
+                        s.conn
+                            .complete_io(&mut s.sock)
+                            .map(|_| ())
+                            .map_err(handshake_error)
+                    });
+                    if done.is_err() {
+                        break;
+                    }
                 }
-                Stream::ServerTls(Box::new(s))
+                self.stream = Stream::ServerTls(Box::new(s));
+                done
             }
             TlsRole::Client(config, name) => {
                 let conn = rustls::ClientConnection::new(config.clone(), name.clone())?;
                 let mut s = rustls::StreamOwned::new(conn, tcp);
+                let mut done = Ok(());
                 while s.conn.is_handshaking() {
-                    s.conn.complete_io(&mut s.sock).map_err(handshake_error)?;
+                    done = arm(&s.sock).and_then(|()| {
+                        s.conn
+                            .complete_io(&mut s.sock)
+                            .map(|_| ())
+                            .map_err(handshake_error)
+                    });
+                    if done.is_err() {
+                        break;
+                    }
                 }
-                Stream::ClientTls(Box::new(s))
+                self.stream = Stream::ClientTls(Box::new(s));
+                done
             }
         };
-        Ok(())
+        if let Err(Error::Timeout) = result {
+            // The machine's handshake deadline passed: it closes (nothing can be sent in
+            // plaintext mid-handshake).
+            let now = self.now().max(deadline);
+            self.machine.handle_timeout(now);
+            self.closed = true;
+        }
+        result
     }
 
     /// Flush what is left and close the connection.
@@ -319,4 +436,9 @@ impl<M: Machine> Driver<M> {
         self.close();
         self.machine
     }
+}
+
+/// The time since `origin` on the machine's clock.
+fn clock(origin: std::time::Instant) -> Instant {
+    Instant::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX))
 }

@@ -8,7 +8,8 @@ use std::io::Write;
 use std::net::TcpStream;
 use std::time::Duration;
 
-use mailproto_core::pop3::client::{Client, ClientConfig, Event};
+use mailproto_core::Instant;
+use mailproto_core::pop3::client::{Client, ClientConfig, Event, Refused};
 use mailproto_core::pop3::{Capabilities, DropListing, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
@@ -181,7 +182,7 @@ impl Pop3Client {
     ) -> Result<Self, Error> {
         let implicit = security == Security::ImplicitTls;
         config.tls_active = implicit;
-        let machine = Client::new(config);
+        let machine = Client::new(mailproto_core::Instant::ZERO, config);
         let mut driver = Driver::new(machine, tcp, tls);
         if let Some(tap) = tap {
             driver.set_tap(tap);
@@ -234,15 +235,16 @@ impl Pop3Client {
     /// Issue a command and wait for its answer, sending body bytes to `sink`.
     fn run_into<F>(&mut self, issue: F, sink: &mut dyn Write) -> Result<Reply, Error>
     where
-        F: FnOnce(&mut Client) -> Result<(), mailproto_core::pop3::client::ClientError>,
+        F: FnOnce(&mut Client, Instant) -> Result<(), Refused<()>>,
     {
-        issue(self.driver.machine()).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
+        issue(self.driver.machine(), now).map_err(|e| Error::Protocol(e.to_string()))?;
         self.wait(sink)
     }
 
     fn run<F>(&mut self, issue: F) -> Result<Reply, Error>
     where
-        F: FnOnce(&mut Client) -> Result<(), mailproto_core::pop3::client::ClientError>,
+        F: FnOnce(&mut Client, Instant) -> Result<(), Refused<()>>,
     {
         self.run_into(issue, &mut std::io::sink())
     }
@@ -269,13 +271,13 @@ impl Pop3Client {
 
     /// USER and PASS.
     pub fn login(&mut self, user: &str, password: &Secret<String>) -> Result<(), Error> {
-        self.run(|c| c.user(user))?;
-        self.run(|c| c.pass(password)).map(drop)
+        self.run(|c, now| c.user(now, user))?;
+        self.run(|c, now| c.pass(now, password)).map(drop)
     }
 
     /// APOP with the shared secret (needs a timestamp in the greeting).
     pub fn apop(&mut self, user: &str, secret: &Secret<String>) -> Result<(), Error> {
-        self.run(|c| c.apop(user, secret)).map(drop)
+        self.run(|c, now| c.apop(now, user, secret)).map(drop)
     }
 
     /// AUTH with `mechanism`, or the best one the server lists in CAPA.
@@ -293,9 +295,10 @@ impl Pop3Client {
         };
         let auth =
             ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
         self.driver
             .machine()
-            .auth(auth)
+            .auth(now, auth)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         self.wait(&mut std::io::sink()).map(drop)
     }
@@ -310,7 +313,7 @@ impl Pop3Client {
 
     /// LIST: number and size of every message not deleted.
     pub fn list(&mut self) -> Result<Vec<ScanListing>, Error> {
-        match self.run(|c| c.list(None))? {
+        match self.run(|c, now| c.list(now, None))? {
             Reply::ScanList(l) => Ok(l),
             other => Err(unexpected("LIST", &other)),
         }
@@ -318,7 +321,7 @@ impl Pop3Client {
 
     /// UIDL: number and unique-id of every message not deleted.
     pub fn uidl(&mut self) -> Result<Vec<UniqueIdListing>, Error> {
-        match self.run(|c| c.uidl(None))? {
+        match self.run(|c, now| c.uidl(now, None))? {
             Reply::UidlList(l) => Ok(l),
             other => Err(unexpected("UIDL", &other)),
         }
@@ -326,12 +329,13 @@ impl Pop3Client {
 
     /// RETR `msg`, streaming the unstuffed message into `out`.
     pub fn retr(&mut self, msg: u32, out: &mut dyn Write) -> Result<(), Error> {
-        self.run_into(|c| c.retr(msg), out).map(drop)
+        self.run_into(|c, now| c.retr(now, msg), out).map(drop)
     }
 
     /// TOP `msg lines`, streaming into `out`.
     pub fn top(&mut self, msg: u32, lines: u32, out: &mut dyn Write) -> Result<(), Error> {
-        self.run_into(|c| c.top(msg, lines), out).map(drop)
+        self.run_into(|c, now| c.top(now, msg, lines), out)
+            .map(drop)
     }
 
     /// RETR several messages. All requests are handed to the machine at once: with
@@ -344,9 +348,10 @@ impl Pop3Client {
         mut open: impl FnMut(u32) -> std::io::Result<W>,
     ) -> Result<(), Error> {
         for &msg in msgs {
+            let now = self.driver.now();
             self.driver
                 .machine()
-                .retr(msg)
+                .retr(now, msg)
                 .map_err(|e| Error::Protocol(e.to_string()))?;
         }
         for &msg in msgs {
@@ -358,7 +363,7 @@ impl Pop3Client {
 
     /// DELE `msg` (removed at QUIT).
     pub fn dele(&mut self, msg: u32) -> Result<(), Error> {
-        self.run(|c| c.dele(msg)).map(drop)
+        self.run(|c, now| c.dele(now, msg)).map(drop)
     }
 
     /// RSET: unmark deletions.

@@ -14,6 +14,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mailproto_core::pop3::server::{Event, Maildrop, MessageInfo, Server, ServerConfig};
 use mailproto_core::pop3::{ResponseCode, Status, UniqueId, apop_digest};
 use mailproto_core::sasl::Credentials;
+use mailproto_core::{Instant, Machine};
 
 use crate::{Driver, Error, Listener, TlsRole};
 
@@ -148,7 +149,12 @@ impl<B: Pop3Backend> Pop3Session<B> {
     }
 
     /// Answer one event through `server`.
-    pub fn handle(&mut self, server: &mut Server, event: Event) -> Result<Next, Error> {
+    pub fn handle(
+        &mut self,
+        server: &mut Server,
+        now: Instant,
+        event: Event,
+    ) -> Result<Next, Error> {
         let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
         match event {
             Event::Login { user, password } => {
@@ -156,7 +162,7 @@ impl<B: Pop3Backend> Pop3Session<B> {
                     user: &user,
                     password: password.expose(),
                 };
-                self.login(server, attempt)?;
+                self.login(server, now, attempt)?;
             }
             Event::Apop {
                 user,
@@ -168,7 +174,7 @@ impl<B: Pop3Backend> Pop3Session<B> {
                     digest: &digest,
                     timestamp: &timestamp,
                 };
-                self.login(server, attempt)?;
+                self.login(server, now, attempt)?;
             }
             Event::Auth { credentials } => {
                 let attempt = match &credentials {
@@ -180,7 +186,7 @@ impl<B: Pop3Backend> Pop3Session<B> {
                     },
                     other => LoginAttempt::Sasl(other),
                 };
-                self.login(server, attempt)?;
+                self.login(server, now, attempt)?;
             }
             Event::Retrieve { msg, .. } => {
                 let opened = match self.mailbox.as_mut() {
@@ -189,13 +195,15 @@ impl<B: Pop3Backend> Pop3Session<B> {
                 };
                 match opened {
                     Ok(reader) => {
-                        server.message_start().map_err(|e| misuse(&e))?;
+                        server.message_start(now).map_err(|e| misuse(&e))?;
                         return Ok(Next::Stream(reader));
                     }
                     Err(e) => {
                         let status = Status::err(format!("message {msg} unavailable: {e}"))
                             .with_code(ResponseCode::SysTemp);
-                        server.message_unavailable(status).map_err(|e| misuse(&e))?;
+                        server
+                            .message_unavailable(now, status)
+                            .map_err(|e| misuse(&e))?;
                     }
                 }
             }
@@ -206,11 +214,11 @@ impl<B: Pop3Backend> Pop3Session<B> {
                     None => Ok(()),
                 };
                 match result {
-                    Ok(()) => server.update_done().map_err(|e| misuse(&e))?,
+                    Ok(()) => server.update_done(now).map_err(|e| misuse(&e))?,
                     Err(e) => {
                         let status = Status::err(format!("some deleted messages not removed: {e}"))
                             .with_code(ResponseCode::SysTemp);
-                        server.update_failed(status).map_err(|e| misuse(&e))?;
+                        server.update_failed(now, status).map_err(|e| misuse(&e))?;
                     }
                 }
                 self.mailbox = None;
@@ -221,7 +229,12 @@ impl<B: Pop3Backend> Pop3Session<B> {
         Ok(Next::Continue)
     }
 
-    fn login(&mut self, server: &mut Server, attempt: LoginAttempt<'_>) -> Result<(), Error> {
+    fn login(
+        &mut self,
+        server: &mut Server,
+        now: Instant,
+        attempt: LoginAttempt<'_>,
+    ) -> Result<(), Error> {
         let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
         match self.backend.login(attempt) {
             Ok(mailbox) => {
@@ -232,16 +245,16 @@ impl<B: Pop3Backend> Pop3Session<B> {
                     messages.push(MessageInfo::new(size, uid));
                 }
                 server
-                    .login_ok(Maildrop::new(messages))
+                    .login_ok(now, Maildrop::new(messages))
                     .map_err(|e| misuse(&e))?;
                 self.mailbox = Some(mailbox);
             }
-            Err(LoginError::Invalid) => server.login_failed().map_err(|e| misuse(&e))?,
-            Err(LoginError::InUse) => server.login_in_use().map_err(|e| misuse(&e))?,
+            Err(LoginError::Invalid) => server.login_failed(now).map_err(|e| misuse(&e))?,
+            Err(LoginError::InUse) => server.login_in_use(now).map_err(|e| misuse(&e))?,
             Err(LoginError::Unavailable(why)) => {
                 let status = Status::err(format!("maildrop unavailable: {why}"))
                     .with_code(ResponseCode::SysTemp);
-                server.login_error(status).map_err(|e| misuse(&e))?;
+                server.login_error(now, status).map_err(|e| misuse(&e))?;
             }
         }
         Ok(())
@@ -329,7 +342,7 @@ impl<B: Pop3Backend> Pop3Server<B> {
 
     /// Serve one connection to its end.
     pub fn serve_connection(&self, tcp: TcpStream, implicit_tls: bool) -> Result<(), Error> {
-        let machine = Server::new(self.session_config(implicit_tls));
+        let machine = Server::new(Instant::ZERO, self.session_config(implicit_tls));
         let mut driver = if implicit_tls {
             Driver::new_tls(machine, tcp, self.tls_role())?
         } else {
@@ -338,7 +351,8 @@ impl<B: Pop3Backend> Pop3Server<B> {
         let mut session = Pop3Session::new(self.backend.clone());
         let mut buf = vec![0u8; crate::adapter::READ_BUF];
         while let Some(event) = driver.next_event()? {
-            if let Next::Stream(mut reader) = session.handle(driver.machine(), event)? {
+            let now = driver.now();
+            if let Next::Stream(mut reader) = session.handle(driver.machine(), now, event)? {
                 stream_message(&mut driver, &mut *reader, &mut buf)?;
             }
         }
@@ -358,7 +372,8 @@ impl<B: Pop3Backend> Pop3Server<B> {
     }
 }
 
-/// Stream one message through the machine, flushing between chunks.
+/// Stream one message through the machine, flushing between chunks. A client that
+/// stops reading hits the write deadline: the machine closes, and streaming stops.
 fn stream_message(
     driver: &mut Driver<Server>,
     reader: &mut dyn Read,
@@ -370,23 +385,32 @@ fn stream_message(
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(_) => {
-                driver.machine().message_abort().map_err(|e| misuse(&e))?;
+                let now = driver.now();
+                driver
+                    .machine()
+                    .message_abort(now)
+                    .map_err(|e| misuse(&e))?;
                 return Ok(());
             }
         };
         if n == 0 {
             break;
         }
+        let now = driver.now();
         let more = driver
             .machine()
-            .message_data(&buf[..n])
+            .message_data(now, &buf[..n])
             .map_err(|e| misuse(&e))?;
         driver.flush()?;
+        if driver.machine_ref().io() == mailproto_core::Io::Closed {
+            return Ok(());
+        }
         if !more {
             break;
         }
     }
-    driver.machine().message_end().map_err(|e| misuse(&e))
+    let now = driver.now();
+    driver.machine().message_end(now).map_err(|e| misuse(&e))
 }
 
 /// The greeting that turns away a connection over the limit (RFC 2449 §8.1:

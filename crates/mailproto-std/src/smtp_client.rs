@@ -10,8 +10,9 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::time::Duration;
 
+use mailproto_core::Instant;
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
-use mailproto_core::smtp::client::{BodyMode, Client, ClientConfig, Event, FailureReason};
+use mailproto_core::smtp::client::{BodyMode, Client, ClientConfig, Event, FailureReason, Refused};
 use mailproto_core::smtp::{Capabilities, ForwardPath, MailParams, RcptParams, Reply, ReversePath};
 
 use crate::pop3_client::Security;
@@ -113,6 +114,7 @@ impl Transaction {
     /// Start sending `envelope` on `client`.
     pub fn start(
         client: &mut Client,
+        now: Instant,
         envelope: Envelope,
         prefer_bdat: bool,
     ) -> Result<Self, Error> {
@@ -125,8 +127,14 @@ impl Transaction {
             BodyMode::Data
         };
         client
-            .send_envelope(envelope.from, envelope.params, envelope.recipients, mode)
-            .map_err(|e| Error::Protocol(e.into_error().to_string()))?;
+            .send_envelope(
+                now,
+                envelope.from,
+                envelope.params,
+                envelope.recipients,
+                mode,
+            )
+            .map_err(|e| Error::Protocol(e.into_kind().to_string()))?;
         let replies = vec![None; recipients.len()];
         Ok(Transaction {
             recipients,
@@ -283,7 +291,7 @@ impl SmtpClient {
         let mut config = options.config;
         let implicit = options.security == Security::ImplicitTls;
         config.tls_active = implicit;
-        let machine = Client::new(config);
+        let machine = Client::new(Instant::ZERO, config);
         let mut driver = Driver::new(machine, tcp, tls);
         if let Some(tap) = tap {
             driver.set_tap(tap);
@@ -327,9 +335,10 @@ impl SmtpClient {
 
     fn step<F>(&mut self, issue: F) -> Result<(), Error>
     where
-        F: FnOnce(&mut Client) -> Result<(), mailproto_core::smtp::client::ClientError>,
+        F: FnOnce(&mut Client, Instant) -> Result<(), Refused<()>>,
     {
-        issue(self.driver.machine()).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
+        issue(self.driver.machine(), now).map_err(|e| Error::Protocol(e.to_string()))?;
         self.wait_step()
     }
 
@@ -367,10 +376,11 @@ impl SmtpClient {
     ) -> Result<(), Error> {
         let auth =
             ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
         self.driver
             .machine()
-            .auth_forced(auth)
-            .map_err(|e| Error::Protocol(e.into_error().to_string()))?;
+            .auth_forced(now, auth)
+            .map_err(|e| Error::Protocol(e.into_kind().to_string()))?;
         self.wait_step()
     }
 
@@ -386,10 +396,11 @@ impl SmtpClient {
         };
         let auth =
             ClientAuth::new(mechanism, credentials).map_err(|e| Error::Protocol(e.to_string()))?;
+        let now = self.driver.now();
         self.driver
             .machine()
-            .auth(auth)
-            .map_err(|e| Error::Protocol(e.into_error().to_string()))?;
+            .auth(now, auth)
+            .map_err(|e| Error::Protocol(e.into_kind().to_string()))?;
         self.wait_step()
     }
 
@@ -397,7 +408,8 @@ impl SmtpClient {
     /// envelope's recipients. `Ok` when at least one recipient got it; the report has
     /// each recipient's result.
     pub fn send(&mut self, envelope: Envelope, body: &mut dyn Read) -> Result<SendReport, Error> {
-        let mut txn = Transaction::start(self.driver.machine(), envelope, self.prefer_bdat)?;
+        let now = self.driver.now();
+        let mut txn = Transaction::start(self.driver.machine(), now, envelope, self.prefer_bdat)?;
         let mut buf = std::mem::take(&mut self.body_buf);
         buf.resize(64 * 1024, 0);
         let result = self.run_transaction(&mut txn, body, &mut buf);
@@ -425,22 +437,22 @@ impl SmtpClient {
 
     /// Write body chunks while the machine accepts them; returns whether the body ended.
     fn pump_body(&mut self, body: &mut dyn Read, buf: &mut [u8]) -> Result<bool, Error> {
-        let protocol =
-            |e: mailproto_core::smtp::client::ClientError| Error::Protocol(e.to_string());
+        let protocol = |e: Refused<()>| Error::Protocol(e.to_string());
         while self.driver.machine_ref().body_writable() {
             let n = match body.read(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
+            let now = self.driver.now();
             if n == 0 {
-                self.driver.machine().finish_body().map_err(protocol)?;
+                self.driver.machine().finish_body(now).map_err(protocol)?;
                 self.driver.flush()?;
                 return Ok(true);
             }
             self.driver
                 .machine()
-                .send_body(&buf[..n])
+                .send_body(now, &buf[..n])
                 .map_err(protocol)?;
             self.driver.flush()?;
         }
@@ -449,9 +461,10 @@ impl SmtpClient {
 
     /// RSET.
     pub fn reset(&mut self) -> Result<(), Error> {
+        let now = self.driver.now();
         self.driver
             .machine()
-            .rset()
+            .rset(now)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         loop {
             match self.driver.next_event()?.ok_or(Error::Closed)? {
@@ -468,9 +481,10 @@ impl SmtpClient {
 
     /// QUIT and close.
     pub fn quit(mut self) -> Result<(), Error> {
+        let now = self.driver.now();
         self.driver
             .machine()
-            .quit()
+            .quit(now)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         while self.driver.next_event()?.is_some() {}
         Ok(())

@@ -32,6 +32,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mailproto_core::Instant;
 use mailproto_core::sasl::Credentials;
 use mailproto_core::smtp::server::{Awaiting, Event, Server, ServerConfig};
 use mailproto_core::smtp::{
@@ -105,23 +106,23 @@ impl<H: SmtpHandler> SmtpSession<H> {
     }
 
     /// Answer one event through `server`.
-    pub fn handle(&mut self, server: &mut Server, event: Event) -> Result<(), Error> {
+    pub fn handle(&mut self, server: &mut Server, now: Instant, event: Event) -> Result<(), Error> {
         let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
         match event {
             Event::Auth { credentials, .. } => {
                 if self.handler.authenticate(&credentials) {
-                    server.auth_accept().map_err(|e| misuse(&e))?;
+                    server.auth_accept(now).map_err(|e| misuse(&e))?;
                 } else {
-                    server.auth_reject().map_err(|e| misuse(&e))?;
+                    server.auth_reject(now).map_err(|e| misuse(&e))?;
                 }
             }
             Event::Mail { from, params } => match self.handler.mail(&from, &params) {
-                Ok(()) => server.accept().map_err(|e| misuse(&e))?,
-                Err(reply) => server.reply(reply).map_err(|e| misuse(&e))?,
+                Ok(()) => server.accept(now).map_err(|e| misuse(&e))?,
+                Err(reply) => server.reply(now, reply).map_err(|e| misuse(&e))?,
             },
             Event::Rcpt { to, params } => match self.handler.rcpt(&to, &params) {
-                Ok(()) => server.accept().map_err(|e| misuse(&e))?,
-                Err(reply) => server.reply(reply).map_err(|e| misuse(&e))?,
+                Ok(()) => server.accept(now).map_err(|e| misuse(&e))?,
+                Err(reply) => server.reply(now, reply).map_err(|e| misuse(&e))?,
             },
             Event::DataStart { .. } => {
                 self.failed = self.handler.data_start().err();
@@ -145,8 +146,8 @@ impl<H: SmtpHandler> SmtpSession<H> {
                 };
                 for _ in 0..due {
                     match &answer {
-                        Ok(()) => server.accept().map_err(|e| misuse(&e))?,
-                        Err(reply) => server.reply(reply.clone()).map_err(|e| misuse(&e))?,
+                        Ok(()) => server.accept(now).map_err(|e| misuse(&e))?,
+                        Err(reply) => server.reply(now, reply.clone()).map_err(|e| misuse(&e))?,
                     }
                 }
                 self.handler.reset();
@@ -157,7 +158,7 @@ impl<H: SmtpHandler> SmtpSession<H> {
             }
             Event::Vrfy(_) | Event::Expn(_) => {
                 let answer = reply(252, (2, 5, 0), "Cannot VRFY user, but will accept message");
-                server.reply(answer).map_err(|e| misuse(&e))?;
+                server.reply(now, answer).map_err(|e| misuse(&e))?;
             }
             Event::Reset => self.handler.reset(),
             Event::Closed { .. } if self.failed.take().is_some() => {
@@ -265,7 +266,7 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
     /// Serve one connection to its end.
     pub fn serve_connection(&self, tcp: TcpStream, implicit_tls: bool) -> Result<(), Error> {
         let peer = tcp.peer_addr().ok();
-        let machine = Server::new(self.session_config(implicit_tls));
+        let machine = Server::new(Instant::ZERO, self.session_config(implicit_tls));
         let mut driver = if implicit_tls {
             Driver::new_tls(machine, tcp, self.tls_role())?
         } else {
@@ -273,7 +274,8 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         };
         let mut session = SmtpSession::new(self.handler(peer));
         while let Some(event) = driver.next_event()? {
-            session.handle(driver.machine(), event)?;
+            let now = driver.now();
+            session.handle(driver.machine(), now, event)?;
         }
         Ok(())
     }

@@ -1,6 +1,8 @@
 //! Bytes of core state per idle session, for `benches/e2e.sh`: `size_of` of each
 //! machine plus the heap it (and its configuration) holds right after creation, measured
 //! with a counting allocator. Prints one `name inline heap total` line per machine.
+const T0: mailproto_core::Instant = mailproto_core::Instant::ZERO;
+
 use std::alloc::System;
 
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
@@ -30,16 +32,16 @@ fn main() {
     report("smtp::server::Server", || {
         let mut config = smtp::server::ServerConfig::new("localhost");
         config.extensions.pipelining = true;
-        smtp::server::Server::new(config)
+        smtp::server::Server::new(T0, config)
     });
     report("smtp::client::Client", || {
-        smtp::client::Client::new(smtp::client::ClientConfig::default())
+        smtp::client::Client::new(T0, smtp::client::ClientConfig::default())
     });
     report("pop3::server::Server", || {
-        pop3::server::Server::new(pop3::server::ServerConfig::default())
+        pop3::server::Server::new(T0, pop3::server::ServerConfig::default())
     });
     report("pop3::client::Client", || {
-        pop3::client::Client::new(pop3::client::ClientConfig::default())
+        pop3::client::Client::new(T0, pop3::client::ClientConfig::default())
     });
     println!(
         "# adapter buffers per connection (both adapters): read {} + write capacity {}",

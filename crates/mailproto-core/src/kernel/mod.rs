@@ -356,7 +356,7 @@ pub(crate) fn feed<R: Rules>(r: &mut R, now: Instant, data: &[u8]) {
         r.on_input_overflow();
         return settle(r, now);
     }
-    k.timers.progress(data.len());
+    k.timers.progress(now, data.len());
     k.input.push(data);
     r.process();
     settle(r, now);
@@ -379,7 +379,7 @@ pub(crate) fn poll_transmit<R: Rules>(r: &mut R, out: &mut alloc::vec::Vec<u8>) 
 
 pub(crate) fn transmitted<R: Rules>(r: &mut R, now: Instant, n: usize) {
     let now = at(r, now);
-    r.kernel_mut().out.transmitted(n);
+    r.kernel_mut().out.transmitted(now, n);
     if !r.kernel().is_closed() {
         // Commands held back by a full output queue can go on.
         r.process();

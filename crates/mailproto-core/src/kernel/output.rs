@@ -25,8 +25,9 @@ pub(crate) struct Output {
     ready: usize,
     unconfirmed: usize,
     limit: RateDeadline,
-    /// When the current write wait began, with the octets confirmed since.
-    since: Option<(Instant, u64)>,
+    /// When the current write wait began, with the octets confirmed since and when the
+    /// last of them was.
+    since: Option<(Instant, u64, Instant)>,
     /// Zero what was handed out (client output may hold PASS or a SASL response).
     wipe: bool,
 }
@@ -91,12 +92,15 @@ impl Output {
         n
     }
 
-    /// The peer took `n` of the handed-out octets.
-    pub(crate) fn transmitted(&mut self, n: usize) {
+    /// The peer took `n` of the handed-out octets at `now`.
+    pub(crate) fn transmitted(&mut self, now: Instant, n: usize) {
         let n = n.min(self.unconfirmed);
         self.unconfirmed -= n;
-        if let Some((_, progress)) = &mut self.since {
+        if let Some((_, progress, last)) = &mut self.since
+            && n > 0
+        {
             *progress = progress.saturating_add(n as u64);
+            *last = now;
         }
     }
 
@@ -105,14 +109,14 @@ impl Output {
         if self.ready == 0 && self.unconfirmed == 0 {
             self.since = None;
         } else if self.since.is_none() {
-            self.since = Some((now, 0));
+            self.since = Some((now, 0, now));
         }
     }
 
     /// When the write wait expires, if one runs.
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.since
-            .map(|(start, progress)| self.limit.expiry(start, progress))
+            .map(|(start, progress, last)| self.limit.expiry_after(start, progress, last))
     }
 
     /// Drop everything queued and forget what was handed out (the peer will never take
@@ -149,7 +153,7 @@ mod tests {
         // Handed out but not confirmed: the deadline still runs.
         o.settle(Instant::from_secs(2));
         assert_eq!(o.deadline(), Some(Instant::from_secs(4)));
-        o.transmitted(8);
+        o.transmitted(Instant::from_secs(2), 8);
         o.settle(Instant::from_secs(2));
         assert_eq!(o.deadline(), None);
     }
@@ -161,7 +165,10 @@ mod tests {
         o.settle(Instant::ZERO);
         let mut out = Vec::new();
         let _ = o.hand_out(&mut out);
-        o.transmitted(1000);
+        o.transmitted(Instant::from_secs(2), 1000);
+        assert_eq!(o.deadline(), Some(Instant::from_secs(5)));
+        // Nothing more taken: no later than 3 s after the last progress.
+        o.transmitted(Instant::from_secs(2), 1000);
         assert_eq!(o.deadline(), Some(Instant::from_secs(5)));
         o.discard();
         assert_eq!(o.pending(), 0);

@@ -29,11 +29,14 @@ struct Armed {
     limit: RateDeadline,
     start: Instant,
     progress: u64,
+    /// When the last octet of progress arrived.
+    last: Instant,
 }
 
 impl Armed {
     fn expiry(&self) -> Instant {
-        self.limit.expiry(self.start, self.progress)
+        self.limit
+            .expiry_after(self.start, self.progress, self.last)
     }
 }
 
@@ -76,10 +79,11 @@ impl Timers {
         self.limits.handshake
     }
 
-    /// `n` octets arrived for the wait armed now.
-    pub(crate) fn progress(&mut self, n: usize) {
+    /// `n` octets arrived at `now` for the wait armed now.
+    pub(crate) fn progress(&mut self, now: Instant, n: usize) {
         if let Some(a) = &mut self.armed {
             a.progress = a.progress.saturating_add(n as u64);
+            a.last = now;
         }
     }
 
@@ -107,6 +111,7 @@ impl Timers {
             let pause = now - paused;
             if let Some(a) = &mut self.armed {
                 a.start += pause;
+                a.last += pause;
             }
             if let Some(m) = &mut self.message {
                 *m += pause;
@@ -124,6 +129,7 @@ impl Timers {
                         limit,
                         start: now,
                         progress: 0,
+                        last: now,
                     });
                 }
             },
@@ -184,7 +190,7 @@ mod tests {
     fn the_same_wait_keeps_its_start() {
         let mut t = Timers::new(Instant::ZERO, LIMITS);
         t.sync(Instant::from_secs(1), line(0));
-        t.progress(1);
+        t.progress(Instant::from_secs(1), 1);
         t.sync(Instant::from_secs(5), line(0));
         assert_eq!(t.next(), Some((Instant::from_secs(11), Deadline::Line)));
         t.sync(Instant::from_secs(6), line(1));

@@ -409,7 +409,7 @@ pub fn server_with_swaks<A: Adapter>() {
 pub fn idle_client_times_out<A: Adapter>() {
     let cert = cert();
     let mut config = config();
-    config.timeouts.command = Duration::from_millis(300);
+    config.timeouts.idle = Duration::from_millis(300);
     let store = Arc::new(Mutex::new(Vec::new()));
     let server = A::smtp_server(config, store, &cert, false);
     let tcp = TcpStream::connect(("127.0.0.1", server.port())).unwrap();
