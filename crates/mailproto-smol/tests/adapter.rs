@@ -145,9 +145,13 @@ fn spawn_server(
 impl Adapter for Smol {
     const NAME: &'static str = "smol";
 
-    fn pop3_server(backend: MemBackend, cert: &SelfSigned, implicit_tls: bool) -> Running {
-        let server = Pop3Server::new(backend, ServerConfig::default().with_pipelining(true))
-            .with_tls(cert.server_config().unwrap());
+    fn pop3_server_with(
+        backend: MemBackend,
+        config: ServerConfig,
+        cert: &SelfSigned,
+        implicit_tls: bool,
+    ) -> Running {
+        let server = Pop3Server::new(backend, config).with_tls(cert.server_config().unwrap());
         let listener = block_on(Listener::bind("127.0.0.1:0", ListenerOptions::default())).unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = listener.shutdown_handle();

@@ -9,6 +9,7 @@ pub mod listener;
 pub mod mem;
 pub mod pop3;
 pub mod smtp;
+pub mod timeouts;
 
 use std::net::SocketAddr;
 
@@ -22,6 +23,7 @@ pub use mem::{MemBackend, MemSink, Stored};
 
 use std::sync::{Arc, Mutex};
 
+use mailproto_core::pop3::server::ServerConfig as Pop3Config;
 use mailproto_core::smtp::server::ServerConfig as SmtpConfig;
 
 /// A server started by an adapter; stopped on drop.
@@ -87,7 +89,18 @@ pub trait Adapter {
 
     /// Start our POP3 server over `backend` on a loopback port, offering STLS with
     /// `cert`; with `implicit_tls` every connection starts with TLS.
-    fn pop3_server(backend: MemBackend, cert: &SelfSigned, implicit_tls: bool) -> Running;
+    fn pop3_server(backend: MemBackend, cert: &SelfSigned, implicit_tls: bool) -> Running {
+        let config = Pop3Config::default().with_pipelining(true);
+        Self::pop3_server_with(backend, config, cert, implicit_tls)
+    }
+
+    /// [`Adapter::pop3_server`] with the machine configuration `config`.
+    fn pop3_server_with(
+        backend: MemBackend,
+        config: Pop3Config,
+        cert: &SelfSigned,
+        implicit_tls: bool,
+    ) -> Running;
 
     /// Connect our POP3 client.
     fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error>;
@@ -129,5 +142,6 @@ macro_rules! adapter_suite {
         $crate::pop3_cases!($adapter);
         $crate::smtp_cases!($adapter);
         $crate::listener_cases!($adapter);
+        $crate::timeout_cases!($adapter);
     };
 }
