@@ -100,8 +100,9 @@ fn core_pop3_client_example_fetches_from_dovecot() {
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", dovecot.log());
     let text = String::from_utf8_lossy(&out.stdout);
+    // The message comes back exactly as stored (stuffed on the wire, unstuffed here).
     assert_eq!(
         text,
-        "1 messages\nSubject: hello\r\n\r\n.starts with a dot\r\nclosed: QUIT answered\n"
+        "1 messages\nSubject: hello\r\n\r\n..starts with a dot\r\nclosed: QUIT answered\n"
     );
 }
