@@ -360,3 +360,100 @@ fn ctrl_c_stops_the_server_cleanly() {
     };
     assert!(exit.success(), "{exit:?}");
 }
+
+/// `serve --timeout 1`: a client that drips `NOOP\r\n` one octet every 400 ms gets
+/// `421 4.4.2` and the close before its command is complete (the line deadline is not
+/// moved by the drip).
+#[test]
+fn dripping_client_is_dropped_at_the_line_deadline() {
+    let serve = Serve::start(&["--timeout", "1"]);
+    let tcp = TcpStream::connect(serve.smtp).unwrap();
+    let mut r = BufReader::new(tcp);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+    // The read timeout is the client's pace: one octet per wait.
+    r.get_ref()
+        .set_read_timeout(Some(Duration::from_millis(400)))
+        .unwrap();
+    let mut sent = 0;
+    let reply = loop {
+        assert!(sent < 6, "the whole command went out without a reply");
+        r.get_mut().write_all(&b"NOOP\r\n"[sent..=sent]).unwrap();
+        sent += 1;
+        let mut line = String::new();
+        match r.read_line(&mut line) {
+            Ok(_) => break line,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert!(reply.starts_with("421 4.4.2 "), "{reply}");
+    r.get_ref()
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = String::new();
+    assert_eq!(r.read_line(&mut rest).unwrap(), 0, "closed after the 421");
+}
+
+/// `serve --timeout 1`: a POP3 client that sends `RETR 1` for a 30 MB message and stops
+/// reading is dropped once the write deadline passes; the maildrop is released at once,
+/// a second login succeeds and the message is still there.
+#[test]
+fn pop3_reader_that_stops_is_dropped_and_a_second_login_succeeds() {
+    let serve = Serve::start(&["--timeout", "1"]);
+    // Deliver a 30 MB message through SMTP, as any sender would.
+    let mut big = b"Subject: big\r\n\r\n".to_vec();
+    let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n";
+    while big.len() < 30 * 1024 * 1024 {
+        big.extend_from_slice(line);
+    }
+    let mut sender = smtp(serve.smtp);
+    sender
+        .send(envelope("alice@localhost"), &mut Cursor::new(&big))
+        .unwrap();
+    sender.quit().unwrap();
+    let tcp = TcpStream::connect(serve.pop3).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(tcp);
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    r.get_mut()
+        .write_all(b"USER alice\r\nPASS wonderland\r\n")
+        .unwrap();
+    for _ in 0..2 {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        assert!(line.starts_with("+OK"), "{line}");
+    }
+    r.get_mut().write_all(b"RETR 1\r\n").unwrap();
+    // Read nothing more. The stalled session must let go of the maildrop: a second
+    // login succeeds (bounded retries while the server notices).
+    let pass = Secret::new(String::from("wonderland"));
+    let mut second = None;
+    for _ in 0..300 {
+        let mut client = pop3(serve.pop3);
+        match client.login("alice", &pass) {
+            Ok(()) => {
+                second = Some(client);
+                break;
+            }
+            Err(e) => {
+                assert!(e.to_string().contains("IN-USE"), "{e}");
+                thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+    let mut second = second.expect("the stalled session kept the maildrop locked");
+    assert_eq!(second.stat().unwrap().0, 1, "nothing was deleted");
+    second.quit().unwrap();
+    assert_eq!(serve.stored("alice").len(), 1);
+    // The first connection ends after what the socket buffers held.
+    let mut sink = Vec::new();
+    let _ = r.read_to_end(&mut sink);
+    assert!(sink.len() < big.len(), "the whole message went out");
+}
