@@ -21,5 +21,6 @@ fuzz_target!(|data: &[u8]| {
         wire,
         &data_sizes(wire, seed),
         choices,
+        choices,
     );
 });

@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
         wire,
         &data_sizes(wire, seed),
         choices,
+        choices,
     );
     check_output(&run);
     check_events(&run.events);

@@ -14,9 +14,9 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let config = server_config(a, b, false);
-    let whole = run_server(config.clone(), wire, &[], choices);
+    let whole = run_server(config.clone(), wire, &[], choices, &[]);
     for sizes in [data_sizes(wire, seed), vec![1]] {
-        let split = run_server(config.clone(), wire, &sizes, choices);
+        let split = run_server(config.clone(), wire, &sizes, choices, &[]);
         assert_eq!(whole, split);
     }
 });

@@ -20,5 +20,6 @@ fuzz_target!(|data: &[u8]| {
         wire,
         &data_sizes(wire, seed),
         choices,
+        choices,
     );
 });

@@ -17,7 +17,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let config = server_config(a, b, true);
-    let run = run_server(config, wire, &data_sizes(wire, seed), choices);
+    let run = run_server(config, wire, &data_sizes(wire, seed), choices, choices);
     check_replies(&run.output);
     check_events(&run.events);
 });

@@ -9,9 +9,86 @@
 
 use mailproto_core::dot::{DotDecoder, DotError};
 pub use mailproto_core::line::BareLineEnding;
+use mailproto_core::time::{Duration, Instant};
+use mailproto_core::{Io, Machine};
 
 pub mod pop3;
 pub mod smtp;
+
+/// The virtual clock a driver runs a machine on, moved by the fuzz input.
+///
+/// Untimed (no bytes), it stays at zero, so runs that must give the same events however
+/// the input is split never meet a deadline. Timed, each [`Clock::tick`] moves it by an
+/// amount the input chooses (none to over an hour), firing every deadline that falls due
+/// on the way, each at its own instant, and checking the timing contract: a call before
+/// the deadline changes nothing, and handling a deadline moves it on.
+#[derive(Debug, Clone)]
+pub struct Clock<'a> {
+    /// The time of every call the driver makes.
+    pub now: Instant,
+    steps: Choices<'a>,
+    timed: bool,
+}
+
+impl<'a> Clock<'a> {
+    /// A clock moved by `steps` (untimed when empty).
+    pub fn new(steps: &'a [u8]) -> Self {
+        Clock {
+            now: Instant::ZERO,
+            steps: Choices::new(steps),
+            timed: !steps.is_empty(),
+        }
+    }
+
+    /// Move on by the next step and fire the deadlines due.
+    pub fn tick<M: Machine>(&mut self, machine: &mut M) {
+        if !self.timed {
+            return;
+        }
+        let b = u64::from(self.steps.byte());
+        // Quadratic: mostly short pauses, now and then one past every deadline.
+        let target = self.now + Duration::from_millis(b * b * 64);
+        self.fire_until(machine, target);
+    }
+
+    /// Fire every deadline due up to `target`, in order, and stop at `target`.
+    pub fn fire_until<M: Machine>(&mut self, machine: &mut M, target: Instant) {
+        while let Some(due) = machine.poll_timeout() {
+            if due > target {
+                break;
+            }
+            assert!(
+                due >= self.now || machine.io() == Io::Closed,
+                "a deadline ({due}) before the last call ({})",
+                self.now
+            );
+            if due > self.now {
+                let before = (machine.io(), machine.poll_timeout());
+                machine.handle_timeout(due - Duration::from_millis(1));
+                assert_eq!(
+                    before,
+                    (machine.io(), machine.poll_timeout()),
+                    "handle_timeout acted before its deadline"
+                );
+            }
+            self.now = self.now.max(due);
+            machine.handle_timeout(self.now);
+            assert_ne!(
+                machine.poll_timeout(),
+                Some(due),
+                "handling a deadline left it due"
+            );
+        }
+        self.now = self.now.max(target);
+    }
+}
+
+/// Everything `machine` hands out, appended to `output` and reported as taken at `now`.
+pub fn take<M: Machine>(machine: &mut M, now: Instant, output: &mut Vec<u8>) {
+    let before = output.len();
+    while machine.poll_transmit(output) > 0 {}
+    machine.transmitted(now, output.len() - before);
+}
 
 /// The decisions of a scripted application (which answer, which command next), read
 /// from input bytes in turn and cycled, so the fuzzer steers them byte by byte. With no

@@ -8,7 +8,9 @@ use mailproto_core::pop3::server::{
 };
 use mailproto_core::pop3::{Limits, ResponseCode, Secret, Status, UniqueId};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
-use mailproto_core::{Io, Machine};
+use mailproto_core::{Instant, Io, Machine, Misuse};
+
+const T0: Instant = Instant::ZERO;
 
 use crate::{Choices, POLICIES, chunks};
 
@@ -91,15 +93,22 @@ pub struct ServerRun {
 /// input and ended by end of stream; a scripted application answers every question at
 /// once. Panics if the machine stalls, acts after it closed, or if a refused answer
 /// changes what it waits for.
-pub fn run_server(config: ServerConfig, wire: &[u8], sizes: &[usize], choices: &[u8]) -> ServerRun {
-    let mut server = Server::new(config);
+pub fn run_server(
+    config: ServerConfig,
+    wire: &[u8],
+    sizes: &[usize],
+    choices: &[u8],
+    timing: &[u8],
+) -> ServerRun {
+    let mut clock = crate::Clock::new(timing);
+    let mut server = Server::new(T0, config);
     let mut choices = Choices::new(choices);
     let mut input = chunks(wire, sizes);
     let mut events = Vec::new();
     let mut output = Vec::new();
     let mut eof = false;
     loop {
-        while server.poll_transmit(&mut output) > 0 {}
+        crate::take(&mut server, clock.now, &mut output);
         let mut answered = false;
         while let Some(event) = server.poll_event() {
             // Answered when the event that asks is handled, whatever came before it in
@@ -122,13 +131,18 @@ pub fn run_server(config: ServerConfig, wire: &[u8], sizes: &[usize], choices: &
         }
         match server.io() {
             Io::Closed => break,
-            Io::AwaitingTls => server.tls_established(),
+            Io::AwaitingTls => server.tls_established(clock.now),
             Io::Open { wants_read: true } => match input.next() {
-                Some(chunk) => server.feed(chunk),
+                Some(chunk) => {
+                    clock.tick(&mut server);
+                    if server.io() == (Io::Open { wants_read: true }) {
+                        server.feed(clock.now, chunk);
+                    }
+                }
                 None => {
                     assert!(!eof, "wants input after the end of stream");
                     eof = true;
-                    server.feed_eof();
+                    server.feed_eof(clock.now);
                 }
             },
             Io::Open { wants_read: false } => panic!(
@@ -138,8 +152,8 @@ pub fn run_server(config: ServerConfig, wire: &[u8], sizes: &[usize], choices: &
             other => panic!("unknown Io {other:?}"),
         }
     }
-    server.feed(b"NOOP\r\n");
-    server.feed_eof();
+    server.feed(T0, b"NOOP\r\n");
+    server.feed_eof(T0);
     assert_eq!(server.poll_transmit(&mut output), 0, "output after Closed");
     assert_eq!(server.poll_event(), None, "event after Closed");
     assert_eq!(server.awaiting(), Awaiting::Closed);
@@ -151,20 +165,20 @@ pub fn run_server(config: ServerConfig, wire: &[u8], sizes: &[usize], choices: &
 fn answer(server: &mut Server, event: &Event, choices: &mut Choices<'_>) {
     let awaiting = server.awaiting();
     if awaiting != Awaiting::Update {
-        assert!(server.update_done().is_err());
+        assert!(server.update_done(T0).is_err());
     }
     if awaiting != Awaiting::Login {
-        assert!(server.login_failed().is_err());
+        assert!(server.login_failed(T0).is_err());
     }
     if awaiting != Awaiting::MessageStart {
-        assert!(server.message_start().is_err());
+        assert!(server.message_start(T0).is_err());
     }
     if awaiting != Awaiting::MessageData {
-        assert!(server.message_end().is_err());
+        assert!(server.message_end(T0).is_err());
     }
     // A positive status where a -ERR is due is refused.
-    assert!(server.login_error(Status::ok("fine")).is_err());
-    assert!(server.message_unavailable(Status::ok("fine")).is_err());
+    assert!(server.login_error(T0, Status::ok("fine")).is_err());
+    assert!(server.message_unavailable(T0, Status::ok("fine")).is_err());
     assert_eq!(
         server.awaiting(),
         awaiting,
@@ -183,44 +197,44 @@ fn answer(server: &mut Server, event: &Event, choices: &mut Choices<'_>) {
     let c = choices.byte();
     match (event, awaiting) {
         (_, Awaiting::Login) => match c % 5 {
-            0 => server.login_failed().expect("login_failed refused"),
-            1 => server.login_in_use().expect("login_in_use refused"),
+            0 => server.login_failed(T0).expect("login_failed refused"),
+            1 => server.login_in_use(T0).expect("login_in_use refused"),
             2 => server
-                .login_error(Status::err("try later").with_code(ResponseCode::SysTemp))
+                .login_error(T0, Status::err("try later").with_code(ResponseCode::SysTemp))
                 .expect("login_error refused"),
             _ => server
-                .login_ok(maildrop(choices))
+                .login_ok(T0, maildrop(choices))
                 .expect("login_ok refused"),
         },
         (Event::Retrieve { msg, .. }, Awaiting::MessageStart) => match c % 6 {
             0 => server
-                .message_unavailable(Status::err("gone").with_code(ResponseCode::SysPerm))
+                .message_unavailable(T0, Status::err("gone").with_code(ResponseCode::SysPerm))
                 .expect("message_unavailable refused"),
-            1 if c & 0x80 != 0 => server.message_abort().expect("message_abort refused"),
+            1 if c & 0x80 != 0 => server.message_abort(T0).expect("message_abort refused"),
             _ => {
-                server.message_start().expect("message_start refused");
+                server.message_start(T0).expect("message_start refused");
                 let stored = STORED[(*msg as usize - 1) % STORED.len()];
                 let mut rest = stored;
                 while !rest.is_empty() {
                     let n = (1 + choices.below(16)).min(rest.len());
                     let (piece, tail) = rest.split_at(n);
                     rest = tail;
-                    if !server.message_data(piece).expect("message_data refused") {
+                    if !server.message_data(T0, piece).expect("message_data refused") {
                         break;
                     }
                 }
                 if c & 0x40 != 0 && c & 0x80 != 0 {
-                    server.message_abort().expect("message_abort refused");
+                    server.message_abort(T0).expect("message_abort refused");
                 } else {
-                    server.message_end().expect("message_end refused");
+                    server.message_end(T0).expect("message_end refused");
                 }
             }
         },
         (_, Awaiting::Update) => match c % 3 {
             0 => server
-                .update_failed(Status::err("some deleted messages not removed"))
+                .update_failed(T0, Status::err("some deleted messages not removed"))
                 .expect("update_failed refused"),
-            _ => server.update_done().expect("update_done refused"),
+            _ => server.update_done(T0).expect("update_done refused"),
         },
         _ => {}
     }
@@ -293,30 +307,32 @@ pub fn client_config(a: u8) -> ClientConfig {
 fn issue(client: &mut Client, c: u8) -> bool {
     let n = u32::from(c >> 4);
     let result = match c % 16 {
-        0 => client.capa(),
-        1 => client.user("alice"),
-        2 => client.pass(&Secret::from("open sesame")),
-        3 => client.apop("alice", &Secret::from("open sesame")),
+        0 => client.capa(T0),
+        1 => client.user(T0, "alice"),
+        2 => client.pass(T0, &Secret::from("open sesame")),
+        3 => client.apop(T0, "alice", &Secret::from("open sesame")),
         4 => match ClientAuth::new(
             [Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5][usize::from(c >> 4) % 3]
                 .clone(),
             ClientCredentials::password("alice", "open sesame"),
         ) {
-            Ok(auth) => client.auth(auth).map_err(Into::into),
+            Ok(auth) => client
+                .auth(T0, auth)
+                .map_err(|e| Misuse::new("auth", e.into_kind(), ())),
             Err(_) => return false,
         },
-        5 => client.stat(),
-        6 => client.list((n > 0).then_some(n)),
-        7 => client.uidl((n > 0).then_some(n)),
-        8 => client.retr(n),
-        9 => client.top(n, n % 3),
-        10 => client.dele(n),
-        11 => client.rset(),
-        12 => client.noop(),
-        13 => client.stls(),
-        14 if n % 2 == 0 => client.utf8(),
-        14 => client.auth_list(),
-        _ => client.quit(),
+        5 => client.stat(T0),
+        6 => client.list(T0, (n > 0).then_some(n)),
+        7 => client.uidl(T0, (n > 0).then_some(n)),
+        8 => client.retr(T0, n),
+        9 => client.top(T0, n, n % 3),
+        10 => client.dele(T0, n),
+        11 => client.rset(T0),
+        12 => client.noop(T0),
+        13 => client.stls(T0),
+        14 if n % 2 == 0 => client.utf8(T0),
+        14 => client.auth_list(T0),
+        _ => client.quit(T0),
     };
     result.is_ok()
 }
@@ -330,19 +346,21 @@ pub fn run_client(
     wire: &[u8],
     sizes: &[usize],
     choices: &[u8],
+    timing: &[u8],
 ) -> Vec<ClientEvent> {
-    let mut client = Client::new(config);
+    let mut clock = crate::Clock::new(timing);
+    let mut client = Client::new(T0, config);
     let mut choices = Choices::new(choices);
     let mut input = chunks(wire, sizes);
     let mut events = Vec::new();
     let mut output = Vec::new();
     let mut batches = 0;
     loop {
-        while client.poll_transmit(&mut output) > 0 {}
+        crate::take(&mut client, clock.now, &mut output);
         let mut handled = false;
         while let Some(event) = client.poll_event() {
             if matches!(event, ClientEvent::TlsReady) {
-                let _ = client.capa();
+                let _ = client.capa(T0);
             }
             events.push(event);
             handled = true;
@@ -352,29 +370,38 @@ pub fn run_client(
         }
         match client.io() {
             Io::Closed => break,
-            Io::AwaitingTls => client.tls_established(),
-            Io::Open { wants_read: true } => match input.next() {
-                Some(chunk) => client.feed(chunk),
-                None => client.feed_eof(),
-            },
-            Io::Open { wants_read: false } => {
+            Io::AwaitingTls => client.tls_established(clock.now),
+            // Between commands the client still reads, untimed: the application acts.
+            Io::Open { wants_read: true } if client.poll_timeout().is_some() => {
+                match input.next() {
+                    Some(chunk) => {
+                        clock.tick(&mut client);
+                        if client.io() == (Io::Open { wants_read: true }) {
+                            client.feed(clock.now, chunk);
+                        }
+                    }
+                    None => client.feed_eof(clock.now),
+                }
+            }
+            Io::Open { .. } => {
                 // Idle: a batch of commands, or QUIT after a few batches.
                 batches += 1;
                 let count = if batches > 4 { 0 } else { 1 + choices.below(6) };
                 for _ in 0..count {
-                    while client.poll_transmit(&mut output) > 0 {}
+                    crate::take(&mut client, clock.now, &mut output);
                     let flushed = output.len();
                     if !issue(&mut client, choices.byte()) {
                         // A refused command writes nothing.
-                        while client.poll_transmit(&mut output) > 0 {}
+                        crate::take(&mut client, clock.now, &mut output);
                         assert_eq!(output.len(), flushed, "a refused command wrote");
                     }
                 }
-                if client.io() == (Io::Open { wants_read: false }) {
-                    let quit = client.quit();
+                if client.poll_timeout().is_none() && client.io() != Io::Closed {
+                    // Still nothing awaited: QUIT must be taken, or the client stalls.
+                    let quit = client.quit(T0);
                     assert!(
-                        quit.is_ok() || client.io() != (Io::Open { wants_read: false }),
-                        "stalled: idle and QUIT refused: {quit:?}"
+                        client.poll_timeout().is_some() || client.io() == Io::Closed,
+                        "stalled: idle and QUIT gives {quit:?}"
                     );
                 }
             }
@@ -382,9 +409,9 @@ pub fn run_client(
         }
     }
     check_client_events(&events);
-    client.feed(b"+OK\r\n");
+    client.feed(T0, b"+OK\r\n");
     assert_eq!(client.poll_event(), None, "event after Closed");
-    assert!(client.noop().is_err());
+    assert!(client.noop(T0).is_err());
     assert_eq!(client.poll_transmit(&mut output), 0, "output after Closed");
     events
 }

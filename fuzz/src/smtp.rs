@@ -10,7 +10,9 @@ use mailproto_core::smtp::{
     Body, Domain, EnhancedCode, ForwardPath, Host, MailParams, Mailbox, RcptParams, Reply,
     ReplyCode, ReplyParser, ReversePath,
 };
-use mailproto_core::{Io, Machine};
+use mailproto_core::{Instant, Io, Machine, Misuse};
+
+const T0: Instant = Instant::ZERO;
 
 use crate::{BareLineEnding, Choices, POLICIES, chunks};
 
@@ -68,15 +70,22 @@ pub struct ServerRun {
 /// input and ended by end of stream; every event is answered at once by a scripted
 /// application. Panics if the machine stalls (wants no input, gives no event, waits for
 /// no answer and is not closed) or acts after it closed.
-pub fn run_server(config: ServerConfig, wire: &[u8], sizes: &[usize], choices: &[u8]) -> ServerRun {
-    let mut server = Server::new(config);
+pub fn run_server(
+    config: ServerConfig,
+    wire: &[u8],
+    sizes: &[usize],
+    choices: &[u8],
+    timing: &[u8],
+) -> ServerRun {
+    let mut clock = crate::Clock::new(timing);
+    let mut server = Server::new(T0, config);
     let mut choices = Choices::new(choices);
     let mut input = chunks(wire, sizes);
     let mut events = Vec::new();
     let mut output = Vec::new();
     let mut eof = false;
     loop {
-        while server.poll_transmit(&mut output) > 0 {}
+        crate::take(&mut server, clock.now, &mut output);
         let mut answered = false;
         while let Some(event) = server.poll_event() {
             // Answered when the event that asks is handled, whatever came before it in
@@ -100,13 +109,18 @@ pub fn run_server(config: ServerConfig, wire: &[u8], sizes: &[usize], choices: &
         }
         match server.io() {
             Io::Closed => break,
-            Io::AwaitingTls => server.tls_established(),
+            Io::AwaitingTls => server.tls_established(clock.now),
             Io::Open { wants_read: true } => match input.next() {
-                Some(chunk) => server.feed(chunk),
+                Some(chunk) => {
+                    clock.tick(&mut server);
+                    if server.io() == (Io::Open { wants_read: true }) {
+                        server.feed(clock.now, chunk);
+                    }
+                }
                 None => {
                     assert!(!eof, "wants input after the end of stream");
                     eof = true;
-                    server.feed_eof();
+                    server.feed_eof(clock.now);
                 }
             },
             Io::Open { wants_read: false } => panic!(
@@ -117,11 +131,11 @@ pub fn run_server(config: ServerConfig, wire: &[u8], sizes: &[usize], choices: &
         }
     }
     // A closed session reads nothing, says nothing and takes no answer.
-    server.feed(b"NOOP\r\n");
-    server.feed_eof();
+    server.feed(T0, b"NOOP\r\n");
+    server.feed_eof(T0);
     assert_eq!(server.poll_transmit(&mut output), 0, "output after Closed");
     assert_eq!(server.poll_event(), None, "event after Closed");
-    assert!(server.accept().is_err());
+    assert!(server.accept(T0).is_err());
     ServerRun { events, output }
 }
 
@@ -138,19 +152,19 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
         .awaiting()
         .expect("an event that asks for an answer awaits one");
     // Misuse is refused and leaves the machine as it was.
-    assert!(server.reply(reply(354, None, "go ahead")).is_err());
-    assert!(server.reply(reply(250, None, "two\r\nlines")).is_err());
+    assert!(server.reply(T0, reply(354, None, "go ahead")).is_err());
+    assert!(server.reply(T0, reply(250, None, "two\r\nlines")).is_err());
     let wrong_class = Reply::new(ReplyCode::OK, Some(EnhancedCode::new(5, 1, 1)), "Ok");
-    assert!(server.reply(wrong_class).is_err());
+    assert!(server.reply(T0, wrong_class).is_err());
     if awaiting != Awaiting::Auth {
-        assert!(server.auth_accept().is_err());
-        assert!(server.auth_reject().is_err());
+        assert!(server.auth_accept(T0).is_err());
+        assert!(server.auth_reject(T0).is_err());
     }
     if !matches!(awaiting, Awaiting::MessageEnd { .. }) {
-        assert!(server.reply_lmtp(Vec::new()).is_err());
+        assert!(server.reply_lmtp(T0, Vec::new()).is_err());
     }
     if matches!(awaiting, Awaiting::Auth | Awaiting::Vrfy | Awaiting::Expn) {
-        assert!(server.accept().is_err());
+        assert!(server.accept(T0).is_err());
     }
     assert_eq!(
         server.awaiting(),
@@ -161,15 +175,15 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
     let c = choices.byte();
     let result = match awaiting {
         Awaiting::Mail | Awaiting::Rcpt => match c % 8 {
-            0 => server.reply(reply(550, Some((1, 1)), "Refused")),
-            1 => server.reply(reply(451, Some((3, 0)), "Try later")),
-            2 if c & 0x80 != 0 => server.reply(reply(421, Some((3, 2)), "Going down")),
-            3 => server.reply(Reply {
+            0 => server.reply(T0, reply(550, Some((1, 1)), "Refused")),
+            1 => server.reply(T0, reply(451, Some((3, 0)), "Try later")),
+            2 if c & 0x80 != 0 => server.reply(T0, reply(421, Some((3, 2)), "Going down")),
+            3 => server.reply(T0, Reply {
                 code: ReplyCode::OK,
                 enhanced: None,
                 lines: vec![String::from("Ok"), String::from("and more")],
             }),
-            _ => server.accept(),
+            _ => server.accept(T0),
         },
         Awaiting::MessageEnd { replies } if c.is_multiple_of(4) => {
             let replies = (0..replies)
@@ -178,17 +192,17 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
                     _ => reply(250, Some((0, 0)), "Delivered"),
                 })
                 .collect();
-            server.reply_lmtp(replies)
+            server.reply_lmtp(T0, replies)
         }
         Awaiting::MessageEnd { .. } => {
             let mut result = Ok(());
             while let Some(Awaiting::MessageEnd { .. }) = server.awaiting() {
                 let c = choices.byte();
                 result = match c % 6 {
-                    0 => server.reply(reply(554, Some((6, 0)), "Content refused")),
-                    1 => server.reply(reply(452, None, "No room")),
-                    2 if c & 0x80 != 0 => server.reply(reply(421, None, "Going down")),
-                    _ => server.accept(),
+                    0 => server.reply(T0, reply(554, Some((6, 0)), "Content refused")),
+                    1 => server.reply(T0, reply(452, None, "No room")),
+                    2 if c & 0x80 != 0 => server.reply(T0, reply(421, None, "Going down")),
+                    _ => server.accept(T0),
                 };
                 if result.is_err() {
                     break;
@@ -197,18 +211,18 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
             result
         }
         Awaiting::Auth => match c % 4 {
-            0 => server.auth_reject(),
-            1 => server.auth_reject_with_challenge(xoauth2_error_challenge(
+            0 => server.auth_reject(T0),
+            1 => server.auth_reject_with_challenge(T0, xoauth2_error_challenge(
                 "401",
                 "Bearer",
                 "https://mail.example.org/",
             )),
-            2 => server.reply(reply(454, Some((7, 0)), "Temporary failure")),
-            _ => server.auth_accept(),
+            2 => server.reply(T0, reply(454, Some((7, 0)), "Temporary failure")),
+            _ => server.auth_accept(T0),
         },
         Awaiting::Vrfy | Awaiting::Expn => match c % 3 {
-            0 => server.reply(reply(550, Some((1, 1)), "No such user")),
-            1 => server.reply(Reply {
+            0 => server.reply(T0, reply(550, Some((1, 1)), "No such user")),
+            1 => server.reply(T0, Reply {
                 code: ReplyCode::OK,
                 enhanced: None,
                 lines: vec![
@@ -216,9 +230,9 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
                     String::from("<b@example.org>"),
                 ],
             }),
-            _ => server.reply(reply(252, Some((5, 0)), "Cannot VRFY")),
+            _ => server.reply(T0, reply(252, Some((5, 0)), "Cannot VRFY")),
         },
-        _ => server.accept(),
+        _ => server.accept(T0),
     };
     if let Err(e) = result {
         panic!("answer to {awaiting:?} refused: {e}");
@@ -328,9 +342,9 @@ struct ClientApp<'c> {
 impl ClientApp<'_> {
     fn on_event(&mut self, client: &mut Client, event: &ClientEvent) {
         match event {
-            ClientEvent::Greeting(r) if r.code.class() == 2 => drop(client.ehlo()),
-            ClientEvent::Greeting(_) => drop(client.quit()),
-            ClientEvent::TlsReady => drop(client.ehlo()),
+            ClientEvent::Greeting(r) if r.code.class() == 2 => drop(client.ehlo(T0)),
+            ClientEvent::Greeting(_) => drop(client.quit(T0)),
+            ClientEvent::TlsReady => drop(client.ehlo(T0)),
             ClientEvent::ReadyForBody => self.send_body(client),
             ClientEvent::Ready { .. }
             | ClientEvent::HelloRefused(_)
@@ -364,20 +378,22 @@ impl ClientApp<'_> {
                         .clone();
                     let credentials = ClientCredentials::password("user", "pass word");
                     match ClientAuth::new(mechanism, credentials) {
-                        Ok(auth) if c & 0x80 != 0 => client.auth_forced(auth).map_err(Into::into),
-                        Ok(auth) => client.auth(auth).map_err(Into::into),
+                        Ok(auth) if c & 0x80 != 0 => client.auth_forced(T0, auth).map_err(Misuse::into_kind),
+                        Ok(auth) => client.auth(T0, auth).map_err(Misuse::into_kind),
                         Err(_) => Err(ClientError::Busy),
                     }
                 }
-                3 => client.starttls(),
-                4 => client.noop(),
-                5 => client.rset(),
-                6 => client.vrfy(String::from("postmaster")).map_err(Into::into),
+                3 => client.starttls(T0).map_err(Misuse::into_kind),
+                4 => client.noop(T0).map_err(Misuse::into_kind),
+                5 => client.rset(T0).map_err(Misuse::into_kind),
+                6 => client
+                    .vrfy(T0, String::from("postmaster"))
+                    .map_err(Misuse::into_kind),
                 _ => Err(ClientError::Busy),
             }
         };
         if done.is_err() {
-            let _ = client.quit();
+            let _ = client.quit(T0);
         }
     }
 
@@ -413,7 +429,9 @@ impl ClientApp<'_> {
             BodyMode::Data
         };
         let body = BODIES[self.choices.below(BODIES.len())];
-        client.send_envelope(from, params, rcpts, mode)?;
+        client
+            .send_envelope(T0, from, params, rcpts, mode)
+            .map_err(Misuse::into_kind)?;
         self.body = Some((body, 0));
         Ok(())
     }
@@ -428,8 +446,8 @@ impl ClientApp<'_> {
         while client.body_writable() {
             let (result, ended) = if *pos == bytes.len() {
                 let r = match choices.byte() % 2 {
-                    0 => client.finish_body(),
-                    _ => client.send_last_body(b""),
+                    0 => client.finish_body(T0),
+                    _ => client.send_last_body(T0, b""),
                 };
                 (r, true)
             } else {
@@ -437,24 +455,24 @@ impl ClientApp<'_> {
                 let piece = &bytes[*pos..end];
                 let last = end == bytes.len() && choices.byte() % 2 == 0;
                 let r = if last {
-                    client.send_last_body(piece)
+                    client.send_last_body(T0, piece)
                 } else {
-                    client.send_body(piece)
+                    client.send_body(T0, piece)
                 };
                 if r.is_ok() {
                     *pos = end;
                 }
                 (r, last)
             };
-            match result {
+            match result.map_err(Misuse::into_kind) {
                 Ok(()) if !ended => {}
                 Err(ClientError::Body(_)) => {
                     // A bare line ending under `Reject`: the piece was refused and
                     // nothing changed; end the message with what went out (a SMTP client
                     // cannot abort a body short of closing the connection), completing a
                     // CR that ended the last piece sent.
-                    if client.finish_body().is_err() {
-                        let _ = client.send_last_body(b"\n");
+                    if client.finish_body(T0).is_err() {
+                        let _ = client.send_last_body(T0, b"\n");
                     }
                     *body = None;
                     return;
@@ -479,9 +497,11 @@ pub fn run_client(
     wire: &[u8],
     sizes: &[usize],
     choices: &[u8],
+    timing: &[u8],
 ) -> Vec<ClientEvent> {
+    let mut clock = crate::Clock::new(timing);
     let clean = config.body_line_ending != BareLineEnding::Keep;
-    let mut client = Client::new(config);
+    let mut client = Client::new(T0, config);
     let mut app = ClientApp {
         choices: Choices::new(choices),
         actions: 0,
@@ -491,7 +511,7 @@ pub fn run_client(
     let mut events = Vec::new();
     let mut output = Vec::new();
     loop {
-        while client.poll_transmit(&mut output) > 0 {}
+        crate::take(&mut client, clock.now, &mut output);
         let mut handled = false;
         while let Some(event) = client.poll_event() {
             app.on_event(&mut client, &event);
@@ -503,22 +523,35 @@ pub fn run_client(
         }
         match client.io() {
             Io::Closed => break,
-            Io::AwaitingTls => client.tls_established(),
-            Io::Open { wants_read: true } => match input.next() {
-                Some(chunk) => client.feed(chunk),
-                None => client.feed_eof(),
-            },
-            Io::Open { wants_read: false } => {
-                // Idle: no body is open, so body calls are refused and write nothing.
-                assert!(client.send_body(b"x").is_err());
-                assert!(client.finish_body().is_err());
-                assert_eq!(client.poll_transmit(&mut output), 0, "a refused call wrote");
+            Io::AwaitingTls => client.tls_established(clock.now),
+            // Between commands the client still reads, untimed: the application acts.
+            Io::Open { wants_read: true } if client.poll_timeout().is_some() => {
+                match input.next() {
+                    Some(chunk) => {
+                        clock.tick(&mut client);
+                        if client.io() == (Io::Open { wants_read: true }) {
+                            client.feed(clock.now, chunk);
+                        }
+                    }
+                    None => client.feed_eof(clock.now),
+                }
+            }
+            Io::Open { .. } => {
+                // Idle: no reply awaited. Unless a body is open, body calls are refused
+                // and write nothing.
+                if !client.body_writable() {
+                    assert!(client.send_body(T0, b"x").is_err());
+                    assert!(client.finish_body(T0).is_err());
+                    assert_eq!(client.poll_transmit(&mut output), 0, "a refused call wrote");
+                }
                 app.act(&mut client);
-                if client.io() == (Io::Open { wants_read: false })
-                    && client.poll_transmit(&mut output) == 0
-                {
-                    let quit = client.quit();
-                    panic!("stalled: idle, QUIT gives {quit:?}, after {events:?}");
+                crate::take(&mut client, clock.now, &mut output);
+                if client.poll_timeout().is_none() && client.io() != Io::Closed {
+                    let quit = client.quit(T0);
+                    assert!(
+                        client.poll_timeout().is_some() || client.io() == Io::Closed,
+                        "stalled: idle, QUIT gives {quit:?}, after {events:?}"
+                    );
                 }
             }
             other => panic!("unknown Io {other:?}"),
@@ -533,9 +566,9 @@ pub fn run_client(
     // Commands end with CRLF; bodies are normalised or refused unless the policy keeps
     // bare line endings.
     assert!(!clean || crate::crlf_clean(&output), "bare CR or LF sent");
-    client.feed(b"250 OK\r\n");
+    client.feed(T0, b"250 OK\r\n");
     assert_eq!(client.poll_event(), None, "event after Closed");
-    assert!(client.noop().is_err());
+    assert!(client.noop(T0).is_err());
     assert_eq!(client.poll_transmit(&mut output), 0, "output after Closed");
     assert!(matches!(
         events.last(),
@@ -544,6 +577,7 @@ pub fn run_client(
                 | client::CloseReason::Eof
                 | client::CloseReason::ServiceNotAvailable(_)
                 | client::CloseReason::ProtocolError
+                | client::CloseReason::Timeout(_)
         })
     ));
     events
