@@ -200,7 +200,10 @@ fn answer(server: &mut Server, event: &Event, choices: &mut Choices<'_>) {
             0 => server.login_failed(T0).expect("login_failed refused"),
             1 => server.login_in_use(T0).expect("login_in_use refused"),
             2 => server
-                .login_error(T0, Status::err("try later").with_code(ResponseCode::SysTemp))
+                .login_error(
+                    T0,
+                    Status::err("try later").with_code(ResponseCode::SysTemp),
+                )
                 .expect("login_error refused"),
             _ => server
                 .login_ok(T0, maildrop(choices))
@@ -219,7 +222,10 @@ fn answer(server: &mut Server, event: &Event, choices: &mut Choices<'_>) {
                     let n = (1 + choices.below(16)).min(rest.len());
                     let (piece, tail) = rest.split_at(n);
                     rest = tail;
-                    if !server.message_data(T0, piece).expect("message_data refused") {
+                    if !server
+                        .message_data(T0, piece)
+                        .expect("message_data refused")
+                    {
                         break;
                     }
                 }

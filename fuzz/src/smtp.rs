@@ -178,11 +178,14 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
             0 => server.reply(T0, reply(550, Some((1, 1)), "Refused")),
             1 => server.reply(T0, reply(451, Some((3, 0)), "Try later")),
             2 if c & 0x80 != 0 => server.reply(T0, reply(421, Some((3, 2)), "Going down")),
-            3 => server.reply(T0, Reply {
-                code: ReplyCode::OK,
-                enhanced: None,
-                lines: vec![String::from("Ok"), String::from("and more")],
-            }),
+            3 => server.reply(
+                T0,
+                Reply {
+                    code: ReplyCode::OK,
+                    enhanced: None,
+                    lines: vec![String::from("Ok"), String::from("and more")],
+                },
+            ),
             _ => server.accept(T0),
         },
         Awaiting::MessageEnd { replies } if c.is_multiple_of(4) => {
@@ -212,24 +215,26 @@ fn answer(server: &mut Server, choices: &mut Choices<'_>) {
         }
         Awaiting::Auth => match c % 4 {
             0 => server.auth_reject(T0),
-            1 => server.auth_reject_with_challenge(T0, xoauth2_error_challenge(
-                "401",
-                "Bearer",
-                "https://mail.example.org/",
-            )),
+            1 => server.auth_reject_with_challenge(
+                T0,
+                xoauth2_error_challenge("401", "Bearer", "https://mail.example.org/"),
+            ),
             2 => server.reply(T0, reply(454, Some((7, 0)), "Temporary failure")),
             _ => server.auth_accept(T0),
         },
         Awaiting::Vrfy | Awaiting::Expn => match c % 3 {
             0 => server.reply(T0, reply(550, Some((1, 1)), "No such user")),
-            1 => server.reply(T0, Reply {
-                code: ReplyCode::OK,
-                enhanced: None,
-                lines: vec![
-                    String::from("<a@example.org>"),
-                    String::from("<b@example.org>"),
-                ],
-            }),
+            1 => server.reply(
+                T0,
+                Reply {
+                    code: ReplyCode::OK,
+                    enhanced: None,
+                    lines: vec![
+                        String::from("<a@example.org>"),
+                        String::from("<b@example.org>"),
+                    ],
+                },
+            ),
             _ => server.reply(T0, reply(252, Some((5, 0)), "Cannot VRFY")),
         },
         _ => server.accept(T0),
@@ -378,7 +383,9 @@ impl ClientApp<'_> {
                         .clone();
                     let credentials = ClientCredentials::password("user", "pass word");
                     match ClientAuth::new(mechanism, credentials) {
-                        Ok(auth) if c & 0x80 != 0 => client.auth_forced(T0, auth).map_err(Misuse::into_kind),
+                        Ok(auth) if c & 0x80 != 0 => {
+                            client.auth_forced(T0, auth).map_err(Misuse::into_kind)
+                        }
                         Ok(auth) => client.auth(T0, auth).map_err(Misuse::into_kind),
                         Err(_) => Err(ClientError::Busy),
                     }
