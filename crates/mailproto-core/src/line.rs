@@ -125,10 +125,11 @@ impl LineReader {
         self.lines
     }
 
-    /// Whether part of a line is held (or an over-long line is being skipped): its
-    /// line end is awaited.
+    /// Whether the input ends in part of a line, with no complete line before it (or
+    /// an over-long line is being skipped): its line end is awaited. Complete lines
+    /// held back are not awaited from the peer.
     pub fn mid_line(&self) -> bool {
-        !self.is_empty() || self.discarding
+        self.discarding || (!self.is_empty() && !self.has_line())
     }
 
     /// Zero the bytes already consumed and the unused capacity, where copies of a

@@ -853,6 +853,80 @@ fn autologout_closes_without_update_or_response() {
 }
 
 #[test]
+fn a_slow_reader_of_a_long_retr_is_not_logged_out() {
+    use mailproto_core::time::{Deadline, Duration, RateDeadline};
+    let mut c = config();
+    c.timeouts.idle = Duration::from_secs(10);
+    c.timeouts.line = Duration::from_secs(5);
+    c.timeouts.write = RateDeadline::new(Duration::from_secs(10), 500);
+    let message: Vec<u8> = b"0123456789012345678901234567890123456789\r\n".repeat(800);
+    let mut s = logged_in(c, &[&message]);
+    // RETR with a NOOP pipelined behind it: the NOOP waits until the message was taken.
+    s.server.feed(T0, b"RETR 1\r\nNOOP\r\n");
+    let (mut handed, mut received) = (Vec::new(), Vec::new());
+    let mut now = T0;
+    // The client takes 1000 octets a second, twice the write deadline's minimum rate,
+    // for longer than the autologout timer and the line deadline.
+    for _ in 0..200 {
+        while let Some(event) = s.server.poll_event() {
+            s.model.answer(&mut s.server, event);
+        }
+        while s.server.poll_transmit(&mut handed) > 0 {}
+        if handed.is_empty() {
+            break;
+        }
+        now += Duration::from_secs(1);
+        if s.server.poll_timeout().is_some_and(|due| due <= now) {
+            s.server.handle_timeout(now);
+        }
+        assert_ne!(s.server.io(), Io::Closed, "closed at {now:?}");
+        let n = handed.len().min(1000);
+        s.server.transmitted(now, n);
+        received.extend(handed.drain(..n));
+    }
+    assert!(now > T0 + Duration::from_secs(30), "{now:?}");
+    assert!(
+        received.ends_with(b"\r\n.\r\n+OK\r\n"),
+        "{:?}",
+        &received[received.len() - 20..]
+    );
+    // Once everything was taken, the autologout timer runs from there.
+    assert_eq!(s.server.poll_timeout(), Some(now + Duration::from_secs(10)));
+    s.server.handle_timeout(now + Duration::from_secs(10));
+    assert!(matches!(
+        s.server.poll_event(),
+        Some(Event::Closed {
+            reason: CloseReason::Timeout(Deadline::Idle)
+        })
+    ));
+}
+
+#[test]
+fn input_after_its_deadline_is_too_late() {
+    use mailproto_core::time::{Deadline, Duration};
+    let mut c = config();
+    c.timeouts.line = Duration::from_secs(1);
+    let mut s = logged_in(c, &[b"x\r\n"]);
+    let sent = s.wire.len();
+    s.server.feed(T0, b"DE");
+    s.server.feed(T0 + Duration::from_millis(1500), b"LE 1\r\n");
+    s.run();
+    assert_eq!(&s.wire[sent..], b"");
+    assert!(
+        s.model
+            .events
+            .iter()
+            .all(|e| !matches!(e, Event::Update { .. }))
+    );
+    assert!(matches!(
+        s.model.events.last(),
+        Some(Event::Closed {
+            reason: CloseReason::Timeout(Deadline::Line)
+        })
+    ));
+}
+
+#[test]
 fn capa_lists_configured_extensions_in_both_states() {
     let config = config()
         .with_pipelining(true)

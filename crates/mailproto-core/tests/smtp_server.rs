@@ -38,6 +38,16 @@ fn rfc_config(host: &str) -> ServerConfig {
 }
 
 /// A session past EHLO with the default configuration.
+/// The session's only event is its close by the `deadline`.
+fn assert_closed_by(s: &mut Session, deadline: Deadline) {
+    assert_eq!(
+        s.take_events(),
+        [Event::Closed {
+            reason: CloseReason::Timeout(deadline)
+        }]
+    );
+}
+
 fn ehlo_session(config: ServerConfig, app: App) -> Session {
     let mut s = Session::new(config, app);
     s.transmit();
@@ -1707,6 +1717,53 @@ fn deadlines_per_state() {
 }
 
 #[test]
+fn body_octets_read_with_bdat_count_for_the_chunk() {
+    let t = Timeouts::default();
+    let mut s = ehlo_session(cfg(), accept_all());
+    s.cmd("MAIL FROM:<a@example.net>");
+    s.cmd("RCPT TO:<b@example.org>");
+    // The command and the first 1000 octets of its chunk in one read, the next 1000
+    // octets 100 s later: the chunk has moved 2000 octets, all of them at the minimum
+    // rate's credit, though the first came in the read that opened it.
+    let mut first = b"BDAT 3000\r\n".to_vec();
+    first.extend_from_slice(&[b'x'; 1000]);
+    s.feed(T0, &first);
+    let later = Instant::from_secs(100);
+    s.feed(later, &[b'y'; 1000]);
+    assert_eq!(
+        s.server.poll_timeout(),
+        Some(t.data.expiry_after(T0, 2000, later))
+    );
+    assert_eq!(
+        s.server.poll_timeout(),
+        Some(T0 + t.data.timeout + Duration::from_secs(4))
+    );
+}
+
+#[test]
+fn input_after_its_deadline_is_too_late() {
+    // The line deadline passed before the rest of the line arrived, and the driver had
+    // not called handle_timeout yet: the deadline is acted on, the command is not.
+    let mut c = cfg();
+    c.timeouts.line = Duration::from_secs(1);
+    let mut s = ehlo_session(c, accept_all());
+    s.feed(T0, b"NO");
+    s.feed(T0 + Duration::from_millis(1500), b"OP\r\n");
+    assert_eq!(
+        lines(&s.transmit()),
+        ["421 4.4.2 mx.example.org Error: timeout exceeded"]
+    );
+    assert_closed_by(&mut s, Deadline::Line);
+    // The same for the end of the stream.
+    let mut c = cfg();
+    c.timeouts.idle = Duration::from_secs(1);
+    let mut s = ehlo_session(c, accept_all());
+    s.server.feed_eof(T0 + Duration::from_secs(2));
+    s.drain();
+    assert_closed_by(&mut s, Deadline::Idle);
+}
+
+#[test]
 fn timeout_closes_with_421() {
     let mut s = ehlo_session(cfg(), accept_all());
     let due = s.server.poll_timeout().unwrap();
@@ -1719,12 +1776,7 @@ fn timeout_closes_with_421() {
         lines(&s.transmit()),
         ["421 4.4.2 mx.example.org Error: timeout exceeded"]
     );
-    assert_eq!(
-        s.take_events(),
-        [Event::Closed {
-            reason: CloseReason::Timeout(Deadline::Idle)
-        }]
-    );
+    assert_closed_by(&mut s, Deadline::Idle);
     assert_eq!(s.server.io(), Io::Closed);
     assert_eq!(s.server.poll_timeout(), None);
 }

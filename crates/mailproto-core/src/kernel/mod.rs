@@ -249,10 +249,29 @@ impl<E> Kernel<E> {
         self.input.wipe_consumed();
     }
 
-    /// What a command wait is: the idle wait before a line's first octet, then the
-    /// line wait until its end. Keyed by the lines read so far, so each line and each
-    /// idle period is a wait of its own.
-    pub(crate) fn command_wait(&self, idle: RateDeadline, line: RateDeadline) -> Waiting {
+    /// `n` octets of `waiting` were consumed in this call (see `Timers::credit`). Only
+    /// a wait with a minimum rate gains from it; rules with such a wait run each step
+    /// of their input through [`step`].
+    pub(crate) fn credit(&mut self, waiting: Waiting, n: usize) {
+        if self.link == Link::Open {
+            self.timers.credit(self.now, waiting, n);
+        }
+    }
+
+    /// What a command wait is: the line wait while part of a line is held, until its
+    /// end; no read wait while the peer still has output to take or complete commands
+    /// are held back behind it (the write deadline governs: a client reading a long
+    /// response at the minimum rate is not logged out as idle); otherwise the idle
+    /// wait, which so starts when everything sent was taken. With `idle_while_writing`
+    /// the idle wait runs from the last command whatever is still to be taken (a peer
+    /// that has not logged in gets no more time by not reading). Keyed by the lines read
+    /// so far, so each line and each idle period is a wait of its own.
+    pub(crate) fn command_wait(
+        &self,
+        idle: RateDeadline,
+        line: RateDeadline,
+        idle_while_writing: bool,
+    ) -> Waiting {
         let key = self.input.lines_read();
         if self.input.mid_line() {
             Waiting::Peer {
@@ -260,6 +279,8 @@ impl<E> Kernel<E> {
                 key,
                 limit: line,
             }
+        } else if !idle_while_writing && (self.out.is_writing() || !self.input.is_empty()) {
+            Waiting::Nothing
         } else {
             Waiting::Peer {
                 kind: Deadline::Idle,
@@ -335,8 +356,17 @@ fn at<R: Rules>(r: &mut R, now: Instant) -> Instant {
     r.kernel().now
 }
 
+/// Input that arrives when a deadline has already passed is too late: the deadline is
+/// acted on first, whether or not the driver called `handle_timeout` in time.
+fn overdue<R: Rules>(r: &mut R, now: Instant) {
+    if next_deadline(r).is_some_and(|(at, _)| at <= now) {
+        handle_timeout(r, now);
+    }
+}
+
 pub(crate) fn feed<R: Rules>(r: &mut R, now: Instant, data: &[u8]) {
     let now = at(r, now);
+    overdue(r, now);
     if data.is_empty() {
         return;
     }
@@ -356,14 +386,26 @@ pub(crate) fn feed<R: Rules>(r: &mut R, now: Instant, data: &[u8]) {
         r.on_input_overflow();
         return settle(r, now);
     }
-    k.timers.progress(now, data.len());
     k.input.push(data);
     r.process();
     settle(r, now);
 }
 
+/// One step of a machine's input loop, with the octets it consumed credited to the wait
+/// that was armed for them (a body's octets to the body, even when they came in one read
+/// with the line that opened it).
+pub(crate) fn step<R: Rules>(r: &mut R, f: impl FnOnce(&mut R) -> bool) -> bool {
+    let waiting = r.waiting();
+    let before = r.kernel().input.len();
+    let progressed = f(r);
+    let consumed = before.saturating_sub(r.kernel().input.len());
+    r.kernel_mut().credit(waiting, consumed);
+    progressed
+}
+
 pub(crate) fn feed_eof<R: Rules>(r: &mut R, now: Instant) {
     let now = at(r, now);
+    overdue(r, now);
     let k = r.kernel_mut();
     if k.is_closed() || k.eof {
         return;

@@ -71,6 +71,12 @@ impl Output {
         self.buf.len() + self.unconfirmed
     }
 
+    /// Whether a write wait runs (or starts at the end of this call): something is
+    /// ready to hand out or handed out and not confirmed.
+    pub(crate) fn is_writing(&self) -> bool {
+        self.ready > 0 || self.unconfirmed > 0
+    }
+
     /// Whether the queue is past [`OUTPUT_HIGH_WATER`].
     pub(crate) fn is_full(&self) -> bool {
         self.pending() >= OUTPUT_HIGH_WATER

@@ -34,6 +34,18 @@ struct Armed {
 }
 
 impl Armed {
+    /// A wait armed at `now` with `progress` octets already made.
+    fn new(kind: Deadline, key: u64, limit: RateDeadline, now: Instant, progress: u64) -> Self {
+        Armed {
+            kind,
+            key,
+            limit,
+            start: now,
+            progress,
+            last: now,
+        }
+    }
+
     fn expiry(&self) -> Instant {
         self.limit
             .expiry_after(self.start, self.progress, self.last)
@@ -79,11 +91,24 @@ impl Timers {
         self.limits.handshake
     }
 
-    /// `n` octets arrived at `now` for the wait armed now.
-    pub(crate) fn progress(&mut self, now: Instant, n: usize) {
-        if let Some(a) = &mut self.armed {
-            a.progress = a.progress.saturating_add(n as u64);
-            a.last = now;
+    /// `n` octets of the wait `waiting` were read at `now`. The rules credit what they
+    /// consume, as they consume it, so that octets which arrive in one read with the
+    /// line that opens a body count for the body, not for the line. A wait not armed
+    /// yet is armed now, with that progress.
+    pub(crate) fn credit(&mut self, now: Instant, waiting: Waiting, n: usize) {
+        let Waiting::Peer { kind, key, limit } = waiting else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        let n = u64::try_from(n).unwrap_or(u64::MAX);
+        match &mut self.armed {
+            Some(a) if a.kind == kind && a.key == key => {
+                a.progress = a.progress.saturating_add(n);
+                a.last = now;
+            }
+            _ => self.armed = Some(Armed::new(kind, key, limit, now, n)),
         }
     }
 
@@ -122,16 +147,7 @@ impl Timers {
             Waiting::Nothing | Waiting::Answer => self.armed = None,
             Waiting::Peer { kind, key, limit } => match &mut self.armed {
                 Some(a) if a.kind == kind && a.key == key => a.limit = limit,
-                _ => {
-                    self.armed = Some(Armed {
-                        kind,
-                        key,
-                        limit,
-                        start: now,
-                        progress: 0,
-                        last: now,
-                    });
-                }
+                _ => self.armed = Some(Armed::new(kind, key, limit, now, 0)),
             },
         }
     }
@@ -190,7 +206,7 @@ mod tests {
     fn the_same_wait_keeps_its_start() {
         let mut t = Timers::new(Instant::ZERO, LIMITS);
         t.sync(Instant::from_secs(1), line(0));
-        t.progress(Instant::from_secs(1), 1);
+        t.credit(Instant::from_secs(1), line(0), 1);
         t.sync(Instant::from_secs(5), line(0));
         assert_eq!(t.next(), Some((Instant::from_secs(11), Deadline::Line)));
         t.sync(Instant::from_secs(6), line(1));

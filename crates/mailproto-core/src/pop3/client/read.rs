@@ -21,11 +21,11 @@ impl Client {
     /// Read everything that can be read from the buffered input.
     pub(super) fn process(&mut self) {
         loop {
-            let progressed = match self.phase {
-                Phase::Line => self.step_line(),
-                Phase::Body(_) => self.step_body(),
+            let progressed = crate::kernel::step(self, |c| match c.phase {
+                Phase::Line => c.step_line(),
+                Phase::Body(_) => c.step_body(),
                 Phase::AwaitingTls | Phase::Closed => false,
-            };
+            });
             if !progressed {
                 return;
             }

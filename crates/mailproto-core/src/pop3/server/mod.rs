@@ -381,12 +381,19 @@ impl Rules for Server {
         match (&self.phase, &self.pending) {
             (Phase::Update { .. }, _) => Waiting::Answer,
             (_, Pending::Nothing) => {
-                let idle = match self.phase {
-                    Phase::Transaction(_) => t.idle,
-                    _ => t.authorization_idle,
+                // Before login the idle deadline runs from the last command even while
+                // answers wait to be taken; in TRANSACTION it starts once the client
+                // took everything (a long RETR read at the minimum rate is not cut off
+                // by the autologout timer).
+                let (idle, while_writing) = match self.phase {
+                    Phase::Transaction(_) => (t.idle, false),
+                    _ => (t.authorization_idle, true),
                 };
-                self.k
-                    .command_wait(RateDeadline::fixed(idle), RateDeadline::fixed(t.line))
+                self.k.command_wait(
+                    RateDeadline::fixed(idle),
+                    RateDeadline::fixed(t.line),
+                    while_writing,
+                )
             }
             _ => Waiting::Answer,
         }

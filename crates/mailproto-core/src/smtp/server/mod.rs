@@ -304,13 +304,16 @@ impl Server {
             if self.pending.is_some() || self.k.out.is_full() {
                 break;
             }
-            let progressed = match self.phase {
-                Phase::Command => self.next_command(),
-                Phase::Sasl(_) => self.next_sasl_line(),
-                Phase::Data(_) => self.data_step(),
-                Phase::Chunk(_) => self.chunk_step(),
-                Phase::AwaitingTls | Phase::Closed => return,
-            };
+            let progressed = crate::kernel::step(self, |s| match s.phase {
+                Phase::Command => s.next_command(),
+                Phase::Sasl(_) => s.next_sasl_line(),
+                Phase::Data(_) => s.data_step(),
+                Phase::Chunk(_) => s.chunk_step(),
+                Phase::AwaitingTls | Phase::Closed => false,
+            });
+            if matches!(self.phase, Phase::AwaitingTls | Phase::Closed) {
+                return;
+            }
             if !progressed {
                 break;
             }
@@ -403,6 +406,7 @@ impl Rules for Server {
             _ => self.k.command_wait(
                 crate::time::RateDeadline::fixed(t.idle),
                 crate::time::RateDeadline::fixed(t.line),
+                false,
             ),
         }
     }
