@@ -16,7 +16,7 @@ fn encode(body: &[u8], sizes: &[usize]) -> Vec<u8> {
             .encode(chunk, &mut wire)
             .expect("Keep refuses nothing");
     }
-    encoder.finish(&mut wire);
+    encoder.finish(&mut wire).expect("Keep refuses nothing");
     wire
 }
 

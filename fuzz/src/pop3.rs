@@ -38,13 +38,13 @@ pub fn server_config(a: u8, b: u8, stls: bool) -> ServerConfig {
         ]);
     }
     if on(a, 6) {
-        c = c.with_max_bad_commands(3);
+        c = c.with_max_errors(3);
     }
     if on(a, 7) {
         c = c.with_bare_line_ending(BareLineEnding::Normalize);
     }
     if on(b, 1) {
-        c = c.with_max_failed_logins(1);
+        c = c.with_max_auth_failures(1);
     }
     if on(b, 2) {
         c = c.with_limits(Limits::STRICT);
@@ -53,7 +53,7 @@ pub fn server_config(a: u8, b: u8, stls: bool) -> ServerConfig {
         c = c.with_implementation("mailproto fuzz").with_login_delay(60);
     }
     if on(b, 4) {
-        c = c.with_max_bad_commands(0).with_max_failed_logins(0);
+        c = c.with_max_errors(0).with_max_auth_failures(0);
     }
     c
 }

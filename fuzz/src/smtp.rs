@@ -581,9 +581,9 @@ pub fn run_client(
         events.last(),
         Some(ClientEvent::Closed {
             reason: client::CloseReason::Quit(_)
-                | client::CloseReason::Eof
+                | client::CloseReason::PeerClosed
                 | client::CloseReason::ServiceNotAvailable(_)
-                | client::CloseReason::ProtocolError
+                | client::CloseReason::Protocol(_)
                 | client::CloseReason::Timeout(_)
         })
     ));

@@ -38,6 +38,7 @@ pub mod machine;
 pub mod pop3;
 pub mod sasl;
 pub mod secret;
+mod setters;
 pub mod smtp;
 pub mod snippet;
 #[cfg(any(test, feature = "testing"))]

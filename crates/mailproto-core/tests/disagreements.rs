@@ -3,7 +3,9 @@
 
 use mailproto_core::pop3;
 use mailproto_core::sasl::{AuthError, ClientAuth, ClientCredentials, ClientExchange, Mechanism};
-use mailproto_core::smtp::client::{BodyMode, Client, ClientConfig, ClientError, Event};
+use mailproto_core::smtp::client::{
+    BodyMode, Client, ClientConfig, ClientError, CloseReason, Event,
+};
 use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{
     Body, Domain, ForwardPath, Host, MailParams, Mailbox, RcptParams, ReversePath,
@@ -207,7 +209,12 @@ fn client_reads_reply_lines_longer_than_512() {
     // Beyond the configured bound it still refuses.
     c.noop(T0).unwrap();
     c.feed(T0, format!("250 {}\r\n", "y".repeat(5000)).as_bytes());
-    assert!(std::iter::from_fn(|| c.poll_event()).any(|e| matches!(e, Event::ProtocolError(_))));
+    assert!(std::iter::from_fn(|| c.poll_event()).any(|e| matches!(
+        e,
+        Event::Closed {
+            reason: CloseReason::Protocol(_)
+        }
+    )));
 }
 
 /// The two clients cancelled a SASL exchange after different numbers of rounds (8 for

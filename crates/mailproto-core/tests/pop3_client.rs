@@ -540,7 +540,7 @@ fn stls_then_tls_ready_and_capabilities_dropped() {
     );
     s.client.tls_established(T0);
     assert_eq!(s.events(), vec![Event::TlsReady]);
-    assert!(s.client.tls_active());
+    assert!(s.client.is_tls());
     assert_eq!(s.client.capabilities(), None);
     assert!(!s.client.pipelining());
     assert_eq!(s.client.state(), SessionState::Authorization);
@@ -600,7 +600,7 @@ fn stls_refused_keeps_plaintext_session() {
         }
     ));
     assert_eq!(s.client.io(), Io::Open { wants_read: true });
-    assert!(!s.client.tls_active());
+    assert!(!s.client.is_tls());
 }
 
 #[test]
@@ -608,7 +608,7 @@ fn implicit_tls_refuses_stls_and_utf8_forbids_it() {
     let mut config = ClientConfig::default();
     config.tls_active = true;
     let mut s = Session::with(config);
-    assert!(s.client.tls_active());
+    assert!(s.client.is_tls());
     assert_eq!(
         s.client.stls(T0).map_err(Misuse::into_kind),
         Err(ClientError::TlsAlreadyActive)

@@ -387,7 +387,7 @@ impl Scenario {
             .with_plaintext_login(true)
             .with_pipelining(self.pipelining)
             .with_signoff(SIGNOFF)
-            .with_max_bad_commands(MAX_BAD)
+            .with_max_errors(MAX_BAD)
     }
 
     fn client_config(&self) -> ClientConfig {
@@ -858,7 +858,7 @@ fn plan(s: &Scenario, cmds: &[Cmd]) -> Plan {
                 plan.expected.push(Expect::Err(op.kind(), None));
                 bad += 1;
                 if bad == MAX_BAD {
-                    plan.server_close = ServerClose::TooManyBadCommands;
+                    plan.server_close = ServerClose::TooManyErrors;
                     plan.client_close = ClientClose::PeerClosed;
                     return plan;
                 }

@@ -452,7 +452,7 @@ fn failed_logins_close_at_the_limit() {
         C: PASS wrong
         A: Login mrose
         S: -ERR [AUTH] Authentication failed; too many failures, closing connection
-        A: Closed TooManyFailedLogins
+        A: Closed TooManyAuthFailures
         C: USER mrose
         ",
     );
@@ -471,7 +471,7 @@ fn user_does_not_reveal_whether_the_mailbox_exists() {
 
 #[test]
 fn bad_commands_close_at_the_limit() {
-    let mut s = Session::new(config().with_max_bad_commands(5), Model::new(&[]));
+    let mut s = Session::new(config().with_max_errors(5), Model::new(&[]));
     s.take();
     s.c("XYZZY");
     s.c("FOO");
@@ -491,7 +491,7 @@ fn bad_commands_close_at_the_limit() {
         S: -ERR invalid message number \"0\": message numbers start at 1
         C: NOOP
         S: -ERR Too many bad commands, closing connection
-        A: Closed TooManyBadCommands
+        A: Closed TooManyErrors
         C: CAPA
         ",
     );
@@ -500,7 +500,7 @@ fn bad_commands_close_at_the_limit() {
 #[test]
 fn wrong_state_commands() {
     // 0: no limit on bad commands.
-    let mut s = Session::new(config().with_max_bad_commands(0), Model::new(&[b"x\r\n"]));
+    let mut s = Session::new(config().with_max_errors(0), Model::new(&[b"x\r\n"]));
     s.take();
     s.c("PASS tanstaaf");
     s.c("LIST");
@@ -617,7 +617,7 @@ fn stls_discards_pipelined_plaintext() {
         S: -ERR Command not permitted when TLS active
         ",
     );
-    assert!(s.server.is_tls_active());
+    assert!(s.server.is_tls());
 }
 
 #[test]

@@ -485,12 +485,9 @@ fn auth_bad_challenge_is_cancelled() {
     let ev = t.s("334 VXNlcm5hbWU6\r\n");
     assert_eq!(
         ev,
-        [
-            Event::ProtocolError(ProtocolError::AuthNotCancelled),
-            Event::Closed {
-                reason: CloseReason::ProtocolError
-            }
-        ]
+        [Event::Closed {
+            reason: CloseReason::Protocol(ProtocolError::AuthNotCancelled)
+        }]
     );
 }
 
@@ -953,12 +950,9 @@ fn malformed_replies_close_the_session() {
         assert!(
             matches!(
                 &ev[..],
-                [
-                    Event::ProtocolError(_),
-                    Event::Closed {
-                        reason: CloseReason::ProtocolError
-                    }
-                ]
+                [Event::Closed {
+                    reason: CloseReason::Protocol(_)
+                }]
             ),
             "{bad:?}: {ev:?}"
         );
@@ -970,14 +964,18 @@ fn malformed_replies_close_the_session() {
     let ev = t.s(&format!("250 {}\r\n", "x".repeat(5000)));
     assert!(matches!(
         ev[0],
-        Event::ProtocolError(ProtocolError::Line(_))
+        Event::Closed {
+            reason: CloseReason::Protocol(ProtocolError::Line(_))
+        }
     ));
     let mut t = T::greeted(config(), &[]);
     t.c.noop(T0).unwrap();
     let ev = t.s(&"250-x\r\n".repeat(200));
     assert!(matches!(
         ev[0],
-        Event::ProtocolError(ProtocolError::Reply(ReplyError::TooManyLines { .. }))
+        Event::Closed {
+            reason: CloseReason::Protocol(ProtocolError::Reply(ReplyError::TooManyLines { .. }))
+        }
     ));
 }
 
@@ -987,7 +985,9 @@ fn unexpected_reply_is_a_protocol_error() {
     let ev = t.s("250 surprise\r\n");
     assert_eq!(
         ev[0],
-        Event::ProtocolError(ProtocolError::UnexpectedReply(r("250 surprise")))
+        Event::Closed {
+            reason: CloseReason::Protocol(ProtocolError::UnexpectedReply(r("250 surprise")))
+        }
     );
 }
 
@@ -1006,7 +1006,7 @@ fn eof_and_timeout_close() {
     assert_eq!(
         t.events(),
         [Event::Closed {
-            reason: CloseReason::Eof
+            reason: CloseReason::PeerClosed
         }]
     );
     let mut t = T::new(config());

@@ -1838,7 +1838,7 @@ fn eof_mid_body_aborts_and_closes() {
     assert_eq!(
         s.events.last(),
         Some(&Event::Closed {
-            reason: CloseReason::Eof
+            reason: CloseReason::PeerClosed
         })
     );
 }

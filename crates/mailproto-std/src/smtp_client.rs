@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use mailproto_core::Instant;
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
-use mailproto_core::smtp::client::{BodyMode, Client, ClientConfig, Event, FailureReason, Refused};
+use mailproto_core::smtp::client::{
+    BodyMode, Client, ClientConfig, CloseReason, Event, FailureReason, Refused,
+};
 use mailproto_core::smtp::{Capabilities, ForwardPath, MailParams, RcptParams, Reply, ReversePath};
 
 use crate::pop3_client::Security;
@@ -181,10 +183,7 @@ impl Transaction {
                     Progress::Done(Err(Error::RecipientsRejected(self.rejections(&reply))))
                 }
             }
-            Event::Closed { reason } => {
-                Progress::Done(Err(Error::Protocol(format!("session closed: {reason:?}"))))
-            }
-            Event::ProtocolError(e) => Progress::Done(Err(Error::Protocol(e.to_string()))),
+            Event::Closed { reason } => Progress::Done(Err(closed(reason))),
             _ => Progress::Waiting,
         }
     }
@@ -244,11 +243,16 @@ pub fn session_step(event: Event) -> Option<Result<(), Error>> {
         Event::TlsInjection { discarded } => Some(Err(Error::Protocol(format!(
             "{discarded} bytes arrived after 220 to STARTTLS and before TLS (response injection)"
         )))),
-        Event::Closed { reason } => {
-            Some(Err(Error::Protocol(format!("session closed: {reason:?}"))))
-        }
-        Event::ProtocolError(e) => Some(Err(Error::Protocol(e.to_string()))),
+        Event::Closed { reason } => Some(Err(closed(reason))),
         _ => None,
+    }
+}
+
+/// The error for a session that closed under a command.
+fn closed(reason: CloseReason) -> Error {
+    match reason {
+        CloseReason::Protocol(e) => Error::Protocol(e.to_string()),
+        reason => Error::Protocol(format!("session closed: {reason:?}")),
     }
 }
 

@@ -28,7 +28,7 @@
 //! ```
 
 mod apop;
-mod capa;
+mod capabilities;
 pub mod client;
 mod encode;
 mod error;
@@ -38,7 +38,7 @@ pub mod table;
 mod types;
 
 pub use apop::apop_digest;
-pub use capa::{Capabilities, Capability, Expiry};
+pub use capabilities::{Capabilities, Capability, Expiry};
 pub use client::Client;
 pub use error::{EncodeError, NumberError, ParseError, SNIPPET_MAX, Snippet};
 pub use parse::MAX_APOP_TIMESTAMP;

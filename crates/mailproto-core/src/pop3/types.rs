@@ -1,7 +1,7 @@
 //! The POP3 vocabulary: commands, status lines, typed response payloads and limits.
 //!
 //! Parsing lives in [`parse`](super::parse), encoding in [`encode`](super::encode), the
-//! CAPA capabilities in [`capa`](super::capa).
+//! CAPA capabilities in `capabilities.rs`.
 
 use super::table::{self, Verb};
 use alloc::string::String;
@@ -30,6 +30,14 @@ pub struct Limits {
     /// A capability line of a CAPA response (RFC 2449 §5: 512 octets).
     pub capability_line: usize,
 }
+
+crate::setters::setters!(Limits {
+    set with_command_line: command_line: usize,
+    set with_credential_line: credential_line: usize,
+    set with_status_line: status_line: usize,
+    set with_continuation_line: continuation_line: usize,
+    set with_capability_line: capability_line: usize,
+});
 
 impl Limits {
     /// The limits of RFC 2449 §4, with the longer credential allowance described on

@@ -38,6 +38,13 @@ pub struct ServerAuthConfig {
     pub cram_md5_challenge: Option<String>,
 }
 
+crate::setters::setters!(ServerAuthConfig {
+    set with_max_rounds: max_rounds: usize,
+    set with_max_line_len: max_line_len: usize,
+    set with_max_field_len: max_field_len: usize,
+    set with_max_token_len: max_token_len: usize,
+});
+
 impl Default for ServerAuthConfig {
     fn default() -> Self {
         ServerAuthConfig {

@@ -1,5 +1,5 @@
-//! Mailboxes and replies as text: parsing an address a person typed, and `Display` for
-//! paths and replies (for logs and error messages).
+//! Mailboxes as text: parsing an address a person typed, and `Display` for paths (for
+//! logs and error messages).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -7,7 +7,7 @@ use core::fmt;
 use core::str::FromStr;
 
 use super::path::forward_path;
-use super::{ForwardPath, Mailbox, ParseConfig, ParseError, Reply, ReversePath};
+use super::{ForwardPath, Mailbox, ParseConfig, ParseError, ReversePath};
 
 impl Mailbox {
     /// Parse `local@domain` or `<local@domain>` with the RFC 5321 §4.1.2 syntax and
@@ -68,21 +68,6 @@ impl fmt::Display for ForwardPath {
             ForwardPath::Postmaster => f.write_str("<Postmaster>"),
             ForwardPath::Mailbox(m) => write!(f, "<{m}>"),
         }
-    }
-}
-
-impl fmt::Display for Reply {
-    /// `250 2.0.0 first line` with further lines after ` | `.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.code)?;
-        if let Some(e) = self.enhanced {
-            write!(f, " {}.{}.{}", e.class, e.subject, e.detail)?;
-        }
-        for (i, line) in self.lines.iter().enumerate() {
-            f.write_str(if i == 0 { " " } else { " | " })?;
-            f.write_str(line)?;
-        }
-        Ok(())
     }
 }
 

@@ -30,10 +30,10 @@
 
 mod abnf;
 mod address;
+mod capabilities;
 pub mod client;
 mod encode;
 mod error;
-mod ext;
 mod params;
 mod parse;
 mod path;
@@ -43,10 +43,10 @@ pub mod table;
 mod types;
 mod xtext;
 
+pub use capabilities::{Capabilities, Extension};
 pub use error::{
     EncodeError, ParseError, PathErrorKind, PathRole, ReplyError, SNIPPET_MAX, Snippet,
 };
-pub use ext::{Capabilities, Extension};
 pub use params::{AuthParam, Body, MailParams, Notify, Orcpt, Param, RcptParams, Ret};
 pub use parse::parse_command;
 pub use reply::{EnhancedCode, Reply, ReplyCode, ReplyLimits, ReplyLine, ReplyParser};

@@ -167,6 +167,21 @@ impl fmt::Display for EnhancedCode {
     }
 }
 
+impl fmt::Display for Reply {
+    /// `250 2.0.0 first line` with further lines after ` | `.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        if let Some(e) = self.enhanced {
+            write!(f, " {}.{}.{}", e.class, e.subject, e.detail)?;
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            f.write_str(if i == 0 { " " } else { " | " })?;
+            f.write_str(line)?;
+        }
+        Ok(())
+    }
+}
+
 /// A complete reply, single or multi-line (RFC 5321 §4.2.1).
 ///
 /// `enhanced` is the enhanced status code of the first line, if it has one of the

@@ -243,6 +243,15 @@ pub struct Limits {
     pub auth_line: usize,
 }
 
+crate::setters::setters!(Limits {
+    set with_local_part: local_part: usize,
+    set with_domain: domain: usize,
+    set with_path: path: usize,
+    set with_command_line: command_line: usize,
+    set with_param_allowance: param_allowance: usize,
+    set with_auth_line: auth_line: usize,
+});
+
 impl Default for Limits {
     fn default() -> Self {
         Limits {
@@ -281,6 +290,12 @@ pub struct ParseConfig {
     /// instead of keeping them in `other`. Default false.
     pub reject_unknown_params: bool,
 }
+
+crate::setters::setters!(ParseConfig {
+    set with_limits: limits: Limits,
+    set with_allow_space_after_colon: allow_space_after_colon: bool,
+    set with_reject_unknown_params: reject_unknown_params: bool,
+});
 
 impl ParseConfig {
     /// The default configuration with SMTPUTF8 set as given.

@@ -29,8 +29,8 @@ fn server_config(stls: bool) -> ServerConfig {
     config()
         .with_stls_offered(stls)
         .with_pipelining(true)
-        .with_max_bad_commands(12)
-        .with_max_failed_logins(4)
+        .with_max_errors(12)
+        .with_max_auth_failures(4)
         .with_sasl_mechanisms([Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5])
 }
 

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroize;
 
-use super::{Client, ClientError, CommandKind, Pending, Phase, Refused, Stage};
+use super::{Client, ClientError, CommandKind, Expect, Phase, Refused, Stage};
 use crate::machine::Misuse;
 use crate::pop3::table;
 use crate::pop3::{Command, Secret, apop_digest};
@@ -284,7 +284,7 @@ impl Client {
         sasl: Option<sasl::ClientExchange>,
     ) {
         let len = line.expose().len();
-        self.queue.push_back(Pending {
+        self.queue.push_back(Expect {
             kind,
             line,
             len,

@@ -24,6 +24,13 @@ pub struct Timeouts {
     pub session: Option<Duration>,
 }
 
+crate::setters::setters!(Timeouts {
+    set with_response: response: RateDeadline,
+    set with_write: write: RateDeadline,
+    set with_tls_handshake: tls_handshake: Duration,
+    into with_session: session: Option<Duration>,
+});
+
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
@@ -79,6 +86,17 @@ pub struct ClientConfig {
     /// with `*` (RFC 5034 §4). Default: [`DEFAULT_MAX_ROUNDS`](crate::sasl::DEFAULT_MAX_ROUNDS), 8, as for SMTP.
     pub max_auth_rounds: usize,
 }
+
+crate::setters::setters!(ClientConfig {
+    set with_limits: limits: Limits,
+    set with_timeouts: timeouts: Timeouts,
+    set with_body_line_endings: body_line_endings: BareLineEnding,
+    set with_max_listing_lines: max_listing_lines: usize,
+    set with_tls_active: tls_active: bool,
+    set with_max_pending: max_pending: usize,
+    set with_pipeline_window: pipeline_window: usize,
+    set with_max_auth_rounds: max_auth_rounds: usize,
+});
 
 impl Default for ClientConfig {
     fn default() -> Self {

@@ -138,7 +138,7 @@ pub struct Client {
     /// Responses (and the greeting) read so far: the key of the response deadline.
     responses: u64,
     /// Commands issued and not yet answered, in issue order.
-    queue: VecDeque<Pending>,
+    queue: VecDeque<Expect>,
     /// How many commands at the front of `queue` have been written.
     sent: usize,
     /// Octets of the written, unanswered commands.
@@ -199,7 +199,7 @@ enum Sink {
 
 /// A command issued and not yet answered.
 #[derive(Debug)]
-struct Pending {
+struct Expect {
     kind: CommandKind,
     /// The encoded line; zeroed once written.
     line: Secret<Vec<u8>>,
@@ -277,7 +277,7 @@ impl Client {
     }
 
     /// Whether the connection is protected by TLS (implicit, or after STLS).
-    pub fn tls_active(&self) -> bool {
+    pub fn is_tls(&self) -> bool {
         self.tls_active
     }
 

@@ -8,9 +8,9 @@ use alloc::string::String;
 
 use super::commands::messages;
 use super::event::{Awaiting, CloseReason, MisuseError, MisuseKind};
-use super::maildrop::{Maildrop, Session};
+use super::maildrop::{Maildrop, OpenMaildrop};
 use super::top::TopFilter;
-use super::{Pending, Phase, Server};
+use super::{Pending, Server, Stage};
 use crate::dot::{BareLineEnding, DotEncoder};
 use crate::pop3::{ResponseCode, Status};
 use crate::time::Instant;
@@ -53,21 +53,21 @@ impl Server {
         if let Err(kind) = self.expect(Awaiting::Login) {
             return Err(MisuseError::new("login_ok", kind, maildrop));
         }
-        let session = Session::new(maildrop);
+        let session = OpenMaildrop::new(maildrop);
         let (count, size) = session.stat();
         let owner = match self.login_name.take() {
             Some(name) if echoable(&name) => format!("{name}'s maildrop"),
             _ => String::from("maildrop"),
         };
         self.ok(format!("{owner} has {} ({size} octets)", messages(count)));
-        self.phase = Phase::Transaction(session);
+        self.stage = Stage::Transaction(session);
         self.pending = Pending::Nothing;
         self.process();
         Ok(())
     }
 
     /// The credentials are wrong: `-ERR [AUTH]` (RFC 3206 §5). Counts toward
-    /// [`max_failed_logins`](super::ServerConfig::max_failed_logins); the failure that
+    /// [`max_auth_failures`](super::ServerConfig::max_auth_failures); the failure that
     /// reaches it closes the session.
     pub fn login_failed(&mut self, now: Instant) -> Result<(), MisuseError<()>> {
         crate::kernel::answer(self, now, |m| m.login_failed_at())
@@ -79,12 +79,12 @@ impl Server {
         }
         self.pending = Pending::Nothing;
         self.login_name = None;
-        if self.failed_logins.bump() {
+        if self.auth_failures.bump() {
             self.send(
                 &Status::err("Authentication failed; too many failures, closing connection")
                     .with_code(ResponseCode::Auth),
             );
-            self.close(CloseReason::TooManyFailedLogins);
+            self.close(CloseReason::TooManyAuthFailures);
         } else {
             self.send(&Status::err("Authentication failed").with_code(ResponseCode::Auth));
             self.process();
@@ -271,8 +271,8 @@ impl Server {
         if let Err(kind) = self.expect(Awaiting::Update) {
             return Err(MisuseError::new("update_done", kind, ()));
         }
-        let left = match self.phase {
-            Phase::Update { left } => left,
+        let left = match self.stage {
+            Stage::Update { left } => left,
             _ => 0,
         };
         let signoff = &self.config.signoff;

@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::event::{Event, ProtocolError};
-use super::{Phase, Server};
+use super::{Server, Stage};
 use crate::pop3::Secret;
 use crate::sasl::{self, AuthError, Mechanism, ServerAuth, Step};
 
@@ -30,7 +30,7 @@ impl Server {
         self.config.stls_offered
             && !self.tls_active
             && !self.utf8_enabled
-            && matches!(self.phase, Phase::Authorization)
+            && matches!(self.stage, Stage::Authorization)
     }
 
     /// The SASL mechanisms AUTH accepts now, in configuration order: implemented ones,

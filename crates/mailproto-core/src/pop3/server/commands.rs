@@ -6,8 +6,8 @@ use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 
 use super::event::{CloseReason, Event, ProtocolError, State};
-use super::maildrop::{Lookup, Session};
-use super::{Pending, Phase, Server};
+use super::maildrop::{Lookup, OpenMaildrop};
+use super::{Pending, Server, Stage};
 use crate::line::LineError;
 use crate::pop3::table;
 use crate::pop3::{
@@ -62,7 +62,7 @@ impl Server {
     }
 
     /// Answer `-ERR` for a refused command and count it (RFC 1939 §3); the one that
-    /// reaches [`max_bad_commands`](super::ServerConfig::max_bad_commands) closes.
+    /// reaches [`max_errors`](super::ServerConfig::max_errors) closes.
     pub(super) fn refuse(&mut self, error: ProtocolError) {
         let text = error.to_string();
         self.refuse_with(error, text);
@@ -74,9 +74,9 @@ impl Server {
             _ => Status::err(text),
         };
         self.k.emit(Event::ProtocolError { error });
-        if self.bad_commands.bump() {
+        if self.errors.bump() {
             self.err("Too many bad commands, closing connection");
-            self.close(CloseReason::TooManyBadCommands);
+            self.close(CloseReason::TooManyErrors);
         } else {
             self.send(&status);
         }
@@ -98,10 +98,10 @@ impl Server {
     fn command(&mut self, command: Command) {
         // PASS must come right after USER (RFC 1939 §7).
         let user = self.user.take();
-        let state = match self.phase {
-            Phase::Authorization => table::State::Authorization,
-            Phase::Transaction(_) => table::State::Transaction,
-            Phase::Update { .. } | Phase::Closed => return,
+        let state = match self.stage {
+            Stage::Authorization => table::State::Authorization,
+            Stage::Transaction(_) => table::State::Transaction,
+            Stage::Update { .. } | Stage::Closed => return,
         };
         // The protocol table says where each command is valid (RFC 1939 §3).
         if let Some(verb) = command.verb()
@@ -109,16 +109,16 @@ impl Server {
         {
             return self.wrong_state(&command);
         }
-        match (&self.phase, command) {
+        match (&self.stage, command) {
             (_, Command::Capa) => self.capa(),
-            (Phase::Authorization, Command::Quit) => {
+            (Stage::Authorization, Command::Quit) => {
                 let text = self.config.signoff.clone();
                 self.ok(text);
                 self.close(CloseReason::Quit);
             }
-            (Phase::Authorization, command) => self.authorization(command, user),
-            (Phase::Transaction(_), command) => self.transaction(command),
-            (Phase::Update { .. } | Phase::Closed, _) => {}
+            (Stage::Authorization, command) => self.authorization(command, user),
+            (Stage::Transaction(_), command) => self.transaction(command),
+            (Stage::Update { .. } | Stage::Closed, _) => {}
         }
     }
 
@@ -232,7 +232,7 @@ impl Server {
     }
 
     fn transaction(&mut self, command: Command) {
-        let Phase::Transaction(session) = &mut self.phase else {
+        let Stage::Transaction(session) = &mut self.stage else {
             return;
         };
         let next = transaction_command(session, &command, self.k.out.buf());
@@ -249,7 +249,7 @@ impl Server {
             Next::Quit => {
                 let deleted = session.deleted();
                 let left = session.stat().0;
-                self.phase = Phase::Update { left };
+                self.stage = Stage::Update { left };
                 self.pending = Pending::Update;
                 self.k.emit(Event::Update { deleted });
             }
@@ -258,7 +258,7 @@ impl Server {
 }
 
 /// A TRANSACTION command answered from the maildrop (RFC 1939 §§5, 7).
-fn transaction_command(session: &mut Session, command: &Command, out: &mut Vec<u8>) -> Next {
+fn transaction_command(session: &mut OpenMaildrop, command: &Command, out: &mut Vec<u8>) -> Next {
     let send = |out: &mut Vec<u8>, status: Status| {
         if status.encode(out).is_err() {
             out.extend_from_slice(b"-ERR\r\n");

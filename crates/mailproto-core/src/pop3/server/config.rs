@@ -43,6 +43,16 @@ pub struct Timeouts {
     pub application: Option<Duration>,
 }
 
+crate::setters::setters!(Timeouts {
+    set with_authorization_idle: authorization_idle: Duration,
+    set with_idle: idle: Duration,
+    set with_line: line: Duration,
+    set with_write: write: RateDeadline,
+    set with_tls_handshake: tls_handshake: Duration,
+    into with_session: session: Option<Duration>,
+    into with_application: application: Option<Duration>,
+});
+
 impl Default for Timeouts {
     fn default() -> Self {
         const MIN: u64 = 60;
@@ -152,12 +162,12 @@ pub struct ServerConfig {
     /// (RFC 1939 §3), PASS without USER, refused plaintext logins and SASL exchanges
     /// that fail before the application sees credentials (a `*` cancel excepted). Not
     /// counted: `-ERR` for a message number that does not exist or is deleted, and
-    /// rejected credentials (see [`max_failed_logins`](Self::max_failed_logins)).
-    pub max_bad_commands: u32,
+    /// rejected credentials (see [`max_auth_failures`](Self::max_auth_failures)).
+    pub max_errors: u32,
     /// Rejected logins ([`Server::login_failed`](super::Server::login_failed))
     /// tolerated: the one that reaches this count closes the session. 0 disables the
     /// limit. Default 3.
-    pub max_failed_logins: u32,
+    pub max_auth_failures: u32,
     /// Deadlines, the autologout timer among them.
     pub timeouts: Timeouts,
     /// Bare CR / bare LF in command lines. Default [`BareLineEnding::Reject`].
@@ -168,6 +178,25 @@ pub struct ServerConfig {
     /// Default 64 KiB.
     pub max_buffered_input: usize,
 }
+
+crate::setters::setters!(ServerConfig {
+    set with_stls_offered: stls_offered: bool,
+    set with_tls_active: tls_active: bool,
+    set with_pipelining: pipelining: bool,
+    set with_utf8: utf8: bool,
+    set with_limits: limits: Limits,
+    set with_max_errors: max_errors: u32,
+    set with_max_auth_failures: max_auth_failures: u32,
+    set with_timeouts: timeouts: Timeouts,
+    set with_bare_line_ending: bare_line_ending: BareLineEnding,
+    set with_max_buffered_input: max_buffered_input: usize,
+    into with_greeting: greeting: String,
+    into with_signoff: signoff: String,
+    some_into with_apop_timestamp: apop_timestamp: String,
+    some_into with_implementation: implementation: String,
+    some with_expire: expire: Expiry,
+    some with_login_delay: login_delay: u32,
+});
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -186,8 +215,8 @@ impl Default for ServerConfig {
             expire: None,
             login_delay: None,
             limits: Limits::default(),
-            max_bad_commands: 10,
-            max_failed_logins: 3,
+            max_errors: 10,
+            max_auth_failures: 3,
             timeouts: Timeouts::default(),
             bare_line_ending: BareLineEnding::Reject,
             max_buffered_input: 64 * 1024,
@@ -196,36 +225,6 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
-    /// Set [`greeting`](Self::greeting).
-    pub fn with_greeting(mut self, text: impl Into<String>) -> Self {
-        self.greeting = text.into();
-        self
-    }
-
-    /// Set [`signoff`](Self::signoff).
-    pub fn with_signoff(mut self, text: impl Into<String>) -> Self {
-        self.signoff = text.into();
-        self
-    }
-
-    /// Set [`apop_timestamp`](Self::apop_timestamp).
-    pub fn with_apop_timestamp(mut self, timestamp: impl Into<String>) -> Self {
-        self.apop_timestamp = Some(timestamp.into());
-        self
-    }
-
-    /// Set [`stls_offered`](Self::stls_offered).
-    pub fn with_stls_offered(mut self, offered: bool) -> Self {
-        self.stls_offered = offered;
-        self
-    }
-
-    /// Set [`tls_active`](Self::tls_active).
-    pub fn with_tls_active(mut self, active: bool) -> Self {
-        self.tls_active = active;
-        self
-    }
-
     /// Set [`allow_plaintext_login`](Self::allow_plaintext_login).
     pub fn with_plaintext_login(mut self, allow: bool) -> Self {
         self.allow_plaintext_login = allow;
@@ -244,75 +243,9 @@ impl ServerConfig {
         self
     }
 
-    /// Set [`pipelining`](Self::pipelining).
-    pub fn with_pipelining(mut self, pipelining: bool) -> Self {
-        self.pipelining = pipelining;
-        self
-    }
-
-    /// Set [`utf8`](Self::utf8).
-    pub fn with_utf8(mut self, utf8: bool) -> Self {
-        self.utf8 = utf8;
-        self
-    }
-
-    /// Set [`implementation`](Self::implementation).
-    pub fn with_implementation(mut self, text: impl Into<String>) -> Self {
-        self.implementation = Some(text.into());
-        self
-    }
-
-    /// Set [`expire`](Self::expire).
-    pub fn with_expire(mut self, expiry: Expiry) -> Self {
-        self.expire = Some(expiry);
-        self
-    }
-
-    /// Set [`login_delay`](Self::login_delay).
-    pub fn with_login_delay(mut self, seconds: u32) -> Self {
-        self.login_delay = Some(seconds);
-        self
-    }
-
-    /// Set [`limits`](Self::limits).
-    pub fn with_limits(mut self, limits: Limits) -> Self {
-        self.limits = limits;
-        self
-    }
-
-    /// Set [`max_bad_commands`](Self::max_bad_commands).
-    pub fn with_max_bad_commands(mut self, max: u32) -> Self {
-        self.max_bad_commands = max;
-        self
-    }
-
-    /// Set [`max_failed_logins`](Self::max_failed_logins).
-    pub fn with_max_failed_logins(mut self, max: u32) -> Self {
-        self.max_failed_logins = max;
-        self
-    }
-
     /// Set the autologout timer of the TRANSACTION state ([`Timeouts::idle`]).
     pub fn with_autologout(mut self, timer: Duration) -> Self {
         self.timeouts.idle = timer;
-        self
-    }
-
-    /// Set [`timeouts`](Self::timeouts).
-    pub fn with_timeouts(mut self, timeouts: Timeouts) -> Self {
-        self.timeouts = timeouts;
-        self
-    }
-
-    /// Set [`bare_line_ending`](Self::bare_line_ending).
-    pub fn with_bare_line_ending(mut self, policy: BareLineEnding) -> Self {
-        self.bare_line_ending = policy;
-        self
-    }
-
-    /// Set [`max_buffered_input`](Self::max_buffered_input).
-    pub fn with_max_buffered_input(mut self, octets: usize) -> Self {
-        self.max_buffered_input = octets;
         self
     }
 }

@@ -182,10 +182,10 @@ pub enum CloseReason {
     /// a command line not completed, output not taken, the TLS handshake, the session's
     /// lifetime, or the application's answer (`-ERR [SYS/TEMP]` sent).
     Timeout(Deadline),
-    /// Too many refused commands ([`ServerConfig::max_bad_commands`](super::ServerConfig)).
-    TooManyBadCommands,
-    /// Too many rejected logins ([`ServerConfig::max_failed_logins`](super::ServerConfig)).
-    TooManyFailedLogins,
+    /// Too many refused commands ([`ServerConfig::max_errors`](super::ServerConfig)).
+    TooManyErrors,
+    /// Too many rejected logins ([`ServerConfig::max_auth_failures`](super::ServerConfig)).
+    TooManyAuthFailures,
     /// The application gave up in the middle of a message
     /// ([`Server::message_abort`](super::Server::message_abort)).
     Aborted,
@@ -202,8 +202,8 @@ impl fmt::Display for CloseReason {
             CloseReason::Update { removed: false } => "QUIT, some deleted messages not removed",
             CloseReason::PeerClosed => "connection closed by the client",
             CloseReason::Timeout(d) => return write!(f, "{d} expired"),
-            CloseReason::TooManyBadCommands => "too many bad commands",
-            CloseReason::TooManyFailedLogins => "too many failed logins",
+            CloseReason::TooManyErrors => "too many command errors",
+            CloseReason::TooManyAuthFailures => "too many authentication failures",
             CloseReason::Aborted => "message transfer aborted by the application",
             CloseReason::InputOverflow => "input buffer overflow",
         })

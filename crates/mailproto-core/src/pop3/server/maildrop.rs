@@ -55,15 +55,15 @@ pub(super) enum Lookup {
 /// A maildrop opened by a session: message numbers never change, deletions are marks
 /// until the UPDATE state (RFC 1939 §5).
 #[derive(Debug, Clone)]
-pub(super) struct Session {
+pub(super) struct OpenMaildrop {
     messages: Vec<MessageInfo>,
     deleted: Vec<bool>,
 }
 
-impl Session {
+impl OpenMaildrop {
     pub(super) fn new(maildrop: Maildrop) -> Self {
         let deleted = vec![false; maildrop.messages.len()];
-        Session {
+        OpenMaildrop {
             messages: maildrop.messages,
             deleted,
         }
@@ -138,7 +138,7 @@ impl Session {
 mod tests {
     use super::*;
 
-    fn drop_of(sizes: &[u64]) -> Session {
+    fn drop_of(sizes: &[u64]) -> OpenMaildrop {
         let messages = sizes
             .iter()
             .enumerate()
@@ -146,7 +146,7 @@ mod tests {
                 MessageInfo::new(size, UniqueId::new(alloc::format!("uid{i}")).unwrap())
             })
             .collect();
-        Session::new(Maildrop::new(messages))
+        OpenMaildrop::new(Maildrop::new(messages))
     }
 
     #[test]

@@ -133,14 +133,14 @@ use config::DEFAULT_GREETING;
 pub use event::{Awaiting, CloseReason, Event, MisuseError, MisuseKind, ProtocolError, State};
 pub use maildrop::{Maildrop, MessageInfo};
 
-use maildrop::Session;
+use maildrop::OpenMaildrop;
 use top::TopFilter;
 
 /// Where the session stands (RFC 1939 §3).
 #[derive(Debug)]
-enum Phase {
+enum Stage {
     Authorization,
-    Transaction(Session),
+    Transaction(OpenMaildrop),
     /// QUIT given in TRANSACTION; `left` messages stay after the removal.
     Update {
         left: u32,
@@ -171,7 +171,7 @@ enum Pending {
 pub struct Server {
     config: ServerConfig,
     k: Kernel<Event>,
-    phase: Phase,
+    stage: Stage,
     pending: Pending,
     /// A SASL exchange in progress: client lines go to it, not to the command parser.
     sasl: Option<ServerAuth>,
@@ -182,8 +182,8 @@ pub struct Server {
     apop_timestamp: Option<String>,
     tls_active: bool,
     utf8_enabled: bool,
-    bad_commands: Counter,
-    failed_logins: Counter,
+    errors: Counter,
+    auth_failures: Counter,
     /// AUTH exchanges started (each gets a fresh CRAM-MD5 challenge).
     auth_attempts: u32,
     /// The line being handled (zeroed after each: it may hold a password).
@@ -199,8 +199,8 @@ impl fmt::Debug for Server {
             .field("sasl", &self.sasl.as_ref().map(|a| a.mechanism().name()))
             .field("buffered_input", &self.k.input.len())
             .field("queued_output", &self.k.out.pending())
-            .field("bad_commands", &self.bad_commands.get())
-            .field("failed_logins", &self.failed_logins.get())
+            .field("errors", &self.errors.get())
+            .field("auth_failures", &self.auth_failures.get())
             .finish_non_exhaustive()
     }
 }
@@ -233,11 +233,11 @@ impl Server {
         let mut server = Server {
             tls_active: config.tls_active,
             k: Kernel::new(input, kernel, |discarded| Event::TlsInjection { discarded }),
-            bad_commands: Counter::new(config.max_bad_commands),
-            failed_logins: Counter::new(config.max_failed_logins),
+            errors: Counter::new(config.max_errors),
+            auth_failures: Counter::new(config.max_auth_failures),
             auth_attempts: 0,
             config,
-            phase: Phase::Authorization,
+            stage: Stage::Authorization,
             pending: Pending::Nothing,
             sasl: None,
             user: None,
@@ -253,17 +253,17 @@ impl Server {
 
     /// The RFC 1939 state of the session.
     pub fn state(&self) -> State {
-        match self.phase {
-            Phase::Authorization => State::Authorization,
-            Phase::Transaction(_) => State::Transaction,
-            Phase::Update { .. } => State::Update,
-            Phase::Closed => State::Closed,
+        match self.stage {
+            Stage::Authorization => State::Authorization,
+            Stage::Transaction(_) => State::Transaction,
+            Stage::Update { .. } => State::Update,
+            Stage::Closed => State::Closed,
         }
     }
 
     /// What the machine waits for: the next command, or the answer to an event.
     pub fn awaiting(&self) -> Awaiting {
-        if matches!(self.phase, Phase::Closed) {
+        if matches!(self.stage, Stage::Closed) {
             return Awaiting::Closed;
         }
         if self.k.is_awaiting_tls() {
@@ -279,7 +279,7 @@ impl Server {
     }
 
     /// Whether the connection is under TLS (implicit, or after STLS).
-    pub fn is_tls_active(&self) -> bool {
+    pub fn is_tls(&self) -> bool {
         self.tls_active
     }
 
@@ -319,7 +319,7 @@ impl Server {
                 }
                 Some(Err(e)) => Err(e),
             };
-            let authorizing = matches!(self.phase, Phase::Authorization);
+            let authorizing = matches!(self.stage, Stage::Authorization);
             if authorizing {
                 // USER/PASS, APOP and SASL lines hold credentials: no copy stays behind.
                 self.k.wipe_input();
@@ -335,7 +335,7 @@ impl Server {
 
     /// Whether the next command may be handled now.
     fn ready(&self) -> bool {
-        !matches!(self.phase, Phase::Closed | Phase::Update { .. })
+        !matches!(self.stage, Stage::Closed | Stage::Update { .. })
             && !self.k.is_awaiting_tls()
             && matches!(self.pending, Pending::Nothing)
             && !self.k.out.is_full()
@@ -363,10 +363,10 @@ impl Server {
 
     /// End the session: nothing more is read or processed.
     fn close(&mut self, reason: CloseReason) {
-        if matches!(self.phase, Phase::Closed) {
+        if matches!(self.stage, Stage::Closed) {
             return;
         }
-        self.phase = Phase::Closed;
+        self.stage = Stage::Closed;
         self.pending = Pending::Nothing;
         self.sasl = None;
         self.user = None;
@@ -378,15 +378,15 @@ impl Server {
 impl Rules for Server {
     fn waiting(&self) -> Waiting {
         let t = &self.config.timeouts;
-        match (&self.phase, &self.pending) {
-            (Phase::Update { .. }, _) => Waiting::Answer,
+        match (&self.stage, &self.pending) {
+            (Stage::Update { .. }, _) => Waiting::Answer,
             (_, Pending::Nothing) => {
                 // Before login the idle deadline runs from the last command even while
                 // answers wait to be taken; in TRANSACTION it starts once the client
                 // took everything (a long RETR read at the minimum rate is not cut off
                 // by the autologout timer).
-                let (idle, while_writing) = match self.phase {
-                    Phase::Transaction(_) => (t.idle, false),
+                let (idle, while_writing) = match self.stage {
+                    Stage::Transaction(_) => (t.idle, false),
                     _ => (t.authorization_idle, true),
                 };
                 self.k.command_wait(
@@ -400,7 +400,7 @@ impl Rules for Server {
     }
 
     fn wants_read(&self) -> bool {
-        matches!(self.pending, Pending::Nothing) && !matches!(self.phase, Phase::Update { .. })
+        matches!(self.pending, Pending::Nothing) && !matches!(self.stage, Stage::Update { .. })
     }
 
     /// The client closed its side: commands already complete are still handled (a

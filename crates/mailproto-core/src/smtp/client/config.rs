@@ -44,6 +44,19 @@ pub struct Timeouts {
     pub session: Option<Duration>,
 }
 
+crate::setters::setters!(Timeouts {
+    set with_greeting: greeting: Duration,
+    set with_mail: mail: Duration,
+    set with_rcpt: rcpt: Duration,
+    set with_data_initiation: data_initiation: Duration,
+    set with_data_block: data_block: Duration,
+    set with_data_termination: data_termination: Duration,
+    set with_command: command: Duration,
+    set with_write: write: RateDeadline,
+    set with_tls_handshake: tls_handshake: Duration,
+    into with_session: session: Option<Duration>,
+});
+
 impl Default for Timeouts {
     fn default() -> Self {
         const MIN: u64 = 60;
@@ -109,6 +122,18 @@ pub struct ClientConfig {
     /// `*` (RFC 4954 §4), default 8.
     pub max_auth_rounds: usize,
 }
+
+crate::setters::setters!(ClientConfig {
+    set with_lmtp: lmtp: bool,
+    set with_body_line_ending: body_line_ending: BareLineEnding,
+    set with_reply_limits: reply_limits: ReplyLimits,
+    set with_timeouts: timeouts: Timeouts,
+    set with_tls_active: tls_active: bool,
+    set with_max_recipients: max_recipients: usize,
+    set with_max_chunks_in_flight: max_chunks_in_flight: usize,
+    set with_max_auth_rounds: max_auth_rounds: usize,
+    into with_hostname: hostname: Host,
+});
 
 impl ClientConfig {
     /// The default configuration with this EHLO/HELO name.

@@ -101,9 +101,6 @@ pub enum Event {
     Noop(Reply),
     /// The reply to [`vrfy`](super::Client::vrfy) (RFC 5321 §4.1.1.6).
     Verify(Reply),
-    /// The server's bytes broke the protocol; [`Event::Closed`] follows and nothing more
-    /// is read (RFC 5321 §4.2: a client cannot resynchronise on a broken reply stream).
-    ProtocolError(ProtocolError),
     /// The session is over; [`Io::Closed`](crate::Io::Closed) from now on.
     Closed {
         /// Why.
@@ -134,7 +131,7 @@ pub enum CloseReason {
     ServiceNotAvailable(Reply),
     /// The server closed the connection without a 221/421 (RFC 5321 §3.8: treat an open
     /// transaction as failed).
-    Eof,
+    PeerClosed,
     /// A deadline expired ([`Machine::handle_timeout`](crate::Machine::handle_timeout)):
     /// a reply did not come in time (RFC 5321 §4.5.3.2), the server did not take what
     /// was sent, or the TLS handshake did not complete.
@@ -142,11 +139,12 @@ pub enum CloseReason {
     /// The server sent more than the client could hold while the application did not
     /// take its events.
     InputOverflow,
-    /// After an [`Event::ProtocolError`].
-    ProtocolError,
+    /// The server's bytes broke the protocol; nothing more is read (RFC 5321 §4.2: a
+    /// client cannot resynchronise on a broken reply stream).
+    Protocol(ProtocolError),
 }
 
-/// How the server's bytes broke the protocol ([`Event::ProtocolError`]).
+/// How the server's bytes broke the protocol ([`CloseReason::Protocol`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ProtocolError {

@@ -24,7 +24,7 @@
 //!
 //! Replies are framed by [`LineReader`] (a bare LF ends a line; bare CR is refused) and
 //! parsed by [`ReplyParser`] with [`ReplyLimits`](crate::smtp::ReplyLimits): a malformed
-//! reply gives [`Event::ProtocolError`] and closes the session.
+//! reply closes the session with [`CloseReason::Protocol`].
 //!
 //! # States
 //!
@@ -117,7 +117,7 @@ use transaction::Txn;
 
 /// Where the session stands (see the module's state diagram).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Session {
+enum Stage {
     /// Waiting for the server's greeting.
     Greeting,
     /// Greeted (or after TLS, or after a refused hello): EHLO is next.
@@ -187,7 +187,7 @@ pub struct Client {
     expect: VecDeque<Expect>,
     /// Replies read so far (the key of the reply deadline).
     replies: u64,
-    session: Session,
+    stage: Stage,
     capabilities: Capabilities,
     extended: bool,
     tls_active: bool,
@@ -217,7 +217,7 @@ impl Client {
             scratch: Vec::new(),
             expect: VecDeque::from([Expect::Greeting]),
             replies: 0,
-            session: Session::Greeting,
+            stage: Stage::Greeting,
             capabilities: Capabilities::default(),
             extended: false,
             tls_active,
@@ -258,12 +258,12 @@ impl Client {
     /// Whether a new command may be issued now: the hello succeeded, no reply is
     /// outstanding and no transaction is open.
     pub fn is_ready(&self) -> bool {
-        self.session == Session::Ready && self.is_idle()
+        self.stage == Stage::Ready && self.is_idle()
     }
 
     /// Whether the session is closed.
     pub fn is_closed(&self) -> bool {
-        self.session == Session::Closed
+        self.stage == Stage::Closed
     }
 
     /// No reply outstanding and no transaction open.
@@ -273,8 +273,8 @@ impl Client {
 
     /// The common gate of the command methods: open, greeted, idle.
     fn check_idle(&self) -> Result<(), ClientError> {
-        match self.session {
-            Session::Closed | Session::AwaitingTls => Err(ClientError::Closed),
+        match self.stage {
+            Stage::Closed | Stage::AwaitingTls => Err(ClientError::Closed),
             _ if !self.is_idle() => Err(ClientError::Busy),
             _ => Ok(()),
         }
@@ -292,10 +292,10 @@ impl Client {
 
     /// End the session: nothing more is read or expected.
     fn close(&mut self, reason: CloseReason) {
-        if self.session == Session::Closed {
+        if self.stage == Stage::Closed {
             return;
         }
-        self.session = Session::Closed;
+        self.stage = Stage::Closed;
         self.expect.clear();
         self.txn = None;
         self.auth = None;
@@ -304,15 +304,14 @@ impl Client {
     }
 
     fn protocol_error(&mut self, error: ProtocolError) {
-        self.emit(Event::ProtocolError(error));
-        self.close(CloseReason::ProtocolError);
+        self.close(CloseReason::Protocol(error));
     }
 
     /// Frame and parse every complete reply held, dispatching each.
     fn process(&mut self) {
         while matches!(
-            self.session,
-            Session::Greeting | Session::Connected | Session::Rejected | Session::Ready
+            self.stage,
+            Stage::Greeting | Stage::Connected | Stage::Rejected | Stage::Ready
         ) {
             let parsed = match self.k.input.next_line() {
                 None => return,
@@ -341,10 +340,10 @@ impl Client {
         };
         match expect {
             Expect::Greeting => {
-                self.session = if reply.code.class() == 2 {
-                    Session::Connected
+                self.stage = if reply.code.class() == 2 {
+                    Stage::Connected
                 } else {
-                    Session::Rejected
+                    Stage::Rejected
                 };
                 self.emit(Event::Greeting(reply));
             }
@@ -406,7 +405,7 @@ impl Rules for Client {
     }
 
     fn on_eof(&mut self) {
-        self.close(CloseReason::Eof);
+        self.close(CloseReason::PeerClosed);
     }
 
     fn on_timeout(&mut self, deadline: Deadline) {
@@ -415,7 +414,7 @@ impl Rules for Client {
 
     fn on_tls_established(&mut self) {
         // RFC 3207 §4.2: discard all knowledge obtained from the server before TLS.
-        self.session = Session::Connected;
+        self.stage = Stage::Connected;
         self.capabilities = Capabilities::default();
         self.extended = false;
         self.authenticated = false;

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use zeroize::Zeroize;
 
-use super::{Client, ClientError, Event, Expect, Hello, ProtocolError, Refused, Session};
+use super::{Client, ClientError, Event, Expect, Hello, ProtocolError, Refused, Stage};
 use crate::machine::Misuse;
 use crate::sasl::{self, ClientAuth};
 use crate::smtp::{Capabilities, Command, Host, InitialResponse, Reply, ReplyCode};
@@ -26,8 +26,8 @@ impl Client {
     /// Checks the gate shared by commands that need a greeted, idle session.
     fn check_greeted(&self, command: &'static str) -> Result<(), ClientError> {
         self.check_idle()?;
-        match self.session {
-            Session::Connected | Session::Ready => Ok(()),
+        match self.stage {
+            Stage::Connected | Stage::Ready => Ok(()),
             _ => Err(ClientError::WrongState {
                 command,
                 needs: "a 220 greeting",
@@ -67,7 +67,7 @@ impl Client {
                 Capabilities::default()
             };
             self.extended = extended;
-            self.session = Session::Ready;
+            self.stage = Stage::Ready;
             self.emit(Event::Ready {
                 capabilities: self.capabilities.clone(),
                 extended,
@@ -84,7 +84,7 @@ impl Client {
             return;
         }
         // The server's view of the session is unknown now: start over from EHLO.
-        self.session = Session::Connected;
+        self.stage = Stage::Connected;
         self.capabilities = Capabilities::default();
         self.extended = false;
         self.emit(Event::HelloRefused(reply));
@@ -120,7 +120,7 @@ impl Client {
     }
 
     fn check_ehlo(&self, command: &'static str) -> Result<(), ClientError> {
-        if self.session == Session::Ready && self.extended {
+        if self.stage == Stage::Ready && self.extended {
             Ok(())
         } else {
             Err(ClientError::WrongState {
@@ -138,7 +138,7 @@ impl Client {
         // Plaintext after the 220 is dropped unread and reported once, with what is
         // fed before the handshake completes (response injection, CVE-2021-22947
         // class).
-        self.session = Session::AwaitingTls;
+        self.stage = Stage::AwaitingTls;
         self.k.start_tls();
     }
 
@@ -301,7 +301,7 @@ impl Client {
 
     fn quit_at(&mut self) -> Result<(), ClientError> {
         self.check_idle()?;
-        if self.session == Session::Greeting {
+        if self.stage == Stage::Greeting {
             return Err(ClientError::Busy);
         }
         self.send(b"QUIT\r\n", Expect::Quit);

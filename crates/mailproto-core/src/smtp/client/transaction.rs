@@ -5,7 +5,7 @@ use alloc::collections::VecDeque;
 use alloc::vec::Vec;
 
 use super::body::{BodyMode, BodyWriter};
-use super::{Client, ClientError, Event, Expect, FailureReason, Refused, Session};
+use super::{Client, ClientError, Event, Expect, FailureReason, Refused, Stage};
 use crate::machine::Misuse;
 use crate::smtp::table::{self, Verb};
 use crate::smtp::{
@@ -202,7 +202,7 @@ impl Client {
 
     fn check_envelope(&self, e: &Envelope) -> Result<(Vec<u8>, Vec<Vec<u8>>), ClientError> {
         self.check_idle()?;
-        if self.session != Session::Ready {
+        if self.stage != Stage::Ready {
             return Err(ClientError::WrongState {
                 command: "MAIL",
                 needs: "a successful EHLO or HELO",
@@ -313,7 +313,7 @@ impl Client {
     }
 
     fn write_body(&mut self, chunk: &[u8], last: bool) -> Result<(), ClientError> {
-        if matches!(self.session, Session::Closed | Session::AwaitingTls) {
+        if matches!(self.stage, Stage::Closed | Stage::AwaitingTls) {
             return Err(ClientError::Closed);
         }
         let writable = self.body_writable();

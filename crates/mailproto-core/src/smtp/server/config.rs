@@ -55,6 +55,21 @@ pub struct Extensions {
     pub other: Vec<Extension>,
 }
 
+crate::setters::setters!(Extensions {
+    set with_pipelining: pipelining: bool,
+    set with_size: size: bool,
+    set with_eight_bit_mime: eight_bit_mime: bool,
+    set with_smtputf8: smtputf8: bool,
+    set with_chunking: chunking: bool,
+    set with_binary_mime: binary_mime: bool,
+    set with_dsn: dsn: bool,
+    set with_enhanced_status_codes: enhanced_status_codes: bool,
+    set with_starttls: starttls: bool,
+    set with_requiretls: requiretls: bool,
+    into with_auth: auth: Vec<Mechanism>,
+    into with_other: other: Vec<Extension>,
+});
+
 impl Default for Extensions {
     fn default() -> Self {
         Extensions {
@@ -106,6 +121,16 @@ pub struct ServerLimits {
     pub max_buffered: usize,
 }
 
+crate::setters::setters!(ServerLimits {
+    set with_parse: parse: Limits,
+    set with_max_recipients: max_recipients: usize,
+    set with_max_message_size: max_message_size: u64,
+    set with_max_errors: max_errors: usize,
+    set with_max_auth_failures: max_auth_failures: usize,
+    set with_max_auth_rounds: max_auth_rounds: usize,
+    set with_max_buffered: max_buffered: usize,
+});
+
 impl Default for ServerLimits {
     fn default() -> Self {
         ServerLimits {
@@ -152,6 +177,17 @@ pub struct Timeouts {
     /// session ends with `421 4.3.0`.
     pub application: Option<Duration>,
 }
+
+crate::setters::setters!(Timeouts {
+    set with_idle: idle: Duration,
+    set with_line: line: Duration,
+    set with_data: data: RateDeadline,
+    set with_write: write: RateDeadline,
+    set with_tls_handshake: tls_handshake: Duration,
+    into with_message: message: Option<Duration>,
+    into with_session: session: Option<Duration>,
+    into with_application: application: Option<Duration>,
+});
 
 impl Default for Timeouts {
     fn default() -> Self {
@@ -244,6 +280,23 @@ pub struct ServerConfig {
     /// broken clients (RFC 5321 §4.1.1.2 forbids it). Default false.
     pub allow_space_after_colon: bool,
 }
+
+crate::setters::setters!(ServerConfig {
+    set with_extensions: extensions: Extensions,
+    set with_tls_active: tls_active: bool,
+    set with_auth_requires_tls: auth_requires_tls: bool,
+    set with_auth_required: auth_required: bool,
+    set with_lmtp: lmtp: bool,
+    set with_limits: limits: ServerLimits,
+    set with_bare_line_ending: bare_line_ending: BareLineEnding,
+    set with_timeouts: timeouts: Timeouts,
+    set with_vrfy_expn_events: vrfy_expn_events: bool,
+    set with_allow_unknown_params: allow_unknown_params: bool,
+    set with_allow_space_after_colon: allow_space_after_colon: bool,
+    into with_hostname: hostname: String,
+    into with_greeting: greeting: String,
+    some_into with_cram_md5_challenge: cram_md5_challenge: String,
+});
 
 impl Default for ServerConfig {
     fn default() -> Self {

@@ -167,7 +167,7 @@ pub enum CloseReason {
     /// The client sent QUIT; the machine answered `221 2.0.0 Bye`.
     Quit,
     /// The client closed the connection (end of stream) without QUIT.
-    Eof,
+    PeerClosed,
     /// A deadline expired (RFC 5321 §4.5.3.2): the machine sent `421 4.4.2` (`421 4.3.0`
     /// for the application's deadline), or nothing for a write or handshake deadline.
     Timeout(Deadline),
@@ -192,7 +192,7 @@ impl fmt::Display for CloseReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             CloseReason::Quit => "client sent QUIT",
-            CloseReason::Eof => "client closed the connection",
+            CloseReason::PeerClosed => "client closed the connection",
             CloseReason::Timeout(d) => return write!(f, "{d} expired"),
             CloseReason::InputOverflow => "too much input while none was asked for",
             CloseReason::TooManyErrors => "too many command errors",

@@ -99,7 +99,7 @@
 mod answer;
 mod auth;
 mod body;
-mod command;
+mod commands;
 mod config;
 mod event;
 mod reply;
@@ -319,7 +319,7 @@ impl Server {
             }
         }
         if self.k.is_eof() && self.pending.is_none() {
-            self.close(CloseReason::Eof, None);
+            self.close(CloseReason::PeerClosed, None);
         }
     }
 
@@ -418,7 +418,7 @@ impl Rules for Server {
     fn on_eof(&mut self) {
         match self.phase {
             Phase::Closed => {}
-            Phase::AwaitingTls => self.close(CloseReason::Eof, None),
+            Phase::AwaitingTls => self.close(CloseReason::PeerClosed, None),
             _ => self.process(),
         }
     }
@@ -454,7 +454,7 @@ impl Rules for Server {
         self.k.input.set_max_line(self.command_max_line);
         self.phase = Phase::Command;
         if self.k.is_eof() {
-            self.close(CloseReason::Eof, None);
+            self.close(CloseReason::PeerClosed, None);
         }
     }
 
