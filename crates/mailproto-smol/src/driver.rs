@@ -79,7 +79,12 @@ pub struct Driver<M: Machine, S> {
     closed: bool,
     /// The machine's clock: [`Instant::ZERO`] is when the driver was made.
     origin: std::time::Instant,
+    /// I/O calls left before the session yields to the executor (see [`Driver::cooperate`]).
+    budget: u32,
 }
+
+/// I/O calls a session makes before it yields to the executor once.
+const IO_BUDGET: u32 = 32;
 
 impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
     /// Drive `machine` over a plaintext stream; `tls` is used if the machine asks for
@@ -93,6 +98,18 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
             buf: vec![0; READ_BUF].into_boxed_slice(),
             closed: false,
             origin: std::time::Instant::now(),
+            budget: IO_BUDGET,
+        }
+    }
+
+    /// A read or write that is ready at once does not return to the executor, so a
+    /// session whose peer keeps the socket busy would keep its thread and starve the
+    /// other sessions (and their timers) on it: every [`IO_BUDGET`] calls it yields.
+    async fn cooperate(&mut self) {
+        self.budget -= 1;
+        if self.budget == 0 {
+            self.budget = IO_BUDGET;
+            futures_lite::future::yield_now().await;
         }
     }
 
@@ -171,6 +188,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
                     Some(Ok(n)) => {
                         written += n;
                         self.machine.transmitted(now, n);
+                        self.cooperate().await;
                     }
                     Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                     Some(Err(e)) if is_disconnect(&e) => {
@@ -233,7 +251,10 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
         match result {
             None => self.machine.handle_timeout(now),
             Some(Ok(0)) => self.machine.feed_eof(now),
-            Some(Ok(n)) => self.machine.feed(now, &self.buf[..n]),
+            Some(Ok(n)) => {
+                self.machine.feed(now, &self.buf[..n]);
+                self.cooperate().await;
+            }
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Some(Err(e)) if is_disconnect(&e) => {
                 self.closed = true;
