@@ -3,7 +3,7 @@
 //! `cargo run -p mailproto-smol --example async_fetch -- HOST PORT USER PASSWORD`.
 use mailproto_core::secret::Secret;
 use mailproto_smol::pop3::Pop3Client;
-use mailproto_std::pop3_client::{Pop3Options, Security};
+use mailproto_smol::pop3_client::{Pop3Options, Security};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -4,9 +4,9 @@
 //! FILE (or a short test message), streamed from an `AsyncRead`, with STARTTLS when the
 //! server offers it, and prints each recipient's result.
 use mailproto_core::smtp::{ForwardPath, Mailbox, ReversePath};
+use mailproto_smol::pop3_client::Security;
 use mailproto_smol::smtp::SmtpClient;
-use mailproto_std::pop3_client::Security;
-use mailproto_std::smtp_client::{Envelope, SmtpOptions};
+use mailproto_smol::smtp_client::{Envelope, SmtpOptions};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -2,8 +2,8 @@
 //! handler trait as the blocking adapter.
 use mailproto_core::smtp::server::ServerConfig;
 use mailproto_smol::smtp::SmtpServer;
+use mailproto_smol::smtp_server::SmtpHandler;
 use mailproto_smol::{Listener, ListenerOptions};
-use mailproto_std::smtp_server::SmtpHandler;
 
 /// Counts the bytes of the message being received.
 struct Sink(u64);

@@ -13,8 +13,8 @@ use std::time::Duration;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::{TlsAcceptor, TlsConnector, client, server};
 use mailproto_core::{Instant, Io, Machine};
-use mailproto_std::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect};
-use mailproto_std::{Error, TlsRole};
+use mailproto_engine::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect};
+use mailproto_engine::{Error, TlsRole};
 
 /// A stream in plaintext or inside TLS.
 #[derive(Debug)]

@@ -2,13 +2,19 @@
 //! with TLS from rustls (futures-rustls).
 //!
 //! Built on futures-io `AsyncRead`/`AsyncWrite`, so it also runs under other executors
-//! through their compat layers. What is not I/O (TLS configuration, the error type, the
-//! shared limits) comes from `mailproto-std` and is re-exported here.
+//! through their compat layers. What is not I/O (handler and backend traits, client
+//! options and results, TLS configuration, the error type, the listener limits) comes
+//! from `mailproto-engine`, re-exported here as [`engine`] and at the same module paths
+//! as in the blocking adapter (`smtp_server`, `pop3_server`, `smtp_client`,
+//! `pop3_client`); this crate depends on no other adapter.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use mailproto_core as core;
-pub use mailproto_std::{Error, ListenerOptions, TlsRole, tls};
+pub use mailproto_engine as engine;
+pub use mailproto_engine::{
+    Error, ListenerOptions, TlsRole, pop3_client, pop3_server, smtp_client, smtp_server, tls,
+};
 
 mod driver;
 mod listener;

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use futures_lite::future;
-use mailproto_std::ListenerOptions;
+use mailproto_engine::ListenerOptions;
 use smol::channel::{Receiver, Sender};
 use smol::net::{AsyncToSocketAddrs, TcpListener, TcpStream};
 

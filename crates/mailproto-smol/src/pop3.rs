@@ -12,9 +12,9 @@ use mailproto_core::pop3::{Capabilities, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 use mailproto_core::{Instant, Machine};
-use mailproto_std::pop3_client::{Pop3Options, Reply, Security, Step, step};
-use mailproto_std::pop3_server::{Next, Pop3Backend, Pop3Session};
-use mailproto_std::{Error, TlsRole};
+use mailproto_engine::pop3_client::{Pop3Options, Reply, Security, Step, step};
+use mailproto_engine::pop3_server::{Next, Pop3Backend, Pop3Session};
+use mailproto_engine::{Error, TlsRole};
 use smol::net::TcpStream;
 
 use crate::{Driver, Listener};
@@ -22,15 +22,13 @@ use crate::{Driver, Listener};
 /// An async POP3 server: one task per connection.
 #[derive(Debug)]
 pub struct Pop3Server<B: Pop3Backend> {
-    inner: mailproto_std::pop3_server::Pop3Server<B>,
-    tls: Option<Arc<rustls::ServerConfig>>,
+    inner: mailproto_engine::pop3_server::Pop3Service<B>,
 }
 
 impl<B: Pop3Backend> Clone for Pop3Server<B> {
     fn clone(&self) -> Self {
         Pop3Server {
             inner: self.inner.clone(),
-            tls: self.tls.clone(),
         }
     }
 }
@@ -39,15 +37,13 @@ impl<B: Pop3Backend> Pop3Server<B> {
     /// A server for `backend` with the machine configuration `config`.
     pub fn new(backend: B, config: ServerConfig) -> Self {
         Pop3Server {
-            inner: mailproto_std::pop3_server::Pop3Server::new(backend, config),
-            tls: None,
+            inner: mailproto_engine::pop3_server::Pop3Service::new(backend, config),
         }
     }
 
     /// Offer STLS (and allow implicit TLS) with this certificate.
     pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
-        self.inner = self.inner.with_tls(tls.clone());
-        self.tls = Some(tls);
+        self.inner = self.inner.with_tls(tls);
         self
     }
 
@@ -63,14 +59,14 @@ impl<B: Pop3Backend> Pop3Server<B> {
         S: AsyncRead + AsyncWrite + Unpin,
     {
         let machine = Server::new(Instant::ZERO, self.inner.session_config(implicit_tls));
-        let role = self.tls.clone().map_or(TlsRole::None, TlsRole::Server);
+        let role = self.inner.tls_role();
         let mut driver = if implicit_tls {
             Driver::new_tls(machine, stream, role).await?
         } else {
             Driver::new(machine, stream, role)
         };
         let mut session = Pop3Session::new(self.inner.backend());
-        let mut buf = vec![0u8; mailproto_std::adapter::READ_BUF];
+        let mut buf = vec![0u8; mailproto_engine::adapter::READ_BUF];
         while let Some(event) = driver.next_event().await? {
             let now = driver.now();
             if let Next::Stream(mut reader) = session.handle(driver.machine(), now, event)? {
@@ -93,7 +89,7 @@ impl<B: Pop3Backend> Pop3Server<B> {
                 },
                 |mut tcp: TcpStream| async move {
                     let _ = tcp
-                        .write_all(&mailproto_std::pop3_server::busy_reply())
+                        .write_all(&mailproto_engine::pop3_server::busy_reply())
                         .await;
                 },
             )
@@ -262,7 +258,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             Some(m) => m,
             None => {
                 let caps = self.capa().await?;
-                mailproto_std::pop3_client::choose_mechanism(&caps, &credentials, self.is_tls())?
+                mailproto_engine::pop3_client::choose_mechanism(&caps, &credentials, self.is_tls())?
             }
         };
         let auth =

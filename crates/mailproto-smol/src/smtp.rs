@@ -8,19 +8,19 @@ use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::smtp::client::{Client, Event, Refused};
 use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{Capabilities, Reply};
-use mailproto_std::pop3_client::Security;
-use mailproto_std::smtp_client::{
+use mailproto_engine::pop3_client::Security;
+use mailproto_engine::smtp_client::{
     Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, session_step,
 };
-use mailproto_std::smtp_server::{HandlerFactory, SmtpHandler, SmtpSession};
-use mailproto_std::{Error, TlsRole};
+use mailproto_engine::smtp_server::{HandlerFactory, SmtpHandler, SmtpSession};
+use mailproto_engine::{Error, TlsRole};
 use smol::net::TcpStream;
 
 use crate::{Driver, Listener};
 
 /// An async SMTP server: one task per connection.
 pub struct SmtpServer<H, F> {
-    inner: mailproto_std::smtp_server::SmtpServer<H, F>,
+    inner: mailproto_engine::smtp_server::SmtpService<H, F>,
 }
 
 impl<H, F> std::fmt::Debug for SmtpServer<H, F> {
@@ -42,7 +42,7 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
     /// connection with `factory`.
     pub fn new(config: ServerConfig, factory: F) -> Self {
         SmtpServer {
-            inner: mailproto_std::smtp_server::SmtpServer::new(config, factory),
+            inner: mailproto_engine::smtp_server::SmtpService::new(config, factory),
         }
     }
 
@@ -82,7 +82,7 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
     pub async fn run(self, listener: Listener, implicit_tls: bool) -> std::io::Result<()> {
         let server = self.clone();
         let busy =
-            mailproto_std::smtp_server::busy_reply(&self.inner.session_config(false).hostname);
+            mailproto_engine::smtp_server::busy_reply(&self.inner.session_config(false).hostname);
         listener
             .serve(
                 move |tcp: TcpStream| {

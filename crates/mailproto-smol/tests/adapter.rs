@@ -2,7 +2,7 @@
 //! async adapter: every operation goes through `smol` tasks and async streams.
 #![allow(missing_docs)]
 
-#[path = "../../mailproto-std/tests/suite/mod.rs"]
+#[path = "../../mailproto-engine/tests/suite/mod.rs"]
 mod suite;
 
 use std::thread;
@@ -10,17 +10,17 @@ use std::thread;
 use mailproto_core::pop3::server::ServerConfig;
 use mailproto_core::sasl::{ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
+use mailproto_engine::Error;
+use mailproto_engine::pop3_client::Pop3Options;
+use mailproto_engine::tls::SelfSigned;
 use mailproto_smol::pop3::{Pop3Client, Pop3Server};
 use mailproto_smol::{Listener, ListenerOptions};
-use mailproto_std::Error;
-use mailproto_std::pop3_client::Pop3Options;
-use mailproto_std::tls::SelfSigned;
 use smol::block_on;
 use smol::net::TcpStream;
 
 use mailproto_core::smtp::{ForwardPath, Mailbox, ReversePath};
+use mailproto_engine::smtp_client::{Envelope, SendReport, SmtpOptions};
 use mailproto_smol::smtp::SmtpClient;
-use mailproto_std::smtp_client::{Envelope, SendReport, SmtpOptions};
 use std::sync::{Arc, Mutex};
 
 use mailproto_core::smtp::server::ServerConfig as SmtpConfig;

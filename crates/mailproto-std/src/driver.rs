@@ -8,24 +8,11 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::sync::Arc;
 
 use mailproto_core::{Instant, Io, Machine};
-use rustls::pki_types::ServerName;
 
 use crate::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect, is_timeout};
-use crate::error::Error;
-
-/// Which side of TLS this connection plays, with its configuration.
-#[derive(Debug, Clone)]
-pub enum TlsRole {
-    /// No TLS can be negotiated on this connection.
-    None,
-    /// Server side: present this configuration's certificate.
-    Server(Arc<rustls::ServerConfig>),
-    /// Client side: verify the server against this configuration and name.
-    Client(Arc<rustls::ClientConfig>, ServerName<'static>),
-}
+use crate::{Error, TlsRole};
 
 /// A TCP stream, in plaintext or inside TLS.
 #[derive(Debug)]

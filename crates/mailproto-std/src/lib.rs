@@ -1,5 +1,6 @@
 //! Blocking adapter: drives the `mailproto-core` machines over `std::net` sockets, with
-//! TLS from rustls.
+//! TLS from rustls. The session logic that is not I/O (handler traits, client flows,
+//! listener policy, TLS configuration) is `mailproto-engine`'s, re-exported here.
 //!
 //! - [`Driver`] runs any machine over a TCP connection: output, events, reads with the
 //!   machine's timeout, the STARTTLS/STLS handshake, implicit TLS, close.
@@ -10,20 +11,17 @@
 #![warn(missing_docs)]
 
 pub use mailproto_core as core;
+pub use mailproto_engine::{Error, ListenerOptions, TlsRole, adapter, tls};
 
-pub mod adapter;
 mod driver;
-mod error;
 mod listener;
 pub mod pop3_client;
 pub mod pop3_server;
 pub mod smtp_client;
 pub mod smtp_server;
-pub mod tls;
 
-pub use driver::{Direction, Driver, Tap, TlsRole};
-pub use error::Error;
-pub use listener::{Listener, ListenerOptions, ShutdownHandle};
+pub use driver::{Direction, Driver, Tap};
+pub use listener::{Listener, ShutdownHandle};
 
 /// Connect to `host:port` (every resolved address in turn), with a timeout per attempt.
 pub fn connect_tcp(

@@ -10,39 +10,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Limits of a listener.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct ListenerOptions {
-    /// Connections served at once; one more is turned away with the protocol's "busy"
-    /// reply.
-    pub max_connections: usize,
-    /// How long shutdown waits for running sessions before closing their sockets.
-    pub shutdown_grace: Duration,
-}
-
-impl Default for ListenerOptions {
-    fn default() -> Self {
-        ListenerOptions {
-            max_connections: 256,
-            shutdown_grace: Duration::from_secs(10),
-        }
-    }
-}
-
-impl ListenerOptions {
-    /// Set the connection limit.
-    pub fn max_connections(mut self, n: usize) -> Self {
-        self.max_connections = n.max(1);
-        self
-    }
-
-    /// Set the shutdown grace period.
-    pub fn shutdown_grace(mut self, grace: Duration) -> Self {
-        self.shutdown_grace = grace;
-        self
-    }
-}
+use crate::ListenerOptions;
 
 /// The sessions running, to wait for them or close them at shutdown.
 #[derive(Debug, Default)]

@@ -1,150 +1,18 @@
-//! POP3 client API: connect (plain, STLS, implicit TLS), log in (USER/PASS, APOP, AUTH),
-//! STAT, LIST, UIDL, TOP, RETR streamed into a writer, DELE, RSET, NOOP, QUIT.
-//!
-//! [`Reply`] and [`step`] say what a machine event means for the command waited on; both
-//! adapters use them, only the waiting (blocking or async) differs.
+//! The blocking POP3 client: connect (plain, STLS required or opportunistic, implicit
+//! TLS), log in, list, retrieve, delete, over the engine's client flow ([`step`]).
 
 use std::io::Write;
 use std::net::TcpStream;
-use std::time::Duration;
 
 use mailproto_core::Instant;
 use mailproto_core::pop3::client::{Client, ClientConfig, Event, Refused};
-use mailproto_core::pop3::{Capabilities, DropListing, ScanListing, Status, UniqueIdListing};
+use mailproto_core::pop3::{Capabilities, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 
 use crate::{Driver, Error, Tap, TlsRole};
 
-/// How a client protects its connection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum Security {
-    /// Plaintext only.
-    Plain,
-    /// Upgrade with STARTTLS/STLS; fail if the server does not offer it.
-    #[default]
-    StartTls,
-    /// Upgrade with STARTTLS/STLS when offered, else continue in plaintext.
-    StartTlsOpportunistic,
-    /// TLS from the first byte (ports 465 / 995, RFC 8314).
-    ImplicitTls,
-}
-
-impl Security {
-    /// The TLS role of a client connecting to `host` this way: none for plaintext,
-    /// otherwise certificate checks per `tls` against the name `host`.
-    pub fn tls_role(self, host: &str, tls: &crate::tls::ClientTls) -> Result<TlsRole, Error> {
-        Ok(match self {
-            Security::Plain => TlsRole::None,
-            _ => TlsRole::Client(tls.config()?, crate::tls::server_name(host)?),
-        })
-    }
-}
-
-/// What completed the command a client waited on.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum Reply {
-    /// `+OK` to a command with nothing more to report.
-    Ok(Status),
-    /// A login succeeded.
-    LoggedIn(Status),
-    /// CAPA's answer.
-    Capabilities(Capabilities),
-    /// STAT's answer.
-    Stat(DropListing),
-    /// LIST n.
-    Scan(ScanListing),
-    /// LIST.
-    ScanList(Vec<ScanListing>),
-    /// UIDL n.
-    Uidl(UniqueIdListing),
-    /// UIDL.
-    UidlList(Vec<UniqueIdListing>),
-    /// The end of a RETR/TOP body.
-    MessageEnd,
-    /// STLS completed: the session runs inside TLS now.
-    TlsReady,
-}
-
-/// One step of waiting for a command's answer.
-#[derive(Debug)]
-pub enum Step {
-    /// Not complete yet.
-    Pending,
-    /// Body bytes of a RETR/TOP.
-    Data(Vec<u8>),
-    /// The command completed.
-    Done(Result<Reply, Error>),
-}
-
-/// What `event` means for the command being waited on.
-pub fn step(event: Event) -> Step {
-    let done = |r| Step::Done(Ok(r));
-    match event {
-        Event::Ok { status, .. } => done(Reply::Ok(status)),
-        Event::LoggedIn { status, .. } => done(Reply::LoggedIn(status)),
-        Event::Capabilities(c) => done(Reply::Capabilities(c)),
-        Event::Stat(s) => done(Reply::Stat(s)),
-        Event::Scan(s) => done(Reply::Scan(s)),
-        Event::ScanList(s) => done(Reply::ScanList(s)),
-        Event::Uidl(u) => done(Reply::Uidl(u)),
-        Event::UidlList(u) => done(Reply::UidlList(u)),
-        Event::MessageData(d) => Step::Data(d),
-        Event::MessageEnd => done(Reply::MessageEnd),
-        Event::TlsReady => done(Reply::TlsReady),
-        Event::Err { command, status } => Step::Done(Err(Error::Rejected(format!(
-            "{command}: -ERR {}",
-            status_text(&status)
-        )))),
-        Event::Malformed { command, error } => {
-            Step::Done(Err(Error::Protocol(format!("{command}: {error}"))))
-        }
-        Event::AuthCancelled { reason } => {
-            Step::Done(Err(Error::Protocol(format!("AUTH cancelled: {reason}"))))
-        }
-        Event::TlsInjection { discarded } => Step::Done(Err(Error::Protocol(format!(
-            "{discarded} bytes arrived after +OK to STLS and before TLS (response injection)"
-        )))),
-        Event::Closed { reason } => {
-            Step::Done(Err(Error::Protocol(format!("session closed: {reason}"))))
-        }
-        _ => Step::Pending,
-    }
-}
-
-/// The text of a status, with its response code.
-fn status_text(status: &Status) -> String {
-    let mut out = Vec::new();
-    let _ = status.encode(&mut out);
-    let text = String::from_utf8_lossy(&out);
-    text.trim_end().trim_start_matches("-ERR ").to_string()
-}
-
-/// Options of a POP3 connection.
-#[derive(Debug, Clone)]
-pub struct Pop3Options {
-    /// TLS use.
-    pub security: Security,
-    /// Certificate checks for TLS.
-    pub tls: crate::tls::ClientTls,
-    /// The machine's configuration.
-    pub config: ClientConfig,
-    /// Connect timeout.
-    pub connect_timeout: Duration,
-}
-
-impl Default for Pop3Options {
-    fn default() -> Self {
-        Pop3Options {
-            security: Security::default(),
-            tls: crate::tls::ClientTls::default(),
-            config: ClientConfig::default(),
-            connect_timeout: Duration::from_secs(30),
-        }
-    }
-}
+pub use mailproto_engine::pop3_client::*;
 
 /// A blocking POP3 client session.
 #[derive(Debug)]
@@ -382,22 +250,6 @@ impl Pop3Client {
         while self.driver.next_event()?.is_some() {}
         Ok(())
     }
-}
-
-/// The SASL mechanism to use with a server that lists `caps` (RFC 5034 §4, RFC 2449
-/// SASL tag), preferring what is safe over the current connection.
-pub fn choose_mechanism(
-    caps: &Capabilities,
-    credentials: &ClientCredentials,
-    tls: bool,
-) -> Result<Mechanism, Error> {
-    let offered: Vec<Mechanism> = caps
-        .sasl_mechanisms()
-        .iter()
-        .filter_map(|m| Mechanism::parse(m.as_bytes()).ok())
-        .collect();
-    Mechanism::choose(&offered, true, credentials.token.is_some(), tls)
-        .ok_or_else(|| Error::Rejected("no usable SASL mechanism offered".into()))
 }
 
 fn unexpected(command: &str, reply: &Reply) -> Error {

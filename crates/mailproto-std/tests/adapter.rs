@@ -1,6 +1,7 @@
 //! The shared adapter suite, run against the blocking adapter.
 #![allow(missing_docs)]
 
+#[path = "../../mailproto-engine/tests/suite/mod.rs"]
 mod suite;
 
 use std::io::Cursor;

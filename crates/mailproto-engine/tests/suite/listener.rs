@@ -6,7 +6,7 @@ use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use mailproto_std::ListenerOptions;
+use mailproto_engine::ListenerOptions;
 
 use super::Adapter;
 use super::pop3::cert;

@@ -5,8 +5,8 @@
 use std::fs;
 use std::process::Command;
 
-use mailproto_std::pop3_client::{Pop3Options, Security};
-use mailproto_std::tls::{ClientTls, SelfSigned};
+use mailproto_engine::pop3_client::{Pop3Options, Security};
+use mailproto_engine::tls::{ClientTls, SelfSigned};
 use mailproto_testkit::{Dovecot, program, python_module};
 
 use super::{Adapter, MemBackend};

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use mailproto_core::sasl::Mechanism;
 use mailproto_core::smtp::server::ServerConfig as SmtpConfig;
-use mailproto_std::pop3_client::Security;
-use mailproto_std::smtp_client::SmtpOptions;
-use mailproto_std::tls::{ClientTls, SelfSigned};
+use mailproto_engine::pop3_client::Security;
+use mailproto_engine::smtp_client::SmtpOptions;
+use mailproto_engine::tls::{ClientTls, SelfSigned};
 use mailproto_testkit::{Aiosmtpd, program, python_module};
 
 use super::pop3::cert;

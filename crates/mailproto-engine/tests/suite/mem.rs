@@ -5,7 +5,7 @@ use std::collections::{HashMap, HashSet};
 use std::io::{self, Cursor, Read};
 use std::sync::{Arc, Mutex};
 
-use mailproto_std::pop3_server::{LoginAttempt, LoginError, Pop3Backend, Pop3Mailbox};
+use mailproto_engine::pop3_server::{LoginAttempt, LoginError, Pop3Backend, Pop3Mailbox};
 
 #[derive(Default)]
 struct Store {
@@ -151,7 +151,7 @@ impl MemSink {
     }
 }
 
-impl mailproto_std::smtp_server::SmtpHandler for MemSink {
+impl mailproto_engine::smtp_server::SmtpHandler for MemSink {
     fn authenticate(&mut self, credentials: &mailproto_core::sasl::Credentials) -> bool {
         let ok = credentials.username() == Some(self.user.0.as_str())
             && LoginAttempt::Sasl(credentials).verify(&self.user.1);
@@ -175,7 +175,7 @@ impl mailproto_std::smtp_server::SmtpHandler for MemSink {
     ) -> Result<(), mailproto_core::smtp::Reply> {
         let text = to.to_string();
         if text.starts_with("<nobody@") {
-            return Err(mailproto_std::smtp_server::reply(
+            return Err(mailproto_engine::smtp_server::reply(
                 550,
                 (5, 1, 1),
                 "no such user",

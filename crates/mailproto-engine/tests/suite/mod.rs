@@ -14,10 +14,10 @@ pub mod timeouts;
 use std::net::SocketAddr;
 
 use mailproto_core::sasl::Mechanism;
-use mailproto_std::pop3_client::Pop3Options;
-use mailproto_std::smtp_client::{SendReport, SmtpOptions};
-use mailproto_std::tls::SelfSigned;
-use mailproto_std::{Error, ListenerOptions};
+use mailproto_engine::pop3_client::Pop3Options;
+use mailproto_engine::smtp_client::{SendReport, SmtpOptions};
+use mailproto_engine::tls::SelfSigned;
+use mailproto_engine::{Error, ListenerOptions};
 
 pub use mem::{MemBackend, MemSink, Stored};
 

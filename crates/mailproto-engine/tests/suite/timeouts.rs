@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use mailproto_core::pop3::server::{ServerConfig as Pop3Config, Timeouts as Pop3Timeouts};
-use mailproto_std::pop3_client::{Pop3Options, Security};
+use mailproto_engine::pop3_client::{Pop3Options, Security};
 
 use super::pop3::cert;
 use super::{Adapter, MemBackend};
