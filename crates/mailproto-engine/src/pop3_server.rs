@@ -352,3 +352,189 @@ pub fn busy_reply() -> Vec<u8> {
     let _ = status.encode(&mut out);
     out
 }
+
+/// Where streaming a message stands after [`stream_step`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed {
+    /// A piece went to the machine: flush it, then (unless the session closed, e.g. at
+    /// the write deadline because the client stopped reading) call again.
+    Flush,
+    /// The message is over: ended, or aborted because the mailbox could not be read
+    /// (the client gets `-ERR`, the session goes on).
+    Done,
+}
+
+/// One step of streaming a message (RETR, TOP) from the mailbox's `reader` through the
+/// machine: read a piece into `buf` and hand it over, end the message at the end of the
+/// reader or when the machine wants no more (TOP's line count), abort it when the reader
+/// fails. The adapter's loop only flushes between steps.
+pub fn stream_step(
+    server: &mut Server,
+    now: Instant,
+    reader: &mut dyn Read,
+    buf: &mut [u8],
+) -> Result<Streamed, Error> {
+    let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
+    let n = loop {
+        match reader.read(buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => {
+                server.message_abort(now).map_err(|e| misuse(&e))?;
+                return Ok(Streamed::Done);
+            }
+        }
+    };
+    if n > 0
+        && server
+            .message_data(now, &buf[..n])
+            .map_err(|e| misuse(&e))?
+    {
+        return Ok(Streamed::Flush);
+    }
+    server.message_end(now).map_err(|e| misuse(&e))?;
+    Ok(Streamed::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailproto_core::Machine;
+
+    /// One message: `body`, read in pieces of 4 octets; with `fail_after` the reader
+    /// fails once that many octets were given.
+    struct Backend {
+        body: &'static [u8],
+        fail_after: Option<usize>,
+    }
+
+    struct Mailbox {
+        body: &'static [u8],
+        fail_after: Option<usize>,
+    }
+
+    struct Piecewise {
+        body: &'static [u8],
+        at: usize,
+        fail_after: Option<usize>,
+    }
+
+    impl Read for Piecewise {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.fail_after.is_some_and(|n| self.at >= n) {
+                return Err(io::Error::other("disk gone"));
+            }
+            let n = buf.len().min(4).min(self.body.len() - self.at);
+            buf[..n].copy_from_slice(&self.body[self.at..self.at + n]);
+            self.at += n;
+            Ok(n)
+        }
+    }
+
+    impl Pop3Backend for Backend {
+        type Mailbox = Mailbox;
+        fn login(&self, _: LoginAttempt<'_>) -> Result<Mailbox, LoginError> {
+            Ok(Mailbox {
+                body: self.body,
+                fail_after: self.fail_after,
+            })
+        }
+    }
+
+    impl Pop3Mailbox for Mailbox {
+        fn list(&self) -> Vec<(u64, String)> {
+            vec![(self.body.len() as u64, "uid-1".into())]
+        }
+        fn open(&mut self, _: usize) -> io::Result<Box<dyn Read + Send>> {
+            Ok(Box::new(Piecewise {
+                body: self.body,
+                at: 0,
+                fail_after: self.fail_after,
+            }))
+        }
+        fn delete(&mut self, _: &[usize]) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Log in, send `command`, stream what it asks for with [`stream_step`] (taking the
+    /// output after every step, as an adapter's flush does), then NOOP: the whole
+    /// transcript the client receives.
+    fn session(backend: Backend, command: &str) -> String {
+        let now = Instant::ZERO;
+        let config = ServerConfig::default().with_plaintext_login(true);
+        let mut server = Server::new(now, config);
+        let mut session = Pop3Session::new(Arc::new(backend));
+        let mut wire = Vec::new();
+        let mut buf = [0u8; 64];
+        let take = |server: &mut Server, wire: &mut Vec<u8>| {
+            let mut out = Vec::new();
+            while server.poll_transmit(&mut out) > 0 {}
+            server.transmitted(now, out.len());
+            wire.extend_from_slice(&out);
+        };
+        let input = format!("USER u\r\nPASS p\r\n{command}\r\nNOOP\r\n");
+        server.feed(now, input.as_bytes());
+        for _ in 0..100 {
+            take(&mut server, &mut wire);
+            let Some(event) = server.poll_event() else {
+                break;
+            };
+            if let Next::Stream(mut reader) = session.handle(&mut server, now, event).unwrap() {
+                while stream_step(&mut server, now, &mut *reader, &mut buf).unwrap()
+                    == Streamed::Flush
+                {
+                    take(&mut server, &mut wire);
+                }
+            }
+        }
+        take(&mut server, &mut wire);
+        String::from_utf8(wire).unwrap()
+    }
+
+    #[test]
+    fn a_message_is_streamed_whole_and_the_session_goes_on() {
+        let body = b"Subject: x\r\n\r\n.dot\r\nend\r\n";
+        let wire = session(
+            Backend {
+                body,
+                fail_after: None,
+            },
+            "RETR 1",
+        );
+        assert!(
+            wire.ends_with("+OK 25 octets\r\nSubject: x\r\n\r\n..dot\r\nend\r\n.\r\n+OK\r\n"),
+            "{wire:?}"
+        );
+    }
+
+    #[test]
+    fn top_stops_at_its_line_count() {
+        let body = b"A: 1\r\n\r\nl1\r\nl2\r\nl3\r\n";
+        let wire = session(
+            Backend {
+                body,
+                fail_after: None,
+            },
+            "TOP 1 1",
+        );
+        assert!(wire.contains("A: 1\r\n\r\nl1\r\n.\r\n"), "{wire:?}");
+        assert!(!wire.contains("l2"), "{wire:?}");
+    }
+
+    #[test]
+    fn a_mailbox_that_fails_mid_message_aborts_it_and_the_session_closes() {
+        let body = b"Subject: x\r\n\r\nmore than eight octets\r\n";
+        let wire = session(
+            Backend {
+                body,
+                fail_after: Some(8),
+            },
+            "RETR 1",
+        );
+        // Part of the message went out and then nothing: no terminator (that would make a
+        // partial message look complete) and no answer to the NOOP (the session closed
+        // without UPDATE).
+        assert!(wire.ends_with("+OK 38 octets\r\nSubject:"), "{wire:?}");
+    }
+}

@@ -13,7 +13,7 @@ use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 use mailproto_core::{Instant, Machine};
 use mailproto_engine::pop3_client::{Pop3Options, Reply, Security, Step, step};
-use mailproto_engine::pop3_server::{Next, Pop3Backend, Pop3Session};
+use mailproto_engine::pop3_server::{Next, Pop3Backend, Pop3Session, Streamed, stream_step};
 use mailproto_engine::{Error, TlsRole};
 use smol::net::TcpStream;
 
@@ -103,39 +103,19 @@ async fn stream_message<S: AsyncRead + AsyncWrite + Unpin>(
     reader: &mut (dyn Read + Send),
     buf: &mut [u8],
 ) -> Result<(), Error> {
-    let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
     loop {
-        let n = match reader.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(_) => {
-                let now = driver.now();
-                driver
-                    .machine()
-                    .message_abort(now)
-                    .map_err(|e| misuse(&e))?;
-                return Ok(());
-            }
-        };
-        if n == 0 {
-            break;
-        }
         let now = driver.now();
-        let more = driver
-            .machine()
-            .message_data(now, &buf[..n])
-            .map_err(|e| misuse(&e))?;
-        driver.flush().await?;
-        if driver.machine_ref().io() == mailproto_core::Io::Closed {
-            // The client stopped reading: the write deadline closed the session.
-            return Ok(());
-        }
-        if !more {
-            break;
+        match stream_step(driver.machine(), now, reader, buf)? {
+            Streamed::Done => return Ok(()),
+            Streamed::Flush => {
+                driver.flush().await?;
+                if driver.machine_ref().io() == mailproto_core::Io::Closed {
+                    // The client stopped reading: the write deadline closed the session.
+                    return Ok(());
+                }
+            }
         }
     }
-    let now = driver.now();
-    driver.machine().message_end(now).map_err(|e| misuse(&e))
 }
 
 /// An async POP3 client session.

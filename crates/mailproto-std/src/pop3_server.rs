@@ -2,7 +2,7 @@
 //! `pop3::server` machine, one thread per connection; messages are streamed from the
 //! mailbox's reader as the client takes them.
 
-use std::io::{self, Read};
+use std::io::Read;
 use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,38 +97,19 @@ fn stream_message(
     reader: &mut dyn Read,
     buf: &mut [u8],
 ) -> Result<(), Error> {
-    let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
     loop {
-        let n = match reader.read(buf) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(_) => {
-                let now = driver.now();
-                driver
-                    .machine()
-                    .message_abort(now)
-                    .map_err(|e| misuse(&e))?;
-                return Ok(());
-            }
-        };
-        if n == 0 {
-            break;
-        }
         let now = driver.now();
-        let more = driver
-            .machine()
-            .message_data(now, &buf[..n])
-            .map_err(|e| misuse(&e))?;
-        driver.flush()?;
-        if driver.machine_ref().io() == mailproto_core::Io::Closed {
-            return Ok(());
-        }
-        if !more {
-            break;
+        match stream_step(driver.machine(), now, reader, buf)? {
+            Streamed::Done => return Ok(()),
+            Streamed::Flush => {
+                driver.flush()?;
+                if driver.machine_ref().io() == mailproto_core::Io::Closed {
+                    // The client stopped reading: the write deadline closed the session.
+                    return Ok(());
+                }
+            }
         }
     }
-    let now = driver.now();
-    driver.machine().message_end(now).map_err(|e| misuse(&e))
 }
 
 fn busy(mut tcp: TcpStream) {
