@@ -33,6 +33,19 @@ pub mod tls;
 pub use error::Error;
 pub use listener::ListenerOptions;
 
+/// Which way bytes went, for a [`Tap`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Written to the peer.
+    Sent,
+    /// Read from the peer.
+    Received,
+}
+
+/// Sees every protocol byte an adapter's driver writes or reads (inside TLS: the plaintext), for
+/// transcripts and logs.
+pub type Tap = Box<dyn FnMut(Direction, &[u8]) + Send>;
+
 /// Which side of TLS this connection plays, with its configuration.
 #[derive(Debug, Clone)]
 pub enum TlsRole {

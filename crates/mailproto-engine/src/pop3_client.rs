@@ -6,7 +6,8 @@
 
 use std::time::Duration;
 
-use mailproto_core::pop3::client::{ClientConfig, Event};
+use mailproto_core::Instant;
+use mailproto_core::pop3::client::{Client, ClientConfig, Event};
 use mailproto_core::pop3::{Capabilities, DropListing, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientCredentials, Mechanism};
 
@@ -151,4 +152,15 @@ pub fn choose_mechanism(
 ) -> Result<Mechanism, Error> {
     crate::choose_offered(caps.sasl_mechanisms(), credentials, tls)
         .ok_or_else(|| Error::Rejected("no usable SASL mechanism offered".into()))
+}
+
+/// Issue RETR for every message of `msgs` at once (RFC 2449 §6.6 lets a client pipeline
+/// them); the answers then come back in order.
+pub fn retr_all(client: &mut Client, now: Instant, msgs: &[u32]) -> Result<(), Error> {
+    for &msg in msgs {
+        client
+            .retr(now, msg)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+    }
+    Ok(())
 }

@@ -241,6 +241,15 @@ pub fn session_step(event: Event) -> Option<Result<(), Error>> {
     }
 }
 
+/// What an event means while waiting for the reply to RSET.
+pub fn reset_step(event: Event) -> Option<Result<(), Error>> {
+    match event {
+        Event::Reset(r) if r.code.class() == 2 => Some(Ok(())),
+        Event::Reset(r) => Some(Err(Error::Rejected(format!("RSET: {r}")))),
+        other => session_step(other).filter(Result::is_err),
+    }
+}
+
 /// The error for a session that closed under a command.
 fn closed(reason: CloseReason) -> Error {
     match reason {

@@ -14,7 +14,7 @@ use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use futures_rustls::{TlsAcceptor, TlsConnector, client, server};
 use mailproto_core::{Instant, Io, Machine};
 use mailproto_engine::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect};
-use mailproto_engine::{Error, TlsRole};
+use mailproto_engine::{Direction, Error, Tap, TlsRole};
 
 /// A stream in plaintext or inside TLS.
 #[derive(Debug)]
@@ -69,7 +69,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
 ///
 /// [`Driver::next_event`] is the whole loop, as in the blocking adapter: it flushes
 /// output, returns the next event, and otherwise does what [`Machine::io`] asks.
-#[derive(Debug)]
 pub struct Driver<M: Machine, S> {
     machine: M,
     stream: Stream<S>,
@@ -79,8 +78,21 @@ pub struct Driver<M: Machine, S> {
     closed: bool,
     /// The machine's clock: [`Instant::ZERO`] is when the driver was made.
     origin: std::time::Instant,
+    /// Sees every byte written and read.
+    tap: Option<Tap>,
     /// I/O calls left before the session yields to the executor (see [`Driver::cooperate`]).
     budget: u32,
+}
+
+impl<M: Machine + std::fmt::Debug, S: std::fmt::Debug> std::fmt::Debug for Driver<M, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("machine", &self.machine)
+            .field("stream", &self.stream)
+            .field("closed", &self.closed)
+            .field("tapped", &self.tap.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// I/O calls a session makes before it yields to the executor once.
@@ -99,6 +111,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
             closed: false,
             origin: std::time::Instant::now(),
             budget: IO_BUDGET,
+            tap: None,
         }
     }
 
@@ -129,8 +142,19 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
     /// Drive `machine` over implicit TLS (ports 465 / 995): the handshake runs first.
     pub async fn new_tls(machine: M, stream: S, tls: TlsRole) -> Result<Self, Error> {
         let mut driver = Self::new(machine, stream, tls);
-        driver.handshake().await?;
+        driver.start_tls().await?;
         Ok(driver)
+    }
+
+    /// Run the implicit-TLS handshake now (for a driver made with [`Driver::new`] and
+    /// given a tap first, so the tap sees the session from its start).
+    pub async fn start_tls(&mut self) -> Result<(), Error> {
+        self.handshake().await
+    }
+
+    /// Show every byte written and read to `tap` (inside TLS: the plaintext).
+    pub fn set_tap(&mut self, tap: Tap) {
+        self.tap = Some(tap);
     }
 
     /// The machine, to answer events or issue commands.
@@ -156,6 +180,9 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
             self.out.clear();
             if self.machine.poll_transmit(&mut self.out) == 0 {
                 break;
+            }
+            if let Some(tap) = self.tap.as_mut() {
+                tap(Direction::Sent, &self.out);
             }
             if self.closed {
                 let now = self.now();
@@ -252,6 +279,9 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
             None => self.machine.handle_timeout(now),
             Some(Ok(0)) => self.machine.feed_eof(now),
             Some(Ok(n)) => {
+                if let Some(tap) = self.tap.as_mut() {
+                    tap(Direction::Received, &self.buf[..n]);
+                }
                 self.machine.feed(now, &self.buf[..n]);
                 self.cooperate().await;
             }

@@ -13,7 +13,8 @@
 pub use mailproto_core as core;
 pub use mailproto_engine as engine;
 pub use mailproto_engine::{
-    Error, ListenerOptions, TlsRole, pop3_client, pop3_server, smtp_client, smtp_server, tls,
+    Direction, Error, ListenerOptions, Tap, TlsRole, pop3_client, pop3_server, smtp_client,
+    smtp_server, tls,
 };
 
 mod driver;

@@ -12,9 +12,9 @@ use mailproto_core::pop3::{Capabilities, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 use mailproto_core::{Instant, Machine};
-use mailproto_engine::pop3_client::{Pop3Options, Reply, Security, Step, step};
+use mailproto_engine::pop3_client::{Pop3Options, Reply, Security, Step, retr_all, step};
 use mailproto_engine::pop3_server::{Next, Pop3Backend, Pop3Session, Streamed, stream_step};
-use mailproto_engine::{Error, TlsRole};
+use mailproto_engine::{Error, Tap, TlsRole};
 use smol::net::TcpStream;
 
 use crate::{Driver, Listener};
@@ -129,9 +129,20 @@ impl Pop3Client<TcpStream> {
     /// Connect to `host:port`, read the greeting, and secure the session as `options`
     /// say.
     pub async fn connect(host: &str, port: u16, options: Pop3Options) -> Result<Self, Error> {
+        Self::connect_tapped(host, port, options, None).await
+    }
+
+    /// [`Pop3Client::connect`], with every byte of the session shown to `tap` (for a
+    /// transcript; inside TLS the plaintext).
+    pub async fn connect_tapped(
+        host: &str,
+        port: u16,
+        options: Pop3Options,
+        tap: Option<Tap>,
+    ) -> Result<Self, Error> {
         let tcp = crate::connect_tcp(host, port, options.connect_timeout).await?;
         let tls = options.security.tls_role(host, &options.tls)?;
-        Self::over(tcp, tls, options.security, options.config).await
+        Self::over(tcp, tls, options.security, options.config, tap).await
     }
 }
 
@@ -142,15 +153,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         tls: TlsRole,
         security: Security,
         mut config: ClientConfig,
+        tap: Option<Tap>,
     ) -> Result<Self, Error> {
         let implicit = security == Security::ImplicitTls;
         config.tls_active = implicit;
         let machine = Client::new(Instant::ZERO, config);
-        let mut driver = if implicit {
-            Driver::new_tls(machine, stream, tls).await?
-        } else {
-            Driver::new(machine, stream, tls)
-        };
+        let mut driver = Driver::new(machine, stream, tls);
+        if let Some(tap) = tap {
+            driver.set_tap(tap);
+        }
+        if implicit {
+            driver.start_tls().await?;
+        }
         let greeting = loop {
             match driver.next_event().await? {
                 Some(ClientEvent::Greeting { status, .. }) => break status,
@@ -296,6 +310,25 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
     }
 
     /// TOP `msg lines`, streaming into `out`.
+    /// RETR of several messages, pipelined (RFC 2449 §6.6 allows it without asking): all
+    /// commands go out at once, then each message is written to the sink `open` gives
+    /// for it, in order.
+    pub async fn retr_many<W: AsyncWrite + Unpin>(
+        &mut self,
+        msgs: &[u32],
+        mut open: impl FnMut(u32) -> std::io::Result<W>,
+    ) -> Result<(), Error> {
+        let now = self.driver.now();
+        retr_all(self.driver.machine(), now, msgs)?;
+        for &msg in msgs {
+            let mut out = open(msg)?;
+            self.wait(&mut out).await?;
+            out.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// TOP.
     pub async fn top<W: AsyncWrite + Unpin + ?Sized>(
         &mut self,
         msg: u32,

@@ -10,10 +10,11 @@ use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{Capabilities, Reply};
 use mailproto_engine::pop3_client::Security;
 use mailproto_engine::smtp_client::{
-    Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, session_step,
+    Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, reset_step,
+    session_step,
 };
 use mailproto_engine::smtp_server::{HandlerFactory, SmtpHandler, SmtpSession};
-use mailproto_engine::{Error, TlsRole};
+use mailproto_engine::{Error, Tap, TlsRole};
 use smol::net::TcpStream;
 
 use crate::{Driver, Listener};
@@ -118,24 +119,42 @@ impl SmtpClient<TcpStream> {
     /// Connect to `host:port`, read the greeting, EHLO, and secure the session as
     /// `options` say.
     pub async fn connect(host: &str, port: u16, options: SmtpOptions) -> Result<Self, Error> {
+        Self::connect_tapped(host, port, options, None).await
+    }
+
+    /// [`SmtpClient::connect`], with every byte of the session shown to `tap` (for a
+    /// transcript; inside TLS the plaintext).
+    pub async fn connect_tapped(
+        host: &str,
+        port: u16,
+        options: SmtpOptions,
+        tap: Option<Tap>,
+    ) -> Result<Self, Error> {
         let tcp = crate::connect_tcp(host, port, options.connect_timeout).await?;
         let tls = options.security.tls_role(host, &options.tls)?;
-        Self::over(tcp, tls, options).await
+        Self::over(tcp, tls, options, tap).await
     }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     /// Run a session over an already connected stream.
-    pub async fn over(stream: S, tls: TlsRole, options: SmtpOptions) -> Result<Self, Error> {
+    pub async fn over(
+        stream: S,
+        tls: TlsRole,
+        options: SmtpOptions,
+        tap: Option<Tap>,
+    ) -> Result<Self, Error> {
         let mut config = options.config;
         let implicit = options.security == Security::ImplicitTls;
         config.tls_active = implicit;
         let machine = Client::new(Instant::ZERO, config);
-        let mut driver = if implicit {
-            Driver::new_tls(machine, stream, tls).await?
-        } else {
-            Driver::new(machine, stream, tls)
-        };
+        let mut driver = Driver::new(machine, stream, tls);
+        if let Some(tap) = tap {
+            driver.set_tap(tap);
+        }
+        if implicit {
+            driver.start_tls().await?;
+        }
         let greeting = loop {
             match driver.next_event().await?.ok_or(Error::Closed)? {
                 Event::Greeting(reply) if reply.code.class() == 2 => break reply,
@@ -296,6 +315,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
             self.driver.flush().await?;
         }
         Ok(false)
+    }
+
+    /// RSET: abandon any transaction state on the server and check the session is
+    /// alive (RFC 5321 §4.1.1.5).
+    pub async fn reset(&mut self) -> Result<(), Error> {
+        let now = self.driver.now();
+        self.driver
+            .machine()
+            .rset(now)
+            .map_err(|e| Error::Protocol(e.to_string()))?;
+        loop {
+            let event = self.driver.next_event().await?.ok_or(Error::Closed)?;
+            if let Some(done) = reset_step(event) {
+                return done;
+            }
+        }
     }
 
     /// QUIT and close.

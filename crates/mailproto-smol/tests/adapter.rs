@@ -10,9 +10,9 @@ use std::thread;
 use mailproto_core::pop3::server::ServerConfig;
 use mailproto_core::sasl::{ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
-use mailproto_engine::Error;
 use mailproto_engine::pop3_client::Pop3Options;
 use mailproto_engine::tls::SelfSigned;
+use mailproto_engine::{Error, Tap};
 use mailproto_smol::pop3::{Pop3Client, Pop3Server};
 use mailproto_smol::{Listener, ListenerOptions};
 use smol::block_on;
@@ -28,6 +28,33 @@ use mailproto_smol::smtp::SmtpServer;
 use suite::{Adapter, MemBackend, MemSink, Pop3Ops, Running, SmtpOps, Stored};
 
 struct Smol;
+
+/// An async sink that appends to the last message of a shared list.
+struct Collect(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl futures_lite::AsyncWrite for Collect {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let mut got = self.0.lock().unwrap();
+        got.last_mut().expect("opened").extend_from_slice(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_close(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+}
 
 /// The async client behind the suite's blocking interface.
 struct SmolPop3(Pop3Client<TcpStream>);
@@ -67,6 +94,15 @@ impl Pop3Ops for SmolPop3 {
         let mut out = futures_lite::io::Cursor::new(Vec::new());
         block_on(self.0.top(msg, lines, &mut out))?;
         Ok(out.into_inner())
+    }
+    fn retr_many(&mut self, msgs: &[u32]) -> Result<Vec<Vec<u8>>, Error> {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        block_on(self.0.retr_many(msgs, |_| {
+            sink.lock().unwrap().push(Vec::new());
+            Ok(Collect(sink.clone()))
+        }))?;
+        Ok(std::mem::take(&mut *got.lock().unwrap()))
     }
     fn dele(&mut self, msg: u32) -> Result<(), Error> {
         block_on(self.0.dele(msg))
@@ -120,6 +156,9 @@ impl SmtpOps for SmolSmtp {
                 .send(envelope(from, to), &mut futures_lite::io::Cursor::new(body)),
         )
     }
+    fn reset(&mut self) -> Result<(), Error> {
+        block_on(self.0.reset())
+    }
     fn is_tls(&self) -> bool {
         self.0.is_tls()
     }
@@ -162,8 +201,12 @@ impl Adapter for Smol {
         Running { addr, stop }
     }
 
-    fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
-        let client = block_on(Pop3Client::connect("127.0.0.1", port, options))?;
+    fn pop3_connect_tapped(
+        port: u16,
+        options: Pop3Options,
+        tap: Option<Tap>,
+    ) -> Result<Box<dyn Pop3Ops>, Error> {
+        let client = block_on(Pop3Client::connect_tapped("127.0.0.1", port, options, tap))?;
         Ok(Box::new(SmolPop3(client)))
     }
 
@@ -188,8 +231,12 @@ impl Adapter for Smol {
         Running { addr, stop }
     }
 
-    fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {
-        let client = block_on(SmtpClient::connect("127.0.0.1", port, options))?;
+    fn smtp_connect_tapped(
+        port: u16,
+        options: SmtpOptions,
+        tap: Option<Tap>,
+    ) -> Result<Box<dyn SmtpOps>, Error> {
+        let client = block_on(SmtpClient::connect_tapped("127.0.0.1", port, options, tap))?;
         Ok(Box::new(SmolSmtp(client)))
     }
 }

@@ -12,7 +12,7 @@ use std::net::{Shutdown, TcpStream};
 use mailproto_core::{Instant, Io, Machine};
 
 use crate::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect, is_timeout};
-use crate::{Error, TlsRole};
+use crate::{Direction, Error, Tap, TlsRole};
 
 /// A TCP stream, in plaintext or inside TLS.
 #[derive(Debug)]
@@ -69,19 +69,6 @@ impl Write for Stream {
         }
     }
 }
-
-/// Which way bytes went, for a [`Tap`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    /// Written to the peer.
-    Sent,
-    /// Read from the peer.
-    Received,
-}
-
-/// Sees every protocol byte a [`Driver`] writes or reads (inside TLS: the plaintext), for
-/// transcripts and logs.
-pub type Tap = Box<dyn FnMut(Direction, &[u8]) + Send>;
 
 /// Drives one machine over one TCP connection.
 ///

@@ -11,7 +11,7 @@
 #![warn(missing_docs)]
 
 pub use mailproto_core as core;
-pub use mailproto_engine::{Error, ListenerOptions, TlsRole, adapter, tls};
+pub use mailproto_engine::{Direction, Error, ListenerOptions, Tap, TlsRole, adapter, tls};
 
 mod driver;
 mod listener;
@@ -20,7 +20,7 @@ pub mod pop3_server;
 pub mod smtp_client;
 pub mod smtp_server;
 
-pub use driver::{Direction, Driver, Tap};
+pub use driver::Driver;
 pub use listener::{Listener, ShutdownHandle};
 
 /// Connect to `host:port` (every resolved address in turn), with a timeout per attempt.

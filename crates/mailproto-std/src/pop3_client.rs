@@ -215,13 +215,8 @@ impl Pop3Client {
         msgs: &[u32],
         mut open: impl FnMut(u32) -> std::io::Result<W>,
     ) -> Result<(), Error> {
-        for &msg in msgs {
-            let now = self.driver.now();
-            self.driver
-                .machine()
-                .retr(now, msg)
-                .map_err(|e| Error::Protocol(e.to_string()))?;
-        }
+        let now = self.driver.now();
+        retr_all(self.driver.machine(), now, msgs)?;
         for &msg in msgs {
             let mut out = open(msg)?;
             self.wait(&mut out)?;

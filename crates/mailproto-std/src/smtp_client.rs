@@ -230,14 +230,9 @@ impl SmtpClient {
             .rset(now)
             .map_err(|e| Error::Protocol(e.to_string()))?;
         loop {
-            match self.driver.next_event()?.ok_or(Error::Closed)? {
-                Event::Reset(r) if r.code.class() == 2 => return Ok(()),
-                Event::Reset(r) => return Err(Error::Rejected(format!("RSET: {r}"))),
-                other => {
-                    if let Some(Err(e)) = session_step(other) {
-                        return Err(e);
-                    }
-                }
+            let event = self.driver.next_event()?.ok_or(Error::Closed)?;
+            if let Some(done) = reset_step(event) {
+                return done;
             }
         }
     }

@@ -13,7 +13,7 @@ use mailproto_core::secret::Secret;
 use mailproto_std::pop3_client::{Pop3Client, Pop3Options};
 use mailproto_std::pop3_server::Pop3Server;
 use mailproto_std::tls::SelfSigned;
-use mailproto_std::{Error, Listener, ListenerOptions};
+use mailproto_std::{Error, Listener, ListenerOptions, Tap};
 
 use mailproto_core::smtp::{ForwardPath, Mailbox, ReversePath};
 use mailproto_std::smtp_client::{Envelope, SendReport, SmtpClient, SmtpOptions};
@@ -24,6 +24,20 @@ use mailproto_std::smtp_server::SmtpServer;
 use suite::{Adapter, MemBackend, MemSink, Pop3Ops, Running, SmtpOps, Stored};
 
 struct Std;
+
+/// A sink that appends to the last message of a shared list.
+struct Collect(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl std::io::Write for Collect {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut got = self.0.lock().unwrap();
+        got.last_mut().expect("opened").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 impl Pop3Ops for Pop3Client {
     fn login(&mut self, user: &str, password: &str) -> Result<(), Error> {
@@ -60,6 +74,15 @@ impl Pop3Ops for Pop3Client {
         let mut out = Cursor::new(Vec::new());
         Pop3Client::top(self, msg, lines, &mut out)?;
         Ok(out.into_inner())
+    }
+    fn retr_many(&mut self, msgs: &[u32]) -> Result<Vec<Vec<u8>>, Error> {
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let sink = got.clone();
+        Pop3Client::retr_many(self, msgs, |_| {
+            sink.lock().unwrap().push(Vec::new());
+            Ok(Collect(sink.clone()))
+        })?;
+        Ok(std::mem::take(&mut *got.lock().unwrap()))
     }
     fn dele(&mut self, msg: u32) -> Result<(), Error> {
         Pop3Client::dele(self, msg)
@@ -105,6 +128,9 @@ impl SmtpOps for SmtpClient {
     fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error> {
         SmtpClient::send(self, envelope(from, to), &mut Cursor::new(body))
     }
+    fn reset(&mut self) -> Result<(), Error> {
+        SmtpClient::reset(self)
+    }
     fn is_tls(&self) -> bool {
         SmtpClient::is_tls(self)
     }
@@ -139,8 +165,17 @@ impl Adapter for Std {
         }
     }
 
-    fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
-        Ok(Box::new(Pop3Client::connect("127.0.0.1", port, options)?))
+    fn pop3_connect_tapped(
+        port: u16,
+        options: Pop3Options,
+        tap: Option<Tap>,
+    ) -> Result<Box<dyn Pop3Ops>, Error> {
+        Ok(Box::new(Pop3Client::connect_tapped(
+            "127.0.0.1",
+            port,
+            options,
+            tap,
+        )?))
     }
 
     fn smtp_server_with(
@@ -170,8 +205,17 @@ impl Adapter for Std {
         }
     }
 
-    fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {
-        Ok(Box::new(SmtpClient::connect("127.0.0.1", port, options)?))
+    fn smtp_connect_tapped(
+        port: u16,
+        options: SmtpOptions,
+        tap: Option<Tap>,
+    ) -> Result<Box<dyn SmtpOps>, Error> {
+        Ok(Box::new(SmtpClient::connect_tapped(
+            "127.0.0.1",
+            port,
+            options,
+            tap,
+        )?))
     }
 }
 

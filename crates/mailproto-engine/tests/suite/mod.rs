@@ -17,7 +17,7 @@ use mailproto_core::sasl::Mechanism;
 use mailproto_engine::pop3_client::Pop3Options;
 use mailproto_engine::smtp_client::{SendReport, SmtpOptions};
 use mailproto_engine::tls::SelfSigned;
-use mailproto_engine::{Error, ListenerOptions};
+use mailproto_engine::{Error, ListenerOptions, Tap};
 
 pub use mem::{MemBackend, MemSink, Stored};
 
@@ -57,6 +57,8 @@ pub trait Pop3Ops {
     fn uidl(&mut self) -> Result<Vec<(u32, String)>, Error>;
     fn retr(&mut self, msg: u32) -> Result<Vec<u8>, Error>;
     fn top(&mut self, msg: u32, lines: u32) -> Result<Vec<u8>, Error>;
+    /// RETR of every message in `msgs`, pipelined.
+    fn retr_many(&mut self, msgs: &[u32]) -> Result<Vec<Vec<u8>>, Error>;
     fn dele(&mut self, msg: u32) -> Result<(), Error>;
     fn rset(&mut self) -> Result<(), Error>;
     fn is_tls(&self) -> bool;
@@ -78,6 +80,7 @@ pub trait SmtpOps {
         password: &str,
     ) -> Result<(), Error>;
     fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error>;
+    fn reset(&mut self) -> Result<(), Error>;
     fn is_tls(&self) -> bool;
     fn quit(self: Box<Self>) -> Result<(), Error>;
 }
@@ -103,7 +106,16 @@ pub trait Adapter {
     ) -> Running;
 
     /// Connect our POP3 client.
-    fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error>;
+    fn pop3_connect(port: u16, options: Pop3Options) -> Result<Box<dyn Pop3Ops>, Error> {
+        Self::pop3_connect_tapped(port, options, None)
+    }
+
+    /// Connect our POP3 client with every byte of the session shown to `tap`.
+    fn pop3_connect_tapped(
+        port: u16,
+        options: Pop3Options,
+        tap: Option<Tap>,
+    ) -> Result<Box<dyn Pop3Ops>, Error>;
 
     /// Start our SMTP server on a loopback port with `config`, offering STARTTLS with
     /// `cert`, storing messages in `store` through [`MemSink`] (user `alice`).
@@ -132,7 +144,44 @@ pub trait Adapter {
     ) -> Running;
 
     /// Connect our SMTP client.
-    fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error>;
+    fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {
+        Self::smtp_connect_tapped(port, options, None)
+    }
+
+    /// Connect our SMTP client with every byte of the session shown to `tap`.
+    fn smtp_connect_tapped(
+        port: u16,
+        options: SmtpOptions,
+        tap: Option<Tap>,
+    ) -> Result<Box<dyn SmtpOps>, Error>;
+}
+
+/// A recorded session: each piece with its direction, in order.
+pub type Record = Arc<Mutex<Vec<(mailproto_engine::Direction, Vec<u8>)>>>;
+
+/// A tap that records the session: what was sent and what was received, in order.
+pub fn recorder() -> (Tap, Record) {
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    let tap: Tap = Box::new(move |direction, bytes: &[u8]| {
+        sink.lock().unwrap().push((direction, bytes.to_vec()));
+    });
+    (tap, log)
+}
+
+/// All the bytes of one direction of a recorded session, as text.
+pub fn recorded(
+    log: &Mutex<Vec<(mailproto_engine::Direction, Vec<u8>)>>,
+    direction: mailproto_engine::Direction,
+) -> String {
+    let bytes: Vec<u8> = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(d, _)| *d == direction)
+        .flat_map(|(_, b)| b.iter().copied())
+        .collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// Expand the whole suite for one adapter type.

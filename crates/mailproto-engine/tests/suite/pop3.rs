@@ -303,6 +303,26 @@ pub fn client_with_dovecot<A: Adapter>() {
     s.quit().unwrap();
 }
 
+/// RETR of several messages pipelined gives each message whole, in order, the same as
+/// one by one; the tap sees the commands go out before the first answer comes back.
+pub fn retr_many_pipelined<A: Adapter>() {
+    use mailproto_engine::Direction;
+    let cert = cert();
+    let server = A::pop3_server(backend(), &cert, false);
+    let (tap, log) = super::recorder();
+    let mut s =
+        A::pop3_connect_tapped(server.port(), options(Security::StartTls, &cert), Some(tap))
+            .unwrap();
+    s.login(USER, PASSWORD).unwrap();
+    let many = s.retr_many(&[2, 1, 2]).unwrap();
+    assert_eq!(many, [MSG2_WIRE, MSG1, MSG2_WIRE]);
+    s.quit().unwrap();
+    let sent = super::recorded(&log, Direction::Sent);
+    assert!(sent.contains("RETR 2\r\nRETR 1\r\nRETR 2\r\n"), "{sent:?}");
+    let received = super::recorded(&log, Direction::Received);
+    assert!(received.starts_with("+OK"), "{received:?}");
+}
+
 /// The POP3 cases as `#[test]` functions for one adapter.
 #[macro_export]
 macro_rules! pop3_cases {
@@ -310,6 +330,10 @@ macro_rules! pop3_cases {
         #[test]
         fn pop3_ours_over_stls() {
             suite::pop3::ours_over_stls::<$adapter>();
+        }
+        #[test]
+        fn pop3_retr_many_pipelined() {
+            suite::pop3::retr_many_pipelined::<$adapter>();
         }
         #[test]
         fn pop3_drop_after_dele_keeps_messages() {

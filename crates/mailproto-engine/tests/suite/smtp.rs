@@ -168,6 +168,38 @@ pub fn ours_to_ours<A: Adapter>() {
     assert_eq!(stored(&store)[0].data, BODY_WIRE);
 }
 
+/// The transcript tap sees the whole session inside TLS; RSET between two messages
+/// leaves the session usable.
+pub fn tapped_session_with_reset<A: Adapter>() {
+    use mailproto_engine::Direction;
+    let cert = cert();
+    let (server, store) = start::<A>(&cert, false);
+    let (tap, log) = super::recorder();
+    let options = options(Security::StartTls, &cert.cert_pem);
+    let mut c = A::smtp_connect_tapped(server.port(), options, Some(tap)).unwrap();
+    c.authenticate(None, "alice", "wonderland").unwrap();
+    c.send("alice@mx.test", &["b@mx.test"], BODY).unwrap();
+    c.reset().unwrap();
+    c.send("alice@mx.test", &["c@mx.test"], BODY).unwrap();
+    c.quit().unwrap();
+    assert_eq!(stored(&store).len(), 2);
+    let sent = super::recorded(&log, Direction::Sent);
+    let received = super::recorded(&log, Direction::Received);
+    // Plaintext before STARTTLS and the plaintext inside TLS after it, in order.
+    let order: Vec<usize> = ["EHLO", "STARTTLS", "AUTH", "MAIL FROM", "RSET", "QUIT"]
+        .iter()
+        .map(|cmd| {
+            sent.find(cmd)
+                .unwrap_or_else(|| panic!("{cmd} not in {sent:?}"))
+        })
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{sent:?}");
+    assert_eq!(sent.matches("MAIL FROM").count(), 2, "{sent:?}");
+    assert!(received.starts_with("220 "), "{received:?}");
+    assert!(received.contains("\r\n235 "), "{received:?}");
+    assert!(received.ends_with("\r\n"), "{received:?}");
+}
+
 /// LMTP (RFC 2033): one reply per accepted recipient after the data, through the
 /// adapter's handler.
 pub fn lmtp_ours_to_ours<A: Adapter>() {
@@ -440,6 +472,10 @@ macro_rules! smtp_cases {
         #[test]
         fn smtp_client_with_aiosmtpd_starttls_auth() {
             suite::smtp::client_with_aiosmtpd_starttls_auth::<$adapter>();
+        }
+        #[test]
+        fn smtp_tapped_session_with_reset() {
+            suite::smtp::tapped_session_with_reset::<$adapter>();
         }
         #[test]
         fn smtp_ours_to_ours() {
