@@ -43,3 +43,53 @@ pub fn handshake_error(e: io::Error) -> Error {
         Error::Io(e)
     }
 }
+
+/// How long a connection may be silent before TCP keepalive probes start, and the
+/// interval between probes: a peer that vanished without a FIN (a crashed host, a
+/// dropped NAT mapping) is noticed even while the machine waits without a deadline.
+pub const KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Set the options every session's socket gets: no Nagle delay (replies are small and
+/// pipelined) and TCP keepalive ([`KEEPALIVE`]). Errors are ignored: both are
+/// optimisations, not requirements.
+#[cfg(unix)]
+pub fn tune_tcp<S: std::os::fd::AsFd>(socket: &S) {
+    tune(socket2::SockRef::from(socket));
+}
+
+/// Set the options every session's socket gets: no Nagle delay (replies are small and
+/// pipelined) and TCP keepalive ([`KEEPALIVE`]). Errors are ignored: both are
+/// optimisations, not requirements.
+#[cfg(windows)]
+pub fn tune_tcp<S: std::os::windows::io::AsSocket>(socket: &S) {
+    tune(socket2::SockRef::from(socket));
+}
+
+fn tune(socket: socket2::SockRef<'_>) {
+    let _ = socket.set_tcp_nodelay(true);
+    let keepalive = socket2::TcpKeepalive::new()
+        .with_time(KEEPALIVE)
+        .with_interval(KEEPALIVE);
+    let _ = socket.set_tcp_keepalive(&keepalive);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tuned_sockets_keep_alive_without_nagle() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        for tcp in [&client, &server] {
+            assert!(!socket2::SockRef::from(tcp).keepalive().unwrap());
+            tune_tcp(tcp);
+            let sock = socket2::SockRef::from(tcp);
+            assert!(sock.keepalive().unwrap());
+            assert!(sock.tcp_nodelay().unwrap());
+            #[cfg(target_os = "linux")]
+            assert_eq!(sock.tcp_keepalive_time().unwrap(), KEEPALIVE);
+        }
+    }
+}

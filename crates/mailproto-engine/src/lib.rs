@@ -22,6 +22,7 @@ use rustls::pki_types::ServerName;
 pub use mailproto_core as core;
 
 pub mod adapter;
+pub mod aio;
 mod error;
 mod listener;
 pub mod pop3_client;

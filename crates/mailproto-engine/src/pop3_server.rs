@@ -131,7 +131,146 @@ impl std::fmt::Debug for Next {
     }
 }
 
-/// One session's glue between the machine and the backend (shared by both adapters).
+/// A login event, kept whole until the backend has looked at it.
+#[derive(Debug)]
+pub struct Login(Event);
+
+impl Login {
+    /// The attempt, in the form the backend checks.
+    pub fn attempt(&self) -> LoginAttempt<'_> {
+        match &self.0 {
+            Event::Login { user, password } => LoginAttempt::Password {
+                user,
+                password: password.expose(),
+            },
+            Event::Apop {
+                user,
+                digest,
+                timestamp,
+            } => LoginAttempt::Apop {
+                user,
+                digest,
+                timestamp,
+            },
+            Event::Auth {
+                credentials:
+                    Credentials::Plain {
+                        authcid, password, ..
+                    },
+            } => LoginAttempt::Password {
+                user: authcid,
+                password: password.expose(),
+            },
+            Event::Auth { credentials } => LoginAttempt::Sasl(credentials),
+            _ => LoginAttempt::Password {
+                user: "",
+                password: "",
+            },
+        }
+    }
+}
+
+/// What a POP3 session asks its backend, in either colour: the engine's "decide this"
+/// requests. The blocking adapter calls a [`Pop3Backend`], the async ones await an
+/// [`AsyncPop3Backend`]; what the machine is told about each answer is one piece of code
+/// ([`logged_in`], [`opened`], [`deleted`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Pop3Call {
+    /// Check the login and open the mailbox; tell the machine with [`logged_in`].
+    Login(Login),
+    /// Open message `msg` (1-based) to stream it; tell the machine with [`opened`].
+    Open(u32),
+    /// UPDATE: remove these 0-based indexes; tell the machine with [`deleted`], then
+    /// release the mailbox.
+    Delete(Vec<usize>),
+    /// The session ended: release the mailbox (and its lock) without UPDATE.
+    Release,
+}
+
+/// The backend call `event` needs, if any.
+pub fn pop3_call(event: Event) -> Option<Pop3Call> {
+    match event {
+        Event::Login { .. } | Event::Apop { .. } | Event::Auth { .. } => {
+            Some(Pop3Call::Login(Login(event)))
+        }
+        Event::Retrieve { msg, .. } => Some(Pop3Call::Open(msg)),
+        Event::Update { deleted } => Some(Pop3Call::Delete(
+            deleted.iter().map(|n| *n as usize - 1).collect(),
+        )),
+        Event::Closed { .. } => Some(Pop3Call::Release),
+        _ => None,
+    }
+}
+
+fn misuse(e: &dyn std::fmt::Display) -> Error {
+    Error::Protocol(e.to_string())
+}
+
+/// Tell the machine how a login went: with the mailbox's listing, or why not.
+pub fn logged_in(
+    server: &mut Server,
+    now: Instant,
+    result: Result<Vec<(u64, String)>, LoginError>,
+) -> Result<(), Error> {
+    match result {
+        Ok(listing) => {
+            let mut messages = Vec::with_capacity(listing.len());
+            for (size, uid) in listing {
+                let uid = UniqueId::new(uid)
+                    .map_err(|e| Error::Protocol(format!("backend gave a bad UIDL: {e}")))?;
+                messages.push(MessageInfo::new(size, uid));
+            }
+            server
+                .login_ok(now, Maildrop::new(messages))
+                .map_err(|e| misuse(&e))
+        }
+        Err(LoginError::Invalid) => server.login_failed(now).map_err(|e| misuse(&e)),
+        Err(LoginError::InUse) => server.login_in_use(now).map_err(|e| misuse(&e)),
+        Err(LoginError::Unavailable(why)) => {
+            let status = Status::err(format!("maildrop unavailable: {why}"))
+                .with_code(ResponseCode::SysTemp);
+            server.login_error(now, status).map_err(|e| misuse(&e))
+        }
+    }
+}
+
+/// Tell the machine whether message `msg` could be opened; when it could, stream it.
+pub fn opened<T>(
+    server: &mut Server,
+    now: Instant,
+    msg: u32,
+    result: io::Result<T>,
+) -> Result<Option<T>, Error> {
+    match result {
+        Ok(reader) => {
+            server.message_start(now).map_err(|e| misuse(&e))?;
+            Ok(Some(reader))
+        }
+        Err(e) => {
+            let status = Status::err(format!("message {msg} unavailable: {e}"))
+                .with_code(ResponseCode::SysTemp);
+            server
+                .message_unavailable(now, status)
+                .map_err(|e| misuse(&e))?;
+            Ok(None)
+        }
+    }
+}
+
+/// Tell the machine how UPDATE went.
+pub fn deleted(server: &mut Server, now: Instant, result: io::Result<()>) -> Result<(), Error> {
+    match result {
+        Ok(()) => server.update_done(now).map_err(|e| misuse(&e)),
+        Err(e) => {
+            let status = Status::err(format!("some deleted messages not removed: {e}"))
+                .with_code(ResponseCode::SysTemp);
+            server.update_failed(now, status).map_err(|e| misuse(&e))
+        }
+    }
+}
+
+/// One session's glue between the machine and a blocking backend.
 #[derive(Debug)]
 pub struct Pop3Session<B: Pop3Backend> {
     backend: Arc<B>,
@@ -154,109 +293,94 @@ impl<B: Pop3Backend> Pop3Session<B> {
         now: Instant,
         event: Event,
     ) -> Result<Next, Error> {
-        let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
-        match event {
-            Event::Login { user, password } => {
-                let attempt = LoginAttempt::Password {
-                    user: &user,
-                    password: password.expose(),
-                };
-                self.login(server, now, attempt)?;
-            }
-            Event::Apop {
-                user,
-                digest,
-                timestamp,
-            } => {
-                let attempt = LoginAttempt::Apop {
-                    user: &user,
-                    digest: &digest,
-                    timestamp: &timestamp,
-                };
-                self.login(server, now, attempt)?;
-            }
-            Event::Auth { credentials } => {
-                let attempt = match &credentials {
-                    Credentials::Plain {
-                        authcid, password, ..
-                    } => LoginAttempt::Password {
-                        user: authcid,
-                        password: password.expose(),
-                    },
-                    other => LoginAttempt::Sasl(other),
-                };
-                self.login(server, now, attempt)?;
-            }
-            Event::Retrieve { msg, .. } => {
-                let opened = match self.mailbox.as_mut() {
+        match pop3_call(event) {
+            Some(Pop3Call::Login(login)) => match self.backend.login(login.attempt()) {
+                Ok(mailbox) => {
+                    logged_in(server, now, Ok(mailbox.list()))?;
+                    self.mailbox = Some(mailbox);
+                }
+                Err(e) => logged_in(server, now, Err(e))?,
+            },
+            Some(Pop3Call::Open(msg)) => {
+                let result = match self.mailbox.as_mut() {
                     Some(mailbox) => mailbox.open(msg as usize - 1),
                     None => Err(io::ErrorKind::NotFound.into()),
                 };
-                match opened {
-                    Ok(reader) => {
-                        server.message_start(now).map_err(|e| misuse(&e))?;
-                        return Ok(Next::Stream(reader));
-                    }
-                    Err(e) => {
-                        let status = Status::err(format!("message {msg} unavailable: {e}"))
-                            .with_code(ResponseCode::SysTemp);
-                        server
-                            .message_unavailable(now, status)
-                            .map_err(|e| misuse(&e))?;
-                    }
+                if let Some(reader) = opened(server, now, msg, result)? {
+                    return Ok(Next::Stream(reader));
                 }
             }
-            Event::Update { deleted } => {
-                let indexes: Vec<usize> = deleted.iter().map(|n| *n as usize - 1).collect();
+            Some(Pop3Call::Delete(indexes)) => {
                 let result = match self.mailbox.as_mut() {
                     Some(mailbox) => mailbox.delete(&indexes),
                     None => Ok(()),
                 };
-                match result {
-                    Ok(()) => server.update_done(now).map_err(|e| misuse(&e))?,
-                    Err(e) => {
-                        let status = Status::err(format!("some deleted messages not removed: {e}"))
-                            .with_code(ResponseCode::SysTemp);
-                        server.update_failed(now, status).map_err(|e| misuse(&e))?;
-                    }
-                }
+                deleted(server, now, result)?;
                 self.mailbox = None;
             }
-            Event::Closed { .. } => self.mailbox = None,
-            _ => {}
+            Some(Pop3Call::Release) => self.mailbox = None,
+            None => {}
         }
         Ok(Next::Continue)
     }
+}
 
+/// [`Pop3Backend`] for the async adapters: a login may await a database or a directory
+/// without holding up other sessions.
+pub trait AsyncPop3Backend: Send + Sync + 'static {
+    /// The mailbox a session works on; dropped when the session ends (release any lock
+    /// there).
+    type Mailbox: AsyncPop3Mailbox;
+
+    /// Check a login and open (and lock) the user's mailbox.
     fn login(
-        &mut self,
-        server: &mut Server,
-        now: Instant,
+        &self,
         attempt: LoginAttempt<'_>,
-    ) -> Result<(), Error> {
-        let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
-        match self.backend.login(attempt) {
-            Ok(mailbox) => {
-                let mut messages = Vec::new();
-                for (size, uid) in mailbox.list() {
-                    let uid = UniqueId::new(uid)
-                        .map_err(|e| Error::Protocol(format!("backend gave a bad UIDL: {e}")))?;
-                    messages.push(MessageInfo::new(size, uid));
-                }
-                server
-                    .login_ok(now, Maildrop::new(messages))
-                    .map_err(|e| misuse(&e))?;
-                self.mailbox = Some(mailbox);
-            }
-            Err(LoginError::Invalid) => server.login_failed(now).map_err(|e| misuse(&e))?,
-            Err(LoginError::InUse) => server.login_in_use(now).map_err(|e| misuse(&e))?,
-            Err(LoginError::Unavailable(why)) => {
-                let status = Status::err(format!("maildrop unavailable: {why}"))
-                    .with_code(ResponseCode::SysTemp);
-                server.login_error(now, status).map_err(|e| misuse(&e))?;
-            }
-        }
-        Ok(())
+    ) -> impl Future<Output = Result<Self::Mailbox, LoginError>> + Send;
+}
+
+/// The bytes of one message, read as the client takes them.
+pub type AsyncMessage = Box<dyn futures_lite::AsyncRead + Send + Unpin>;
+
+/// [`Pop3Mailbox`] for the async adapters.
+pub trait AsyncPop3Mailbox: Send + 'static {
+    /// The messages, in the order that gives them their numbers: `(size, unique id)`.
+    fn list(&self) -> Vec<(u64, String)>;
+
+    /// The bytes of message `index` (0-based), to be streamed.
+    fn open(&mut self, index: usize) -> impl Future<Output = io::Result<AsyncMessage>> + Send;
+
+    /// Remove the messages at these 0-based indexes; called only in the UPDATE state
+    /// after the client's QUIT.
+    fn delete(&mut self, indexes: &[usize]) -> impl Future<Output = io::Result<()>> + Send;
+}
+
+/// A blocking [`Pop3Backend`] used as an [`AsyncPop3Backend`], called inline on the
+/// executor: for backends that never wait (in memory, tests).
+#[derive(Debug, Default, Clone)]
+pub struct InlineBackend<B>(pub B);
+
+/// The mailbox of an [`InlineBackend`].
+#[derive(Debug)]
+pub struct InlineMailbox<M>(pub M);
+
+impl<B: Pop3Backend> AsyncPop3Backend for InlineBackend<B> {
+    type Mailbox = InlineMailbox<B::Mailbox>;
+    async fn login(&self, attempt: LoginAttempt<'_>) -> Result<Self::Mailbox, LoginError> {
+        self.0.login(attempt).map(InlineMailbox)
+    }
+}
+
+impl<M: Pop3Mailbox> AsyncPop3Mailbox for InlineMailbox<M> {
+    fn list(&self) -> Vec<(u64, String)> {
+        self.0.list()
+    }
+    async fn open(&mut self, index: usize) -> io::Result<AsyncMessage> {
+        let reader = self.0.open(index)?;
+        Ok(Box::new(futures_lite::io::AssertAsync::new(reader)))
+    }
+    async fn delete(&mut self, indexes: &[usize]) -> io::Result<()> {
+        self.0.delete(indexes)
     }
 }
 
@@ -280,14 +404,14 @@ pub fn apop_timestamp(host: &str) -> String {
 /// certificate and the host name for APOP timestamps; it makes the machine
 /// configuration of each connection.
 #[derive(Debug)]
-pub struct Pop3Service<B: Pop3Backend> {
+pub struct Pop3Service<B> {
     backend: Arc<B>,
     config: ServerConfig,
     tls: Option<Arc<rustls::ServerConfig>>,
     hostname: String,
 }
 
-impl<B: Pop3Backend> Clone for Pop3Service<B> {
+impl<B> Clone for Pop3Service<B> {
     fn clone(&self) -> Self {
         Pop3Service {
             backend: self.backend.clone(),
@@ -298,7 +422,7 @@ impl<B: Pop3Backend> Clone for Pop3Service<B> {
     }
 }
 
-impl<B: Pop3Backend> Pop3Service<B> {
+impl<B> Pop3Service<B> {
     /// A server for `backend` with the machine configuration `config`. STLS is offered
     /// when [`Pop3Service::with_tls`] gives a certificate; APOP is on (a fresh timestamp
     /// per connection).
@@ -365,25 +489,35 @@ pub enum Streamed {
 }
 
 /// One step of streaming a message (RETR, TOP) from the mailbox's `reader` through the
-/// machine: read a piece into `buf` and hand it over, end the message at the end of the
-/// reader or when the machine wants no more (TOP's line count), abort it when the reader
-/// fails. The adapter's loop only flushes between steps.
+/// machine: read a piece into `buf` and hand it over with [`stream_piece`]. The
+/// adapter's loop only flushes between steps.
 pub fn stream_step(
     server: &mut Server,
     now: Instant,
     reader: &mut dyn Read,
     buf: &mut [u8],
 ) -> Result<Streamed, Error> {
-    let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
-    let n = loop {
+    let read = loop {
         match reader.read(buf) {
-            Ok(n) => break n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => {
-                server.message_abort(now).map_err(|e| misuse(&e))?;
-                return Ok(Streamed::Done);
-            }
+            other => break other,
         }
+    };
+    stream_piece(server, now, read, buf)
+}
+
+/// Hand one read of a message (`read` octets of `buf`, or the reader's error) to the
+/// machine: end the message at the end of the reader or when the machine wants no more
+/// (TOP's line count), abort it when the reader failed.
+pub fn stream_piece(
+    server: &mut Server,
+    now: Instant,
+    read: io::Result<usize>,
+    buf: &[u8],
+) -> Result<Streamed, Error> {
+    let Ok(n) = read else {
+        server.message_abort(now).map_err(|e| misuse(&e))?;
+        return Ok(Streamed::Done);
     };
     if n > 0
         && server

@@ -79,11 +79,223 @@ pub trait SmtpHandler: Send + 'static {
     fn reset(&mut self) {}
 }
 
-/// One connection's glue between the machine and its handler (shared by both adapters).
+/// What a session asks its handler to decide or take: the engine's "decide this"
+/// requests, one per handler method. The blocking adapter answers them by calling an
+/// [`SmtpHandler`], the async adapters by awaiting an [`AsyncSmtpHandler`]; the session
+/// logic around them ([`SmtpGlue`]) is the same for both.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Call {
+    /// [`SmtpHandler::authenticate`]; answered with [`Answer::Auth`].
+    Authenticate(Credentials),
+    /// [`SmtpHandler::mail`]; answered with [`Answer::Verdict`].
+    Mail(ReversePath, MailParams),
+    /// [`SmtpHandler::rcpt`]; answered with [`Answer::Verdict`].
+    Rcpt(ForwardPath, RcptParams),
+    /// [`SmtpHandler::data_start`]; answered with [`Answer::Stored`].
+    DataStart,
+    /// [`SmtpHandler::data`]; answered with [`Answer::Stored`].
+    Data(Vec<u8>),
+    /// [`SmtpHandler::data_end`]; answered with [`Answer::Verdict`].
+    DataEnd,
+    /// [`SmtpHandler::data_abort`]; answered with [`Answer::Done`].
+    DataAbort,
+    /// [`SmtpHandler::reset`]; answered with [`Answer::Done`].
+    Reset,
+}
+
+/// A handler's answer to a [`Call`].
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Answer {
+    /// Whether the credentials are valid.
+    Auth(bool),
+    /// Accept, or refuse with this reply.
+    Verdict(Result<(), Reply>),
+    /// Whether the body (or its start) was taken.
+    Stored(io::Result<()>),
+    /// Nothing to report.
+    Done,
+}
+
+/// Call `handler` for one request (the blocking colour).
+pub fn answer_blocking<H: SmtpHandler + ?Sized>(handler: &mut H, call: Call) -> Answer {
+    match call {
+        Call::Authenticate(credentials) => Answer::Auth(handler.authenticate(&credentials)),
+        Call::Mail(from, params) => Answer::Verdict(handler.mail(&from, &params)),
+        Call::Rcpt(to, params) => Answer::Verdict(handler.rcpt(&to, &params)),
+        Call::DataStart => Answer::Stored(handler.data_start()),
+        Call::Data(chunk) => Answer::Stored(handler.data(&chunk)),
+        Call::DataEnd => Answer::Verdict(handler.data_end()),
+        Call::DataAbort => {
+            handler.data_abort();
+            Answer::Done
+        }
+        Call::Reset => {
+            handler.reset();
+            Answer::Done
+        }
+    }
+}
+
+/// Await `handler` for one request (the async colour).
+pub async fn answer_async<H: AsyncSmtpHandler + ?Sized>(handler: &mut H, call: Call) -> Answer {
+    match call {
+        Call::Authenticate(credentials) => Answer::Auth(handler.authenticate(&credentials).await),
+        Call::Mail(from, params) => Answer::Verdict(handler.mail(&from, &params).await),
+        Call::Rcpt(to, params) => Answer::Verdict(handler.rcpt(&to, &params).await),
+        Call::DataStart => Answer::Stored(handler.data_start().await),
+        Call::Data(chunk) => Answer::Stored(handler.data(&chunk).await),
+        Call::DataEnd => Answer::Verdict(handler.data_end().await),
+        Call::DataAbort => {
+            handler.data_abort().await;
+            Answer::Done
+        }
+        Call::Reset => {
+            handler.reset().await;
+            Answer::Done
+        }
+    }
+}
+
+/// Which answer the glue waits for, and what it does with it.
+#[derive(Debug)]
+enum Asked {
+    Auth,
+    Command,
+    Body,
+    /// The handler decides the end of the message.
+    End,
+    /// The body failed earlier: the message is refused with this error once the handler
+    /// dropped it.
+    AbortAtEnd(io::Error),
+    /// Nothing to do with the answer.
+    Nothing,
+}
+
+/// One connection's session logic between the machine and its handler, in either
+/// colour: [`SmtpGlue::on_event`] turns an event into the [`Call`] to make (or answers
+/// it itself), [`SmtpGlue::on_answer`] turns the handler's [`Answer`] into replies and
+/// maybe one more call. The adapter only makes the calls.
+#[derive(Debug, Default)]
+pub struct SmtpGlue {
+    /// The body could not be stored: the rest is dropped and the message refused.
+    failed: Option<io::Error>,
+    asked: Option<Asked>,
+}
+
+fn misuse(e: &dyn std::fmt::Display) -> Error {
+    Error::Protocol(e.to_string())
+}
+
+impl SmtpGlue {
+    /// A session with nothing asked yet.
+    pub fn new() -> Self {
+        SmtpGlue::default()
+    }
+
+    /// The call `event` needs, if any (VRFY and EXPN are answered here).
+    pub fn on_event(
+        &mut self,
+        server: &mut Server,
+        now: Instant,
+        event: Event,
+    ) -> Result<Option<Call>, Error> {
+        let (asked, call) = match event {
+            Event::Auth { credentials, .. } => (Asked::Auth, Call::Authenticate(credentials)),
+            Event::Mail { from, params } => (Asked::Command, Call::Mail(from, params)),
+            Event::Rcpt { to, params } => (Asked::Command, Call::Rcpt(to, params)),
+            Event::DataStart { .. } => (Asked::Body, Call::DataStart),
+            Event::BodyChunk(chunk) if self.failed.is_none() => (Asked::Body, Call::Data(chunk)),
+            Event::MessageEnd { .. } => match self.failed.take() {
+                Some(e) => (Asked::AbortAtEnd(e), Call::DataAbort),
+                None => (Asked::End, Call::DataEnd),
+            },
+            Event::MessageAborted { .. } => {
+                self.failed = None;
+                (Asked::Nothing, Call::DataAbort)
+            }
+            Event::Vrfy(_) | Event::Expn(_) => {
+                let answer = reply(252, (2, 5, 0), "Cannot VRFY user, but will accept message");
+                server.reply(now, answer).map_err(|e| misuse(&e))?;
+                return Ok(None);
+            }
+            Event::Reset => (Asked::Nothing, Call::Reset),
+            Event::Closed { .. } if self.failed.take().is_some() => {
+                (Asked::Nothing, Call::DataAbort)
+            }
+            _ => return Ok(None),
+        };
+        self.asked = Some(asked);
+        Ok(Some(call))
+    }
+
+    /// Apply the handler's answer to the last call; the call that follows, if any (the
+    /// end of a message resets the transaction).
+    pub fn on_answer(
+        &mut self,
+        server: &mut Server,
+        now: Instant,
+        answer: Answer,
+    ) -> Result<Option<Call>, Error> {
+        let Some(asked) = self.asked.take() else {
+            return Ok(None);
+        };
+        match (asked, answer) {
+            (Asked::Auth, Answer::Auth(true)) => server.auth_accept(now).map_err(|e| misuse(&e))?,
+            (Asked::Auth, _) => server.auth_reject(now).map_err(|e| misuse(&e))?,
+            (Asked::Command, Answer::Verdict(Err(refusal))) => {
+                server.reply(now, refusal).map_err(|e| misuse(&e))?
+            }
+            (Asked::Command, _) => server.accept(now).map_err(|e| misuse(&e))?,
+            (Asked::Body, Answer::Stored(Err(e))) => self.failed = Some(e),
+            (Asked::Body, _) => {}
+            (Asked::End, answer) => {
+                let verdict = match answer {
+                    Answer::Verdict(v) => v,
+                    _ => Ok(()),
+                };
+                self.end_message(server, now, verdict)?;
+                self.asked = Some(Asked::Nothing);
+                return Ok(Some(Call::Reset));
+            }
+            (Asked::AbortAtEnd(e), _) => {
+                self.end_message(server, now, Err(local_error(&e)))?;
+                self.asked = Some(Asked::Nothing);
+                return Ok(Some(Call::Reset));
+            }
+            (Asked::Nothing, _) => {}
+        }
+        Ok(None)
+    }
+
+    /// The replies to the end of a message: one for SMTP; one per accepted recipient for
+    /// LMTP (RFC 2033 §4.2), each given the same way.
+    fn end_message(
+        &mut self,
+        server: &mut Server,
+        now: Instant,
+        verdict: Result<(), Reply>,
+    ) -> Result<(), Error> {
+        let due = match server.awaiting() {
+            Some(Awaiting::MessageEnd { replies }) => replies.max(1),
+            _ => 1,
+        };
+        for _ in 0..due {
+            match &verdict {
+                Ok(()) => server.accept(now).map_err(|e| misuse(&e))?,
+                Err(reply) => server.reply(now, reply.clone()).map_err(|e| misuse(&e))?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One connection's glue between the machine and a blocking handler.
 #[derive(Debug)]
 pub struct SmtpSession<H> {
     handler: H,
-    failed: Option<io::Error>,
+    glue: SmtpGlue,
 }
 
 impl<H: SmtpHandler> SmtpSession<H> {
@@ -91,7 +303,7 @@ impl<H: SmtpHandler> SmtpSession<H> {
     pub fn new(handler: H) -> Self {
         SmtpSession {
             handler,
-            failed: None,
+            glue: SmtpGlue::new(),
         }
     }
 
@@ -102,66 +314,101 @@ impl<H: SmtpHandler> SmtpSession<H> {
 
     /// Answer one event through `server`.
     pub fn handle(&mut self, server: &mut Server, now: Instant, event: Event) -> Result<(), Error> {
-        let misuse = |e: &dyn std::fmt::Display| Error::Protocol(e.to_string());
-        match event {
-            Event::Auth { credentials, .. } => {
-                if self.handler.authenticate(&credentials) {
-                    server.auth_accept(now).map_err(|e| misuse(&e))?;
-                } else {
-                    server.auth_reject(now).map_err(|e| misuse(&e))?;
-                }
-            }
-            Event::Mail { from, params } => match self.handler.mail(&from, &params) {
-                Ok(()) => server.accept(now).map_err(|e| misuse(&e))?,
-                Err(reply) => server.reply(now, reply).map_err(|e| misuse(&e))?,
-            },
-            Event::Rcpt { to, params } => match self.handler.rcpt(&to, &params) {
-                Ok(()) => server.accept(now).map_err(|e| misuse(&e))?,
-                Err(reply) => server.reply(now, reply).map_err(|e| misuse(&e))?,
-            },
-            Event::DataStart { .. } => {
-                self.failed = self.handler.data_start().err();
-            }
-            Event::BodyChunk(chunk) if self.failed.is_none() => {
-                self.failed = self.handler.data(&chunk).err();
-            }
-            Event::MessageEnd { .. } => {
-                let answer = match self.failed.take() {
-                    Some(e) => {
-                        self.handler.data_abort();
-                        Err(local_error(&e))
-                    }
-                    None => self.handler.data_end(),
-                };
-                // One answer for SMTP; one per accepted recipient for LMTP (RFC 2033
-                // §4.2), each given the same way.
-                let due = match server.awaiting() {
-                    Some(Awaiting::MessageEnd { replies }) => replies.max(1),
-                    _ => 1,
-                };
-                for _ in 0..due {
-                    match &answer {
-                        Ok(()) => server.accept(now).map_err(|e| misuse(&e))?,
-                        Err(reply) => server.reply(now, reply.clone()).map_err(|e| misuse(&e))?,
-                    }
-                }
-                self.handler.reset();
-            }
-            Event::MessageAborted { .. } => {
-                self.failed = None;
-                self.handler.data_abort();
-            }
-            Event::Vrfy(_) | Event::Expn(_) => {
-                let answer = reply(252, (2, 5, 0), "Cannot VRFY user, but will accept message");
-                server.reply(now, answer).map_err(|e| misuse(&e))?;
-            }
-            Event::Reset => self.handler.reset(),
-            Event::Closed { .. } if self.failed.take().is_some() => {
-                self.handler.data_abort();
-            }
-            _ => {}
+        let mut call = self.glue.on_event(server, now, event)?;
+        while let Some(c) = call {
+            let answer = answer_blocking(&mut self.handler, c);
+            call = self.glue.on_answer(server, now, answer)?;
         }
         Ok(())
+    }
+}
+
+/// [`SmtpHandler`] for the async adapters: each decision can await storage or the
+/// network without holding up other sessions. While [`AsyncSmtpHandler::data`] has not
+/// returned, the session reads nothing more from its client (the body is never queued
+/// in memory beyond one read).
+pub trait AsyncSmtpHandler: Send + 'static {
+    /// AUTH: whether these credentials are valid (RFC 4954). Default: refuse.
+    fn authenticate(&mut self, credentials: &Credentials) -> impl Future<Output = bool> + Send {
+        let _ = credentials;
+        async { false }
+    }
+
+    /// MAIL FROM: `Err(reply)` refuses the sender. Default: accept.
+    fn mail(
+        &mut self,
+        from: &ReversePath,
+        params: &MailParams,
+    ) -> impl Future<Output = Result<(), Reply>> + Send {
+        let _ = (from, params);
+        async { Ok(()) }
+    }
+
+    /// RCPT TO: `Err(reply)` refuses this recipient. Default: accept.
+    fn rcpt(
+        &mut self,
+        to: &ForwardPath,
+        params: &RcptParams,
+    ) -> impl Future<Output = Result<(), Reply>> + Send {
+        let _ = (to, params);
+        async { Ok(()) }
+    }
+
+    /// The message body starts.
+    fn data_start(&mut self) -> impl Future<Output = io::Result<()>> + Send {
+        async { Ok(()) }
+    }
+
+    /// A piece of the body, unstuffed, in order; an error refuses the message at its
+    /// end with `451 4.3.0`.
+    fn data(&mut self, chunk: &[u8]) -> impl Future<Output = io::Result<()>> + Send;
+
+    /// The body is complete: `Ok(())` accepts it; `Err(reply)` refuses it.
+    fn data_end(&mut self) -> impl Future<Output = Result<(), Reply>> + Send {
+        async { Ok(()) }
+    }
+
+    /// The body was abandoned: drop what was received.
+    fn data_abort(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
+    /// The transaction was reset.
+    fn reset(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+}
+
+/// A blocking [`SmtpHandler`] used as an [`AsyncSmtpHandler`], called inline on the
+/// executor: for handlers that never wait (in-memory sinks, counters, tests). A handler
+/// that writes files or talks to the network should be async.
+#[derive(Debug, Default, Clone)]
+pub struct Inline<H>(pub H);
+
+impl<H: SmtpHandler> AsyncSmtpHandler for Inline<H> {
+    async fn authenticate(&mut self, credentials: &Credentials) -> bool {
+        self.0.authenticate(credentials)
+    }
+    async fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Result<(), Reply> {
+        self.0.mail(from, params)
+    }
+    async fn rcpt(&mut self, to: &ForwardPath, params: &RcptParams) -> Result<(), Reply> {
+        self.0.rcpt(to, params)
+    }
+    async fn data_start(&mut self) -> io::Result<()> {
+        self.0.data_start()
+    }
+    async fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        self.0.data(chunk)
+    }
+    async fn data_end(&mut self) -> Result<(), Reply> {
+        self.0.data_end()
+    }
+    async fn data_abort(&mut self) {
+        self.0.data_abort()
+    }
+    async fn reset(&mut self) {
+        self.0.reset()
     }
 }
 
@@ -219,7 +466,7 @@ impl<H, F> Clone for SmtpService<H, F> {
     }
 }
 
-impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpService<H, F> {
+impl<H, F: HandlerFactory<H>> SmtpService<H, F> {
     /// A server with the machine configuration `config`, making a handler per
     /// connection with `factory`.
     pub fn new(config: ServerConfig, factory: F) -> Self {

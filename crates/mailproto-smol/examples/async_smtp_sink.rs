@@ -1,20 +1,22 @@
-//! A working async SMTP sink on 127.0.0.1:2525: one task per connection, the same
-//! handler trait as the blocking adapter.
+//! A working async SMTP sink on 127.0.0.1:2525: one task per connection, an async
+//! handler (each decision may await storage or the network without holding up the other
+//! sessions), on a multi-threaded executor of its own.
 use mailproto_core::smtp::server::ServerConfig;
 use mailproto_smol::smtp::SmtpServer;
-use mailproto_smol::smtp_server::SmtpHandler;
-use mailproto_smol::{Listener, ListenerOptions};
+use mailproto_smol::smtp_server::AsyncSmtpHandler;
+use mailproto_smol::{Listener, ListenerOptions, Smol};
+use std::sync::Arc;
 
 /// Counts the bytes of the message being received.
 struct Sink(u64);
 
-impl SmtpHandler for Sink {
-    fn data(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+impl AsyncSmtpHandler for Sink {
+    async fn data(&mut self, chunk: &[u8]) -> std::io::Result<()> {
         self.0 += chunk.len() as u64;
         Ok(())
     }
 
-    fn data_end(&mut self) -> Result<(), mailproto_core::smtp::Reply> {
+    async fn data_end(&mut self) -> Result<(), mailproto_core::smtp::Reply> {
         println!("received a message of {} octets", self.0);
         self.0 = 0;
         Ok(())
@@ -22,11 +24,19 @@ impl SmtpHandler for Sink {
 }
 
 fn main() -> std::io::Result<()> {
+    let executor = Arc::new(smol::Executor::new());
+    let (_stop, stopped) = smol::channel::bounded::<()>(1);
+    for _ in 0..std::thread::available_parallelism().map_or(2, |n| n.get()) {
+        let (executor, stopped) = (executor.clone(), stopped.clone());
+        std::thread::spawn(move || smol::block_on(executor.run(stopped.recv())));
+    }
     smol::block_on(async {
         let mut config = ServerConfig::new("localhost");
         config.extensions.pipelining = true;
         let server = SmtpServer::new(config, |_peer| Sink(0));
-        let listener = Listener::bind("127.0.0.1:2525", ListenerOptions::default()).await?;
+        let runtime = Smol::on(executor.clone());
+        let options = ListenerOptions::default();
+        let listener = Listener::bind_on(runtime, "127.0.0.1:2525", options).await?;
         println!("listening on {}", listener.local_addr()?);
         server.run(listener, false).await
     })

@@ -11,6 +11,8 @@ use mailproto_core::pop3::server::ServerConfig;
 use mailproto_core::sasl::{ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 use mailproto_engine::pop3_client::Pop3Options;
+use mailproto_engine::pop3_server::InlineBackend;
+use mailproto_engine::smtp_server::Inline;
 use mailproto_engine::tls::SelfSigned;
 use mailproto_engine::{Error, Tap};
 use mailproto_smol::pop3::{Pop3Client, Pop3Server};
@@ -190,7 +192,8 @@ impl Adapter for Smol {
         cert: &SelfSigned,
         implicit_tls: bool,
     ) -> Running {
-        let server = Pop3Server::new(backend, config).with_tls(cert.server_config().unwrap());
+        let server =
+            Pop3Server::new(InlineBackend(backend), config).with_tls(cert.server_config().unwrap());
         let listener = block_on(Listener::bind("127.0.0.1:0", ListenerOptions::default())).unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = listener.shutdown_handle();
@@ -218,7 +221,7 @@ impl Adapter for Smol {
         options: ListenerOptions,
     ) -> Running {
         let server = SmtpServer::new(config, move |_peer| {
-            MemSink::new(store.clone(), "alice", "wonderland")
+            Inline(MemSink::new(store.clone(), "alice", "wonderland"))
         })
         .with_tls(cert.server_config().unwrap());
         let listener = block_on(Listener::bind("127.0.0.1:0", options)).unwrap();

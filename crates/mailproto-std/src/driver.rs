@@ -108,7 +108,7 @@ impl<M: Machine> Driver<M> {
     /// Drive `machine` over a plaintext connection; `tls` is used if the machine asks for
     /// STARTTLS/STLS.
     pub fn new(machine: M, tcp: TcpStream, tls: TlsRole) -> Self {
-        let _ = tcp.set_nodelay(true);
+        mailproto_engine::adapter::tune_tcp(&tcp);
         let peer = tcp.peer_addr().ok();
         Driver {
             machine,

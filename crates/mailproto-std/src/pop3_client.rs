@@ -85,6 +85,11 @@ impl Pop3Client {
         Ok(client)
     }
 
+    /// The server's address.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.driver.peer_addr()
+    }
+
     /// The server's greeting.
     pub fn greeting(&self) -> &Status {
         &self.greeting

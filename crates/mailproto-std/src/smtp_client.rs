@@ -114,6 +114,11 @@ impl SmtpClient {
         }
     }
 
+    /// The server's address.
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.driver.peer_addr()
+    }
+
     /// The server's greeting.
     pub fn greeting(&self) -> &Reply {
         &self.greeting

@@ -5,7 +5,7 @@
 use mailproto_bench::arg;
 use mailproto_core::smtp::server::ServerConfig;
 use mailproto_std::ListenerOptions;
-use mailproto_std::smtp_server::SmtpHandler;
+use mailproto_std::smtp_server::{Inline, SmtpHandler};
 
 const USAGE: &str = "smtp_discard std|smol ADDR [MAX_CONNECTIONS]";
 
@@ -35,7 +35,7 @@ fn main() -> std::io::Result<()> {
             server.run(listener, false)
         }
         "smol" => smol::block_on(async {
-            let server = mailproto_smol::smtp::SmtpServer::new(config, |_| Discard);
+            let server = mailproto_smol::smtp::SmtpServer::new(config, |_| Inline(Discard));
             let listener = mailproto_smol::Listener::bind(addr.as_str(), options).await?;
             eprintln!("smtp_discard (smol) on {}", listener.local_addr()?);
             server.run(listener, false).await

@@ -1,4 +1,4 @@
-//! The one async driver loop, for every machine and any futures-io stream: write what
+//! The one async driver loop, for every machine, runtime and futures-io stream: write what
 //! `poll_transmit` gives and report it with `transmitted`, hand events out, read and feed
 //! only when the machine wants input, bound every read, write and TLS handshake by the
 //! machine's `poll_timeout()` with a timer and call `handle_timeout` when it passes, stop
@@ -11,22 +11,33 @@ use std::io;
 use std::time::Duration;
 
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use futures_rustls::{TlsAcceptor, TlsConnector, client, server};
 use mailproto_core::{Instant, Io, Machine};
-use mailproto_engine::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect};
-use mailproto_engine::{Direction, Error, Tap, TlsRole};
+
+use super::{Tls, with_timeout};
+use crate::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect};
+use crate::{Direction, Error, Tap, TlsRole};
 
 /// A stream in plaintext or inside TLS.
-#[derive(Debug)]
-enum Stream<S> {
+enum Stream<S, R: Tls<S>> {
     Plain(S),
-    ServerTls(Box<server::TlsStream<S>>),
-    ClientTls(Box<client::TlsStream<S>>),
+    ServerTls(Box<R::ServerTls>),
+    ClientTls(Box<R::ClientTls>),
     /// Only while switching.
     Gone,
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
+impl<S, R: Tls<S>> std::fmt::Debug for Stream<S, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Stream::Plain(_) => "Plain",
+            Stream::ServerTls(_) => "ServerTls",
+            Stream::ClientTls(_) => "ClientTls",
+            Stream::Gone => "Gone",
+        })
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Stream<S, R> {
     async fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
             Stream::Plain(s) => s.read(buf).await,
@@ -64,14 +75,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Stream<S> {
     }
 }
 
-/// Drives one machine over one async stream (a `smol::net::TcpStream`, or any
-/// `AsyncRead + AsyncWrite` through a compat layer).
+/// Drives one machine over one async stream on the runtime `R`.
 ///
 /// [`Driver::next_event`] is the whole loop, as in the blocking adapter: it flushes
 /// output, returns the next event, and otherwise does what [`Machine::io`] asks.
-pub struct Driver<M: Machine, S> {
+pub struct Driver<M: Machine, S, R: Tls<S>> {
     machine: M,
-    stream: Stream<S>,
+    stream: Stream<S, R>,
+    runtime: R,
     tls: TlsRole,
     out: Vec<u8>,
     buf: Box<[u8]>,
@@ -80,11 +91,13 @@ pub struct Driver<M: Machine, S> {
     origin: std::time::Instant,
     /// Sees every byte written and read.
     tap: Option<Tap>,
+    /// The peer's address, when the stream is a socket.
+    peer: Option<std::net::SocketAddr>,
     /// I/O calls left before the session yields to the executor (see [`Driver::cooperate`]).
     budget: u32,
 }
 
-impl<M: Machine + std::fmt::Debug, S: std::fmt::Debug> std::fmt::Debug for Driver<M, S> {
+impl<M: Machine + std::fmt::Debug, S, R: Tls<S>> std::fmt::Debug for Driver<M, S, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Driver")
             .field("machine", &self.machine)
@@ -98,13 +111,14 @@ impl<M: Machine + std::fmt::Debug, S: std::fmt::Debug> std::fmt::Debug for Drive
 /// I/O calls a session makes before it yields to the executor once.
 const IO_BUDGET: u32 = 32;
 
-impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
-    /// Drive `machine` over a plaintext stream; `tls` is used if the machine asks for
-    /// STARTTLS/STLS.
-    pub fn new(machine: M, stream: S, tls: TlsRole) -> Self {
+impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
+    /// Drive `machine` over a plaintext stream on `runtime`; `tls` is used if the machine
+    /// asks for STARTTLS/STLS.
+    pub fn new(runtime: R, machine: M, stream: S, tls: TlsRole) -> Self {
         Driver {
             machine,
             stream: Stream::Plain(stream),
+            runtime,
             tls,
             out: Vec::new(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
@@ -112,6 +126,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
             origin: std::time::Instant::now(),
             budget: IO_BUDGET,
             tap: None,
+            peer: None,
         }
     }
 
@@ -140,8 +155,8 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
     }
 
     /// Drive `machine` over implicit TLS (ports 465 / 995): the handshake runs first.
-    pub async fn new_tls(machine: M, stream: S, tls: TlsRole) -> Result<Self, Error> {
-        let mut driver = Self::new(machine, stream, tls);
+    pub async fn new_tls(runtime: R, machine: M, stream: S, tls: TlsRole) -> Result<Self, Error> {
+        let mut driver = Self::new(runtime, machine, stream, tls);
         driver.start_tls().await?;
         Ok(driver)
     }
@@ -155,6 +170,16 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
     /// Show every byte written and read to `tap` (inside TLS: the plaintext).
     pub fn set_tap(&mut self, tap: Tap) {
         self.tap = Some(tap);
+    }
+
+    /// Record the peer's address (the stream may not know it).
+    pub fn set_peer(&mut self, peer: Option<std::net::SocketAddr>) {
+        self.peer = peer;
+    }
+
+    /// The peer's address, as recorded with [`Driver::set_peer`].
+    pub fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        self.peer
     }
 
     /// The machine, to answer events or issue commands.
@@ -194,7 +219,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
                 let limit = self.wait_for();
                 let write = self.stream.write(&self.out[written..]);
                 let result = match limit {
-                    Some(t) => with_timeout(t, write).await,
+                    Some(t) => with_timeout(&self.runtime, t, write).await,
                     None => Some(write.await),
                 };
                 let now = self.now();
@@ -271,7 +296,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
         let limit = self.wait_for();
         let read = self.stream.read(&mut self.buf);
         let result = match limit {
-            Some(t) => with_timeout(t, read).await,
+            Some(t) => with_timeout(&self.runtime, t, read).await,
             None => Some(read.await),
         };
         let now = self.now();
@@ -311,10 +336,11 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
         }
         .unwrap_or_else(|| self.now() + HANDSHAKE_TIMEOUT);
         let limit = deadline.saturating_duration_since(self.now());
+        let runtime = &self.runtime;
         let result = match &self.tls {
             TlsRole::Server(config) => {
-                let accept = TlsAcceptor::from(config.clone()).accept(plain);
-                match with_timeout(limit, accept).await {
+                let accept = runtime.accept_tls(config.clone(), plain);
+                match with_timeout(runtime, limit, accept).await {
                     Some(tls) => tls
                         .map(|tls| Stream::ServerTls(Box::new(tls)))
                         .map_err(handshake_error),
@@ -322,8 +348,8 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
                 }
             }
             TlsRole::Client(config, name) => {
-                let connect = TlsConnector::from(config.clone()).connect(name.clone(), plain);
-                match with_timeout(limit, connect).await {
+                let connect = runtime.connect_tls(config.clone(), name.clone(), plain);
+                match with_timeout(runtime, limit, connect).await {
                     Some(tls) => tls
                         .map(|tls| Stream::ClientTls(Box::new(tls)))
                         .map_err(handshake_error),
@@ -364,15 +390,6 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin> Driver<M, S> {
         self.close().await;
         self.machine
     }
-}
-
-/// `fut`'s output, or `None` when `limit` passes first.
-async fn with_timeout<T>(limit: Duration, fut: impl Future<Output = T>) -> Option<T> {
-    futures_lite::future::or(async { Some(fut.await) }, async {
-        smol::Timer::after(limit).await;
-        None
-    })
-    .await
 }
 
 /// The time since `origin` on the machine's clock.

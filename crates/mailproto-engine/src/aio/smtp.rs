@@ -1,103 +1,133 @@
-//! SMTP over async streams: the server (same [`SmtpHandler`] as the blocking adapter)
-//! and the client (connect with the same security modes, AUTH, a message streamed from
-//! an `AsyncRead` with per-recipient results).
+//! SMTP over async streams on any [`Runtime`]: the server (an [`AsyncSmtpHandler`] per
+//! connection, awaited for every decision) and the client (connect with the same security
+//! modes, AUTH, a message streamed from an `AsyncRead` with per-recipient results).
 
-use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mailproto_core::Instant;
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::smtp::client::{Client, Event, Refused};
 use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{Capabilities, Reply};
-use mailproto_engine::pop3_client::Security;
-use mailproto_engine::smtp_client::{
+
+use super::{Driver, Listener, Runtime, Tls, connect_tcp};
+use crate::pop3_client::Security;
+use crate::smtp_client::{
     Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, reset_step,
     session_step,
 };
-use mailproto_engine::smtp_server::{HandlerFactory, SmtpHandler, SmtpSession};
-use mailproto_engine::{Error, Tap, TlsRole};
-use smol::net::TcpStream;
+use crate::smtp_server::{
+    AsyncSmtpHandler, HandlerFactory, SmtpGlue, SmtpService, answer_async, busy_reply,
+};
+use crate::{Error, Tap, TlsRole};
 
-use crate::{Driver, Listener};
-
-/// An async SMTP server: one task per connection.
-pub struct SmtpServer<H, F> {
-    inner: mailproto_engine::smtp_server::SmtpService<H, F>,
+/// An async SMTP server on the runtime `R`: one task per connection, each decision of
+/// the connection's [`AsyncSmtpHandler`] awaited (other sessions go on meanwhile).
+pub struct SmtpServer<R, H, F> {
+    runtime: R,
+    service: SmtpService<H, F>,
 }
 
-impl<H, F> std::fmt::Debug for SmtpServer<H, F> {
+impl<R, H, F> std::fmt::Debug for SmtpServer<R, H, F> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.inner.fmt(f)
+        self.service.fmt(f)
     }
 }
 
-impl<H, F> Clone for SmtpServer<H, F> {
+impl<R: Clone, H, F> Clone for SmtpServer<R, H, F> {
     fn clone(&self) -> Self {
         SmtpServer {
-            inner: self.inner.clone(),
+            runtime: self.runtime.clone(),
+            service: self.service.clone(),
         }
     }
 }
 
-impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
+impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> {
     /// A server with the machine configuration `config`, making a handler per
     /// connection with `factory`.
     pub fn new(config: ServerConfig, factory: F) -> Self {
         SmtpServer {
-            inner: mailproto_engine::smtp_server::SmtpService::new(config, factory),
+            runtime: R::default(),
+            service: SmtpService::new(config, factory),
         }
     }
 
+    /// Run handshakes and timers on `runtime` (the listener decides where sessions are
+    /// spawned).
+    pub fn with_runtime(mut self, runtime: R) -> Self {
+        self.runtime = runtime;
+        self
+    }
+
     /// Offer STARTTLS (and allow implicit TLS) with this certificate.
-    pub fn with_tls(self, tls: std::sync::Arc<rustls::ServerConfig>) -> Self {
-        SmtpServer {
-            inner: self.inner.with_tls(tls),
-        }
+    pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
+        self.service = self.service.with_tls(tls);
+        self
+    }
+
+    /// The configuration, factory and certificate every session is made from.
+    pub fn service(&self) -> &SmtpService<H, F> {
+        &self.service
     }
 
     /// Serve one connection to its end.
     pub async fn serve_connection<S>(
         &self,
         stream: S,
-        peer: Option<std::net::SocketAddr>,
+        peer: Option<SocketAddr>,
         implicit_tls: bool,
     ) -> Result<(), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
     {
-        let machine = Server::new(Instant::ZERO, self.inner.session_config(implicit_tls));
-        let role = self.inner.tls_role();
+        let machine = Server::new(Instant::ZERO, self.service.session_config(implicit_tls));
+        let role = self.service.tls_role();
+        let runtime = self.runtime.clone();
         let mut driver = if implicit_tls {
-            Driver::new_tls(machine, stream, role).await?
+            Driver::new_tls(runtime, machine, stream, role).await?
         } else {
-            Driver::new(machine, stream, role)
+            Driver::new(runtime, machine, stream, role)
         };
-        let mut session = SmtpSession::new(self.inner.handler(peer));
+        let mut handler = self.service.handler(peer);
+        let mut glue = SmtpGlue::new();
         while let Some(event) = driver.next_event().await? {
             let now = driver.now();
-            session.handle(driver.machine(), now, event)?;
+            let mut call = glue.on_event(driver.machine(), now, event)?;
+            // The session reads nothing while the handler decides: a handler slow to take
+            // body chunks holds the client back (at most one read is queued).
+            while let Some(c) = call {
+                let answer = answer_async(&mut handler, c).await;
+                let now = driver.now();
+                call = glue.on_answer(driver.machine(), now, answer)?;
+            }
         }
         Ok(())
     }
 
     /// Accept connections on `listener` until it is shut down.
-    pub async fn run(self, listener: Listener, implicit_tls: bool) -> std::io::Result<()> {
+    pub async fn run(self, listener: Listener<R>, implicit_tls: bool) -> std::io::Result<()>
+    where
+        R: Runtime + Tls<<R as Runtime>::Tcp>,
+    {
         let server = self.clone();
-        let busy =
-            mailproto_engine::smtp_server::busy_reply(&self.inner.session_config(false).hostname);
+        let busy = busy_reply(self.service.hostname());
         listener
             .serve(
-                move |tcp: TcpStream| {
+                move |tcp, peer| {
                     let server = server.clone();
                     async move {
-                        let peer = tcp.peer_addr().ok();
-                        let _ = server.serve_connection(tcp, peer, implicit_tls).await;
+                        let _ = server.serve_connection(tcp, Some(peer), implicit_tls).await;
                     }
                 },
-                move |mut tcp: TcpStream| {
+                move |mut tcp| {
                     let busy = busy.clone();
                     async move {
-                        use futures_lite::io::AsyncWriteExt;
                         let _ = tcp.write_all(&busy).await;
+                        let _ = tcp.flush().await;
                     }
                 },
             )
@@ -106,16 +136,23 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
 }
 
 /// An async SMTP client session.
-#[derive(Debug)]
-pub struct SmtpClient<S> {
-    driver: Driver<Client, S>,
+pub struct SmtpClient<R: Tls<S>, S> {
+    driver: Driver<Client, S, R>,
     greeting: Reply,
     prefer_bdat: bool,
     /// The body read buffer, kept across messages.
     body_buf: Vec<u8>,
 }
 
-impl SmtpClient<TcpStream> {
+impl<R: Tls<S>, S> std::fmt::Debug for SmtpClient<R, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmtpClient")
+            .field("greeting", &self.greeting)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime + Tls<<R as Runtime>::Tcp>> SmtpClient<R, <R as Runtime>::Tcp> {
     /// Connect to `host:port`, read the greeting, EHLO, and secure the session as
     /// `options` say.
     pub async fn connect(host: &str, port: u16, options: SmtpOptions) -> Result<Self, Error> {
@@ -130,15 +167,30 @@ impl SmtpClient<TcpStream> {
         options: SmtpOptions,
         tap: Option<Tap>,
     ) -> Result<Self, Error> {
-        let tcp = crate::connect_tcp(host, port, options.connect_timeout).await?;
+        let runtime = R::default();
+        let tcp = connect_tcp(&runtime, host, port, options.connect_timeout).await?;
+        let peer = R::peer_addr(&tcp).ok();
         let tls = options.security.tls_role(host, &options.tls)?;
-        Self::over(tcp, tls, options, tap).await
+        let mut client = Self::over_on(runtime, tcp, tls, options, tap).await?;
+        client.driver.set_peer(peer);
+        Ok(client)
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
+impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> SmtpClient<R, S> {
     /// Run a session over an already connected stream.
     pub async fn over(
+        stream: S,
+        tls: TlsRole,
+        options: SmtpOptions,
+        tap: Option<Tap>,
+    ) -> Result<Self, Error> {
+        Self::over_on(R::default(), stream, tls, options, tap).await
+    }
+
+    /// [`SmtpClient::over`], with timers and handshakes on `runtime`.
+    pub async fn over_on(
+        runtime: R,
         stream: S,
         tls: TlsRole,
         options: SmtpOptions,
@@ -148,7 +200,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         let implicit = options.security == Security::ImplicitTls;
         config.tls_active = implicit;
         let machine = Client::new(Instant::ZERO, config);
-        let mut driver = Driver::new(machine, stream, tls);
+        let mut driver = Driver::new(runtime, machine, stream, tls);
         if let Some(tap) = tap {
             driver.set_tap(tap);
         }
@@ -207,6 +259,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         }
     }
 
+    /// The server's address (for a client made with `connect`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.driver.peer_addr()
+    }
+
     /// The server's greeting.
     pub fn greeting(&self) -> &Reply {
         &self.greeting
@@ -261,10 +318,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     }
 
     /// Send one message read from `body` as it goes, to the envelope's recipients.
-    pub async fn send<R: AsyncRead + Unpin + ?Sized>(
+    pub async fn send<B: AsyncRead + Unpin + ?Sized>(
         &mut self,
         envelope: Envelope,
-        body: &mut R,
+        body: &mut B,
     ) -> Result<SendReport, Error> {
         let now = self.driver.now();
         let mut txn = Transaction::start(self.driver.machine(), now, envelope, self.prefer_bdat)?;
@@ -275,10 +332,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
         result
     }
 
-    async fn run_transaction<R: AsyncRead + Unpin + ?Sized>(
+    async fn run_transaction<B: AsyncRead + Unpin + ?Sized>(
         &mut self,
         txn: &mut Transaction,
-        body: &mut R,
+        body: &mut B,
         buf: &mut [u8],
     ) -> Result<SendReport, Error> {
         let mut body_done = false;
@@ -294,9 +351,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> SmtpClient<S> {
     }
 
     /// Write body chunks while the machine accepts them; returns whether the body ended.
-    async fn pump_body<R: AsyncRead + Unpin + ?Sized>(
+    async fn pump_body<B: AsyncRead + Unpin + ?Sized>(
         &mut self,
-        body: &mut R,
+        body: &mut B,
         buf: &mut [u8],
     ) -> Result<bool, Error> {
         let protocol = |e: Refused<()>| Error::Protocol(e.to_string());

@@ -1,96 +1,150 @@
-//! POP3 over async streams: the server (same [`Pop3Backend`] as the blocking adapter)
-//! and the client (connect, login, STAT/LIST/UIDL/TOP, RETR streamed into an
-//! `AsyncWrite`, DELE, RSET, QUIT).
+//! POP3 over async streams on any [`Runtime`]: the server (an [`AsyncPop3Backend`],
+//! awaited for logins, opening messages and UPDATE) and the client (connect, login,
+//! STAT/LIST/UIDL/TOP, RETR streamed into an `AsyncWrite`, DELE, RSET, QUIT).
 
-use std::io::Read;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures_lite::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mailproto_core::pop3::client::{Client, ClientConfig, Event as ClientEvent, Refused};
 use mailproto_core::pop3::server::{Server, ServerConfig};
 use mailproto_core::pop3::{Capabilities, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 use mailproto_core::{Instant, Machine};
-use mailproto_engine::pop3_client::{Pop3Options, Reply, Security, Step, retr_all, step};
-use mailproto_engine::pop3_server::{Next, Pop3Backend, Pop3Session, Streamed, stream_step};
-use mailproto_engine::{Error, Tap, TlsRole};
-use smol::net::TcpStream;
 
-use crate::{Driver, Listener};
+use super::{Driver, Listener, Runtime, Tls, connect_tcp};
+use crate::pop3_client::{Pop3Options, Reply, Security, Step, retr_all, step};
+use crate::pop3_server::{
+    AsyncMessage, AsyncPop3Backend, AsyncPop3Mailbox, Pop3Call, Pop3Service, Streamed, busy_reply,
+    deleted, logged_in, opened, pop3_call, stream_piece,
+};
+use crate::{Error, Tap, TlsRole};
 
-/// An async POP3 server: one task per connection.
+/// An async POP3 server on the runtime `R`: one task per connection, the
+/// [`AsyncPop3Backend`] awaited for every login, message and UPDATE.
 #[derive(Debug)]
-pub struct Pop3Server<B: Pop3Backend> {
-    inner: mailproto_engine::pop3_server::Pop3Service<B>,
+pub struct Pop3Server<R, B: AsyncPop3Backend> {
+    runtime: R,
+    service: Pop3Service<B>,
 }
 
-impl<B: Pop3Backend> Clone for Pop3Server<B> {
+impl<R: Clone, B: AsyncPop3Backend> Clone for Pop3Server<R, B> {
     fn clone(&self) -> Self {
         Pop3Server {
-            inner: self.inner.clone(),
+            runtime: self.runtime.clone(),
+            service: self.service.clone(),
         }
     }
 }
 
-impl<B: Pop3Backend> Pop3Server<B> {
+impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
     /// A server for `backend` with the machine configuration `config`.
     pub fn new(backend: B, config: ServerConfig) -> Self {
         Pop3Server {
-            inner: mailproto_engine::pop3_server::Pop3Service::new(backend, config),
+            runtime: R::default(),
+            service: Pop3Service::new(backend, config),
         }
+    }
+
+    /// Run handshakes and timers on `runtime`.
+    pub fn with_runtime(mut self, runtime: R) -> Self {
+        self.runtime = runtime;
+        self
     }
 
     /// Offer STLS (and allow implicit TLS) with this certificate.
     pub fn with_tls(mut self, tls: Arc<rustls::ServerConfig>) -> Self {
-        self.inner = self.inner.with_tls(tls);
+        self.service = self.service.with_tls(tls);
         self
     }
 
     /// The host name used in APOP timestamps.
     pub fn with_hostname(mut self, host: impl Into<String>) -> Self {
-        self.inner = self.inner.with_hostname(host);
+        self.service = self.service.with_hostname(host);
         self
+    }
+
+    /// The backend, configuration and certificate every session is made from.
+    pub fn service(&self) -> &Pop3Service<B> {
+        &self.service
     }
 
     /// Serve one connection to its end.
     pub async fn serve_connection<S>(&self, stream: S, implicit_tls: bool) -> Result<(), Error>
     where
         S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
     {
-        let machine = Server::new(Instant::ZERO, self.inner.session_config(implicit_tls));
-        let role = self.inner.tls_role();
+        let machine = Server::new(Instant::ZERO, self.service.session_config(implicit_tls));
+        let role = self.service.tls_role();
+        let runtime = self.runtime.clone();
         let mut driver = if implicit_tls {
-            Driver::new_tls(machine, stream, role).await?
+            Driver::new_tls(runtime, machine, stream, role).await?
         } else {
-            Driver::new(machine, stream, role)
+            Driver::new(runtime, machine, stream, role)
         };
-        let mut session = Pop3Session::new(self.inner.backend());
-        let mut buf = vec![0u8; mailproto_engine::adapter::READ_BUF];
+        let backend = self.service.backend();
+        let mut mailbox: Option<B::Mailbox> = None;
+        let mut buf = vec![0u8; crate::adapter::READ_BUF];
         while let Some(event) = driver.next_event().await? {
-            let now = driver.now();
-            if let Next::Stream(mut reader) = session.handle(driver.machine(), now, event)? {
-                stream_message(&mut driver, &mut *reader, &mut buf).await?;
+            let Some(call) = pop3_call(event) else {
+                continue;
+            };
+            match call {
+                Pop3Call::Login(login) => {
+                    let result = backend.login(login.attempt()).await;
+                    let now = driver.now();
+                    match result {
+                        Ok(opened) => {
+                            logged_in(driver.machine(), now, Ok(opened.list()))?;
+                            mailbox = Some(opened);
+                        }
+                        Err(e) => logged_in(driver.machine(), now, Err(e))?,
+                    }
+                }
+                Pop3Call::Open(msg) => {
+                    let result = match mailbox.as_mut() {
+                        Some(mailbox) => mailbox.open(msg as usize - 1).await,
+                        None => Err(std::io::ErrorKind::NotFound.into()),
+                    };
+                    let now = driver.now();
+                    if let Some(mut reader) = opened(driver.machine(), now, msg, result)? {
+                        stream_message(&mut driver, &mut reader, &mut buf).await?;
+                    }
+                }
+                Pop3Call::Delete(indexes) => {
+                    let result = match mailbox.as_mut() {
+                        Some(mailbox) => mailbox.delete(&indexes).await,
+                        None => Ok(()),
+                    };
+                    let now = driver.now();
+                    deleted(driver.machine(), now, result)?;
+                    mailbox = None;
+                }
+                _ => mailbox = None,
             }
         }
         Ok(())
     }
 
     /// Accept connections on `listener` until it is shut down.
-    pub async fn run(self, listener: Listener, implicit_tls: bool) -> std::io::Result<()> {
+    pub async fn run(self, listener: Listener<R>, implicit_tls: bool) -> std::io::Result<()>
+    where
+        R: Runtime + Tls<<R as Runtime>::Tcp>,
+    {
         let server = self.clone();
         listener
             .serve(
-                move |tcp| {
+                move |tcp, _peer| {
                     let server = server.clone();
                     async move {
                         let _ = server.serve_connection(tcp, implicit_tls).await;
                     }
                 },
-                |mut tcp: TcpStream| async move {
-                    let _ = tcp
-                        .write_all(&mailproto_engine::pop3_server::busy_reply())
-                        .await;
+                |mut tcp| async move {
+                    let _ = tcp.write_all(&busy_reply()).await;
+                    let _ = tcp.flush().await;
                 },
             )
             .await
@@ -98,14 +152,20 @@ impl<B: Pop3Backend> Pop3Server<B> {
 }
 
 /// Stream one message through the machine, flushing between chunks.
-async fn stream_message<S: AsyncRead + AsyncWrite + Unpin>(
-    driver: &mut Driver<Server, S>,
-    reader: &mut (dyn Read + Send),
+async fn stream_message<S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>>(
+    driver: &mut Driver<Server, S, R>,
+    reader: &mut AsyncMessage,
     buf: &mut [u8],
 ) -> Result<(), Error> {
     loop {
+        let read = loop {
+            match reader.read(buf).await {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
         let now = driver.now();
-        match stream_step(driver.machine(), now, reader, buf)? {
+        match stream_piece(driver.machine(), now, read, buf)? {
             Streamed::Done => return Ok(()),
             Streamed::Flush => {
                 driver.flush().await?;
@@ -119,13 +179,20 @@ async fn stream_message<S: AsyncRead + AsyncWrite + Unpin>(
 }
 
 /// An async POP3 client session.
-#[derive(Debug)]
-pub struct Pop3Client<S> {
-    driver: Driver<Client, S>,
+pub struct Pop3Client<R: Tls<S>, S> {
+    driver: Driver<Client, S, R>,
     greeting: Status,
 }
 
-impl Pop3Client<TcpStream> {
+impl<R: Tls<S>, S> std::fmt::Debug for Pop3Client<R, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pop3Client")
+            .field("greeting", &self.greeting)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<R: Runtime + Tls<<R as Runtime>::Tcp>> Pop3Client<R, <R as Runtime>::Tcp> {
     /// Connect to `host:port`, read the greeting, and secure the session as `options`
     /// say.
     pub async fn connect(host: &str, port: u16, options: Pop3Options) -> Result<Self, Error> {
@@ -140,15 +207,32 @@ impl Pop3Client<TcpStream> {
         options: Pop3Options,
         tap: Option<Tap>,
     ) -> Result<Self, Error> {
-        let tcp = crate::connect_tcp(host, port, options.connect_timeout).await?;
+        let runtime = R::default();
+        let tcp = connect_tcp(&runtime, host, port, options.connect_timeout).await?;
+        let peer = R::peer_addr(&tcp).ok();
         let tls = options.security.tls_role(host, &options.tls)?;
-        Self::over(tcp, tls, options.security, options.config, tap).await
+        let mut client =
+            Self::over_on(runtime, tcp, tls, options.security, options.config, tap).await?;
+        client.driver.set_peer(peer);
+        Ok(client)
     }
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
+impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> Pop3Client<R, S> {
     /// Run a session over an already connected stream.
     pub async fn over(
+        stream: S,
+        tls: TlsRole,
+        security: Security,
+        config: ClientConfig,
+        tap: Option<Tap>,
+    ) -> Result<Self, Error> {
+        Self::over_on(R::default(), stream, tls, security, config, tap).await
+    }
+
+    /// [`Pop3Client::over`], with timers and handshakes on `runtime`.
+    pub async fn over_on(
+        runtime: R,
         stream: S,
         tls: TlsRole,
         security: Security,
@@ -158,7 +242,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
         let implicit = security == Security::ImplicitTls;
         config.tls_active = implicit;
         let machine = Client::new(Instant::ZERO, config);
-        let mut driver = Driver::new(machine, stream, tls);
+        let mut driver = Driver::new(runtime, machine, stream, tls);
         if let Some(tap) = tap {
             driver.set_tap(tap);
         }
@@ -189,6 +273,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             }
         }
         Ok(client)
+    }
+
+    /// The server's address (for a client made with `connect`).
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.driver.peer_addr()
     }
 
     /// The server's greeting.
@@ -252,7 +341,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Pop3Client<S> {
             Some(m) => m,
             None => {
                 let caps = self.capa().await?;
-                mailproto_engine::pop3_client::choose_mechanism(&caps, &credentials, self.is_tls())?
+                crate::pop3_client::choose_mechanism(&caps, &credentials, self.is_tls())?
             }
         };
         let auth =
