@@ -93,6 +93,9 @@ impl Pop3Ops for Pop3Client {
     fn is_tls(&self) -> bool {
         Pop3Client::is_tls(self)
     }
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        Pop3Client::peer_addr(self)
+    }
     fn quit(self: Box<Self>) -> Result<(), Error> {
         Pop3Client::quit(*self)
     }
@@ -133,6 +136,9 @@ impl SmtpOps for SmtpClient {
     }
     fn is_tls(&self) -> bool {
         SmtpClient::is_tls(self)
+    }
+    fn peer_addr(&self) -> Option<std::net::SocketAddr> {
+        SmtpClient::peer_addr(self)
     }
     fn quit(self: Box<Self>) -> Result<(), Error> {
         SmtpClient::quit(*self)
@@ -193,6 +199,26 @@ impl Adapter for Std {
         let addr = listener.local_addr().unwrap();
         let handle = listener.shutdown_handle().unwrap();
         let thread = thread::spawn(move || server.run(listener, implicit_tls));
+        let mut thread = Some(thread);
+        Running {
+            addr,
+            stop: Box::new(move || {
+                handle.shutdown();
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }),
+        }
+    }
+
+    fn smtp_gated_server(config: SmtpConfig, gate: suite::waiting::Gate) -> Running {
+        let server = SmtpServer::new(config, move |_peer| {
+            suite::waiting::Gated::new(gate.clone())
+        });
+        let listener = Listener::bind("127.0.0.1:0", ListenerOptions::default()).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let handle = listener.shutdown_handle().unwrap();
+        let thread = thread::spawn(move || server.run(listener, false));
         let mut thread = Some(thread);
         Running {
             addr,

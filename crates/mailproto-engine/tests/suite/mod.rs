@@ -1,15 +1,19 @@
-//! The adapter test suite, shared by `mailproto-std` and `mailproto-smol`: each crate
-//! implements [`Adapter`] for its adapter and expands [`adapter_suite!`]. Every case runs
+//! The adapter test suite, shared by `mailproto-std`, `mailproto-smol` and
+//! `mailproto-tokio`: each crate implements [`Adapter`] for its adapter (the async ones
+//! through [`aio::Aio`], with only an [`aio::Executor`] of their own) and expands
+//! [`adapter_suite!`]. Every case runs
 //! over real loopback sockets; interoperability cases talk to real peers (curl, Python,
 //! swaks, Dovecot, aiosmtpd) through `mailproto-testkit`, which skips them when a peer is
 //! missing unless `MAILPROTO_REQUIRE_PEERS=1`.
 #![allow(dead_code)]
 
+pub mod aio;
 pub mod listener;
 pub mod mem;
 pub mod pop3;
 pub mod smtp;
 pub mod timeouts;
+pub mod waiting;
 
 use std::net::SocketAddr;
 
@@ -62,6 +66,7 @@ pub trait Pop3Ops {
     fn dele(&mut self, msg: u32) -> Result<(), Error>;
     fn rset(&mut self) -> Result<(), Error>;
     fn is_tls(&self) -> bool;
+    fn peer_addr(&self) -> Option<SocketAddr>;
     fn quit(self: Box<Self>) -> Result<(), Error>;
 }
 
@@ -82,6 +87,7 @@ pub trait SmtpOps {
     fn send(&mut self, from: &str, to: &[&str], body: &[u8]) -> Result<SendReport, Error>;
     fn reset(&mut self) -> Result<(), Error>;
     fn is_tls(&self) -> bool;
+    fn peer_addr(&self) -> Option<SocketAddr>;
     fn quit(self: Box<Self>) -> Result<(), Error>;
 }
 
@@ -143,6 +149,10 @@ pub trait Adapter {
         options: ListenerOptions,
     ) -> Running;
 
+    /// Start our SMTP server with `config` and a handler per connection that waits at
+    /// `gate` ([`waiting::Gated`], or [`waiting::AsyncGated`] for async adapters).
+    fn smtp_gated_server(config: SmtpConfig, gate: waiting::Gate) -> Running;
+
     /// Connect our SMTP client.
     fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {
         Self::smtp_connect_tapped(port, options, None)
@@ -192,5 +202,6 @@ macro_rules! adapter_suite {
         $crate::smtp_cases!($adapter);
         $crate::listener_cases!($adapter);
         $crate::timeout_cases!($adapter);
+        $crate::waiting_cases!($adapter);
     };
 }
