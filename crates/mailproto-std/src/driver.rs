@@ -84,6 +84,8 @@ pub struct Driver<M: Machine> {
     out: Vec<u8>,
     buf: Box<[u8]>,
     closed: bool,
+    /// Set when the server goes down: the machine is then told to say goodbye.
+    closing: Option<(Closing, Goodbye<M>)>,
     peer: Option<std::net::SocketAddr>,
     /// The read timeout set on the socket, to skip the system call when unchanged.
     read_timeout: Option<std::time::Duration>,
@@ -118,6 +120,7 @@ impl<M: Machine> Driver<M> {
             out: Vec::new(),
             buf: vec![0; READ_BUF].into_boxed_slice(),
             closed: false,
+            closing: None,
             peer,
             read_timeout: None,
             write_timeout: None,
@@ -149,6 +152,26 @@ impl<M: Machine> Driver<M> {
     /// Run the TLS handshake now, before any protocol byte (implicit TLS).
     pub fn start_tls(&mut self) -> Result<(), Error> {
         self.handshake()
+    }
+
+    /// When `closing` is set (the listener's grace period is over; it also shuts the
+    /// socket's reading side to wake a blocked read), call `goodbye` on the machine at
+    /// its next wait for input (its `shutdown`: the protocol's goodbye, then the close).
+    pub fn set_closing(&mut self, closing: Closing, goodbye: Goodbye<M>) {
+        self.closing = Some((closing, goodbye));
+    }
+
+    /// Tell the machine to say goodbye if the server is going down; whether it was.
+    fn goodbye_due(&mut self) -> bool {
+        let due = self
+            .closing
+            .as_ref()
+            .is_some_and(|(closing, _)| closing.load(std::sync::atomic::Ordering::SeqCst));
+        if due && let Some((_, goodbye)) = self.closing.take() {
+            let now = self.now();
+            goodbye(&mut self.machine, now);
+        }
+        due
     }
 
     /// Show every byte written and read to `tap`.
@@ -283,7 +306,14 @@ impl<M: Machine> Driver<M> {
             tcp.set_read_timeout(timeout)?;
             self.read_timeout = timeout;
         }
+        if self.goodbye_due() {
+            return Ok(());
+        }
         let result = self.stream.read(&mut self.buf);
+        if !matches!(result, Ok(n) if n > 0) && self.goodbye_due() {
+            // The listener shut the reading side to end this wait.
+            return Ok(());
+        }
         let now = self.now();
         match result {
             Ok(0) => self.machine.feed_eof(now),
@@ -411,6 +441,12 @@ impl<M: Machine> Driver<M> {
         self.machine
     }
 }
+
+/// A machine's goodbye: its `shutdown`.
+pub type Goodbye<M> = fn(&mut M, Instant);
+
+/// Set by a listener when its sessions must end: see [`Driver::set_closing`].
+pub type Closing = std::sync::Arc<std::sync::atomic::AtomicBool>;
 
 /// The time since `origin` on the machine's clock.
 fn clock(origin: std::time::Instant) -> Instant {

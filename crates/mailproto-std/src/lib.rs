@@ -20,8 +20,8 @@ pub mod pop3_server;
 pub mod smtp_client;
 pub mod smtp_server;
 
-pub use driver::Driver;
-pub use listener::{Listener, ShutdownHandle};
+pub use driver::{Closing, Driver};
+pub use listener::{GOODBYE, Listener, ShutdownHandle};
 
 /// Connect to `host:port` (every resolved address in turn), with a timeout per attempt.
 pub fn connect_tcp(

@@ -11,6 +11,16 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::ListenerOptions;
+use crate::driver::Closing;
+
+/// How long sessions told to close (at the end of the grace period) have to say the
+/// protocol's goodbye before their sockets are shut.
+pub const GOODBYE: Duration = Duration::from_secs(5);
+
+/// The first wait after an accept error, doubled on each error in a row.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
+/// The longest wait after accept errors in a row.
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// The sessions running, to wait for them or close them at shutdown.
 #[derive(Debug, Default)]
@@ -18,6 +28,8 @@ struct Sessions {
     open: Mutex<HashMap<u64, TcpStream>>,
     changed: Condvar,
     next_id: AtomicU64,
+    /// Set at the end of the grace period: every session says goodbye.
+    closing: Closing,
 }
 
 /// Stops a running [`Listener::serve`] loop from another thread.
@@ -82,22 +94,33 @@ impl Listener {
 
     /// Accept connections until shut down, running `session` on a thread for each; a
     /// connection over the limit is handed to `busy` instead (which should answer with the
-    /// protocol's temporary-failure reply and return).
+    /// protocol's temporary-failure reply and return). Each session gets a [`Closing`]
+    /// set when the grace period is over: it then says goodbye and ends (within
+    /// [`GOODBYE`], or its socket is shut).
     pub fn serve<S, B>(self, session: S, busy: B) -> io::Result<()>
     where
-        S: Fn(TcpStream) + Send + Sync + 'static,
+        S: Fn(TcpStream, Closing) + Send + Sync + 'static,
         B: Fn(TcpStream) + Send + Sync + 'static,
     {
         let session = Arc::new(session);
         let busy = Arc::new(busy);
+        let mut backoff = ACCEPT_BACKOFF;
         for conn in self.tcp.incoming() {
             if self.stop.load(Ordering::SeqCst) {
                 break;
             }
             let tcp = match conn {
-                Ok(tcp) => tcp,
-                // Running out of descriptors or a reset before accept: keep serving.
-                Err(_) => continue,
+                Ok(tcp) => {
+                    backoff = ACCEPT_BACKOFF;
+                    tcp
+                }
+                // Out of descriptors (EMFILE/ENFILE) or memory: accepting again at once
+                // would fail again and spin; wait, longer each time in a row.
+                Err(_) => {
+                    thread::sleep(backoff);
+                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                    continue;
+                }
             };
             let open = self.sessions.open.lock().map(|m| m.len()).unwrap_or(0);
             if open >= self.options.max_connections {
@@ -111,8 +134,9 @@ impl Listener {
             }
             let sessions = self.sessions.clone();
             let session = session.clone();
+            let closing = self.sessions.closing.clone();
             let spawned = thread::Builder::new().spawn(move || {
-                session(tcp);
+                session(tcp, closing);
                 if let Ok(mut open) = sessions.open.lock() {
                     open.remove(&id);
                 }
@@ -129,24 +153,37 @@ impl Listener {
         Ok(())
     }
 
-    /// Wait for the sessions up to the grace period, then close the rest.
+    /// Wait for the sessions up to the grace period; then tell the rest to say goodbye
+    /// (waking their reads by shutting the reading side) and shut what is left after
+    /// [`GOODBYE`].
     fn drain(&self) {
-        let deadline = Instant::now() + self.options.shutdown_grace;
-        let Ok(mut open) = self.sessions.open.lock() else {
+        if self.wait_sessions(self.options.shutdown_grace, Shutdown::Read) {
             return;
+        }
+        self.wait_sessions(GOODBYE, Shutdown::Both);
+    }
+
+    /// Wait up to `limit` for every session to end; whether they did. If not, the
+    /// sessions are told to close and their sockets shut `how`.
+    fn wait_sessions(&self, limit: Duration, how: Shutdown) -> bool {
+        let deadline = Instant::now() + limit;
+        let Ok(mut open) = self.sessions.open.lock() else {
+            return true;
         };
         while !open.is_empty() {
             let now = Instant::now();
             if now >= deadline {
+                self.sessions.closing.store(true, Ordering::SeqCst);
                 for tcp in open.values() {
-                    let _ = tcp.shutdown(Shutdown::Both);
+                    let _ = tcp.shutdown(how);
                 }
-                break;
+                return false;
             }
             match self.sessions.changed.wait_timeout(open, deadline - now) {
                 Ok((guard, _)) => open = guard,
-                Err(_) => return,
+                Err(_) => return true,
             }
         }
+        true
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use mailproto_core::pop3::server::{Server, ServerConfig};
 use mailproto_core::{Instant, Machine};
 
-use crate::{Driver, Error, Listener};
+use crate::{Closing, Driver, Error, Listener};
 
 pub use mailproto_engine::pop3_server::*;
 
@@ -59,6 +59,17 @@ impl<B: Pop3Backend> Pop3Server<B> {
 
     /// Serve one connection to its end.
     pub fn serve_connection(&self, tcp: TcpStream, implicit_tls: bool) -> Result<(), Error> {
+        self.serve_until(tcp, implicit_tls, None)
+    }
+
+    /// [`Pop3Server::serve_connection`]; once `closing` is set, the session answers
+    /// `-ERR [SYS/TEMP]` at its next wait for a command and ends without UPDATE.
+    pub fn serve_until(
+        &self,
+        tcp: TcpStream,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error> {
         let service = &self.service;
         let machine = Server::new(Instant::ZERO, service.session_config(implicit_tls));
         let mut driver = if implicit_tls {
@@ -66,6 +77,9 @@ impl<B: Pop3Backend> Pop3Server<B> {
         } else {
             Driver::new(machine, tcp, service.tls_role())
         };
+        if let Some(closing) = closing {
+            driver.set_closing(closing, Server::shutdown);
+        }
         let mut session = Pop3Session::new(service.backend());
         let mut buf = vec![0u8; crate::adapter::READ_BUF];
         while let Some(event) = driver.next_event()? {
@@ -82,8 +96,8 @@ impl<B: Pop3Backend> Pop3Server<B> {
     pub fn run(self, listener: Listener, implicit_tls: bool) -> std::io::Result<()> {
         let server = self.clone();
         listener.serve(
-            move |tcp| {
-                let _ = server.serve_connection(tcp, implicit_tls);
+            move |tcp, closing| {
+                let _ = server.serve_until(tcp, implicit_tls, Some(closing));
             },
             busy,
         )

@@ -31,7 +31,7 @@ use std::time::Duration;
 use mailproto_core::Instant;
 use mailproto_core::smtp::server::{Server, ServerConfig};
 
-use crate::{Driver, Error, Listener};
+use crate::{Closing, Driver, Error, Listener};
 
 pub use mailproto_engine::smtp_server::*;
 
@@ -77,6 +77,17 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
 
     /// Serve one connection to its end.
     pub fn serve_connection(&self, tcp: TcpStream, implicit_tls: bool) -> Result<(), Error> {
+        self.serve_until(tcp, implicit_tls, None)
+    }
+
+    /// [`SmtpServer::serve_connection`]; once `closing` is set, the session answers
+    /// `421 4.3.2` at its next wait for a command and ends.
+    pub fn serve_until(
+        &self,
+        tcp: TcpStream,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error> {
         let peer = tcp.peer_addr().ok();
         let service = &self.service;
         let machine = Server::new(Instant::ZERO, service.session_config(implicit_tls));
@@ -85,6 +96,9 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         } else {
             Driver::new(machine, tcp, service.tls_role())
         };
+        if let Some(closing) = closing {
+            driver.set_closing(closing, Server::shutdown);
+        }
         let mut session = SmtpSession::new(service.handler(peer));
         while let Some(event) = driver.next_event()? {
             let now = driver.now();
@@ -99,8 +113,8 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         let server = self.clone();
         let hostname = self.service.hostname().to_owned();
         listener.serve(
-            move |tcp| {
-                let _ = server.serve_connection(tcp, implicit_tls);
+            move |tcp, closing| {
+                let _ = server.serve_until(tcp, implicit_tls, Some(closing));
             },
             move |mut tcp| {
                 use std::io::Write;

@@ -153,9 +153,10 @@ impl Adapter for Std {
         config: ServerConfig,
         cert: &SelfSigned,
         implicit_tls: bool,
+        options: ListenerOptions,
     ) -> Running {
         let server = Pop3Server::new(backend, config).with_tls(cert.server_config().unwrap());
-        let listener = Listener::bind("127.0.0.1:0", ListenerOptions::default()).unwrap();
+        let listener = Listener::bind("127.0.0.1:0", options).unwrap();
         let addr = listener.local_addr().unwrap();
         let handle = listener.shutdown_handle().unwrap();
         let thread = thread::spawn(move || server.run(listener, implicit_tls));

@@ -93,6 +93,8 @@ pub struct Driver<M: Machine, S, R: Tls<S>> {
     tap: Option<Tap>,
     /// The peer's address, when the stream is a socket.
     peer: Option<std::net::SocketAddr>,
+    /// Closed when the server goes down: the machine is then told to say goodbye.
+    closing: Option<(Closing, Goodbye<M>)>,
     /// I/O calls left before the session yields to the executor (see [`Driver::cooperate`]).
     budget: u32,
 }
@@ -106,6 +108,18 @@ impl<M: Machine + std::fmt::Debug, S, R: Tls<S>> std::fmt::Debug for Driver<M, S
             .field("tapped", &self.tap.is_some())
             .finish_non_exhaustive()
     }
+}
+
+/// Closed by a listener when its sessions must end: see [`Driver::set_closing`].
+pub type Closing = async_channel::Receiver<()>;
+
+/// A machine's goodbye: its `shutdown`.
+pub type Goodbye<M> = fn(&mut M, Instant);
+
+/// What ended a wait for input.
+enum Woke {
+    Read(Option<io::Result<usize>>),
+    Closing,
 }
 
 /// I/O calls a session makes before it yields to the executor once.
@@ -127,6 +141,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
             budget: IO_BUDGET,
             tap: None,
             peer: None,
+            closing: None,
         }
     }
 
@@ -170,6 +185,13 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
     /// Show every byte written and read to `tap` (inside TLS: the plaintext).
     pub fn set_tap(&mut self, tap: Tap) {
         self.tap = Some(tap);
+    }
+
+    /// When `closing` closes (the listener's grace period is over), call `goodbye` on the
+    /// machine at its next wait for input (its `shutdown`: the protocol's goodbye, then
+    /// the close).
+    pub fn set_closing(&mut self, closing: Closing, goodbye: Goodbye<M>) {
+        self.closing = Some((closing, goodbye));
     }
 
     /// Record the peer's address (the stream may not know it).
@@ -295,11 +317,32 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
         }
         let limit = self.wait_for();
         let read = self.stream.read(&mut self.buf);
-        let result = match limit {
-            Some(t) => with_timeout(&self.runtime, t, read).await,
-            None => Some(read.await),
+        let read = async {
+            match limit {
+                Some(t) => Woke::Read(with_timeout(&self.runtime, t, read).await),
+                None => Woke::Read(Some(read.await)),
+            }
+        };
+        let woke = match &self.closing {
+            Some((closing, _)) => {
+                futures_lite::future::or(read, async {
+                    let _ = closing.recv().await;
+                    Woke::Closing
+                })
+                .await
+            }
+            None => read.await,
         };
         let now = self.now();
+        let result = match woke {
+            Woke::Read(result) => result,
+            Woke::Closing => {
+                if let Some((_, goodbye)) = self.closing.take() {
+                    goodbye(&mut self.machine, now);
+                }
+                return Ok(());
+            }
+        };
         match result {
             None => self.machine.handle_timeout(now),
             Some(Ok(0)) => self.machine.feed_eof(now),

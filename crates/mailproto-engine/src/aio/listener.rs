@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use futures_lite::future;
 
-use super::Runtime;
+use super::{Closing, Runtime};
 use crate::ListenerOptions;
 
 /// Stops a running [`Listener::serve`] loop.
@@ -46,6 +46,10 @@ impl<R: Runtime> std::fmt::Debug for Listener<R> {
             .finish_non_exhaustive()
     }
 }
+
+/// How long sessions told to close (at the end of the grace period) have to say the
+/// protocol's goodbye before they are dropped.
+pub const GOODBYE: Duration = Duration::from_secs(5);
 
 /// The first wait after an accept error, doubled on each error in a row.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
@@ -101,10 +105,12 @@ impl<R: Runtime> Listener<R> {
 
     /// Accept connections until shut down, spawning `session` for each; a connection
     /// over the limit is handed to `busy` instead (which should answer with the
-    /// protocol's temporary-failure reply).
+    /// protocol's temporary-failure reply). Each session gets a [`Closing`] that closes
+    /// when the grace period is over: it then says goodbye and ends (within [`GOODBYE`],
+    /// or it is dropped).
     pub async fn serve<S, SF, B, BF>(self, session: S, busy: B) -> io::Result<()>
     where
-        S: Fn(R::Tcp, SocketAddr) -> SF,
+        S: Fn(R::Tcp, SocketAddr, Closing) -> SF,
         SF: Future<Output = ()> + Send + 'static,
         B: Fn(R::Tcp) -> BF,
         BF: Future<Output = ()> + Send + 'static,
@@ -112,7 +118,9 @@ impl<R: Runtime> Listener<R> {
         let open = Arc::new(AtomicUsize::new(0));
         // Every session holds a sender; the channel closes when the last one ends.
         let (alive, all_done) = async_channel::bounded::<()>(1);
-        // Closed when the grace period is over: the sessions still running end there.
+        // Closed when the grace period is over: the sessions still running say goodbye.
+        let (closing, told) = async_channel::bounded::<()>(1);
+        // Closed when the goodbye period is over: the sessions still running are dropped.
         let (kill, killed) = async_channel::bounded::<()>(1);
         let mut backoff = ACCEPT_BACKOFF;
         loop {
@@ -156,7 +164,7 @@ impl<R: Runtime> Listener<R> {
             let open = open.clone();
             let alive = alive.clone();
             let killed = killed.clone();
-            let fut = session(tcp, peer);
+            let fut = session(tcp, peer, told.clone());
             self.runtime.spawn(async move {
                 future::or(fut, async {
                     let _ = killed.recv().await;
@@ -175,8 +183,20 @@ impl<R: Runtime> Listener<R> {
             self.runtime.sleep(self.options.shutdown_grace).await;
             false
         };
-        if !future::or(drained, grace).await {
-            // The sessions still running are dropped, which closes their connections.
+        if future::or(drained, grace).await {
+            return Ok(());
+        }
+        closing.close();
+        let drained = async {
+            let _ = all_done.recv().await;
+            true
+        };
+        let goodbye = async {
+            self.runtime.sleep(GOODBYE).await;
+            false
+        };
+        if !future::or(drained, goodbye).await {
+            // Dropping the sessions still running closes their connections.
             kill.close();
             let _ = all_done.recv().await;
         }

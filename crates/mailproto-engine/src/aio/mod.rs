@@ -26,8 +26,8 @@ mod listener;
 mod pop3;
 mod smtp;
 
-pub use driver::Driver;
-pub use listener::{Listener, ShutdownHandle};
+pub use driver::{Closing, Driver};
+pub use listener::{GOODBYE, Listener, ShutdownHandle};
 pub use pop3::{Pop3Client, Pop3Server};
 pub use smtp::{SmtpClient, SmtpServer};
 

@@ -13,7 +13,7 @@ use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 use mailproto_core::{Instant, Machine};
 
-use super::{Driver, Listener, Runtime, Tls, connect_tcp};
+use super::{Closing, Driver, Listener, Runtime, Tls, connect_tcp};
 use crate::pop3_client::{Pop3Options, Reply, Security, Step, retr_all, step};
 use crate::pop3_server::{
     AsyncMessage, AsyncPop3Backend, AsyncPop3Mailbox, Pop3Call, Pop3Service, Streamed, busy_reply,
@@ -76,6 +76,21 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
         S: AsyncRead + AsyncWrite + Unpin,
         R: Tls<S>,
     {
+        self.serve_until(stream, implicit_tls, None).await
+    }
+
+    /// [`Pop3Server::serve_connection`]; when `closing` closes, the session answers
+    /// `-ERR [SYS/TEMP]` at its next wait for a command and ends without UPDATE.
+    pub async fn serve_until<S>(
+        &self,
+        stream: S,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
+    {
         let machine = Server::new(Instant::ZERO, self.service.session_config(implicit_tls));
         let role = self.service.tls_role();
         let runtime = self.runtime.clone();
@@ -84,6 +99,9 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
         } else {
             Driver::new(runtime, machine, stream, role)
         };
+        if let Some(closing) = closing {
+            driver.set_closing(closing, Server::shutdown);
+        }
         let backend = self.service.backend();
         let mut mailbox: Option<B::Mailbox> = None;
         let mut buf = vec![0u8; crate::adapter::READ_BUF];
@@ -136,10 +154,10 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
         let server = self.clone();
         listener
             .serve(
-                move |tcp, _peer| {
+                move |tcp, _peer, closing| {
                     let server = server.clone();
                     async move {
-                        let _ = server.serve_connection(tcp, implicit_tls).await;
+                        let _ = server.serve_until(tcp, implicit_tls, Some(closing)).await;
                     }
                 },
                 |mut tcp| async move {

@@ -12,7 +12,7 @@ use mailproto_core::smtp::client::{Client, Event, Refused};
 use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{Capabilities, Reply};
 
-use super::{Driver, Listener, Runtime, Tls, connect_tcp};
+use super::{Closing, Driver, Listener, Runtime, Tls, connect_tcp};
 use crate::pop3_client::Security;
 use crate::smtp_client::{
     Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, reset_step,
@@ -84,6 +84,22 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
         S: AsyncRead + AsyncWrite + Unpin,
         R: Tls<S>,
     {
+        self.serve_until(stream, peer, implicit_tls, None).await
+    }
+
+    /// [`SmtpServer::serve_connection`]; when `closing` closes, the session answers
+    /// `421 4.3.2` at its next wait for a command and ends.
+    pub async fn serve_until<S>(
+        &self,
+        stream: S,
+        peer: Option<SocketAddr>,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
+    {
         let machine = Server::new(Instant::ZERO, self.service.session_config(implicit_tls));
         let role = self.service.tls_role();
         let runtime = self.runtime.clone();
@@ -92,6 +108,9 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
         } else {
             Driver::new(runtime, machine, stream, role)
         };
+        if let Some(closing) = closing {
+            driver.set_closing(closing, Server::shutdown);
+        }
         let mut handler = self.service.handler(peer);
         let mut glue = SmtpGlue::new();
         while let Some(event) = driver.next_event().await? {
@@ -117,10 +136,13 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
         let busy = busy_reply(self.service.hostname());
         listener
             .serve(
-                move |tcp, peer| {
+                move |tcp, peer, closing| {
                     let server = server.clone();
                     async move {
-                        let _ = server.serve_connection(tcp, Some(peer), implicit_tls).await;
+                        let closing = Some(closing);
+                        let _ = server
+                            .serve_until(tcp, Some(peer), implicit_tls, closing)
+                            .await;
                     }
                 },
                 move |mut tcp| {

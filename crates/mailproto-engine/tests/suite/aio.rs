@@ -226,9 +226,10 @@ impl<E: Executor> Adapter for Aio<E> {
         config: ServerConfig,
         cert: &SelfSigned,
         implicit_tls: bool,
+        options: ListenerOptions,
     ) -> Running {
         let tls = cert.server_config().unwrap();
-        start::<E, _>(ListenerOptions::default(), move |listener| {
+        start::<E, _>(options, move |listener| {
             let server = Pop3Server::<E::R, _>::new(InlineBackend(backend), config)
                 .with_runtime(listener.runtime().clone())
                 .with_tls(tls);

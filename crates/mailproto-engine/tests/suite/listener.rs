@@ -1,15 +1,16 @@
 //! The listener: a connection over the limit gets the protocol's busy reply, and
 //! shutdown stops accepting and closes sessions that outlive the grace period.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mailproto_core::pop3::server::ServerConfig as Pop3Config;
 use mailproto_engine::ListenerOptions;
 
-use super::Adapter;
 use super::pop3::cert;
+use super::{Adapter, MemBackend};
 
 fn connect(port: u16) -> BufReader<TcpStream> {
     let tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -50,8 +51,8 @@ pub fn connection_limit<A: Adapter>() {
     assert!(served, "no connection was served after the first one ended");
 }
 
-/// Shutdown stops accepting, and a session still open after the grace period is
-/// closed; stopping returns.
+/// Shutdown stops accepting, and a session still open after the grace period is told
+/// `421 4.3.2` (RFC 5321 §3.8) and closed; stopping returns.
 pub fn graceful_shutdown<A: Adapter>() {
     let cert = cert();
     let options = ListenerOptions::default().shutdown_grace(Duration::from_millis(200));
@@ -61,6 +62,11 @@ pub fn graceful_shutdown<A: Adapter>() {
     let mut idle = connect(port);
     assert!(line(&mut idle).starts_with("220 "));
     drop(server); // shuts down and waits for the accept loop
+    let goodbye = line(&mut idle);
+    assert!(
+        goodbye.starts_with("421 4.3.2 ") && goodbye.contains("shutting down"),
+        "{goodbye:?}"
+    );
     assert_eq!(
         line(&mut idle),
         "",
@@ -76,6 +82,34 @@ pub fn graceful_shutdown<A: Adapter>() {
     );
 }
 
+/// A POP3 session still open after the grace period, with a message marked deleted, is
+/// told `-ERR [SYS/TEMP]` and closed without UPDATE: the message is still there.
+pub fn pop3_graceful_shutdown<A: Adapter>() {
+    let cert = cert();
+    let options = ListenerOptions::default().shutdown_grace(Duration::from_millis(200));
+    let backend = MemBackend::with_user("alice", "secret", &[b"Subject: kept\r\n\r\nx\r\n"]);
+    let config = Pop3Config::default().with_plaintext_login(true);
+    let server = A::pop3_server_with(backend.clone(), config, &cert, false, options);
+    let mut session = connect(server.port());
+    assert!(line(&mut session).starts_with("+OK"));
+    for command in ["USER alice\r\n", "PASS secret\r\n", "DELE 1\r\n"] {
+        session.get_mut().write_all(command.as_bytes()).unwrap();
+        let reply = line(&mut session);
+        assert!(reply.starts_with("+OK"), "{command:?}: {reply}");
+    }
+    drop(server);
+    assert_eq!(
+        line(&mut session),
+        "-ERR [SYS/TEMP] server shutting down\r\n"
+    );
+    assert_eq!(line(&mut session), "", "closed");
+    assert_eq!(
+        backend.uids("alice").len(),
+        1,
+        "nothing deleted without QUIT"
+    );
+}
+
 /// The listener cases as `#[test]` functions for one adapter.
 #[macro_export]
 macro_rules! listener_cases {
@@ -87,6 +121,10 @@ macro_rules! listener_cases {
         #[test]
         fn listener_graceful_shutdown() {
             suite::listener::graceful_shutdown::<$adapter>();
+        }
+        #[test]
+        fn listener_pop3_graceful_shutdown() {
+            suite::listener::pop3_graceful_shutdown::<$adapter>();
         }
     };
 }

@@ -100,15 +100,23 @@ pub trait Adapter {
     /// `cert`; with `implicit_tls` every connection starts with TLS.
     fn pop3_server(backend: MemBackend, cert: &SelfSigned, implicit_tls: bool) -> Running {
         let config = Pop3Config::default().with_pipelining(true);
-        Self::pop3_server_with(backend, config, cert, implicit_tls)
+        Self::pop3_server_with(
+            backend,
+            config,
+            cert,
+            implicit_tls,
+            ListenerOptions::default(),
+        )
     }
 
-    /// [`Adapter::pop3_server`] with the machine configuration `config`.
+    /// [`Adapter::pop3_server`] with the machine configuration `config` and listener
+    /// limits.
     fn pop3_server_with(
         backend: MemBackend,
         config: Pop3Config,
         cert: &SelfSigned,
         implicit_tls: bool,
+        options: ListenerOptions,
     ) -> Running;
 
     /// Connect our POP3 client.

@@ -77,7 +77,7 @@ pub fn pop3_reader_that_stops_is_dropped_and_the_lock_released<A: Adapter>() {
     let config = Pop3Config::default()
         .with_plaintext_login(true)
         .with_timeouts(timeouts);
-    let server = A::pop3_server_with(backend.clone(), config, &cert, false);
+    let server = A::pop3_server_with(backend.clone(), config, &cert, false, Default::default());
     let mut r = connect(server.port());
     r.get_ref()
         .set_read_timeout(Some(Duration::from_secs(30)))

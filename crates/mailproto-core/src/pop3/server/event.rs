@@ -192,6 +192,9 @@ pub enum CloseReason {
     /// More input was fed than the machine may buffer (an adapter fed it while
     /// [`Io::Open`](crate::Io::Open) said `wants_read: false`).
     InputOverflow,
+    /// The server is shutting down ([`Server::shutdown`](super::Server::shutdown)):
+    /// `-ERR [SYS/TEMP]` sent where a response could begin; no UPDATE.
+    Shutdown,
 }
 
 impl fmt::Display for CloseReason {
@@ -206,6 +209,7 @@ impl fmt::Display for CloseReason {
             CloseReason::TooManyAuthFailures => "too many authentication failures",
             CloseReason::Aborted => "message transfer aborted by the application",
             CloseReason::InputOverflow => "input buffer overflow",
+            CloseReason::Shutdown => "server shutting down",
         })
     }
 }

@@ -278,6 +278,26 @@ impl Server {
         }
     }
 
+    /// The server is going down: send `-ERR [SYS/TEMP] server shutting down` where a
+    /// response may begin and close without UPDATE (nothing is deleted: RFC 1939 §6
+    /// removes messages only after QUIT). In the middle of a multi-line response, or of
+    /// a TLS handshake, nothing can be said: the session just closes. An UPDATE already
+    /// under way is let finish (the session then closes by itself).
+    pub fn shutdown(&mut self, now: Instant) {
+        crate::kernel::answer(self, now, |m| {
+            if matches!(m.stage, Stage::Closed | Stage::Update { .. }) {
+                return;
+            }
+            if !m.k.is_awaiting_tls() && !matches!(m.pending, Pending::MessageData { .. }) {
+                m.send(
+                    &Status::err("server shutting down")
+                        .with_code(crate::pop3::ResponseCode::SysTemp),
+                );
+            }
+            m.close(CloseReason::Shutdown);
+        });
+    }
+
     /// Whether the connection is under TLS (implicit, or after STLS).
     pub fn is_tls(&self) -> bool {
         self.tls_active

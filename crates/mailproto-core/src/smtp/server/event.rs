@@ -186,6 +186,9 @@ pub enum CloseReason {
     TooManyAuthFailures,
     /// The application answered with a `421` reply (RFC 5321 §3.8).
     Application,
+    /// The server is shutting down ([`Server::shutdown`](super::Server::shutdown)):
+    /// `421 4.3.2` sent.
+    Shutdown,
 }
 
 impl fmt::Display for CloseReason {
@@ -198,6 +201,7 @@ impl fmt::Display for CloseReason {
             CloseReason::TooManyErrors => "too many command errors",
             CloseReason::TooManyAuthFailures => "too many authentication failures",
             CloseReason::Application => "application closed the session with 421",
+            CloseReason::Shutdown => "server shutting down",
         })
     }
 }

@@ -247,6 +247,23 @@ impl Server {
         self.pending.map(Pending::public)
     }
 
+    /// The server is going down: answer `421 4.3.2 <host> Service shutting down` (RFC
+    /// 5321 §3.8: a server that must shut down says so to every command, at any point)
+    /// and close; a message being received is aborted ([`Event::MessageAborted`]), an
+    /// answer still awaited from the application is not given. Mid-handshake nothing can
+    /// be said: the session just closes. Nothing happens once closed.
+    pub fn shutdown(&mut self, now: Instant) {
+        crate::kernel::answer(self, now, |m| {
+            if m.k.is_awaiting_tls() {
+                m.close(CloseReason::Shutdown, None);
+                return;
+            }
+            let text = alloc::format!("{} Service shutting down", m.host);
+            let reply = m.status(421, 3, 2, &text);
+            m.close(CloseReason::Shutdown, Some(reply));
+        });
+    }
+
     /// Whether TLS is active (implicit TLS, or after STARTTLS and the handshake).
     pub fn is_tls(&self) -> bool {
         self.session.tls
