@@ -14,6 +14,7 @@ use mailproto_core::Instant;
 use mailproto_core::pop3::server::{Event, Maildrop, MessageInfo, Server, ServerConfig};
 use mailproto_core::pop3::{ResponseCode, Status, UniqueId, apop_digest};
 use mailproto_core::sasl::Credentials;
+use mailproto_core::secret::Secret;
 
 use crate::{Error, TlsRole};
 
@@ -381,6 +382,133 @@ impl<M: Pop3Mailbox> AsyncPop3Mailbox for InlineMailbox<M> {
     }
     async fn delete(&mut self, indexes: &[usize]) -> io::Result<()> {
         self.0.delete(indexes)
+    }
+}
+
+/// A blocking [`Pop3Backend`] used as an [`AsyncPop3Backend`] with logins, opening
+/// messages, reading them and UPDATE run on a thread pool (the `blocking` crate's, which
+/// works under any executor): for backends on disk or behind a database.
+#[derive(Debug)]
+pub struct OffloadBackend<B>(Arc<B>);
+
+impl<B: Pop3Backend> OffloadBackend<B> {
+    /// Run `backend`'s calls on the pool.
+    pub fn new(backend: B) -> Self {
+        OffloadBackend(Arc::new(backend))
+    }
+}
+
+/// A login attempt owned, to cross to the pool.
+enum OwnedAttempt {
+    Password {
+        user: String,
+        password: Secret<String>,
+    },
+    Apop {
+        user: String,
+        digest: String,
+        timestamp: String,
+    },
+    Sasl(Credentials),
+}
+
+impl OwnedAttempt {
+    fn new(attempt: LoginAttempt<'_>) -> Self {
+        match attempt {
+            LoginAttempt::Password { user, password } => OwnedAttempt::Password {
+                user: user.into(),
+                password: Secret::from(password),
+            },
+            LoginAttempt::Apop {
+                user,
+                digest,
+                timestamp,
+            } => OwnedAttempt::Apop {
+                user: user.into(),
+                digest: digest.into(),
+                timestamp: timestamp.into(),
+            },
+            LoginAttempt::Sasl(credentials) => OwnedAttempt::Sasl(credentials.clone()),
+        }
+    }
+
+    fn attempt(&self) -> LoginAttempt<'_> {
+        match self {
+            OwnedAttempt::Password { user, password } => LoginAttempt::Password {
+                user,
+                password: password.expose(),
+            },
+            OwnedAttempt::Apop {
+                user,
+                digest,
+                timestamp,
+            } => LoginAttempt::Apop {
+                user,
+                digest,
+                timestamp,
+            },
+            OwnedAttempt::Sasl(credentials) => LoginAttempt::Sasl(credentials),
+        }
+    }
+}
+
+/// The mailbox of an [`OffloadBackend`].
+#[derive(Debug)]
+pub struct OffloadMailbox<M> {
+    /// `None` only while a call runs on the pool (or after it panicked there).
+    mailbox: Option<M>,
+    /// The listing, taken at login.
+    listing: Vec<(u64, String)>,
+}
+
+impl<B: Pop3Backend> AsyncPop3Backend for OffloadBackend<B> {
+    type Mailbox = OffloadMailbox<B::Mailbox>;
+
+    async fn login(&self, attempt: LoginAttempt<'_>) -> Result<Self::Mailbox, LoginError> {
+        let backend = self.0.clone();
+        let attempt = OwnedAttempt::new(attempt);
+        blocking::unblock(move || {
+            let mailbox = backend.login(attempt.attempt())?;
+            let listing = mailbox.list();
+            Ok(OffloadMailbox {
+                mailbox: Some(mailbox),
+                listing,
+            })
+        })
+        .await
+    }
+}
+
+impl<M: Pop3Mailbox> OffloadMailbox<M> {
+    async fn run<T: Send + 'static>(
+        &mut self,
+        call: impl FnOnce(&mut M) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let mut mailbox = self
+            .mailbox
+            .take()
+            .ok_or_else(|| io::Error::other("mailbox lost"))?;
+        let (mailbox, out) = blocking::unblock(move || {
+            let out = call(&mut mailbox);
+            (mailbox, out)
+        })
+        .await;
+        self.mailbox = Some(mailbox);
+        out
+    }
+}
+
+impl<M: Pop3Mailbox> AsyncPop3Mailbox for OffloadMailbox<M> {
+    fn list(&self) -> Vec<(u64, String)> {
+        self.listing.clone()
+    }
+    async fn open(&mut self, index: usize) -> io::Result<AsyncMessage> {
+        let reader = self.run(move |m| m.open(index)).await?;
+        Ok(Box::new(blocking::Unblock::new(reader)))
+    }
+    async fn delete(&mut self, indexes: &[usize]) -> io::Result<()> {
+        let indexes = indexes.to_vec();
+        self.run(move |m| m.delete(&indexes)).await
     }
 }
 

@@ -524,3 +524,79 @@ pub fn busy_reply(hostname: &str) -> Vec<u8> {
     let _ = busy.encode(&mut out);
     out
 }
+
+/// A blocking [`SmtpHandler`] used as an [`AsyncSmtpHandler`] with each call run on a
+/// thread pool (the `blocking` crate's, which works under any executor): for handlers
+/// that write files, fsync or wait on a database, so that no session stalls the
+/// executor. Each call moves the handler to the pool and back, so calls stay in order.
+#[derive(Debug)]
+pub struct Offload<H> {
+    /// `None` only while a call runs on the pool (or after it panicked there).
+    handler: Option<H>,
+}
+
+impl<H: SmtpHandler> Offload<H> {
+    /// Run `handler`'s calls on the pool.
+    pub fn new(handler: H) -> Self {
+        Offload {
+            handler: Some(handler),
+        }
+    }
+
+    /// Run `call` on the handler on the pool; `None` if the handler was lost.
+    async fn run<T: Send + 'static>(
+        &mut self,
+        call: impl FnOnce(&mut H) -> T + Send + 'static,
+    ) -> Option<T> {
+        let mut handler = self.handler.take()?;
+        let (handler, out) = blocking::unblock(move || {
+            let out = call(&mut handler);
+            (handler, out)
+        })
+        .await;
+        self.handler = Some(handler);
+        Some(out)
+    }
+}
+
+/// The answer when an offloaded handler is gone: `451 4.3.0`.
+fn handler_lost() -> Reply {
+    local_error(&io::Error::other("handler lost"))
+}
+
+impl<H: SmtpHandler> AsyncSmtpHandler for Offload<H> {
+    async fn authenticate(&mut self, credentials: &Credentials) -> bool {
+        let credentials = credentials.clone();
+        let valid = self.run(move |h| h.authenticate(&credentials)).await;
+        valid.unwrap_or(false)
+    }
+    async fn mail(&mut self, from: &ReversePath, params: &MailParams) -> Result<(), Reply> {
+        let (from, params) = (from.clone(), params.clone());
+        let verdict = self.run(move |h| h.mail(&from, &params)).await;
+        verdict.unwrap_or_else(|| Err(handler_lost()))
+    }
+    async fn rcpt(&mut self, to: &ForwardPath, params: &RcptParams) -> Result<(), Reply> {
+        let (to, params) = (to.clone(), params.clone());
+        let verdict = self.run(move |h| h.rcpt(&to, &params)).await;
+        verdict.unwrap_or_else(|| Err(handler_lost()))
+    }
+    async fn data_start(&mut self) -> io::Result<()> {
+        let stored = self.run(|h| h.data_start()).await;
+        stored.unwrap_or_else(|| Err(io::Error::other("handler lost")))
+    }
+    async fn data(&mut self, chunk: &[u8]) -> io::Result<()> {
+        let chunk = chunk.to_vec();
+        let stored = self.run(move |h| h.data(&chunk)).await;
+        stored.unwrap_or_else(|| Err(io::Error::other("handler lost")))
+    }
+    async fn data_end(&mut self) -> Result<(), Reply> {
+        let verdict = self.run(|h| h.data_end()).await;
+        verdict.unwrap_or_else(|| Err(handler_lost()))
+    }
+    async fn data_abort(&mut self) {
+        self.run(|h| h.data_abort()).await;
+    }
+    async fn reset(&mut self) {
+        self.run(|h| h.reset()).await;
+    }
+}

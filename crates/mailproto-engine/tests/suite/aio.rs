@@ -1,5 +1,6 @@
 //! The suite's [`Adapter`] for every async runtime: the engine's async servers and
-//! clients (`engine::aio`) on the runtime an [`Executor`] names. Servers run on a thread
+//! clients (`engine::aio`) on the runtime an [`Executor`] names, the blocking test
+//! handlers and backends run through `Offload` (the gated ones are async). Servers run on a thread
 //! of their own with a single-threaded executor, so a session that blocked its thread
 //! would hold up every other one.
 
@@ -18,9 +19,9 @@ use mailproto_engine::aio::{
     Listener, Pop3Client, Pop3Server, Runtime, ShutdownHandle, SmtpClient, SmtpServer, Tls,
 };
 use mailproto_engine::pop3_client::Pop3Options;
-use mailproto_engine::pop3_server::InlineBackend;
+use mailproto_engine::pop3_server::OffloadBackend;
 use mailproto_engine::smtp_client::{Envelope, SendReport, SmtpOptions};
-use mailproto_engine::smtp_server::Inline;
+use mailproto_engine::smtp_server::Offload;
 use mailproto_engine::tls::SelfSigned;
 use mailproto_engine::{Error, ListenerOptions, Tap};
 
@@ -230,7 +231,7 @@ impl<E: Executor> Adapter for Aio<E> {
     ) -> Running {
         let tls = cert.server_config().unwrap();
         start::<E, _>(options, move |listener| {
-            let server = Pop3Server::<E::R, _>::new(InlineBackend(backend), config)
+            let server = Pop3Server::<E::R, _>::new(OffloadBackend::new(backend), config)
                 .with_runtime(listener.runtime().clone())
                 .with_tls(tls);
             Box::pin(server.run(listener, implicit_tls))
@@ -261,7 +262,7 @@ impl<E: Executor> Adapter for Aio<E> {
         let tls = cert.server_config().unwrap();
         start::<E, _>(options, move |listener| {
             let server = SmtpServer::<E::R, _, _>::new(config, move |_peer| {
-                Inline(MemSink::new(store.clone(), "alice", "wonderland"))
+                Offload::new(MemSink::new(store.clone(), "alice", "wonderland"))
             })
             .with_runtime(listener.runtime().clone())
             .with_tls(tls);
