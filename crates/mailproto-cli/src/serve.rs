@@ -15,15 +15,18 @@ use std::sync::Arc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, SystemTime};
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use mailproto_core::pop3::server::{ServerConfig as Pop3Config, Timeouts as Pop3Timeouts};
 use mailproto_core::sasl::{Credentials, Mechanism};
 use mailproto_core::smtp::server::{ServerConfig as SmtpConfig, Timeouts as SmtpTimeouts};
 use mailproto_core::smtp::{ForwardPath, MailParams, RcptParams, Reply, ReversePath};
+use mailproto_smol::engine::aio::{self, Runtime, Tls};
+use mailproto_smol::engine::pop3_server::OffloadBackend;
+use mailproto_smol::engine::smtp_server::Offload;
 use mailproto_std::pop3_server::{LoginAttempt, LoginError, Pop3Backend, Pop3Mailbox, Pop3Server};
-use mailproto_std::smtp_server::{SmtpHandler, SmtpServer, reply};
+use mailproto_std::smtp_server::{HandlerFactory, SmtpHandler, SmtpServer, reply};
 use mailproto_std::tls::{SelfSigned, server_config_from_pem};
-use mailproto_std::{Listener, ListenerOptions, ShutdownHandle};
+use mailproto_std::{Listener, ListenerOptions};
 
 use crate::CliResult;
 use crate::maildir::{Delivery, Maildir, Maildrop, MaildropError};
@@ -99,6 +102,22 @@ pub struct ServeArgs {
     /// Print no log lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// What runs the sessions: a thread per connection (std), or tasks on a
+    /// multi-threaded smol executor or tokio runtime, one worker per core (storage runs
+    /// on a thread pool beside the executor).
+    #[arg(long, value_enum, default_value_t = RuntimeChoice::Std)]
+    pub runtime: RuntimeChoice,
+}
+
+/// The adapter `serve` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeChoice {
+    /// mailproto-std: blocking I/O, a thread per connection.
+    Std,
+    /// mailproto-smol: async tasks on a multi-threaded smol executor.
+    Smol,
+    /// mailproto-tokio: async tasks on a multi-threaded tokio runtime.
+    Tokio,
 }
 
 /// The deadlines of both servers from `--timeout` and its overrides.
@@ -335,7 +354,6 @@ impl Pop3Mailbox for Maildrop {
 }
 
 /// Servers running in this process; [`Running::stop`] ends them.
-#[derive(Debug)]
 pub struct Running {
     /// The SMTP address.
     pub smtp: SocketAddr,
@@ -347,15 +365,31 @@ pub struct Running {
     pub pop3s: Option<SocketAddr>,
     /// The self-signed certificate, if one was generated.
     pub certificate: Option<SelfSigned>,
-    handles: Vec<ShutdownHandle>,
+    handles: Vec<Stopper>,
     threads: Vec<JoinHandle<io::Result<()>>>,
+    /// The async runtime, kept until the servers stop.
+    _runtime: Option<Box<dyn std::any::Any + Send>>,
 }
+
+impl std::fmt::Debug for Running {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Running")
+            .field("smtp", &self.smtp)
+            .field("pop3", &self.pop3)
+            .field("smtps", &self.smtps)
+            .field("pop3s", &self.pop3s)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Stops one listener.
+type Stopper = Arc<dyn Fn() + Send + Sync>;
 
 impl Running {
     /// Stop accepting, let sessions finish (up to a few seconds), and wait.
     pub fn stop(self) {
         for h in &self.handles {
-            h.shutdown();
+            h();
         }
         for t in self.threads {
             let _ = t.join();
@@ -365,7 +399,7 @@ impl Running {
     /// A handle that stops every listener (for a signal handler).
     pub fn stopper(&self) -> impl Fn() + Send + 'static {
         let handles = self.handles.clone();
-        move || handles.iter().for_each(ShutdownHandle::shutdown)
+        move || handles.iter().for_each(|h| h())
     }
 
     /// Wait until the servers stop.
@@ -484,43 +518,213 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
     let options = ListenerOptions::default()
         .max_connections(args.max_connections)
         .shutdown_grace(Duration::from_secs(5));
-    let mut handles = Vec::new();
-    let mut threads = Vec::new();
-    let mut bind = |addr: &str| -> io::Result<(Listener, SocketAddr)> {
-        let listener = Listener::bind(addr, options.clone())
-            .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
-        let local = listener.local_addr()?;
-        handles.push(listener.shutdown_handle()?);
-        Ok((listener, local))
-    };
-    let (l, smtp_addr) = bind(&args.smtp)?;
-    let s = smtp.clone();
-    threads.push(thread::spawn(move || s.run(l, false)));
-    let (l, pop3_addr) = bind(&args.pop3)?;
-    let p = pop3.clone();
-    threads.push(thread::spawn(move || p.run(l, false)));
-    let mut smtps = None;
-    if let Some(addr) = &args.smtps {
-        let (l, a) = bind(addr)?;
-        smtps = Some(a);
-        let s = smtp.clone();
-        threads.push(thread::spawn(move || s.run(l, true)));
+    let mut listeners = Listeners::new(certificate);
+    match args.runtime {
+        RuntimeChoice::Std => {
+            listeners.serve(args, |addr, implicit, is_smtp| {
+                let listener = Listener::bind(addr, options.clone())?;
+                let local = listener.local_addr()?;
+                let handle = listener.shutdown_handle()?;
+                let thread = if is_smtp {
+                    let s = smtp.clone();
+                    thread::spawn(move || s.run(listener, implicit))
+                } else {
+                    let p = pop3.clone();
+                    thread::spawn(move || p.run(listener, implicit))
+                };
+                Ok((
+                    local,
+                    Arc::new(move || handle.shutdown()) as Stopper,
+                    thread,
+                ))
+            })?;
+        }
+        RuntimeChoice::Smol => {
+            let executor = Arc::new(smol::Executor::new());
+            for _ in 0..workers() {
+                let executor = executor.clone();
+                thread::Builder::new()
+                    .name("mailproto-smol".into())
+                    .spawn(move || smol::block_on(executor.run(std::future::pending::<()>())))?;
+            }
+            listeners.serve_async(args, SmolHost(executor), &options, &smtp, &pop3)?;
+        }
+        RuntimeChoice::Tokio => {
+            let tokio = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(workers())
+                .enable_all()
+                .build()?;
+            let host = TokioHost(tokio.handle().clone());
+            listeners.serve_async(args, host, &options, &smtp, &pop3)?;
+            listeners.runtime = Some(Box::new(tokio));
+        }
     }
-    let mut pop3s = None;
-    if let Some(addr) = &args.pop3s {
-        let (l, a) = bind(addr)?;
-        pop3s = Some(a);
-        threads.push(thread::spawn(move || pop3.run(l, true)));
+    Ok(listeners.into_running())
+}
+
+/// An async runtime `serve` runs on: the runtime value sessions spawn on, and a way to
+/// run an accept loop on a thread of its own.
+trait Host: Clone + Send + 'static {
+    type R: Runtime + Tls<<Self::R as Runtime>::Tcp>;
+    fn runtime(&self) -> Self::R;
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T;
+}
+
+/// A multi-threaded smol executor.
+#[derive(Clone)]
+struct SmolHost(Arc<smol::Executor<'static>>);
+
+impl Host for SmolHost {
+    type R = mailproto_smol::Smol;
+    fn runtime(&self) -> Self::R {
+        mailproto_smol::Smol::on(self.0.clone())
     }
-    Ok(Running {
-        smtp: smtp_addr,
-        pop3: pop3_addr,
-        smtps,
-        pop3s,
-        certificate,
-        handles,
-        threads,
-    })
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        smol::block_on(f)
+    }
+}
+
+/// A multi-threaded tokio runtime.
+#[derive(Clone)]
+struct TokioHost(tokio::runtime::Handle);
+
+impl Host for TokioHost {
+    type R = mailproto_tokio::Tokio;
+    fn runtime(&self) -> Self::R {
+        mailproto_tokio::Tokio::on(self.0.clone())
+    }
+    fn block_on<T>(&self, f: impl std::future::Future<Output = T>) -> T {
+        self.0.block_on(f)
+    }
+}
+
+/// One worker thread per core.
+fn workers() -> usize {
+    thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// The listeners as they are started.
+struct Listeners {
+    smtp: Option<SocketAddr>,
+    pop3: Option<SocketAddr>,
+    smtps: Option<SocketAddr>,
+    pop3s: Option<SocketAddr>,
+    certificate: Option<SelfSigned>,
+    handles: Vec<Stopper>,
+    threads: Vec<JoinHandle<io::Result<()>>>,
+    runtime: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// A started listener: where it listens, how to stop it, the thread running it.
+type Started = (SocketAddr, Stopper, JoinHandle<io::Result<()>>);
+
+impl Listeners {
+    fn new(certificate: Option<SelfSigned>) -> Self {
+        Listeners {
+            smtp: None,
+            pop3: None,
+            smtps: None,
+            pop3s: None,
+            certificate,
+            handles: Vec::new(),
+            threads: Vec::new(),
+            runtime: None,
+        }
+    }
+
+    /// Start every listener the options ask for with `start(addr, implicit_tls, smtp)`.
+    fn serve(
+        &mut self,
+        args: &ServeArgs,
+        mut start: impl FnMut(&str, bool, bool) -> io::Result<Started>,
+    ) -> io::Result<()> {
+        let wanted = [
+            (Some(&args.smtp), false, 0),
+            (Some(&args.pop3), false, 1),
+            (args.smtps.as_ref(), true, 2),
+            (args.pop3s.as_ref(), true, 3),
+        ];
+        for (addr, implicit, slot) in wanted {
+            let Some(addr) = addr else { continue };
+            let (local, stop, thread) = start(addr, implicit, slot % 2 == 0)
+                .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
+            *[
+                &mut self.smtp,
+                &mut self.pop3,
+                &mut self.smtps,
+                &mut self.pop3s,
+            ][slot] = Some(local);
+            self.handles.push(stop);
+            self.threads.push(thread);
+        }
+        Ok(())
+    }
+
+    /// Start the listeners on an async runtime: each accept loop on a thread of its own,
+    /// the sessions as tasks on the runtime, the blocking Maildir handlers through
+    /// [`Offload`] (storage on a thread pool beside the executor).
+    fn serve_async<H: Host, F: HandlerFactory<Delivering>>(
+        &mut self,
+        args: &ServeArgs,
+        host: H,
+        options: &ListenerOptions,
+        smtp: &SmtpServer<Delivering, F>,
+        pop3: &Pop3Server<MaildirBackend>,
+    ) -> io::Result<()> {
+        let runtime = host.runtime();
+        let factory = smtp.service().factory();
+        let mut async_smtp =
+            aio::SmtpServer::<H::R, _, _>::new(smtp.service().config().clone(), move |peer| {
+                Offload::new(factory(peer))
+            })
+            .with_runtime(runtime.clone());
+        let pop3_service = pop3.service();
+        let mut async_pop3 = aio::Pop3Server::<H::R, _>::new(
+            OffloadBackend::from_shared(pop3_service.backend()),
+            pop3_service.config().clone(),
+        )
+        .with_runtime(runtime.clone())
+        .with_hostname(pop3_service.hostname());
+        if let Some(tls) = smtp.service().tls() {
+            async_smtp = async_smtp.with_tls(tls.clone());
+            async_pop3 = async_pop3.with_tls(tls.clone());
+        }
+        self.serve(args, |addr, implicit, is_smtp| {
+            let listener = host.block_on(aio::Listener::bind_on(
+                runtime.clone(),
+                addr,
+                options.clone(),
+            ))?;
+            let local = listener.local_addr()?;
+            let handle = listener.shutdown_handle();
+            let host = host.clone();
+            let thread = if is_smtp {
+                let s = async_smtp.clone();
+                thread::spawn(move || host.block_on(s.run(listener, implicit)))
+            } else {
+                let p = async_pop3.clone();
+                thread::spawn(move || host.block_on(p.run(listener, implicit)))
+            };
+            Ok((
+                local,
+                Arc::new(move || handle.shutdown()) as Stopper,
+                thread,
+            ))
+        })
+    }
+
+    fn into_running(self) -> Running {
+        Running {
+            smtp: self.smtp.expect("the SMTP listener is always started"),
+            pop3: self.pop3.expect("the POP3 listener is always started"),
+            smtps: self.smtps,
+            pop3s: self.pop3s,
+            certificate: self.certificate,
+            handles: self.handles,
+            threads: self.threads,
+            _runtime: self.runtime,
+        }
+    }
 }
 
 /// Run `mailproto serve` until Ctrl-C.

@@ -1,6 +1,8 @@
-//! `mailproto serve` end to end, through the real binary: nothing acknowledged is lost
-//! under concurrent load, a killed server leaves nothing partial in `new/`, POP3 deletes
-//! only after QUIT and locks the maildrop, and curl / Python clients work against it.
+//! `mailproto serve` end to end, through the real binary, on each runtime it can run on
+//! (`--runtime std|smol|tokio`): nothing acknowledged is lost under concurrent load, a
+//! killed server leaves nothing partial in `new/`, POP3 deletes only after QUIT and locks
+//! the maildrop, curl / Python clients work against it, SIGINT stops it cleanly, and
+//! its deadlines drop a dripping client and one that stops reading.
 #![allow(missing_docs)]
 
 use std::collections::HashSet;
@@ -35,12 +37,14 @@ impl Drop for Serve {
 }
 
 impl Serve {
-    /// Start on free loopback ports with users alice and bob.
-    fn start(extra: &[&str]) -> Serve {
+    /// Start on free loopback ports with users alice and bob, sessions run by
+    /// `runtime` (`std`, `smol` or `tokio`).
+    fn start_on(runtime: &str, extra: &[&str]) -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_mailproto"))
             .args(["serve", "--smtp", "127.0.0.1:0", "--pop3", "127.0.0.1:0"])
             .args(["--user", "alice:wonderland", "--user", "bob:builder"])
+            .args(["--runtime", runtime])
             .arg("--maildir")
             .arg(dir.path().join("mail"))
             .args(extra)
@@ -152,9 +156,8 @@ fn message(sender: usize, index: usize) -> Vec<u8> {
     m
 }
 
-#[test]
-fn nothing_acknowledged_is_lost_under_concurrent_senders() {
-    let serve = Serve::start(&["--quiet", "--max-connections", "64"]);
+fn nothing_acknowledged_is_lost_under_concurrent_senders(runtime: &str) {
+    let serve = Serve::start_on(runtime, &["--quiet", "--max-connections", "64"]);
     let addr = serve.smtp;
     let senders: Vec<_> = (0..20)
         .map(|s| {
@@ -188,9 +191,8 @@ fn nothing_acknowledged_is_lost_under_concurrent_senders() {
     assert_eq!(stored, expected, "stored messages are byte-exact copies");
 }
 
-#[test]
-fn killed_mid_data_leaves_nothing_in_new() {
-    let mut serve = Serve::start(&[]);
+fn killed_mid_data_leaves_nothing_in_new(runtime: &str) {
+    let mut serve = Serve::start_on(runtime, &[]);
     let mut tcp = TcpStream::connect(serve.smtp).unwrap();
     tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let mut reader = BufReader::new(tcp.try_clone().unwrap());
@@ -228,9 +230,8 @@ fn killed_mid_data_leaves_nothing_in_new() {
     assert_eq!(new, 0, "a partial message reached new/");
 }
 
-#[test]
-fn pop3_deletes_only_after_quit_and_locks_the_maildrop() {
-    let serve = Serve::start(&[]);
+fn pop3_deletes_only_after_quit_and_locks_the_maildrop(runtime: &str) {
+    let serve = Serve::start_on(runtime, &[]);
     let mut client = smtp(serve.smtp);
     for i in 0..2 {
         client
@@ -272,8 +273,7 @@ fn pop3_deletes_only_after_quit_and_locks_the_maildrop() {
     last.quit().unwrap();
 }
 
-#[test]
-fn curl_and_python_clients_against_serve() {
+fn curl_and_python_clients_against_serve(runtime: &str) {
     let test = "curl_and_python_clients_against_serve";
     let Some(curl) = program(test, "curl") else {
         return;
@@ -281,7 +281,7 @@ fn curl_and_python_clients_against_serve() {
     if !python_module(test, "poplib") {
         return;
     }
-    let serve = Serve::start(&["--tls-self-signed"]);
+    let serve = Serve::start_on(runtime, &["--tls-self-signed"]);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("m.eml");
     let body = b"Subject: via curl\r\n\r\n.dotted\r\nbody\r\n";
@@ -337,12 +337,11 @@ fn curl_and_python_clients_against_serve() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), ".dotted body");
 }
 
-#[test]
-fn ctrl_c_stops_the_server_cleanly() {
+fn ctrl_c_stops_the_server_cleanly(runtime: &str) {
     let Some(kill) = program("ctrl_c_stops_the_server_cleanly", "kill") else {
         return;
     };
-    let mut serve = Serve::start(&[]);
+    let mut serve = Serve::start_on(runtime, &[]);
     // A session in progress must not keep the server from stopping.
     let _idle = TcpStream::connect(serve.smtp).unwrap();
     let status = Command::new(kill)
@@ -364,9 +363,8 @@ fn ctrl_c_stops_the_server_cleanly() {
 /// `serve --timeout 1`: a client that drips `NOOP\r\n` one octet every 400 ms gets
 /// `421 4.4.2` and the close before its command is complete (the line deadline is not
 /// moved by the drip).
-#[test]
-fn dripping_client_is_dropped_at_the_line_deadline() {
-    let serve = Serve::start(&["--timeout", "1"]);
+fn dripping_client_is_dropped_at_the_line_deadline(runtime: &str) {
+    let serve = Serve::start_on(runtime, &["--timeout", "1"]);
     let tcp = TcpStream::connect(serve.smtp).unwrap();
     let mut r = BufReader::new(tcp);
     let mut line = String::new();
@@ -403,9 +401,8 @@ fn dripping_client_is_dropped_at_the_line_deadline() {
 /// `serve --timeout 1`: a POP3 client that sends `RETR 1` for a 30 MB message and stops
 /// reading is dropped once the write deadline passes; the maildrop is released at once,
 /// a second login succeeds and the message is still there.
-#[test]
-fn pop3_reader_that_stops_is_dropped_and_a_second_login_succeeds() {
-    let serve = Serve::start(&["--timeout", "1"]);
+fn pop3_reader_that_stops_is_dropped_and_a_second_login_succeeds(runtime: &str) {
+    let serve = Serve::start_on(runtime, &["--timeout", "1"]);
     // Deliver a 30 MB message through SMTP, as any sender would.
     let mut big = b"Subject: big\r\n\r\n".to_vec();
     let line = b"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\r\n";
@@ -457,3 +454,28 @@ fn pop3_reader_that_stops_is_dropped_and_a_second_login_succeeds() {
     let _ = r.read_to_end(&mut sink);
     assert!(sink.len() < big.len(), "the whole message went out");
 }
+
+/// Every case above as a test on each runtime `serve` can run on.
+macro_rules! on_every_runtime {
+    ($($case:ident),* $(,)?) => {
+        mod on_std {
+            $(#[test] fn $case() { super::$case("std") })*
+        }
+        mod on_smol {
+            $(#[test] fn $case() { super::$case("smol") })*
+        }
+        mod on_tokio {
+            $(#[test] fn $case() { super::$case("tokio") })*
+        }
+    };
+}
+
+on_every_runtime!(
+    nothing_acknowledged_is_lost_under_concurrent_senders,
+    killed_mid_data_leaves_nothing_in_new,
+    pop3_deletes_only_after_quit_and_locks_the_maildrop,
+    curl_and_python_clients_against_serve,
+    ctrl_c_stops_the_server_cleanly,
+    dripping_client_is_dropped_at_the_line_deadline,
+    pop3_reader_that_stops_is_dropped_and_a_second_login_succeeds,
+);

@@ -396,6 +396,11 @@ impl<B: Pop3Backend> OffloadBackend<B> {
     pub fn new(backend: B) -> Self {
         OffloadBackend(Arc::new(backend))
     }
+
+    /// [`OffloadBackend::new`] for a backend already shared (with a blocking server).
+    pub fn from_shared(backend: Arc<B>) -> Self {
+        OffloadBackend(backend)
+    }
 }
 
 /// A login attempt owned, to cross to the pool.
@@ -578,6 +583,21 @@ impl<B> Pop3Service<B> {
     /// The backend, shared by all sessions.
     pub fn backend(&self) -> Arc<B> {
         self.backend.clone()
+    }
+
+    /// The machine configuration the sessions start from.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The host name used in APOP timestamps.
+    pub fn hostname(&self) -> &str {
+        &self.hostname
+    }
+
+    /// The certificate offered, if any.
+    pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
+        self.tls.as_ref()
     }
 
     /// The machine configuration for one connection.

@@ -489,6 +489,21 @@ impl<H, F: HandlerFactory<H>> SmtpService<H, F> {
         (self.factory)(peer)
     }
 
+    /// The handler factory, shared (to build a server of another colour from it).
+    pub fn factory(&self) -> Arc<F> {
+        self.factory.clone()
+    }
+
+    /// The machine configuration the sessions start from.
+    pub fn config(&self) -> &ServerConfig {
+        &self.config
+    }
+
+    /// The certificate offered, if any.
+    pub fn tls(&self) -> Option<&Arc<rustls::ServerConfig>> {
+        self.tls.as_ref()
+    }
+
     /// The machine configuration for one connection.
     pub fn session_config(&self, implicit_tls: bool) -> ServerConfig {
         let mut config = self.config.clone();
