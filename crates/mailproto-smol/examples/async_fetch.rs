@@ -1,27 +1,37 @@
-//! Fetch messages with the async POP3 client.
+//! Fetch messages with the async POP3 client on smol.
 //!
-//! `cargo run -p mailproto-smol --example async_fetch -- HOST PORT USER PASSWORD`.
+//! `cargo run -p mailproto-smol --example async_fetch -- HOST PORT USER PASSWORD [CA_FILE]`:
+//! logs in (STLS when offered; the certificate checked against CA_FILE if given, else the
+//! system roots), lists the maildrop and prints every message to standard output.
 use mailproto_core::secret::Secret;
 use mailproto_smol::pop3::Pop3Client;
 use mailproto_smol::pop3_client::{Pop3Options, Security};
+use mailproto_smol::tls::ClientTls;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [host, port, user, password] = args.as_slice() else {
-        return Err("usage: fetch HOST PORT USER PASSWORD".into());
+    let [host, port, user, password, ca @ ..] = args.as_slice() else {
+        return Err("usage: async_fetch HOST PORT USER PASSWORD [CA_FILE]".into());
+    };
+    let tls = match ca.first() {
+        Some(file) => ClientTls::with_root_file(file.as_ref())?,
+        None => ClientTls::system(),
     };
     smol::block_on(async {
         let options = Pop3Options {
             security: Security::StartTlsOpportunistic,
+            tls,
             ..Pop3Options::default()
         };
         let mut client = Pop3Client::connect(host, port.parse()?, options).await?;
         client.login(user, &Secret::from(password.as_str())).await?;
-        let mut out = futures_lite::io::Cursor::new(Vec::new());
+        let (count, size) = client.stat().await?;
+        println!("{count} messages, {size} octets");
+        let mut stdout = futures_lite::io::AssertAsync::new(std::io::stdout());
         for entry in client.uidl().await? {
-            client.retr(entry.msg, &mut out).await?;
+            println!("--- message {} ({})", entry.msg, entry.uid.as_str());
+            client.retr(entry.msg, &mut stdout).await?;
         }
-        println!("{} octets fetched", out.get_ref().len());
         client.quit().await?;
         Ok(())
     })

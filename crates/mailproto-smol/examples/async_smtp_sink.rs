@@ -1,4 +1,4 @@
-//! A working async SMTP sink on 127.0.0.1:2525: one task per connection, an async
+//! A working async SMTP sink on ADDR (default 127.0.0.1:2525): one task per connection, an async
 //! handler (each decision may await storage or the network without holding up the other
 //! sessions), on a multi-threaded executor of its own.
 use mailproto_core::smtp::server::ServerConfig;
@@ -18,6 +18,7 @@ impl AsyncSmtpHandler for Sink {
 
     async fn data_end(&mut self) -> Result<(), mailproto_core::smtp::Reply> {
         println!("received a message of {} octets", self.0);
+        let _ = std::io::Write::flush(&mut std::io::stdout());
         self.0 = 0;
         Ok(())
     }
@@ -36,8 +37,12 @@ fn main() -> std::io::Result<()> {
         let server = SmtpServer::new(config, |_peer| Sink(0));
         let runtime = Smol::on(executor.clone());
         let options = ListenerOptions::default();
-        let listener = Listener::bind_on(runtime, "127.0.0.1:2525", options).await?;
+        let addr = std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "127.0.0.1:2525".into());
+        let listener = Listener::bind_on(runtime, addr.as_str(), options).await?;
         println!("listening on {}", listener.local_addr()?);
+        std::io::Write::flush(&mut std::io::stdout())?;
         server.run(listener, false).await
     })
 }

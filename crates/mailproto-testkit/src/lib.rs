@@ -326,3 +326,105 @@ impl Aiosmtpd {
             .collect()
     }
 }
+
+/// An example program of the crate under test: `cargo test` builds the examples beside
+/// the test binaries (`target/<profile>/examples/`).
+pub fn example(name: &str) -> PathBuf {
+    let exe = env::current_exe().expect("the test binary's path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps");
+    let path = profile
+        .join("examples")
+        .join(format!("{name}{}", env::consts::EXE_SUFFIX));
+    assert!(
+        path.exists(),
+        "{} is not built: run `cargo test` for the whole crate (it builds the examples)",
+        path.display()
+    );
+    path
+}
+
+/// An adapter's three examples, run as a user would: the SMTP sink on a free loopback
+/// port receiving a message from the sender, and the fetcher reading two messages from
+/// Dovecot over STLS (checked against `cert_pem`). `names` are the sink, the sender and
+/// the fetcher. Skips (or fails, with `MAILPROTO_REQUIRE_PEERS=1`) when Dovecot is
+/// missing, after the sink and sender have run.
+pub fn run_examples(test: &str, names: [&str; 3], cert_pem: &str, key_pem: &str) {
+    let [sink, send, fetch] = names;
+    let mut server = Reaped(
+        Command::new(example(sink))
+            .arg("127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the sink example"),
+    );
+    let mut lines = BufReader::new(server.0.stdout.take().expect("piped")).lines();
+    let first = lines.next().expect("the sink printed its address").unwrap();
+    let addr: std::net::SocketAddr = first
+        .strip_prefix("listening on ")
+        .unwrap_or_else(|| panic!("{sink}: {first:?}"))
+        .parse()
+        .unwrap();
+    let body = b"Subject: from the example\r\n\r\nHello.\r\n";
+    let dir = open_tempdir();
+    fs::write(dir.path().join("body.eml"), body).unwrap();
+    let out = Command::new(example(send))
+        .args([&addr.ip().to_string(), &addr.port().to_string()])
+        .args(["sender@example.org", "rcpt@example.org"])
+        .arg(dir.path().join("body.eml"))
+        .output()
+        .expect("run the send example");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && printed
+                .lines()
+                .any(|l| l.contains("rcpt@example.org") && l.contains(": 250")),
+        "{send}: {printed} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let received = lines
+        .next()
+        .expect("the sink reported the message")
+        .unwrap();
+    assert_eq!(
+        received,
+        format!("received a message of {} octets", body.len()),
+        "{sink}"
+    );
+    drop(server);
+
+    let Some(dovecot) = Dovecot::start(test, &[("ann", "secret")], cert_pem, key_pem) else {
+        return;
+    };
+    let messages: [&[u8]; 2] = [
+        b"Subject: one\r\n\r\nfirst\r\n",
+        b"Subject: two\r\n\r\nsecond\r\n",
+    ];
+    for (i, m) in messages.iter().enumerate() {
+        dovecot.deliver("ann", &format!("100{i}.M{i}.host"), m);
+    }
+    fs::write(dir.path().join("ca.pem"), cert_pem).unwrap();
+    let out = Command::new(example(fetch))
+        .args(["127.0.0.1", &dovecot.port.to_string(), "ann", "secret"])
+        .arg(dir.path().join("ca.pem"))
+        .output()
+        .expect("run the fetch example");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let size: usize = messages.iter().map(|m| m.len()).sum();
+    assert!(
+        out.status.success() && printed.contains(&format!("2 messages, {size} octets")),
+        "{fetch}: {printed} {} {}",
+        String::from_utf8_lossy(&out.stderr),
+        dovecot.log()
+    );
+    for m in messages {
+        assert!(
+            printed.contains(String::from_utf8_lossy(m).as_ref()),
+            "{fetch} printed every message: {printed}"
+        );
+    }
+}

@@ -1,13 +1,13 @@
 //! An SMTP server that discards every message, for `benches/e2e.sh`.
 //!
-//! `smtp_discard std|smol ADDR [MAX_CONNECTIONS]`: PIPELINING on, no per-message output.
+//! `smtp_discard std|smol|tokio ADDR [MAX_CONNECTIONS]`: PIPELINING on, no per-message output.
 //! Runs until killed.
 use mailproto_bench::arg;
 use mailproto_core::smtp::server::ServerConfig;
 use mailproto_std::ListenerOptions;
 use mailproto_std::smtp_server::{Inline, SmtpHandler};
 
-const USAGE: &str = "smtp_discard std|smol ADDR [MAX_CONNECTIONS]";
+const USAGE: &str = "smtp_discard std|smol|tokio ADDR [MAX_CONNECTIONS]";
 
 /// Drops the message bytes.
 struct Discard;
@@ -40,6 +40,15 @@ fn main() -> std::io::Result<()> {
             eprintln!("smtp_discard (smol) on {}", listener.local_addr()?);
             server.run(listener, false).await
         }),
+        "tokio" => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let server = mailproto_tokio::smtp::SmtpServer::new(config, |_| Inline(Discard));
+                let listener = mailproto_tokio::Listener::bind(addr.as_str(), options).await?;
+                eprintln!("smtp_discard (tokio) on {}", listener.local_addr()?);
+                server.run(listener, false).await
+            }),
         _ => {
             eprintln!("usage: {USAGE}");
             std::process::exit(2)

@@ -1,0 +1,16 @@
+//! The examples run as a user would run them: the SMTP sink receives what the sender
+//! example sends, and the fetch example reads a real Dovecot over STLS.
+#![allow(missing_docs)]
+
+use mailproto_engine::tls::SelfSigned;
+
+#[test]
+fn the_examples_run() {
+    let cert = SelfSigned::generate(&["localhost", "127.0.0.1"]).unwrap();
+    mailproto_testkit::run_examples(
+        "std examples",
+        ["smtp_sink", "send", "fetch"],
+        &cert.cert_pem,
+        &cert.key_pem,
+    );
+}
