@@ -524,7 +524,7 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
             listeners.serve(args, |addr, implicit, is_smtp| {
                 let listener = Listener::bind(addr, options.clone())?;
                 let local = listener.local_addr()?;
-                let handle = listener.shutdown_handle()?;
+                let handle = listener.shutdown_handle();
                 let thread = if is_smtp {
                     let s = smtp.clone();
                     thread::spawn(move || s.run(listener, implicit))

@@ -40,8 +40,8 @@ pub struct ShutdownHandle {
 }
 
 impl ShutdownHandle {
-    /// Stop accepting; `serve` then waits for the sessions (up to the grace period) and
-    /// returns.
+    /// Stop accepting; `serve` then waits for the sessions (up to the grace period),
+    /// tells the ones still running to say goodbye, and returns.
     pub fn shutdown(&self) {
         if !self.stop.swap(true, Ordering::SeqCst) {
             // Wake the blocking accept with a connection of our own.
@@ -62,16 +62,24 @@ pub struct Listener {
     options: ListenerOptions,
     stop: Arc<AtomicBool>,
     sessions: Arc<Sessions>,
+    /// Where [`ShutdownHandle::shutdown`] connects to wake the blocking accept.
+    wake: SocketAddr,
 }
 
 impl Listener {
     /// Bind `addr` (use port 0 for any free port).
     pub fn bind(addr: impl ToSocketAddrs, options: ListenerOptions) -> io::Result<Self> {
+        let tcp = TcpListener::bind(addr)?;
+        let mut wake = tcp.local_addr()?;
+        if wake.ip().is_unspecified() {
+            wake.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+        }
         Ok(Listener {
-            tcp: TcpListener::bind(addr)?,
+            tcp,
             options,
             stop: Arc::new(AtomicBool::new(false)),
             sessions: Arc::default(),
+            wake,
         })
     }
 
@@ -81,15 +89,11 @@ impl Listener {
     }
 
     /// A handle that stops [`Listener::serve`].
-    pub fn shutdown_handle(&self) -> io::Result<ShutdownHandle> {
-        let mut addr = self.tcp.local_addr()?;
-        if addr.ip().is_unspecified() {
-            addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
-        }
-        Ok(ShutdownHandle {
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
             stop: self.stop.clone(),
-            addr,
-        })
+            addr: self.wake,
+        }
     }
 
     /// Accept connections until shut down, running `session` on a thread for each; a

@@ -158,7 +158,7 @@ impl Adapter for Std {
         let server = Pop3Server::new(backend, config).with_tls(cert.server_config().unwrap());
         let listener = Listener::bind("127.0.0.1:0", options).unwrap();
         let addr = listener.local_addr().unwrap();
-        let handle = listener.shutdown_handle().unwrap();
+        let handle = listener.shutdown_handle();
         let thread = thread::spawn(move || server.run(listener, implicit_tls));
         let mut thread = Some(thread);
         Running {
@@ -198,7 +198,7 @@ impl Adapter for Std {
         .with_tls(cert.server_config().unwrap());
         let listener = Listener::bind("127.0.0.1:0", options).unwrap();
         let addr = listener.local_addr().unwrap();
-        let handle = listener.shutdown_handle().unwrap();
+        let handle = listener.shutdown_handle();
         let thread = thread::spawn(move || server.run(listener, implicit_tls));
         let mut thread = Some(thread);
         Running {
@@ -218,7 +218,7 @@ impl Adapter for Std {
         });
         let listener = Listener::bind("127.0.0.1:0", ListenerOptions::default()).unwrap();
         let addr = listener.local_addr().unwrap();
-        let handle = listener.shutdown_handle().unwrap();
+        let handle = listener.shutdown_handle();
         let thread = thread::spawn(move || server.run(listener, false));
         let mut thread = Some(thread);
         Running {
