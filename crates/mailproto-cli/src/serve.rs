@@ -730,6 +730,12 @@ impl Listeners {
 /// Run `mailproto serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> CliResult {
     let running = start(&args)?;
+    // Before the banner: whoever reads it may signal at once.
+    let stop = running.stopper();
+    ctrlc::set_handler(move || {
+        eprintln!("mailproto serve: stopping");
+        stop();
+    })?;
     let tls = if let Some(cert) = &running.certificate {
         format!("self-signed certificate, SHA-256 {}", cert.fingerprint())
     } else if args.tls_cert.is_some() {
@@ -749,11 +755,6 @@ pub fn run(args: ServeArgs) -> CliResult {
             .map_or(String::new(), |a| format!(" POP3S {a}")),
         display(&args.maildir),
     );
-    let stop = running.stopper();
-    ctrlc::set_handler(move || {
-        eprintln!("mailproto serve: stopping");
-        stop();
-    })?;
     running.wait();
     Ok(ExitCode::SUCCESS)
 }

@@ -25,7 +25,6 @@ use smol::net::{TcpListener, TcpStream};
 
 pub use mailproto_core as core;
 pub use mailproto_engine as engine;
-pub use mailproto_engine::aio::ShutdownHandle;
 pub use mailproto_engine::{
     Direction, Error, ListenerOptions, Tap, TlsRole, pop3_client, pop3_server, smtp_client,
     smtp_server, tls,
@@ -129,37 +128,4 @@ impl<S: AsyncRead + AsyncWrite + Unpin + Send> aio::Tls<S> for Smol {
     }
 }
 
-/// The engine's driver loop on smol.
-pub type Driver<M, S = TcpStream> = aio::Driver<M, S, Smol>;
-
-/// A listening socket whose sessions run on smol.
-pub type Listener = aio::Listener<Smol>;
-
-/// SMTP on smol: the server (an [`smtp_server::AsyncSmtpHandler`] per connection;
-/// [`smtp_server::Inline`] wraps a blocking handler that never waits) and the client.
-pub mod smtp {
-    use super::*;
-
-    /// An async SMTP server: one task per connection.
-    pub type SmtpServer<H, F> = aio::SmtpServer<Smol, H, F>;
-
-    /// An async SMTP client session.
-    pub type SmtpClient<S = TcpStream> = aio::SmtpClient<Smol, S>;
-}
-
-/// POP3 on smol: the server (an [`pop3_server::AsyncPop3Backend`];
-/// [`pop3_server::InlineBackend`] wraps a blocking one that never waits) and the client.
-pub mod pop3 {
-    use super::*;
-
-    /// An async POP3 server: one task per connection.
-    pub type Pop3Server<B> = aio::Pop3Server<Smol, B>;
-
-    /// An async POP3 client session.
-    pub type Pop3Client<S = TcpStream> = aio::Pop3Client<Smol, S>;
-}
-
-/// Connect to `host:port` (every resolved address in turn), with a timeout per attempt.
-pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<TcpStream> {
-    aio::connect_tcp(&Smol::default(), host, port, timeout).await
-}
+mailproto_engine::runtime_types!(Smol, "smol");

@@ -25,7 +25,6 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub use mailproto_core as core;
 pub use mailproto_engine as engine;
-pub use mailproto_engine::aio::ShutdownHandle;
 pub use mailproto_engine::{
     Direction, Error, ListenerOptions, Tap, TlsRole, pop3_client, pop3_server, smtp_client,
     smtp_server, tls,
@@ -132,37 +131,4 @@ where
     }
 }
 
-/// The engine's driver loop on tokio.
-pub type Driver<M, S = Tcp> = aio::Driver<M, S, Tokio>;
-
-/// A listening socket whose sessions run on tokio.
-pub type Listener = aio::Listener<Tokio>;
-
-/// SMTP on tokio: the server (an [`smtp_server::AsyncSmtpHandler`] per connection;
-/// [`smtp_server::Inline`] wraps a blocking handler that never waits) and the client.
-pub mod smtp {
-    use super::*;
-
-    /// An async SMTP server: one task per connection.
-    pub type SmtpServer<H, F> = aio::SmtpServer<Tokio, H, F>;
-
-    /// An async SMTP client session.
-    pub type SmtpClient<S = Tcp> = aio::SmtpClient<Tokio, S>;
-}
-
-/// POP3 on tokio: the server (an [`pop3_server::AsyncPop3Backend`];
-/// [`pop3_server::InlineBackend`] wraps a blocking one that never waits) and the client.
-pub mod pop3 {
-    use super::*;
-
-    /// An async POP3 server: one task per connection.
-    pub type Pop3Server<B> = aio::Pop3Server<Tokio, B>;
-
-    /// An async POP3 client session.
-    pub type Pop3Client<S = Tcp> = aio::Pop3Client<Tokio, S>;
-}
-
-/// Connect to `host:port` (every resolved address in turn), with a timeout per attempt.
-pub async fn connect_tcp(host: &str, port: u16, timeout: Duration) -> io::Result<Tcp> {
-    aio::connect_tcp(&Tokio::default(), host, port, timeout).await
-}
+mailproto_engine::runtime_types!(Tokio, "tokio");

@@ -134,3 +134,61 @@ pub async fn connect_tcp<R: Runtime>(
     }
     Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address")))
 }
+
+/// Name the engine's async types for one runtime, in the crate that implements it:
+/// `Driver`, `Listener`, `ShutdownHandle`, the `smtp` and `pop3` modules with the
+/// servers and clients, and `connect_tcp`. `runtime_types!(Smol, "smol")`
+/// in `mailproto-smol` is its whole public surface beside the runtime itself.
+#[macro_export]
+macro_rules! runtime_types {
+    ($runtime:ident, $name:literal) => {
+        pub use $crate::aio::ShutdownHandle;
+
+        #[doc = concat!("The engine's driver loop on ", $name, ".")]
+        pub type Driver<M, S = <$runtime as $crate::aio::Runtime>::Tcp> =
+            $crate::aio::Driver<M, S, $runtime>;
+
+        #[doc = concat!("A listening socket whose sessions run on ", $name, ".")]
+        pub type Listener = $crate::aio::Listener<$runtime>;
+
+        #[doc = concat!("SMTP on ", $name, ": the server (an [`AsyncSmtpHandler`](",
+                    "$crate::smtp_server::AsyncSmtpHandler) per connection; [`Inline`](",
+                    "$crate::smtp_server::Inline) or [`Offload`]($crate::smtp_server::Offload) ",
+                    "wrap a blocking handler) and the client.")]
+        pub mod smtp {
+            use super::$runtime;
+
+            /// An async SMTP server: one task per connection.
+            pub type SmtpServer<H, F> = $crate::aio::SmtpServer<$runtime, H, F>;
+
+            /// An async SMTP client session.
+            pub type SmtpClient<S = <$runtime as $crate::aio::Runtime>::Tcp> =
+                $crate::aio::SmtpClient<$runtime, S>;
+        }
+
+        #[doc = concat!("POP3 on ", $name, ": the server (an [`AsyncPop3Backend`](",
+                    "$crate::pop3_server::AsyncPop3Backend); [`InlineBackend`](",
+                    "$crate::pop3_server::InlineBackend) or [`OffloadBackend`](",
+                    "$crate::pop3_server::OffloadBackend) wrap a blocking one) and the client.")]
+        pub mod pop3 {
+            use super::$runtime;
+
+            /// An async POP3 server: one task per connection.
+            pub type Pop3Server<B> = $crate::aio::Pop3Server<$runtime, B>;
+
+            /// An async POP3 client session.
+            pub type Pop3Client<S = <$runtime as $crate::aio::Runtime>::Tcp> =
+                $crate::aio::Pop3Client<$runtime, S>;
+        }
+
+        /// Connect to `host:port` (every resolved address in turn), with a timeout per
+        /// attempt.
+        pub async fn connect_tcp(
+            host: &str,
+            port: u16,
+            timeout: ::std::time::Duration,
+        ) -> ::std::io::Result<<$runtime as $crate::aio::Runtime>::Tcp> {
+            $crate::aio::connect_tcp(&<$runtime>::default(), host, port, timeout).await
+        }
+    };
+}
