@@ -33,3 +33,4 @@ impl Executor for SmolExecutor {
 }
 
 adapter_suite!(Aio<SmolExecutor>);
+async_waiting_cases!(Aio<SmolExecutor>);

@@ -46,3 +46,4 @@ impl Executor for TokioExecutor {
 }
 
 adapter_suite!(Aio<TokioExecutor>);
+async_waiting_cases!(Aio<TokioExecutor>);

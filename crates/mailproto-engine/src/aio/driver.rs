@@ -307,6 +307,26 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
         }
     }
 
+    /// Await `fut` (an application's answer) within the machine's deadlines: when one
+    /// passes the machine is told (the application's deadline: it answers for the
+    /// application and closes); `None` once the machine closed, the future dropped.
+    pub async fn within_deadlines<T>(&mut self, fut: impl Future<Output = T>) -> Option<T> {
+        futures_lite::pin!(fut);
+        loop {
+            let Some(limit) = self.wait_for() else {
+                return Some(fut.await);
+            };
+            if let Some(out) = with_timeout(&self.runtime, limit, fut.as_mut()).await {
+                return Some(out);
+            }
+            let now = self.now();
+            self.machine.handle_timeout(now);
+            if self.machine.io() == Io::Closed {
+                return None;
+            }
+        }
+    }
+
     /// Read once (until the machine's next deadline at most) and feed the machine; when
     /// the deadline passes, tell the machine.
     async fn read_once(&mut self) -> Result<(), Error> {

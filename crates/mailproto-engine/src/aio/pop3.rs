@@ -111,7 +111,11 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
             };
             match call {
                 Pop3Call::Login(login) => {
-                    let result = backend.login(login.attempt()).await;
+                    let login = backend.login(login.attempt());
+                    let Some(result) = driver.within_deadlines(login).await else {
+                        // The machine answered for the backend and closed: flush, end.
+                        continue;
+                    };
                     let now = driver.now();
                     match result {
                         Ok(opened) => {
@@ -123,7 +127,13 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
                 }
                 Pop3Call::Open(msg) => {
                     let result = match mailbox.as_mut() {
-                        Some(mailbox) => mailbox.open(msg as usize - 1).await,
+                        Some(mailbox) => {
+                            let open = mailbox.open(msg as usize - 1);
+                            let Some(result) = driver.within_deadlines(open).await else {
+                                continue;
+                            };
+                            result
+                        }
                         None => Err(std::io::ErrorKind::NotFound.into()),
                     };
                     let now = driver.now();

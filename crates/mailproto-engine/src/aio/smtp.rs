@@ -119,7 +119,12 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
             // The session reads nothing while the handler decides: a handler slow to take
             // body chunks holds the client back (at most one read is queued).
             while let Some(c) = call {
-                let answer = answer_async(&mut handler, c).await;
+                let decision = answer_async(&mut handler, c);
+                let Some(answer) = driver.within_deadlines(decision).await else {
+                    // The application's deadline passed: the machine answered `421` and
+                    // closed; the handler's call was dropped.
+                    break;
+                };
                 let now = driver.now();
                 call = glue.on_answer(driver.machine(), now, answer)?;
             }

@@ -283,6 +283,41 @@ pub fn a_handler_that_stops_taking_the_body_stops_the_reading<A: Adapter>() {
     drop(opener);
 }
 
+/// An async handler still waiting when the application deadline passes does not hold
+/// the session: the client gets `421 4.3.0` and the close, though the gate never opens.
+/// (A blocking handler cannot be interrupted mid-call: this case is for the async
+/// adapters.)
+pub fn a_handler_past_the_application_deadline_is_abandoned<A: Adapter>() {
+    let (gate, arrivals, opener) = Gate::new();
+    let mut config = super::smtp::config();
+    config.timeouts.application = Some(Duration::from_secs(1));
+    let server = A::smtp_gated_server(config, gate.clone());
+    let opener = opener;
+    let mut held = session(server.port(), HOLD_MAIL);
+    assert_eq!(arrivals.recv_timeout(ARRIVAL), Ok("mail"));
+    let mut line = String::new();
+    held.read_line(&mut line).unwrap();
+    assert!(line.starts_with("421 4.3.0 "), "{line}");
+    line.clear();
+    held.read_line(&mut line).unwrap();
+    assert_eq!(
+        line, "",
+        "the session closed while the handler still waited"
+    );
+    drop(opener);
+}
+
+/// The cases only the async adapters can pass.
+#[macro_export]
+macro_rules! async_waiting_cases {
+    ($adapter:ty) => {
+        #[test]
+        fn a_handler_past_the_application_deadline_is_abandoned() {
+            suite::waiting::a_handler_past_the_application_deadline_is_abandoned::<$adapter>();
+        }
+    };
+}
+
 /// Expand the cases for one adapter type.
 #[macro_export]
 macro_rules! waiting_cases {
