@@ -79,6 +79,10 @@ pub struct ServeArgs {
     /// Most connections served at once, per listener.
     #[arg(long, default_value_t = 256)]
     pub max_connections: usize,
+    /// Most connections served at once from one client address (IPv6: one /64), per
+    /// listener; one more gets the busy reply (SMTP 421, POP3 -ERR [SYS/TEMP]).
+    #[arg(long, default_value_t = 32)]
+    pub max_per_address: usize,
     /// Set the idle, line-completion, message-data and write deadlines of both servers to
     /// this many seconds, as Postfix's smtpd_timeout with smtpd_per_record_deadline = yes:
     /// a client that drips a command one byte at a time, or stops reading a RETR, is
@@ -517,6 +521,7 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
 
     let options = ListenerOptions::default()
         .max_connections(args.max_connections)
+        .max_per_address(args.max_per_address)
         .shutdown_grace(Duration::from_secs(5));
     let mut listeners = Listeners::new(certificate);
     match args.runtime {

@@ -32,7 +32,7 @@ pub mod smtp_server;
 pub mod tls;
 
 pub use error::Error;
-pub use listener::ListenerOptions;
+pub use listener::{Admitted, Connections, ListenerOptions};
 
 /// Which way bytes went, for a [`Tap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

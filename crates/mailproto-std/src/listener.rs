@@ -1,5 +1,5 @@
 //! The accept loop shared by the SMTP and POP3 servers: one thread per connection, a
-//! maximum number of concurrent connections, and graceful shutdown (stop accepting, let
+//! maximum number of concurrent connections in total and per client address, and graceful shutdown (stop accepting, let
 //! sessions finish up to a deadline, then close what is left).
 
 use std::collections::HashMap;
@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use crate::ListenerOptions;
 use crate::driver::Closing;
+use mailproto_engine::Connections;
 
 /// How long sessions told to close (at the end of the grace period) have to say the
 /// protocol's goodbye before their sockets are shut.
@@ -109,6 +110,7 @@ impl Listener {
         let session = Arc::new(session);
         let busy = Arc::new(busy);
         let mut backoff = ACCEPT_BACKOFF;
+        let connections = Connections::new(self.options.clone());
         for conn in self.tcp.incoming() {
             if self.stop.load(Ordering::SeqCst) {
                 break;
@@ -126,12 +128,12 @@ impl Listener {
                     continue;
                 }
             };
-            let open = self.sessions.open.lock().map(|m| m.len()).unwrap_or(0);
-            if open >= self.options.max_connections {
+            let admitted = tcp.peer_addr().ok().and_then(|p| connections.admit(p.ip()));
+            let Some(admitted) = admitted else {
                 let busy = busy.clone();
                 let _ = thread::Builder::new().spawn(move || busy(tcp));
                 continue;
-            }
+            };
             let id = self.sessions.next_id.fetch_add(1, Ordering::Relaxed);
             if let (Ok(clone), Ok(mut open)) = (tcp.try_clone(), self.sessions.open.lock()) {
                 open.insert(id, clone);
@@ -140,6 +142,7 @@ impl Listener {
             let session = session.clone();
             let closing = self.sessions.closing.clone();
             let spawned = thread::Builder::new().spawn(move || {
+                let _admitted = admitted;
                 session(tcp, closing);
                 if let Ok(mut open) = sessions.open.lock() {
                     open.remove(&id);

@@ -26,7 +26,10 @@ fn main() -> std::io::Result<()> {
     let mut config = ServerConfig::new("localhost");
     config.extensions.pipelining = true;
     config.limits.max_message_size = 4 << 30;
-    let options = ListenerOptions::default().max_connections(max);
+    // Every load comes from 127.0.0.1: the per-address limit is the total one.
+    let options = ListenerOptions::default()
+        .max_connections(max)
+        .max_per_address(max);
     match adapter.as_str() {
         "std" => {
             let server = mailproto_std::smtp_server::SmtpServer::new(config, |_| Discard);

@@ -1,20 +1,18 @@
 //! The async accept loop shared by the SMTP and POP3 servers of every async runtime: one
-//! task per connection, a maximum number of concurrent connections (the busy reply costs
-//! a short task, no session), back-off on accept errors, and graceful shutdown (stop
+//! task per connection, a maximum number of concurrent connections in total and per
+//! client address (the busy reply costs a short task, no session), back-off on accept errors, and graceful shutdown (stop
 //! accepting, let sessions finish up to a deadline, then close what is left).
 
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_channel::{Receiver, Sender};
 use futures_lite::future;
 
 use super::{Closing, Runtime};
-use crate::ListenerOptions;
+use crate::{Connections, ListenerOptions};
 
 /// Stops a running [`Listener::serve`] loop.
 #[derive(Debug, Clone)]
@@ -115,7 +113,7 @@ impl<R: Runtime> Listener<R> {
         B: Fn(R::Tcp) -> BF,
         BF: Future<Output = ()> + Send + 'static,
     {
-        let open = Arc::new(AtomicUsize::new(0));
+        let connections = Connections::new(self.options.clone());
         // Every session holds a sender; the channel closes when the last one ends.
         let (alive, all_done) = async_channel::bounded::<()>(1);
         // Closed when the grace period is over: the sessions still running say goodbye.
@@ -156,12 +154,10 @@ impl<R: Runtime> Listener<R> {
                 }
             };
             R::tune(&tcp);
-            if open.load(Ordering::Acquire) >= self.options.max_connections {
+            let Some(admitted) = connections.admit(peer.ip()) else {
                 self.runtime.spawn(busy(tcp));
                 continue;
-            }
-            open.fetch_add(1, Ordering::AcqRel);
-            let open = open.clone();
+            };
             let alive = alive.clone();
             let killed = killed.clone();
             let fut = session(tcp, peer, told.clone());
@@ -170,7 +166,7 @@ impl<R: Runtime> Listener<R> {
                     let _ = killed.recv().await;
                 })
                 .await;
-                open.fetch_sub(1, Ordering::AcqRel);
+                drop(admitted);
                 drop(alive);
             });
         }

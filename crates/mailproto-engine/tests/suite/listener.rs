@@ -82,6 +82,49 @@ pub fn graceful_shutdown<A: Adapter>() {
     );
 }
 
+/// A client connecting from `source` (a loopback address of its own).
+fn connect_from(source: &str, port: u16) -> BufReader<TcpStream> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&source.into()).unwrap();
+    let server: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    socket.connect(&server.into()).unwrap();
+    let tcp: TcpStream = socket.into();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    BufReader::new(tcp)
+}
+
+/// With the default limits, 300 idle connections from 127.0.0.1 hold only that address's
+/// share of the slots: the one past it gets `421` and the close, and a client from
+/// 127.0.0.2 is still served at once.
+pub fn one_address_cannot_lock_out_the_others<A: Adapter>() {
+    let cert = cert();
+    let options = ListenerOptions::default();
+    let per_address = options.max_per_address;
+    let store = Arc::new(Mutex::new(Vec::new()));
+    let server = A::smtp_server_with(super::smtp::config(), store, &cert, false, options);
+    let mut idle = Vec::new();
+    let mut served = 0;
+    for _ in 0..300 {
+        let mut c = connect_from("127.0.0.1", server.port());
+        let first = line(&mut c);
+        if first.starts_with("220 ") {
+            served += 1;
+            idle.push(c);
+        } else {
+            assert!(first.starts_with("421 "), "{first}");
+            assert_eq!(line(&mut c), "", "the turned-away connection is closed");
+        }
+    }
+    assert_eq!(served, per_address, "one address got exactly its share");
+    let mut other = connect_from("127.0.0.2", server.port());
+    let greeting = line(&mut other);
+    assert!(
+        greeting.starts_with("220 "),
+        "another address is served: {greeting}"
+    );
+}
+
 /// A POP3 session still open after the grace period, with a message marked deleted, is
 /// told `-ERR [SYS/TEMP]` and closed without UPDATE: the message is still there.
 pub fn pop3_graceful_shutdown<A: Adapter>() {
@@ -121,6 +164,10 @@ macro_rules! listener_cases {
         #[test]
         fn listener_graceful_shutdown() {
             suite::listener::graceful_shutdown::<$adapter>();
+        }
+        #[test]
+        fn listener_one_address_cannot_lock_out_the_others() {
+            suite::listener::one_address_cannot_lock_out_the_others::<$adapter>();
         }
         #[test]
         fn listener_pop3_graceful_shutdown() {
