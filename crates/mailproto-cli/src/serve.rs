@@ -610,10 +610,8 @@ fn workers() -> usize {
 
 /// The listeners as they are started.
 struct Listeners {
-    smtp: Option<SocketAddr>,
-    pop3: Option<SocketAddr>,
-    smtps: Option<SocketAddr>,
-    pop3s: Option<SocketAddr>,
+    /// Where SMTP, POP3, SMTPS and POP3S listen, in that order, once started.
+    addrs: [Option<SocketAddr>; 4],
     certificate: Option<SelfSigned>,
     handles: Vec<Stopper>,
     threads: Vec<JoinHandle<io::Result<()>>>,
@@ -626,10 +624,7 @@ type Started = (SocketAddr, Stopper, JoinHandle<io::Result<()>>);
 impl Listeners {
     fn new(certificate: Option<SelfSigned>) -> Self {
         Listeners {
-            smtp: None,
-            pop3: None,
-            smtps: None,
-            pop3s: None,
+            addrs: [None; 4],
             certificate,
             handles: Vec::new(),
             threads: Vec::new(),
@@ -653,12 +648,7 @@ impl Listeners {
             let Some(addr) = addr else { continue };
             let (local, stop, thread) = start(addr, implicit, slot % 2 == 0)
                 .map_err(|e| io::Error::new(e.kind(), format!("{addr}: {e}")))?;
-            *[
-                &mut self.smtp,
-                &mut self.pop3,
-                &mut self.smtps,
-                &mut self.pop3s,
-            ][slot] = Some(local);
+            self.addrs[slot] = Some(local);
             self.handles.push(stop);
             self.threads.push(thread);
         }
@@ -720,10 +710,10 @@ impl Listeners {
 
     fn into_running(self) -> Running {
         Running {
-            smtp: self.smtp.expect("the SMTP listener is always started"),
-            pop3: self.pop3.expect("the POP3 listener is always started"),
-            smtps: self.smtps,
-            pop3s: self.pop3s,
+            smtp: self.addrs[0].expect("the SMTP listener is always started"),
+            pop3: self.addrs[1].expect("the POP3 listener is always started"),
+            smtps: self.addrs[2],
+            pop3s: self.addrs[3],
             certificate: self.certificate,
             handles: self.handles,
             threads: self.threads,

@@ -1,5 +1,6 @@
-//! What both adapters (this blocking one and the async one) share about driving a
-//! connection: buffer sizes, limits and how I/O errors are classified.
+//! What every driver (the blocking adapter's and the engine's async one) shares about
+//! driving a connection: buffer sizes, limits, socket options and how I/O errors are
+//! classified.
 
 use std::io;
 use std::time::Duration;

@@ -1,8 +1,8 @@
 //! POP3 client API: connect (plain, STLS, implicit TLS), log in (USER/PASS, APOP, AUTH),
 //! STAT, LIST, UIDL, TOP, RETR streamed into a writer, DELE, RSET, NOOP, QUIT.
 //!
-//! [`Reply`] and [`step`] say what a machine event means for the command waited on; both
-//! adapters use them, only the waiting (blocking or async) differs.
+//! [`Reply`] and [`step`] say what a machine event means for the command waited on; every
+//! adapter uses them, only the waiting (blocking or async) differs.
 
 use std::time::Duration;
 

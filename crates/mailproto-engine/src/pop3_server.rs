@@ -132,23 +132,35 @@ impl std::fmt::Debug for Next {
     }
 }
 
-/// A login event, kept whole until the backend has looked at it.
+/// A login attempt, owned: taken from the machine's event, or copied from a
+/// [`LoginAttempt`] to cross to a thread pool ([`OffloadBackend`]).
 #[derive(Debug)]
-pub struct Login(Event);
+pub struct Login(Owned);
+
+#[derive(Debug)]
+enum Owned {
+    Password {
+        user: String,
+        password: Secret<String>,
+    },
+    Apop {
+        user: String,
+        digest: String,
+        timestamp: String,
+    },
+    Sasl(Credentials),
+}
 
 impl Login {
-    /// The attempt, in the form the backend checks.
-    pub fn attempt(&self) -> LoginAttempt<'_> {
-        match &self.0 {
-            Event::Login { user, password } => LoginAttempt::Password {
-                user,
-                password: password.expose(),
-            },
+    /// The login `event` carries, if it is one.
+    fn from_event(event: Event) -> Option<Self> {
+        Some(Login(match event {
+            Event::Login { user, password } => Owned::Password { user, password },
             Event::Apop {
                 user,
                 digest,
                 timestamp,
-            } => LoginAttempt::Apop {
+            } => Owned::Apop {
                 user,
                 digest,
                 timestamp,
@@ -158,16 +170,54 @@ impl Login {
                     Credentials::Plain {
                         authcid, password, ..
                     },
-            } => LoginAttempt::Password {
+            } => Owned::Password {
                 user: authcid,
+                password,
+            },
+            Event::Auth { credentials } => Owned::Sasl(credentials),
+            _ => return None,
+        }))
+    }
+
+    /// The attempt, in the form the backend checks.
+    pub fn attempt(&self) -> LoginAttempt<'_> {
+        match &self.0 {
+            Owned::Password { user, password } => LoginAttempt::Password {
+                user,
                 password: password.expose(),
             },
-            Event::Auth { credentials } => LoginAttempt::Sasl(credentials),
-            _ => LoginAttempt::Password {
-                user: "",
-                password: "",
+            Owned::Apop {
+                user,
+                digest,
+                timestamp,
+            } => LoginAttempt::Apop {
+                user,
+                digest,
+                timestamp,
             },
+            Owned::Sasl(credentials) => LoginAttempt::Sasl(credentials),
         }
+    }
+}
+
+impl From<LoginAttempt<'_>> for Login {
+    fn from(attempt: LoginAttempt<'_>) -> Self {
+        Login(match attempt {
+            LoginAttempt::Password { user, password } => Owned::Password {
+                user: user.into(),
+                password: Secret::from(password),
+            },
+            LoginAttempt::Apop {
+                user,
+                digest,
+                timestamp,
+            } => Owned::Apop {
+                user: user.into(),
+                digest: digest.into(),
+                timestamp: timestamp.into(),
+            },
+            LoginAttempt::Sasl(credentials) => Owned::Sasl(credentials.clone()),
+        })
     }
 }
 
@@ -193,7 +243,7 @@ pub enum Pop3Call {
 pub fn pop3_call(event: Event) -> Option<Pop3Call> {
     match event {
         Event::Login { .. } | Event::Apop { .. } | Event::Auth { .. } => {
-            Some(Pop3Call::Login(Login(event)))
+            Login::from_event(event).map(Pop3Call::Login)
         }
         Event::Retrieve { msg, .. } => Some(Pop3Call::Open(msg)),
         Event::Update { deleted } => Some(Pop3Call::Delete(
@@ -403,60 +453,6 @@ impl<B: Pop3Backend> OffloadBackend<B> {
     }
 }
 
-/// A login attempt owned, to cross to the pool.
-enum OwnedAttempt {
-    Password {
-        user: String,
-        password: Secret<String>,
-    },
-    Apop {
-        user: String,
-        digest: String,
-        timestamp: String,
-    },
-    Sasl(Credentials),
-}
-
-impl OwnedAttempt {
-    fn new(attempt: LoginAttempt<'_>) -> Self {
-        match attempt {
-            LoginAttempt::Password { user, password } => OwnedAttempt::Password {
-                user: user.into(),
-                password: Secret::from(password),
-            },
-            LoginAttempt::Apop {
-                user,
-                digest,
-                timestamp,
-            } => OwnedAttempt::Apop {
-                user: user.into(),
-                digest: digest.into(),
-                timestamp: timestamp.into(),
-            },
-            LoginAttempt::Sasl(credentials) => OwnedAttempt::Sasl(credentials.clone()),
-        }
-    }
-
-    fn attempt(&self) -> LoginAttempt<'_> {
-        match self {
-            OwnedAttempt::Password { user, password } => LoginAttempt::Password {
-                user,
-                password: password.expose(),
-            },
-            OwnedAttempt::Apop {
-                user,
-                digest,
-                timestamp,
-            } => LoginAttempt::Apop {
-                user,
-                digest,
-                timestamp,
-            },
-            OwnedAttempt::Sasl(credentials) => LoginAttempt::Sasl(credentials),
-        }
-    }
-}
-
 /// The mailbox of an [`OffloadBackend`].
 #[derive(Debug)]
 pub struct OffloadMailbox<M> {
@@ -471,7 +467,7 @@ impl<B: Pop3Backend> AsyncPop3Backend for OffloadBackend<B> {
 
     async fn login(&self, attempt: LoginAttempt<'_>) -> Result<Self::Mailbox, LoginError> {
         let backend = self.0.clone();
-        let attempt = OwnedAttempt::new(attempt);
+        let attempt = Login::from(attempt);
         blocking::unblock(move || {
             let mailbox = backend.login(attempt.attempt())?;
             let listing = mailbox.list();

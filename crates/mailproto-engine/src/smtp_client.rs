@@ -3,7 +3,7 @@
 //! message to several recipients from a reader, streamed, with per-recipient results and
 //! pipelining when the server offers it.
 //!
-//! [`Transaction`] interprets the machine's events for one message; both adapters use it,
+//! [`Transaction`] interprets the machine's events for one message; every adapter uses it,
 //! only the waiting (blocking or async) differs.
 
 use std::time::Duration;
@@ -103,7 +103,7 @@ pub enum Progress {
     Done(Result<SendReport, Error>),
 }
 
-/// One message's progress through the client machine (shared by both adapters).
+/// One message's progress through the client machine (shared by every adapter).
 #[derive(Debug)]
 pub struct Transaction {
     recipients: Vec<ForwardPath>,

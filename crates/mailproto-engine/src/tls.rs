@@ -1,4 +1,4 @@
-//! TLS configuration shared by both adapters (rustls with the `ring` provider).
+//! TLS configuration shared by every adapter (rustls with the `ring` provider).
 //!
 //! - Servers load a certificate chain and key from PEM files ([`server_config_from_pem`])
 //!   or generate a self-signed one for local use ([`SelfSigned`]).

@@ -145,6 +145,17 @@ impl SmtpOps for SmtpClient {
     }
 }
 
+/// Run `run(listener)` on a thread of its own until the returned [`Running`] stops it.
+fn serve(
+    listener: Listener,
+    run: impl FnOnce(Listener) -> std::io::Result<()> + Send + 'static,
+) -> Running {
+    let addr = listener.local_addr().unwrap();
+    let handle = listener.shutdown_handle();
+    let thread = thread::spawn(move || run(listener));
+    Running::on_thread(addr, move || handle.shutdown(), thread)
+}
+
 impl Adapter for Std {
     const NAME: &'static str = "std";
 
@@ -157,19 +168,7 @@ impl Adapter for Std {
     ) -> Running {
         let server = Pop3Server::new(backend, config).with_tls(cert.server_config().unwrap());
         let listener = Listener::bind("127.0.0.1:0", options).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = listener.shutdown_handle();
-        let thread = thread::spawn(move || server.run(listener, implicit_tls));
-        let mut thread = Some(thread);
-        Running {
-            addr,
-            stop: Box::new(move || {
-                handle.shutdown();
-                if let Some(t) = thread.take() {
-                    let _ = t.join();
-                }
-            }),
-        }
+        serve(listener, move |l| server.run(l, implicit_tls))
     }
 
     fn pop3_connect_tapped(
@@ -197,19 +196,7 @@ impl Adapter for Std {
         })
         .with_tls(cert.server_config().unwrap());
         let listener = Listener::bind("127.0.0.1:0", options).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = listener.shutdown_handle();
-        let thread = thread::spawn(move || server.run(listener, implicit_tls));
-        let mut thread = Some(thread);
-        Running {
-            addr,
-            stop: Box::new(move || {
-                handle.shutdown();
-                if let Some(t) = thread.take() {
-                    let _ = t.join();
-                }
-            }),
-        }
+        serve(listener, move |l| server.run(l, implicit_tls))
     }
 
     fn smtp_gated_server(config: SmtpConfig, gate: suite::waiting::Gate) -> Running {
@@ -217,19 +204,7 @@ impl Adapter for Std {
             suite::waiting::Gated::new(gate.clone())
         });
         let listener = Listener::bind("127.0.0.1:0", ListenerOptions::default()).unwrap();
-        let addr = listener.local_addr().unwrap();
-        let handle = listener.shutdown_handle();
-        let thread = thread::spawn(move || server.run(listener, false));
-        let mut thread = Some(thread);
-        Running {
-            addr,
-            stop: Box::new(move || {
-                handle.shutdown();
-                if let Some(t) = thread.take() {
-                    let _ = t.join();
-                }
-            }),
-        }
+        serve(listener, move |l| server.run(l, false))
     }
 
     fn smtp_connect_tapped(

@@ -94,7 +94,7 @@ pub struct Driver<M: Machine, S, R: Tls<S>> {
     /// The peer's address, when the stream is a socket.
     peer: Option<std::net::SocketAddr>,
     /// Closed when the server goes down: the machine is then told to say goodbye.
-    closing: Option<(Closing, Goodbye<M>)>,
+    closing: Option<(Told, Goodbye<M>)>,
     /// I/O calls left before the session yields to the executor (see [`Driver::cooperate`]).
     budget: u32,
 }
@@ -109,6 +109,10 @@ impl<M: Machine + std::fmt::Debug, S, R: Tls<S>> std::fmt::Debug for Driver<M, S
             .finish_non_exhaustive()
     }
 }
+
+/// Completes when a [`Closing`] closes: made once per session, polled at every wait for
+/// input (a fresh `recv()` per read would register a new listener each time).
+type Told = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// Closed by a listener when its sessions must end: see [`Driver::set_closing`].
 pub type Closing = async_channel::Receiver<()>;
@@ -191,7 +195,10 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
     /// machine at its next wait for input (its `shutdown`: the protocol's goodbye, then
     /// the close).
     pub fn set_closing(&mut self, closing: Closing, goodbye: Goodbye<M>) {
-        self.closing = Some((closing, goodbye));
+        let told = Box::pin(async move {
+            let _ = closing.recv().await;
+        });
+        self.closing = Some((told, goodbye));
     }
 
     /// Record the peer's address (the stream may not know it).
@@ -343,10 +350,10 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
                 None => Woke::Read(Some(read.await)),
             }
         };
-        let woke = match &self.closing {
-            Some((closing, _)) => {
+        let woke = match &mut self.closing {
+            Some((told, _)) => {
                 futures_lite::future::or(read, async {
-                    let _ = closing.recv().await;
+                    told.as_mut().await;
                     Woke::Closing
                 })
                 .await

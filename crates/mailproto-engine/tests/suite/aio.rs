@@ -63,16 +63,7 @@ where
         })
     }));
     let (addr, handle) = on_bound.recv().expect("the server bound its port");
-    let mut thread = Some(thread);
-    Running {
-        addr,
-        stop: Box::new(move || {
-            handle.shutdown();
-            if let Some(t) = thread.take() {
-                let _ = t.join();
-            }
-        }),
-    }
+    Running::on_thread(addr, move || handle.shutdown(), thread)
 }
 
 /// An async sink that appends to the last message of a shared list.

@@ -39,6 +39,25 @@ pub struct Running {
 }
 
 impl Running {
+    /// A server running on `thread`, listening on `addr`; stopping calls `shutdown` and
+    /// waits for the thread.
+    pub fn on_thread<T: Send + 'static>(
+        addr: SocketAddr,
+        shutdown: impl Fn() + Send + 'static,
+        thread: std::thread::JoinHandle<T>,
+    ) -> Self {
+        let mut thread = Some(thread);
+        Running {
+            addr,
+            stop: Box::new(move || {
+                shutdown();
+                if let Some(t) = thread.take() {
+                    let _ = t.join();
+                }
+            }),
+        }
+    }
+
     /// The port.
     pub fn port(&self) -> u16 {
         self.addr.port()
