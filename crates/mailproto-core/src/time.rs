@@ -218,6 +218,10 @@ pub enum Deadline {
     /// The application's answer to an event (only when configured; it never counts
     /// against the peer).
     Application,
+    /// Logging in (POP3 server) or opening the first mail transaction (SMTP server),
+    /// from the session's start: a client that connects and never gets to the point
+    /// does not keep its connection.
+    Login,
 }
 
 impl fmt::Display for Deadline {
@@ -232,6 +236,7 @@ impl fmt::Display for Deadline {
             Deadline::Reply => "reply deadline",
             Deadline::Handshake => "TLS handshake deadline",
             Deadline::Application => "application answer deadline",
+            Deadline::Login => "login deadline (not logged in or no transaction in time)",
         })
     }
 }

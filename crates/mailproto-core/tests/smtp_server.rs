@@ -1685,7 +1685,10 @@ fn eof_while_awaiting_tls_closes() {
 #[test]
 fn deadlines_per_state() {
     let t = Timeouts::default();
-    let mut s = ehlo_session(cfg(), accept_all());
+    // The first-transaction deadline (tests/hold_and_login.rs) would come first.
+    let mut config = cfg();
+    config.timeouts.first_transaction = None;
+    let mut s = ehlo_session(config, accept_all());
     // Waiting for a command: the idle deadline, from the last reply.
     assert_eq!(s.server.poll_timeout(), Some(T0 + t.idle));
     // A line started: the line deadline, from its first octet, which a drip never moves.

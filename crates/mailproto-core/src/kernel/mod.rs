@@ -83,6 +83,8 @@ pub(crate) struct Kernel<E> {
     /// TLS switches so far (the key of the handshake wait).
     tls_switches: u64,
     tls_injection: fn(usize) -> E,
+    /// Until when replies and further commands are held back (see [`Kernel::hold`]).
+    held_until: Option<Instant>,
 }
 
 impl<E: core::fmt::Debug> core::fmt::Debug for Kernel<E> {
@@ -97,6 +99,7 @@ impl<E: core::fmt::Debug> core::fmt::Debug for Kernel<E> {
             .field("eof", &self.eof)
             .field("max_buffered", &self.max_buffered)
             .field("tls_discarded", &self.tls_discarded)
+            .field("held_until", &self.held_until)
             .finish_non_exhaustive()
     }
 }
@@ -129,6 +132,7 @@ impl KernelConfig {
                 session,
                 handshake,
                 application,
+                login: None,
             },
             max_buffered: DEFAULT_MAX_BUFFERED,
             wipe_output: false,
@@ -138,6 +142,12 @@ impl KernelConfig {
     /// Input held beyond which input not asked for closes the session.
     pub(crate) fn buffering(mut self, max_buffered: usize) -> KernelConfig {
         self.max_buffered = max_buffered;
+        self
+    }
+
+    /// A login (or first-transaction) deadline from the start.
+    pub(crate) fn login_within(mut self, login: Option<crate::time::Duration>) -> KernelConfig {
+        self.limits.login = login;
         self
     }
 
@@ -166,7 +176,25 @@ impl<E> Kernel<E> {
             tls_discarded: 0,
             tls_switches: 0,
             tls_injection,
+            held_until: None,
         }
+    }
+
+    /// Hold everything back until `until`: the replies queued (and queued meanwhile) are
+    /// not handed out, no further command is acted on and nothing more is read. The
+    /// peer's deadlines pause (the delay is ours); the session's own caps run on. A
+    /// failed-login delay: a guesser gets its answer, and its next try is read, only
+    /// then, whatever it pipelines. Released by the call (normally
+    /// [`Machine::handle_timeout`](crate::Machine::handle_timeout)) that reaches it.
+    pub(crate) fn hold(&mut self, until: Instant) {
+        if self.link != Link::Closed && until > self.now {
+            self.held_until = Some(self.held_until.map_or(until, |h| h.max(until)));
+        }
+    }
+
+    /// Whether replies and commands are held back now.
+    pub(crate) fn is_held(&self) -> bool {
+        self.held_until.is_some()
     }
 
     /// Input held beyond which input not asked for closes the session.
@@ -205,6 +233,7 @@ impl<E> Kernel<E> {
         }
         self.report_tls_injection();
         self.link = Link::Closed;
+        self.held_until = None;
         self.input.discard();
         self.input.wipe_consumed();
         self.timers.clear();
@@ -238,6 +267,7 @@ impl<E> Kernel<E> {
     /// end of stream, input below the buffer limit, output below its high water.
     fn may_read(&self) -> bool {
         self.link == Link::Open
+            && self.held_until.is_none()
             && self.events.is_empty()
             && !self.eof
             && self.input.len() < self.max_buffered
@@ -333,11 +363,16 @@ pub(crate) fn settle<R: Rules>(r: &mut R, now: Instant) {
         }
     } else if r.kernel().is_closed() {
         Waiting::Nothing
+    } else if r.kernel().is_held() {
+        Waiting::Held
     } else {
         r.waiting()
     };
     let k = r.kernel_mut();
-    k.out.settle(now);
+    if !k.is_held() {
+        // Held replies are not on their way yet: their write wait starts at release.
+        k.out.settle(now);
+    }
     if !k.is_closed() {
         k.timers.sync(now, waiting);
     }
@@ -364,8 +399,19 @@ fn overdue<R: Rules>(r: &mut R, now: Instant) {
     }
 }
 
+/// A hold that `now` reached ends: what was held goes out and the buffered commands are
+/// acted on.
+fn release<R: Rules>(r: &mut R, now: Instant) {
+    if r.kernel().held_until.is_some_and(|until| until <= now) {
+        r.kernel_mut().held_until = None;
+        r.process();
+        settle(r, now);
+    }
+}
+
 pub(crate) fn feed<R: Rules>(r: &mut R, now: Instant, data: &[u8]) {
     let now = at(r, now);
+    release(r, now);
     overdue(r, now);
     if data.is_empty() {
         return;
@@ -405,6 +451,7 @@ pub(crate) fn step<R: Rules>(r: &mut R, f: impl FnOnce(&mut R) -> bool) -> bool 
 
 pub(crate) fn feed_eof<R: Rules>(r: &mut R, now: Instant) {
     let now = at(r, now);
+    release(r, now);
     overdue(r, now);
     let k = r.kernel_mut();
     if k.is_closed() || k.eof {
@@ -416,11 +463,16 @@ pub(crate) fn feed_eof<R: Rules>(r: &mut R, now: Instant) {
 }
 
 pub(crate) fn poll_transmit<R: Rules>(r: &mut R, out: &mut alloc::vec::Vec<u8>) -> usize {
-    r.kernel_mut().out.hand_out(out)
+    let k = r.kernel_mut();
+    if k.is_held() {
+        return 0;
+    }
+    k.out.hand_out(out)
 }
 
 pub(crate) fn transmitted<R: Rules>(r: &mut R, now: Instant, n: usize) {
     let now = at(r, now);
+    release(r, now);
     r.kernel_mut().out.transmitted(now, n);
     if !r.kernel().is_closed() {
         // Commands held back by a full output queue can go on.
@@ -444,6 +496,15 @@ pub(crate) fn io<R: Rules>(r: &R) -> Io {
     }
 }
 
+/// When the machine next needs the clock: its earliest deadline, or the end of a hold.
+pub(crate) fn poll_timeout<R: Rules>(r: &R) -> Option<Instant> {
+    let deadline = next_deadline(r).map(|(at, _)| at);
+    match (deadline, r.kernel().held_until) {
+        (Some(d), Some(h)) => Some(d.min(h)),
+        (d, h) => d.or(h),
+    }
+}
+
 /// The earliest deadline due, with its kind. After the session closed only the write
 /// deadline of the goodbye is left.
 pub(crate) fn next_deadline<R: Rules>(r: &R) -> Option<(Instant, Deadline)> {
@@ -458,6 +519,7 @@ pub(crate) fn next_deadline<R: Rules>(r: &R) -> Option<(Instant, Deadline)> {
 
 pub(crate) fn handle_timeout<R: Rules>(r: &mut R, now: Instant) {
     let now = at(r, now);
+    release(r, now);
     let Some((at, deadline)) = next_deadline(r) else {
         return;
     };
@@ -536,7 +598,7 @@ macro_rules! impl_machine {
             }
 
             fn poll_timeout(&self) -> Option<crate::time::Instant> {
-                crate::kernel::next_deadline(self).map(|(at, _)| at)
+                crate::kernel::poll_timeout(self)
             }
 
             fn handle_timeout(&mut self, now: crate::time::Instant) {

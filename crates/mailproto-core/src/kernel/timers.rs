@@ -11,6 +11,9 @@ pub(crate) enum Waiting {
     Nothing,
     /// The application decides: the peer's deadlines pause.
     Answer,
+    /// The machine itself holds its replies back (a failed-login delay): the peer's
+    /// deadlines pause and the application's does not run.
+    Held,
     /// The peer owes something. A wait with the same `kind` and `key` as the one armed
     /// is the same wait: its start stays, so input that does not complete it (a drip)
     /// never moves its deadline.
@@ -61,6 +64,10 @@ pub(crate) struct SessionLimits {
     pub(crate) handshake: Duration,
     /// The application's answer to an event.
     pub(crate) application: Option<Duration>,
+    /// Logging in (POP3) or opening the first transaction (SMTP), from the machine's
+    /// creation; it pauses while the application decides, not while the machine holds
+    /// its replies back.
+    pub(crate) login: Option<Duration>,
 }
 
 /// The read-side deadlines.
@@ -70,8 +77,11 @@ pub(crate) struct Timers {
     armed: Option<Armed>,
     message: Option<Instant>,
     session: Option<Instant>,
-    /// Since when the application decides (peer deadlines paused).
+    login: Option<Instant>,
+    /// Since when the application decides or the machine holds (peer deadlines
+    /// paused), and which of the two.
     paused_at: Option<Instant>,
+    paused_for: Waiting,
     application: Option<Instant>,
 }
 
@@ -79,10 +89,12 @@ impl Timers {
     pub(crate) fn new(now: Instant, limits: SessionLimits) -> Timers {
         Timers {
             session: limits.session.map(|d| now + d),
+            login: limits.login.map(|d| now + d),
             limits,
             armed: None,
             message: None,
             paused_at: None,
+            paused_for: Waiting::Nothing,
             application: None,
         }
     }
@@ -122,12 +134,21 @@ impl Timers {
         self.message = None;
     }
 
+    /// The client logged in (or opened its first transaction): the login deadline goes.
+    pub(crate) fn logged_in(&mut self) {
+        self.login = None;
+    }
+
     /// Bring the deadlines in line with what the rules wait for after a call at `now`.
     pub(crate) fn sync(&mut self, now: Instant, waiting: Waiting) {
-        if waiting == Waiting::Answer {
+        if matches!(waiting, Waiting::Answer | Waiting::Held) {
             if self.paused_at.is_none() {
                 self.paused_at = Some(now);
-                self.application = self.limits.application.map(|d| now + d);
+                self.paused_for = waiting;
+                self.application = match waiting {
+                    Waiting::Answer => self.limits.application.map(|d| now + d),
+                    _ => None,
+                };
             }
             return;
         }
@@ -141,10 +162,15 @@ impl Timers {
             if let Some(m) = &mut self.message {
                 *m += pause;
             }
+            if self.paused_for == Waiting::Answer
+                && let Some(l) = &mut self.login
+            {
+                *l += pause;
+            }
             self.application = None;
         }
         match waiting {
-            Waiting::Nothing | Waiting::Answer => self.armed = None,
+            Waiting::Nothing | Waiting::Answer | Waiting::Held => self.armed = None,
             Waiting::Peer { kind, key, limit } => match &mut self.armed {
                 Some(a) if a.kind == kind && a.key == key => a.limit = limit,
                 _ => self.armed = Some(Armed::new(kind, key, limit, now, 0)),
@@ -157,6 +183,7 @@ impl Timers {
         self.armed = None;
         self.message = None;
         self.session = None;
+        self.login = None;
         self.paused_at = None;
         self.application = None;
     }
@@ -180,6 +207,10 @@ impl Timers {
             }
             consider(self.message, Deadline::Message);
         }
+        // After the peer's own deadlines: on a tie, they name the cause.
+        if self.paused_at.is_none() || self.paused_for == Waiting::Held {
+            consider(self.login, Deadline::Login);
+        }
         best
     }
 }
@@ -192,6 +223,7 @@ mod tests {
         session: Some(Duration::from_secs(100)),
         handshake: Duration::from_secs(60),
         application: None,
+        login: None,
     };
 
     fn line(key: u64) -> Waiting {
@@ -222,5 +254,39 @@ mod tests {
         assert_eq!(t.next(), Some((Instant::from_secs(100), Deadline::Session)));
         t.sync(Instant::from_secs(50), line(0));
         assert_eq!(t.next(), Some((Instant::from_secs(59), Deadline::Line)));
+    }
+
+    #[test]
+    fn a_hold_pauses_the_peer_without_the_application_deadline() {
+        let limits = SessionLimits {
+            application: Some(Duration::from_secs(5)),
+            ..LIMITS
+        };
+        let mut t = Timers::new(Instant::ZERO, limits);
+        t.sync(Instant::from_secs(1), line(0));
+        t.sync(Instant::from_secs(2), Waiting::Held);
+        assert_eq!(t.next(), Some((Instant::from_secs(100), Deadline::Session)));
+        t.sync(Instant::from_secs(30), line(0));
+        assert_eq!(t.next(), Some((Instant::from_secs(39), Deadline::Line)));
+    }
+
+    #[test]
+    fn the_login_deadline_pauses_for_the_application_not_for_a_hold() {
+        let limits = SessionLimits {
+            login: Some(Duration::from_secs(20)),
+            ..LIMITS
+        };
+        let mut t = Timers::new(Instant::ZERO, limits);
+        t.sync(Instant::from_secs(1), line(0));
+        assert_eq!(t.next(), Some((Instant::from_secs(11), Deadline::Line)));
+        // The application's time does not count; a hold's does.
+        t.sync(Instant::from_secs(5), Waiting::Answer);
+        assert_eq!(t.next(), Some((Instant::from_secs(100), Deadline::Session)));
+        t.sync(Instant::from_secs(9), line(1));
+        assert_eq!(t.next(), Some((Instant::from_secs(19), Deadline::Line)));
+        t.sync(Instant::from_secs(10), Waiting::Held);
+        assert_eq!(t.next(), Some((Instant::from_secs(24), Deadline::Login)));
+        t.logged_in();
+        assert_eq!(t.next(), Some((Instant::from_secs(100), Deadline::Session)));
     }
 }

@@ -61,6 +61,7 @@ impl Server {
         };
         self.ok(format!("{owner} has {} ({size} octets)", messages(count)));
         self.stage = Stage::Transaction(session);
+        self.k.timers.logged_in();
         self.pending = Pending::Nothing;
         self.process();
         Ok(())

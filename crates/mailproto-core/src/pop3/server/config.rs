@@ -36,6 +36,11 @@ pub struct Timeouts {
     pub write: RateDeadline,
     /// The whole session, default 2 hours; `None` for no cap.
     pub session: Option<Duration>,
+    /// Logging in, from the greeting to the TRANSACTION state, default 3 minutes (as
+    /// Dovecot's login processes); `None` for no limit. Runs whatever the client does
+    /// meanwhile (CAPA, STLS, failed tries), so a client that never logs in holds no
+    /// connection for long.
+    pub login: Option<Duration>,
     /// The TLS handshake after STLS, default 1 minute.
     pub tls_handshake: Duration,
     /// The application's answer to an event, default `None` (no limit). Time the
@@ -50,6 +55,7 @@ crate::setters::setters!(Timeouts {
     set with_write: write: RateDeadline,
     set with_tls_handshake: tls_handshake: Duration,
     into with_session: session: Option<Duration>,
+    into with_login: login: Option<Duration>,
     into with_application: application: Option<Duration>,
 });
 
@@ -62,6 +68,7 @@ impl Default for Timeouts {
             line: Duration::from_secs(2 * MIN),
             write: RateDeadline::new(Duration::from_secs(10 * MIN), 500),
             session: Some(Duration::from_secs(120 * MIN)),
+            login: Some(Duration::from_secs(3 * MIN)),
             tls_handshake: Duration::from_secs(MIN),
             application: None,
         }

@@ -229,6 +229,7 @@ impl Server {
         }
         let t = &config.timeouts;
         let kernel = KernelConfig::new(now, t.write, t.session, t.tls_handshake, t.application)
+            .login_within(t.login)
             .buffering(config.max_buffered_input);
         let mut server = Server {
             tls_active: config.tls_active,
@@ -298,6 +299,17 @@ impl Server {
         });
     }
 
+    /// Hold back every response queued (and queued meanwhile) and every command not
+    /// yet acted on until `until`: the listener's delay after a failed login, so that a
+    /// guesser's next try is read only then, whatever it pipelines. The client's
+    /// deadlines pause meanwhile (the delay is ours); the session cap, the login
+    /// deadline and shutdown still apply. Reached through
+    /// [`poll_timeout`](crate::Machine::poll_timeout) like a deadline; a later call
+    /// extends a hold, never shortens it.
+    pub fn hold_until(&mut self, now: Instant, until: Instant) {
+        crate::kernel::answer(self, now, |m| m.k.hold(until));
+    }
+
     /// Whether the connection is under TLS (implicit, or after STLS).
     pub fn is_tls(&self) -> bool {
         self.tls_active
@@ -355,7 +367,8 @@ impl Server {
 
     /// Whether the next command may be handled now.
     fn ready(&self) -> bool {
-        !matches!(self.stage, Stage::Closed | Stage::Update { .. })
+        !self.k.is_held()
+            && !matches!(self.stage, Stage::Closed | Stage::Update { .. })
             && !self.k.is_awaiting_tls()
             && matches!(self.pending, Pending::Nothing)
             && !self.k.out.is_full()

@@ -254,6 +254,7 @@ impl Server {
         match pending {
             Pending::Mail { smtputf8, binary } => {
                 if ok {
+                    self.k.timers.logged_in();
                     self.txn = Some(Transaction {
                         smtputf8,
                         binary,

@@ -167,6 +167,11 @@ pub struct Timeouts {
     pub message: Option<Duration>,
     /// The whole session, default 1 hour; `None` for no cap.
     pub session: Option<Duration>,
+    /// From the greeting to the first `MAIL` accepted, default 5 minutes; `None` for no
+    /// limit. Runs whatever the client does meanwhile (EHLO, STARTTLS, AUTH tries,
+    /// NOOP), so a client that never gets to sending mail holds no connection for long;
+    /// once a transaction opened, the other deadlines govern. Expiry: `421 4.4.2`.
+    pub first_transaction: Option<Duration>,
     /// Replies queued and not taken by the client: 5 minutes from when they were
     /// queued, extended by one second per 500 octets the client takes.
     pub write: RateDeadline,
@@ -186,6 +191,7 @@ crate::setters::setters!(Timeouts {
     set with_tls_handshake: tls_handshake: Duration,
     into with_message: message: Option<Duration>,
     into with_session: session: Option<Duration>,
+    into with_first_transaction: first_transaction: Option<Duration>,
     into with_application: application: Option<Duration>,
 });
 
@@ -198,6 +204,7 @@ impl Default for Timeouts {
             data: RateDeadline::new(Duration::from_secs(3 * MIN), 500),
             message: Some(Duration::from_secs(60 * MIN)),
             session: Some(Duration::from_secs(60 * MIN)),
+            first_transaction: Some(Duration::from_secs(5 * MIN)),
             write: RateDeadline::new(Duration::from_secs(5 * MIN), 500),
             tls_handshake: Duration::from_secs(MIN),
             application: None,

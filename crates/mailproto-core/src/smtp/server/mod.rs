@@ -210,6 +210,7 @@ impl Server {
         };
         let t = &config.timeouts;
         let kernel = KernelConfig::new(now, t.write, t.session, t.tls_handshake, t.application)
+            .login_within(t.first_transaction)
             .buffering(config.limits.max_buffered);
         let input = LineReader::new(command_max_line, config.bare_line_ending);
         Server {
@@ -262,6 +263,17 @@ impl Server {
             let reply = m.status(421, 3, 2, &text);
             m.close(CloseReason::Shutdown, Some(reply));
         });
+    }
+
+    /// Hold back every reply queued (and queued meanwhile) and every command not yet
+    /// acted on until `until`: the listener's delay after a failed login, so that a
+    /// guesser's next try is read only then, whatever it pipelines. The client's
+    /// deadlines pause meanwhile (the delay is ours); the session cap, the
+    /// first-transaction deadline and shutdown still apply. Reached through
+    /// [`poll_timeout`](crate::Machine::poll_timeout) like a deadline; a later call
+    /// extends a hold, never shortens it.
+    pub fn hold_until(&mut self, now: Instant, until: Instant) {
+        crate::kernel::answer(self, now, |m| m.k.hold(until));
     }
 
     /// Whether TLS is active (implicit TLS, or after STARTTLS and the handshake).
@@ -317,6 +329,9 @@ impl Server {
 
     /// Runs buffered input through the machine until it needs more input or an answer.
     fn process(&mut self) {
+        if self.k.is_held() {
+            return;
+        }
         loop {
             if self.pending.is_some() || self.k.out.is_full() {
                 break;
