@@ -190,12 +190,12 @@ smtp_server_start() {
     mailproto-serve)
       start_bg SERVER_PID "$WORK/server.log" "$BIN/mailproto" serve --quiet --smtp "$addr" \
         --pop3 "127.0.0.1:$(free_port)" --maildir "$maildir" --user sink:bench \
-        --max-connections 1024 --max-per-address 1024 --max-message-size 4294967296
+        --max-connections 1024 --max-per-address 1024 --connections-per-minute 0 --messages-per-minute 0 --login-failure-delay 0 --max-message-size 4294967296
       ;;
     mailproto-serve-nofsync) # diagnostic: fsync made a no-op by libeatmydata
       start_bg SERVER_PID "$WORK/server.log" eatmydata "$BIN/mailproto" serve --quiet --smtp "$addr" \
         --pop3 "127.0.0.1:$(free_port)" --maildir "$maildir" --user sink:bench \
-        --max-connections 1024 --max-per-address 1024
+        --max-connections 1024 --max-per-address 1024 --connections-per-minute 0 --messages-per-minute 0 --login-failure-delay 0
       ;;
     aiosmtpd-maildir)
       start_bg SERVER_PID "$WORK/server.log" python3 "$PEERS/aiosmtpd_sink.py" "$SERVER_PORT" \

@@ -26,7 +26,7 @@ use mailproto_smol::engine::smtp_server::Offload;
 use mailproto_std::pop3_server::{LoginAttempt, LoginError, Pop3Backend, Pop3Mailbox, Pop3Server};
 use mailproto_std::smtp_server::{HandlerFactory, SmtpHandler, SmtpServer, reply};
 use mailproto_std::tls::{SelfSigned, server_config_from_pem};
-use mailproto_std::{Listener, ListenerOptions};
+use mailproto_std::{Listener, ListenerOptions, ProxyOptions};
 
 use crate::CliResult;
 use crate::maildir::{Delivery, Maildir, Maildrop, MaildropError};
@@ -83,6 +83,33 @@ pub struct ServeArgs {
     /// listener; one more gets the busy reply (SMTP 421, POP3 -ERR [SYS/TEMP]).
     #[arg(long, default_value_t = 32)]
     pub max_per_address: usize,
+    /// New connections a minute from one client address, per listener (0: no limit);
+    /// one more gets SMTP 421 4.7.0 / POP3 -ERR [SYS/TEMP].
+    #[arg(long, default_value_t = 120, value_name = "N")]
+    pub connections_per_minute: u32,
+    /// Messages a minute from one client address (counted at MAIL; 0: no limit); one
+    /// more gets 451 4.7.1, which senders retry later.
+    #[arg(long, default_value_t = 600, value_name = "N")]
+    pub messages_per_minute: u32,
+    /// Delay before answering a failed login, in milliseconds, doubled for each failure
+    /// from the same client address in a row (kept across sessions for an hour, forgotten
+    /// at a success) up to 15 s; 0 for none.
+    #[arg(long, default_value_t = 2000, value_name = "MILLISECONDS")]
+    pub login_failure_delay: u64,
+    /// Time a client has to log in (POP3, default 180 s) or to open its first mail
+    /// transaction (SMTP, default 300 s) from connecting, in seconds.
+    #[arg(long, value_name = "SECONDS")]
+    pub login_timeout: Option<u64>,
+    /// Accept the PROXY protocol (v1 and v2) from this proxy address or network, e.g.
+    /// 127.0.0.1 or 10.0.0.0/8 (repeatable). Every listener then expects a header from
+    /// these proxies first and refuses connections from anywhere else; the client it
+    /// names counts for the limits, the handler and the logs, and HAProxy's SSL TLV
+    /// (send-proxy-v2-ssl) makes the session count as inside TLS.
+    #[arg(long = "proxy-from", value_name = "NETWORK")]
+    pub proxy_from: Vec<mailproto_std::Network>,
+    /// Time a trusted proxy has to send its PROXY header, in seconds.
+    #[arg(long, default_value_t = 5, value_name = "SECONDS")]
+    pub proxy_timeout: u64,
     /// Set the idle, line-completion, message-data and write deadlines of both servers to
     /// this many seconds, as Postfix's smtpd_timeout with smtpd_per_record_deadline = yes:
     /// a client that drips a command one byte at a time, or stops reading a RETR, is
@@ -146,6 +173,10 @@ fn deadlines(args: &ServeArgs) -> (SmtpTimeouts, Pop3Timeouts) {
     if let Some(n) = args.write_timeout {
         smtp.write = smtp.write.with_timeout(secs(n));
         pop3.write = pop3.write.with_timeout(secs(n));
+    }
+    if let Some(n) = args.login_timeout {
+        smtp.first_transaction = Some(secs(n));
+        pop3.login = Some(secs(n));
     }
     (smtp, pop3)
 }
@@ -519,10 +550,19 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
         pop3 = pop3.with_tls(tls.clone());
     }
 
-    let options = ListenerOptions::default()
+    let delay = Duration::from_millis(args.login_failure_delay);
+    let mut options = ListenerOptions::default()
         .max_connections(args.max_connections)
         .max_per_address(args.max_per_address)
+        .connections_per_minute(args.connections_per_minute)
+        .messages_per_minute(args.messages_per_minute)
+        .login_failure_delay(delay, Duration::from_secs(15).max(delay))
         .shutdown_grace(Duration::from_secs(5));
+    if !args.proxy_from.is_empty() {
+        let proxy = ProxyOptions::new(args.proxy_from.clone())
+            .header_timeout(Duration::from_secs(args.proxy_timeout.max(1)));
+        options = options.proxy(proxy);
+    }
     let mut listeners = Listeners::new(certificate);
     match args.runtime {
         RuntimeChoice::Std => {
@@ -724,6 +764,15 @@ impl Listeners {
 
 /// Run `mailproto serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> CliResult {
+    if !args.quiet {
+        // The servers' security events (failed logins with the client's address,
+        // STARTTLS/STLS injection attempts, limits hit, accept errors) on stderr.
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(std::io::stderr)
+            .with_target(false)
+            .try_init();
+    }
     let running = start(&args)?;
     // Before the banner: whoever reads it may signal at once.
     let stop = running.stopper();

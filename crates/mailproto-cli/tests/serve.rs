@@ -157,7 +157,15 @@ fn message(sender: usize, index: usize) -> Vec<u8> {
 }
 
 fn nothing_acknowledged_is_lost_under_concurrent_senders(runtime: &str) {
-    let serve = Serve::start_on(runtime, &["--quiet", "--max-connections", "64"]);
+    // 2,000 messages from one address in seconds: the per-client message rate is lifted.
+    let args = [
+        "--quiet",
+        "--max-connections",
+        "64",
+        "--messages-per-minute",
+        "0",
+    ];
+    let serve = Serve::start_on(runtime, &args);
     let addr = serve.smtp;
     let senders: Vec<_> = (0..20)
         .map(|s| {
@@ -470,7 +478,32 @@ macro_rules! on_every_runtime {
     };
 }
 
+/// `serve --proxy-from 127.0.0.2 --connections-per-minute 2`: a direct connection from
+/// 127.0.0.1 (not the proxy) is refused with `421 4.7.0`; without the proxy flag, the
+/// third connection within a minute from one address is refused the same way.
+fn limit_flags_reach_the_listener(runtime: &str) {
+    let greeting = |addr: SocketAddr| {
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut line = String::new();
+        BufReader::new(tcp).read_line(&mut line).unwrap();
+        line
+    };
+    let proxied = Serve::start_on(runtime, &["--quiet", "--proxy-from", "127.0.0.2"]);
+    let refused = greeting(proxied.smtp);
+    assert!(refused.starts_with("421 4.7.0 "), "{refused}");
+    drop(proxied);
+    let rated = Serve::start_on(runtime, &["--quiet", "--connections-per-minute", "2"]);
+    for _ in 0..2 {
+        let served = greeting(rated.smtp);
+        assert!(served.starts_with("220 "), "{served}");
+    }
+    let refused = greeting(rated.smtp);
+    assert!(refused.starts_with("421 4.7.0 "), "{refused}");
+}
+
 on_every_runtime!(
+    limit_flags_reach_the_listener,
     nothing_acknowledged_is_lost_under_concurrent_senders,
     killed_mid_data_leaves_nothing_in_new,
     pop3_deletes_only_after_quit_and_locks_the_maildrop,

@@ -36,6 +36,7 @@ pub(crate) mod kernel;
 pub mod line;
 pub mod machine;
 pub mod pop3;
+pub mod proxy;
 pub mod sasl;
 pub mod secret;
 mod setters;

@@ -24,15 +24,16 @@ pub use mailproto_core as core;
 pub mod adapter;
 pub mod aio;
 mod error;
-mod listener;
+pub mod listener;
 pub mod pop3_client;
 pub mod pop3_server;
 pub mod smtp_client;
 pub mod smtp_server;
 pub mod tls;
+pub mod trace;
 
 pub use error::Error;
-pub use listener::{Admitted, Connections, ListenerOptions};
+pub use listener::{Admitted, Connections, ListenerOptions, Network, ProxyOptions, Refused, Slot};
 
 /// Which way bytes went, for a [`Tap`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,6 +16,7 @@ use mailproto_core::pop3::{ResponseCode, Status, UniqueId, apop_digest};
 use mailproto_core::sasl::Credentials;
 use mailproto_core::secret::Secret;
 
+use crate::Admitted;
 use crate::{Error, TlsRole};
 
 /// A login attempt, in any of the forms POP3 allows.
@@ -258,12 +259,38 @@ fn misuse(e: &dyn std::fmt::Display) -> Error {
     Error::Protocol(e.to_string())
 }
 
-/// Tell the machine how a login went: with the mailbox's listing, or why not.
+/// Tell the machine how a login went: with the mailbox's listing, or why not. With the
+/// listener's `client`, a failure is answered after the client's failed-login delay
+/// (the machine holds the answer and the client's next command meanwhile) and a
+/// success forgets the client's failures.
 pub fn logged_in(
     server: &mut Server,
     now: Instant,
     result: Result<Vec<(u64, String)>, LoginError>,
+    client: Option<&Admitted>,
+    user: &str,
 ) -> Result<(), Error> {
+    match &result {
+        Ok(_) => {
+            if let Some(client) = client {
+                client.login_succeeded();
+            }
+            crate::trace::logged_in(user);
+            tracing::info!("logged in");
+        }
+        Err(LoginError::Invalid) => {
+            let delay = client.map(Admitted::login_failed).unwrap_or_default();
+            tracing::warn!(
+                client = client.map(|c| c.peer().ip().to_string()),
+                delay_ms = delay.as_millis() as u64,
+                "authentication failed"
+            );
+            if !delay.is_zero() {
+                server.hold_until(now, now + delay);
+            }
+        }
+        Err(e) => tracing::info!(error = ?e, "login refused"),
+    }
     match result {
         Ok(listing) => {
             let mut messages = Vec::with_capacity(listing.len());
@@ -326,14 +353,22 @@ pub fn deleted(server: &mut Server, now: Instant, result: io::Result<()>) -> Res
 pub struct Pop3Session<B: Pop3Backend> {
     backend: Arc<B>,
     mailbox: Option<B::Mailbox>,
+    client: Option<Admitted>,
 }
 
 impl<B: Pop3Backend> Pop3Session<B> {
     /// A session over `backend`.
     pub fn new(backend: Arc<B>) -> Self {
+        Self::for_client(backend, None)
+    }
+
+    /// A session of the listener's `client` (held until the session ends): a failed
+    /// login is answered after its failed-login delay.
+    pub fn for_client(backend: Arc<B>, client: Option<Admitted>) -> Self {
         Pop3Session {
             backend,
             mailbox: None,
+            client,
         }
     }
 
@@ -344,14 +379,19 @@ impl<B: Pop3Backend> Pop3Session<B> {
         now: Instant,
         event: Event,
     ) -> Result<Next, Error> {
+        crate::trace::pop3_event(&event);
+        let client = self.client.as_ref();
         match pop3_call(event) {
-            Some(Pop3Call::Login(login)) => match self.backend.login(login.attempt()) {
-                Ok(mailbox) => {
-                    logged_in(server, now, Ok(mailbox.list()))?;
-                    self.mailbox = Some(mailbox);
+            Some(Pop3Call::Login(login)) => {
+                let user = login.attempt().user().to_owned();
+                match self.backend.login(login.attempt()) {
+                    Ok(mailbox) => {
+                        logged_in(server, now, Ok(mailbox.list()), client, &user)?;
+                        self.mailbox = Some(mailbox);
+                    }
+                    Err(e) => logged_in(server, now, Err(e), client, &user)?,
                 }
-                Err(e) => logged_in(server, now, Err(e))?,
-            },
+            }
             Some(Pop3Call::Open(msg)) => {
                 let result = match self.mailbox.as_mut() {
                     Some(mailbox) => mailbox.open(msg as usize - 1),
@@ -613,10 +653,15 @@ impl<B> Pop3Service<B> {
 
 /// The greeting that turns away a connection over the limit (RFC 2449 §8.1:
 /// `[SYS/TEMP]`).
-pub fn busy_reply() -> Vec<u8> {
+pub fn busy_reply(refused: crate::Refused) -> Vec<u8> {
     let mut out = Vec::new();
-    let status =
-        Status::err("too many connections, try again later").with_code(ResponseCode::SysTemp);
+    let why = match refused {
+        crate::Refused::Busy => "too many connections",
+        crate::Refused::TooMany => "too many connections from your address",
+        crate::Refused::TooFast => "too many connections a minute from your address",
+        _ => "connections are accepted through the proxy only",
+    };
+    let status = Status::err(format!("{why}, try again later")).with_code(ResponseCode::SysTemp);
     let _ = status.encode(&mut out);
     out
 }

@@ -34,7 +34,7 @@ use mailproto_core::smtp::{
     EnhancedCode, ForwardPath, MailParams, RcptParams, Reply, ReplyCode, ReversePath,
 };
 
-use crate::{Error, TlsRole};
+use crate::{Admitted, Error, Refused, TlsRole};
 
 /// Decides what one SMTP connection may do and receives its messages. Every method has a
 /// default, so a sink that accepts everything implements only [`SmtpHandler::data`].
@@ -182,6 +182,10 @@ pub struct SmtpGlue {
     /// The body could not be stored: the rest is dropped and the message refused.
     failed: Option<io::Error>,
     asked: Option<Asked>,
+    /// The listener's client: its message rate and failed-login delay.
+    client: Option<Admitted>,
+    /// The user of the AUTH being decided.
+    user: Option<String>,
 }
 
 fn misuse(e: &dyn std::fmt::Display) -> Error {
@@ -194,6 +198,21 @@ impl SmtpGlue {
         SmtpGlue::default()
     }
 
+    /// A session of the listener's `client` (held until the session ends): `MAIL` past
+    /// its message rate is refused with `451 4.7.1`, and a failed AUTH is answered
+    /// after its failed-login delay.
+    pub fn for_client(client: Option<Admitted>) -> Self {
+        SmtpGlue {
+            client,
+            ..SmtpGlue::default()
+        }
+    }
+
+    /// The listener's client, if any.
+    pub fn client(&self) -> Option<&Admitted> {
+        self.client.as_ref()
+    }
+
     /// The call `event` needs, if any (VRFY and EXPN are answered here).
     pub fn on_event(
         &mut self,
@@ -202,7 +221,22 @@ impl SmtpGlue {
         event: Event,
     ) -> Result<Option<Call>, Error> {
         let (asked, call) = match event {
-            Event::Auth { credentials, .. } => (Asked::Auth, Call::Authenticate(credentials)),
+            Event::Auth { credentials, .. } => {
+                self.user = credentials.username().map(str::to_owned);
+                (Asked::Auth, Call::Authenticate(credentials))
+            }
+            Event::Mail { .. } if self.client.as_ref().is_some_and(|c| !c.message_allowed()) => {
+                let ip = self.client.as_ref().map(|c| c.peer().ip());
+                tracing::warn!(client = ?ip, "message rate limit reached");
+                let text = match ip {
+                    Some(ip) => format!("Error: too much mail from {ip}, try again later"),
+                    None => "Error: too much mail, try again later".to_owned(),
+                };
+                server
+                    .reply(now, reply(451, (4, 7, 1), &text))
+                    .map_err(|e| misuse(&e))?;
+                return Ok(None);
+            }
             Event::Mail { from, params } => (Asked::Command, Call::Mail(from, params)),
             Event::Rcpt { to, params } => (Asked::Command, Call::Rcpt(to, params)),
             Event::DataStart { .. } => (Asked::Body, Call::DataStart),
@@ -242,8 +276,30 @@ impl SmtpGlue {
             return Ok(None);
         };
         match (asked, answer) {
-            (Asked::Auth, Answer::Auth(true)) => server.auth_accept(now).map_err(|e| misuse(&e))?,
-            (Asked::Auth, _) => server.auth_reject(now).map_err(|e| misuse(&e))?,
+            (Asked::Auth, Answer::Auth(true)) => {
+                if let Some(client) = &self.client {
+                    client.login_succeeded();
+                }
+                crate::trace::logged_in(self.user.as_deref().unwrap_or(""));
+                tracing::info!("authenticated");
+                server.auth_accept(now).map_err(|e| misuse(&e))?
+            }
+            (Asked::Auth, _) => {
+                let delay = self
+                    .client
+                    .as_ref()
+                    .map(Admitted::login_failed)
+                    .unwrap_or_default();
+                tracing::warn!(
+                    client = self.client.as_ref().map(|c| c.peer().ip().to_string()),
+                    delay_ms = delay.as_millis() as u64,
+                    "authentication failed"
+                );
+                if !delay.is_zero() {
+                    server.hold_until(now, now + delay);
+                }
+                server.auth_reject(now).map_err(|e| misuse(&e))?
+            }
             (Asked::Command, Answer::Verdict(Err(refusal))) => {
                 server.reply(now, refusal).map_err(|e| misuse(&e))?
             }
@@ -301,9 +357,14 @@ pub struct SmtpSession<H> {
 impl<H: SmtpHandler> SmtpSession<H> {
     /// A session answering through `handler`.
     pub fn new(handler: H) -> Self {
+        Self::for_client(handler, None)
+    }
+
+    /// A session of the listener's `client` (see [`SmtpGlue::for_client`]).
+    pub fn for_client(handler: H, client: Option<Admitted>) -> Self {
         SmtpSession {
             handler,
-            glue: SmtpGlue::new(),
+            glue: SmtpGlue::for_client(client),
         }
     }
 
@@ -314,6 +375,7 @@ impl<H: SmtpHandler> SmtpSession<H> {
 
     /// Answer one event through `server`.
     pub fn handle(&mut self, server: &mut Server, now: Instant, event: Event) -> Result<(), Error> {
+        crate::trace::smtp_event(&event);
         let mut call = self.glue.on_event(server, now, event)?;
         while let Some(c) = call {
             let answer = answer_blocking(&mut self.handler, c);
@@ -528,13 +590,16 @@ impl<H, F: HandlerFactory<H>> SmtpService<H, F> {
     }
 }
 
-/// The greeting that turns away a connection over the limit (RFC 5321 §3.1: `421`).
-pub fn busy_reply(hostname: &str) -> Vec<u8> {
-    let busy = reply(
-        421,
-        (4, 3, 2),
-        &format!("{hostname} Too many connections, try again later"),
-    );
+/// The greeting that turns away a connection over a limit (RFC 5321 §3.1: `421`; RFC
+/// 3463: `4.3.2` system busy, `4.7.0` the client's own limit).
+pub fn busy_reply(hostname: &str, refused: Refused) -> Vec<u8> {
+    let (enhanced, why) = match refused {
+        Refused::Busy => ((4, 3, 2), "Too many connections"),
+        Refused::TooMany => ((4, 7, 0), "Too many connections from your address"),
+        Refused::TooFast => ((4, 7, 0), "Too many connections a minute from your address"),
+        _ => ((4, 7, 0), "Connections are accepted through the proxy only"),
+    };
+    let busy = reply(421, enhanced, &format!("{hostname} {why}, try again later"));
     let mut out = Vec::new();
     let _ = busy.encode(&mut out);
     out

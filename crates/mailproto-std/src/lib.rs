@@ -11,7 +11,9 @@
 #![warn(missing_docs)]
 
 pub use mailproto_core as core;
-pub use mailproto_engine::{Direction, Error, ListenerOptions, Tap, TlsRole, adapter, tls};
+pub use mailproto_engine::{
+    Direction, Error, ListenerOptions, Network, ProxyOptions, Refused, Tap, TlsRole, adapter, tls,
+};
 
 mod driver;
 mod listener;

@@ -12,16 +12,12 @@ use std::time::{Duration, Instant};
 
 use crate::ListenerOptions;
 use crate::driver::Closing;
-use mailproto_engine::Connections;
+use mailproto_engine::listener::{Backoff, refuse};
+use mailproto_engine::{Admitted, Connections, Refused, Slot};
 
 /// How long sessions told to close (at the end of the grace period) have to say the
 /// protocol's goodbye before their sockets are shut.
 pub const GOODBYE: Duration = Duration::from_secs(5);
-
-/// The first wait after an accept error, doubled on each error in a row.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
-/// The longest wait after accept errors in a row.
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 /// The sessions running, to wait for them or close them at shutdown.
 #[derive(Debug, Default)]
@@ -54,6 +50,66 @@ impl ShutdownHandle {
     pub fn is_shutting_down(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
+}
+
+/// A connection accepted and counted, its client known or still to be read from a
+/// PROXY header.
+enum Pending {
+    Admitted(Admitted),
+    Proxied(Slot, Duration),
+}
+
+impl Pending {
+    /// The admitted client: read the PROXY header first if one is due (within its
+    /// deadline, not one octet past it). `None` when the connection is to be dropped.
+    fn admit(
+        self,
+        tcp: &TcpStream,
+        peer: SocketAddr,
+        busy: &dyn Fn(Refused) -> Vec<u8>,
+    ) -> Option<Admitted> {
+        let (slot, timeout) = match self {
+            Pending::Admitted(admitted) => return Some(admitted),
+            Pending::Proxied(slot, timeout) => (slot, timeout),
+        };
+        let _ = tcp.set_read_timeout(Some(timeout.max(Duration::from_millis(1))));
+        let header = mailproto_engine::listener::read_proxy_blocking(&mut &*tcp);
+        let _ = tcp.set_read_timeout(None);
+        let client = match header {
+            Ok(client) => client,
+            Err(e) => {
+                tracing::info!(proxy = %peer, error = %e, "PROXY header refused");
+                return None;
+            }
+        };
+        match slot.admit(client.source.unwrap_or(peer)) {
+            Ok(mut admitted) => {
+                admitted.set_tls_by_proxy(client.tls);
+                Some(admitted)
+            }
+            Err(refused) => {
+                let source = client.source.unwrap_or(peer);
+                if let Ok(tcp) = tcp.try_clone() {
+                    turn_away(tcp, source, refused, busy);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// Answer a connection turned away with the busy reply, without blocking (a reply this
+/// short fits an empty socket buffer), and close it.
+fn turn_away(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    refused: Refused,
+    busy: &dyn Fn(Refused) -> Vec<u8>,
+) {
+    use std::io::Write;
+    refuse(peer, refused);
+    let _ = tcp.set_nonblocking(true);
+    let _ = (&tcp).write(&busy(refused));
 }
 
 /// A bound listening socket.
@@ -97,19 +153,21 @@ impl Listener {
         }
     }
 
-    /// Accept connections until shut down, running `session` on a thread for each; a
-    /// connection over the limit is handed to `busy` instead (which should answer with the
-    /// protocol's temporary-failure reply and return). Each session gets a [`Closing`]
+    /// Accept connections until shut down, running `session` on a thread for each with
+    /// its [`Admitted`] client; a connection over a limit is answered by the accept
+    /// loop itself with `busy`'s reply for the reason (written without blocking, no
+    /// thread) and closed. Behind a PROXY-protocol listener the header is read first,
+    /// on the session's thread, within its deadline. Each session gets a [`Closing`]
     /// set when the grace period is over: it then says goodbye and ends (within
     /// [`GOODBYE`], or its socket is shut).
     pub fn serve<S, B>(self, session: S, busy: B) -> io::Result<()>
     where
-        S: Fn(TcpStream, Closing) + Send + Sync + 'static,
-        B: Fn(TcpStream) + Send + Sync + 'static,
+        S: Fn(TcpStream, Admitted, Closing) + Send + Sync + 'static,
+        B: Fn(Refused) -> Vec<u8> + Send + Sync + 'static,
     {
         let session = Arc::new(session);
         let busy = Arc::new(busy);
-        let mut backoff = ACCEPT_BACKOFF;
+        let mut backoff = Backoff::default();
         let connections = Connections::new(self.options.clone());
         for conn in self.tcp.incoming() {
             if self.stop.load(Ordering::SeqCst) {
@@ -117,33 +175,54 @@ impl Listener {
             }
             let tcp = match conn {
                 Ok(tcp) => {
-                    backoff = ACCEPT_BACKOFF;
+                    backoff.reset();
                     tcp
                 }
                 // Out of descriptors (EMFILE/ENFILE) or memory: accepting again at once
                 // would fail again and spin; wait, longer each time in a row.
-                Err(_) => {
-                    thread::sleep(backoff);
-                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
+                Err(e) => {
+                    let delay = backoff.next();
+                    tracing::warn!(error = %e, delay_ms = delay.as_millis() as u64, "accept failed; backing off");
+                    thread::sleep(delay);
                     continue;
                 }
             };
-            let admitted = tcp.peer_addr().ok().and_then(|p| connections.admit(p.ip()));
-            let Some(admitted) = admitted else {
-                let busy = busy.clone();
-                let _ = thread::Builder::new().spawn(move || busy(tcp));
+            let Ok(peer) = tcp.peer_addr() else {
                 continue;
+            };
+            let slot = match connections.reserve() {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    turn_away(tcp, peer, refused, &*busy);
+                    continue;
+                }
+            };
+            let pending = match &self.options.proxy {
+                None => match slot.admit(peer) {
+                    Ok(admitted) => Pending::Admitted(admitted),
+                    Err(refused) => {
+                        turn_away(tcp, peer, refused, &*busy);
+                        continue;
+                    }
+                },
+                Some(proxy) if !proxy.trusts(peer.ip()) => {
+                    drop(slot);
+                    turn_away(tcp, peer, Refused::Untrusted, &*busy);
+                    continue;
+                }
+                Some(proxy) => Pending::Proxied(slot, proxy.header_timeout),
             };
             let id = self.sessions.next_id.fetch_add(1, Ordering::Relaxed);
             if let (Ok(clone), Ok(mut open)) = (tcp.try_clone(), self.sessions.open.lock()) {
                 open.insert(id, clone);
             }
             let sessions = self.sessions.clone();
-            let session = session.clone();
+            let (session, busy) = (session.clone(), busy.clone());
             let closing = self.sessions.closing.clone();
             let spawned = thread::Builder::new().spawn(move || {
-                let _admitted = admitted;
-                session(tcp, closing);
+                if let Some(admitted) = pending.admit(&tcp, peer, &*busy) {
+                    session(tcp, admitted, closing);
+                }
                 if let Ok(mut open) = sessions.open.lock() {
                     open.remove(&id);
                 }

@@ -5,12 +5,13 @@
 use std::io::Read;
 use std::net::TcpStream;
 use std::sync::Arc;
-use std::time::Duration;
 
 use mailproto_core::pop3::server::{Server, ServerConfig};
 use mailproto_core::{Instant, Machine};
 
 use crate::{Closing, Driver, Error, Listener};
+use mailproto_engine::Admitted;
+use mailproto_engine::trace;
 
 pub use mailproto_engine::pop3_server::*;
 
@@ -70,8 +71,47 @@ impl<B: Pop3Backend> Pop3Server<B> {
         implicit_tls: bool,
         closing: Option<Closing>,
     ) -> Result<(), Error> {
+        self.serve_client(tcp, None, implicit_tls, closing)
+    }
+
+    /// [`Pop3Server::serve_until`] for a client the listener admitted: its failed-login
+    /// delay applies, and a PROXY header's TLS counts as the session's.
+    pub fn serve_admitted(
+        &self,
+        tcp: TcpStream,
+        client: Admitted,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error> {
+        self.serve_client(tcp, Some(client), implicit_tls, closing)
+    }
+
+    fn serve_client(
+        &self,
+        tcp: TcpStream,
+        client: Option<Admitted>,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error> {
+        let inside_tls = implicit_tls || client.as_ref().is_some_and(Admitted::tls_by_proxy);
+        let peer = client.as_ref().map(Admitted::peer).or(tcp.peer_addr().ok());
+        let span = trace::session_span("pop3", peer, inside_tls);
+        let _entered = span.enter();
+        let result = self.session(tcp, client, implicit_tls, inside_tls, closing);
+        trace::session_end(&result);
+        result
+    }
+
+    fn session(
+        &self,
+        tcp: TcpStream,
+        client: Option<Admitted>,
+        implicit_tls: bool,
+        inside_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error> {
         let service = &self.service;
-        let machine = Server::new(Instant::ZERO, service.session_config(implicit_tls));
+        let machine = Server::new(Instant::ZERO, service.session_config(inside_tls));
         let mut driver = if implicit_tls {
             Driver::new_tls(machine, tcp, service.tls_role())?
         } else {
@@ -80,7 +120,7 @@ impl<B: Pop3Backend> Pop3Server<B> {
         if let Some(closing) = closing {
             driver.set_closing(closing, Server::shutdown);
         }
-        let mut session = Pop3Session::new(service.backend());
+        let mut session = Pop3Session::for_client(service.backend(), client);
         let mut buf = vec![0u8; crate::adapter::READ_BUF];
         while let Some(event) = driver.next_event()? {
             let now = driver.now();
@@ -96,10 +136,10 @@ impl<B: Pop3Backend> Pop3Server<B> {
     pub fn run(self, listener: Listener, implicit_tls: bool) -> std::io::Result<()> {
         let server = self.clone();
         listener.serve(
-            move |tcp, closing| {
-                let _ = server.serve_until(tcp, implicit_tls, Some(closing));
+            move |tcp, client, closing| {
+                let _ = server.serve_admitted(tcp, client, implicit_tls, Some(closing));
             },
-            busy,
+            busy_reply,
         )
     }
 }
@@ -124,10 +164,4 @@ fn stream_message(
             }
         }
     }
-}
-
-fn busy(mut tcp: TcpStream) {
-    use std::io::Write;
-    let _ = tcp.set_write_timeout(Some(Duration::from_secs(5)));
-    let _ = tcp.write_all(&busy_reply());
 }

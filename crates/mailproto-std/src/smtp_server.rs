@@ -24,14 +24,15 @@
 //! ```
 
 use std::io;
-use std::net::TcpStream;
+use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
-use std::time::Duration;
 
 use mailproto_core::Instant;
 use mailproto_core::smtp::server::{Server, ServerConfig};
 
 use crate::{Closing, Driver, Error, Listener};
+use mailproto_engine::Admitted;
+use mailproto_engine::trace;
 
 pub use mailproto_engine::smtp_server::*;
 
@@ -88,9 +89,48 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         implicit_tls: bool,
         closing: Option<Closing>,
     ) -> Result<(), Error> {
-        let peer = tcp.peer_addr().ok();
+        self.serve_client(tcp, None, implicit_tls, closing)
+    }
+
+    /// [`SmtpServer::serve_until`] for a client the listener admitted: its limits
+    /// apply, and a PROXY header's TLS counts as the session's.
+    pub fn serve_admitted(
+        &self,
+        tcp: TcpStream,
+        client: Admitted,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error> {
+        self.serve_client(tcp, Some(client), implicit_tls, closing)
+    }
+
+    fn serve_client(
+        &self,
+        tcp: TcpStream,
+        client: Option<Admitted>,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error> {
+        let inside_tls = implicit_tls || client.as_ref().is_some_and(Admitted::tls_by_proxy);
+        let peer = client.as_ref().map(Admitted::peer).or(tcp.peer_addr().ok());
+        let span = trace::session_span("smtp", peer, inside_tls);
+        let _entered = span.enter();
+        let result = self.session(tcp, peer, client, implicit_tls, inside_tls, closing);
+        trace::session_end(&result);
+        result
+    }
+
+    fn session(
+        &self,
+        tcp: TcpStream,
+        peer: Option<SocketAddr>,
+        client: Option<Admitted>,
+        implicit_tls: bool,
+        inside_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error> {
         let service = &self.service;
-        let machine = Server::new(Instant::ZERO, service.session_config(implicit_tls));
+        let machine = Server::new(Instant::ZERO, service.session_config(inside_tls));
         let mut driver = if implicit_tls {
             Driver::new_tls(machine, tcp, service.tls_role())?
         } else {
@@ -99,7 +139,7 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         if let Some(closing) = closing {
             driver.set_closing(closing, Server::shutdown);
         }
-        let mut session = SmtpSession::new(service.handler(peer));
+        let mut session = SmtpSession::for_client(service.handler(peer), client);
         while let Some(event) = driver.next_event()? {
             let now = driver.now();
             session.handle(driver.machine(), now, event)?;
@@ -113,14 +153,10 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         let server = self.clone();
         let hostname = self.service.hostname().to_owned();
         listener.serve(
-            move |tcp, closing| {
-                let _ = server.serve_until(tcp, implicit_tls, Some(closing));
+            move |tcp, client, closing| {
+                let _ = server.serve_admitted(tcp, client, implicit_tls, Some(closing));
             },
-            move |mut tcp| {
-                use std::io::Write;
-                let _ = tcp.set_write_timeout(Some(Duration::from_secs(5)));
-                let _ = tcp.write_all(&busy_reply(&hostname));
-            },
+            move |refused| busy_reply(&hostname, refused),
         )
     }
 }

@@ -191,8 +191,8 @@ impl Adapter for Std {
         implicit_tls: bool,
         options: ListenerOptions,
     ) -> Running {
-        let server = SmtpServer::new(config, move |_peer| {
-            MemSink::new(store.clone(), "alice", "wonderland")
+        let server = SmtpServer::new(config, move |peer| {
+            MemSink::new(store.clone(), "alice", "wonderland").with_peer(peer)
         })
         .with_tls(cert.server_config().unwrap());
         let listener = Listener::bind("127.0.0.1:0", options).unwrap();

@@ -26,10 +26,13 @@ fn main() -> std::io::Result<()> {
     let mut config = ServerConfig::new("localhost");
     config.extensions.pipelining = true;
     config.limits.max_message_size = 4 << 30;
-    // Every load comes from 127.0.0.1: the per-address limit is the total one.
+    // Every load comes from 127.0.0.1: the per-address limit is the total one, and
+    // the per-client rates are off.
     let options = ListenerOptions::default()
         .max_connections(max)
-        .max_per_address(max);
+        .max_per_address(max)
+        .connections_per_minute(0)
+        .messages_per_minute(0);
     match adapter.as_str() {
         "std" => {
             let server = mailproto_std::smtp_server::SmtpServer::new(config, |_| Discard);

@@ -303,12 +303,31 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
                     self.close().await;
                     return Ok(None);
                 }
-                Io::AwaitingTls => {
-                    self.handshake().await?;
-                    let now = self.now();
-                    self.machine.tls_established(now);
-                }
+                Io::AwaitingTls => match self.handshake().await {
+                    Ok(()) => {
+                        let now = self.now();
+                        self.machine.tls_established(now);
+                    }
+                    // A server's client that left or spoke no TLS after STARTTLS/STLS:
+                    // the machine closes, reporting the plaintext it discarded (an
+                    // injection attempt), and the session ends. A client sees the error.
+                    Err(e) if matches!(self.tls, TlsRole::Server(_)) => {
+                        tracing::info!(error = %e, "TLS handshake failed");
+                        self.closed = true;
+                        let now = self.now();
+                        self.machine.feed_eof(now);
+                        if self.machine.io() != Io::Closed {
+                            return Err(e);
+                        }
+                    }
+                    Err(e) => return Err(e),
+                },
                 Io::Open { wants_read: true } => self.read_once().await?,
+                // Held back until a time (a failed-login delay): wait for it, reading
+                // what comes meanwhile (kept, bounded) and noticing a close or shutdown.
+                Io::Open { wants_read: false } if self.machine.poll_timeout().is_some() => {
+                    self.read_once().await?
+                }
                 _ => return Err(Error::Idle),
             }
         }

@@ -11,8 +11,11 @@ use std::time::Duration;
 use async_channel::{Receiver, Sender};
 use futures_lite::future;
 
+use std::sync::Arc;
+
 use super::{Closing, Runtime};
-use crate::{Connections, ListenerOptions};
+use crate::listener::{Backoff, ProxyClient, proxy_client, proxy_wanted, refuse};
+use crate::{Admitted, Connections, ListenerOptions, Refused};
 
 /// Stops a running [`Listener::serve`] loop.
 #[derive(Debug, Clone)]
@@ -48,11 +51,6 @@ impl<R: Runtime> std::fmt::Debug for Listener<R> {
 /// How long sessions told to close (at the end of the grace period) have to say the
 /// protocol's goodbye before they are dropped.
 pub const GOODBYE: Duration = Duration::from_secs(5);
-
-/// The first wait after an accept error, doubled on each error in a row.
-const ACCEPT_BACKOFF: Duration = Duration::from_millis(5);
-/// The longest wait after accept errors in a row.
-const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
 
 impl<R: Runtime> Listener<R> {
     /// Bind `addr` (use port 0 for any free port) on the runtime's default executor.
@@ -101,26 +99,30 @@ impl<R: Runtime> Listener<R> {
         }
     }
 
-    /// Accept connections until shut down, spawning `session` for each; a connection
-    /// over the limit is handed to `busy` instead (which should answer with the
-    /// protocol's temporary-failure reply). Each session gets a [`Closing`] that closes
-    /// when the grace period is over: it then says goodbye and ends (within [`GOODBYE`],
-    /// or it is dropped).
+    /// Accept connections until shut down, spawning `session` for each with its
+    /// [`Admitted`] client; a connection over a limit is handed to `busy` instead with
+    /// the reason (it should answer with the protocol's temporary-failure reply). Behind
+    /// a PROXY-protocol listener the header is read first, in the connection's own task,
+    /// within its deadline. Each session gets a [`Closing`] that closes when the grace
+    /// period is over: it then says goodbye and ends (within [`GOODBYE`], or it is
+    /// dropped).
     pub async fn serve<S, SF, B, BF>(self, session: S, busy: B) -> io::Result<()>
     where
-        S: Fn(R::Tcp, SocketAddr, Closing) -> SF,
+        S: Fn(R::Tcp, Admitted, Closing) -> SF + Send + Sync + 'static,
         SF: Future<Output = ()> + Send + 'static,
-        B: Fn(R::Tcp) -> BF,
+        B: Fn(R::Tcp, Refused) -> BF + Send + Sync + 'static,
         BF: Future<Output = ()> + Send + 'static,
     {
         let connections = Connections::new(self.options.clone());
+        let session = Arc::new(session);
+        let busy = Arc::new(busy);
         // Every session holds a sender; the channel closes when the last one ends.
         let (alive, all_done) = async_channel::bounded::<()>(1);
         // Closed when the grace period is over: the sessions still running say goodbye.
         let (closing, told) = async_channel::bounded::<()>(1);
         // Closed when the goodbye period is over: the sessions still running are dropped.
         let (kill, killed) = async_channel::bounded::<()>(1);
-        let mut backoff = ACCEPT_BACKOFF;
+        let mut backoff = Backoff::default();
         loop {
             let accept = async { Some(self.runtime.accept(&self.tcp).await) };
             let stopped = async {
@@ -132,14 +134,16 @@ impl<R: Runtime> Listener<R> {
             };
             let (tcp, peer) = match conn {
                 Ok(conn) => {
-                    backoff = ACCEPT_BACKOFF;
+                    backoff.reset();
                     conn
                 }
-                Err(_) => {
+                Err(e) => {
                     // Out of descriptors (EMFILE/ENFILE) or memory: accepting again at
                     // once would fail again and spin; wait, longer each time in a row.
+                    let delay = backoff.next();
+                    tracing::warn!(error = %e, delay_ms = delay.as_millis() as u64, "accept failed; backing off");
                     let wait = async {
-                        self.runtime.sleep(backoff).await;
+                        self.runtime.sleep(delay).await;
                         true
                     };
                     let stopped = async {
@@ -149,24 +153,67 @@ impl<R: Runtime> Listener<R> {
                     if !future::or(wait, stopped).await {
                         break;
                     }
-                    backoff = (backoff * 2).min(ACCEPT_BACKOFF_MAX);
                     continue;
                 }
             };
             R::tune(&tcp);
-            let Some(admitted) = connections.admit(peer.ip()) else {
-                self.runtime.spawn(busy(tcp));
-                continue;
+            let slot = match connections.reserve() {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    refuse(peer, refused);
+                    self.runtime.spawn(busy(tcp, refused));
+                    continue;
+                }
             };
-            let alive = alive.clone();
-            let killed = killed.clone();
-            let fut = session(tcp, peer, told.clone());
+            let proxy = self.options.proxy.clone();
+            let (session, busy) = (session.clone(), busy.clone());
+            let (alive, killed, told) = (alive.clone(), killed.clone(), told.clone());
+            let runtime = self.runtime.clone();
             self.runtime.spawn(async move {
+                let mut tcp = tcp;
+                let admitted = match proxy {
+                    None => slot.admit(peer),
+                    Some(proxy) if !proxy.trusts(peer.ip()) => {
+                        drop(slot);
+                        Err(Refused::Untrusted)
+                    }
+                    Some(proxy) => {
+                        let header = read_proxy(&mut tcp);
+                        let deadline = async {
+                            runtime.sleep(proxy.header_timeout).await;
+                            Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "no PROXY header in time",
+                            ))
+                        };
+                        match future::or(header, deadline).await {
+                            Ok(client) => {
+                                let source = client.source.unwrap_or(peer);
+                                slot.admit(source).map(|mut a| {
+                                    a.set_tls_by_proxy(client.tls);
+                                    a
+                                })
+                            }
+                            Err(e) => {
+                                tracing::info!(proxy = %peer, error = %e, "PROXY header refused");
+                                return;
+                            }
+                        }
+                    }
+                };
+                let admitted = match admitted {
+                    Ok(a) => a,
+                    Err(refused) => {
+                        refuse(peer, refused);
+                        busy(tcp, refused).await;
+                        return;
+                    }
+                };
+                let fut = session(tcp, admitted, told);
                 future::or(fut, async {
                     let _ = killed.recv().await;
                 })
                 .await;
-                drop(admitted);
                 drop(alive);
             });
         }
@@ -197,5 +244,22 @@ impl<R: Runtime> Listener<R> {
             let _ = all_done.recv().await;
         }
         Ok(())
+    }
+}
+
+/// Read a PROXY header, not one octet past it.
+async fn read_proxy<T: futures_lite::AsyncRead + Unpin>(tcp: &mut T) -> io::Result<ProxyClient> {
+    use futures_lite::AsyncReadExt;
+    let mut buf = Vec::new();
+    loop {
+        let want = proxy_wanted(&buf);
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        tcp.read_exact(&mut buf[start..]).await?;
+        match proxy_client(&buf) {
+            Ok(Some(client)) => return Ok(client),
+            Ok(None) => {}
+            Err(e) => return Err(io::Error::new(io::ErrorKind::InvalidData, e)),
+        }
     }
 }

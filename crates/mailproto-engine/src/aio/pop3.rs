@@ -14,6 +14,9 @@ use mailproto_core::secret::Secret;
 use mailproto_core::{Instant, Machine};
 
 use super::{Closing, Driver, Listener, Runtime, Tls, connect_tcp};
+use tracing::Instrument;
+
+use crate::Admitted;
 use crate::pop3_client::{Pop3Options, Reply, Security, Step, retr_all, step};
 use crate::pop3_server::{
     AsyncMessage, AsyncPop3Backend, AsyncPop3Mailbox, Pop3Call, Pop3Service, Streamed, busy_reply,
@@ -91,7 +94,61 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
         S: AsyncRead + AsyncWrite + Unpin,
         R: Tls<S>,
     {
-        let machine = Server::new(Instant::ZERO, self.service.session_config(implicit_tls));
+        self.serve_client(stream, None, implicit_tls, closing).await
+    }
+
+    /// [`Pop3Server::serve_until`] for a client the listener admitted: its failed-login
+    /// delay applies, and a PROXY header's TLS counts as the session's.
+    pub async fn serve_admitted<S>(
+        &self,
+        stream: S,
+        client: Admitted,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
+    {
+        self.serve_client(stream, Some(client), implicit_tls, closing)
+            .await
+    }
+
+    async fn serve_client<S>(
+        &self,
+        stream: S,
+        client: Option<Admitted>,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
+    {
+        let inside_tls = implicit_tls || client.as_ref().is_some_and(Admitted::tls_by_proxy);
+        let peer = client.as_ref().map(Admitted::peer);
+        let span = crate::trace::session_span("pop3", peer, inside_tls);
+        let result = self
+            .session(stream, client.as_ref(), implicit_tls, inside_tls, closing)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| crate::trace::session_end(&result));
+        result
+    }
+
+    async fn session<S>(
+        &self,
+        stream: S,
+        client: Option<&Admitted>,
+        implicit_tls: bool,
+        inside_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
+    {
+        let machine = Server::new(Instant::ZERO, self.service.session_config(inside_tls));
         let role = self.service.tls_role();
         let runtime = self.runtime.clone();
         let mut driver = if implicit_tls {
@@ -106,11 +163,13 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
         let mut mailbox: Option<B::Mailbox> = None;
         let mut buf = vec![0u8; crate::adapter::READ_BUF];
         while let Some(event) = driver.next_event().await? {
+            crate::trace::pop3_event(&event);
             let Some(call) = pop3_call(event) else {
                 continue;
             };
             match call {
                 Pop3Call::Login(login) => {
+                    let user = login.attempt().user().to_owned();
                     let login = backend.login(login.attempt());
                     let Some(result) = driver.within_deadlines(login).await else {
                         // The machine answered for the backend and closed: flush, end.
@@ -119,10 +178,10 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
                     let now = driver.now();
                     match result {
                         Ok(opened) => {
-                            logged_in(driver.machine(), now, Ok(opened.list()))?;
+                            logged_in(driver.machine(), now, Ok(opened.list()), client, &user)?;
                             mailbox = Some(opened);
                         }
-                        Err(e) => logged_in(driver.machine(), now, Err(e))?,
+                        Err(e) => logged_in(driver.machine(), now, Err(e), client, &user)?,
                     }
                 }
                 Pop3Call::Open(msg) => {
@@ -164,14 +223,17 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
         let server = self.clone();
         listener
             .serve(
-                move |tcp, _peer, closing| {
+                move |tcp, client, closing| {
                     let server = server.clone();
                     async move {
-                        let _ = server.serve_until(tcp, implicit_tls, Some(closing)).await;
+                        let closing = Some(closing);
+                        let _ = server
+                            .serve_admitted(tcp, client, implicit_tls, closing)
+                            .await;
                     }
                 },
-                |mut tcp| async move {
-                    let _ = tcp.write_all(&busy_reply()).await;
+                |mut tcp, refused| async move {
+                    let _ = tcp.write_all(&busy_reply(refused)).await;
                     let _ = tcp.flush().await;
                 },
             )

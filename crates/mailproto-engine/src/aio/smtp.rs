@@ -13,6 +13,9 @@ use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{Capabilities, Reply};
 
 use super::{Closing, Driver, Listener, Runtime, Tls, connect_tcp};
+use tracing::Instrument;
+
+use crate::Admitted;
 use crate::pop3_client::Security;
 use crate::smtp_client::{
     Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, reset_step,
@@ -100,7 +103,64 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
         S: AsyncRead + AsyncWrite + Unpin,
         R: Tls<S>,
     {
-        let machine = Server::new(Instant::ZERO, self.service.session_config(implicit_tls));
+        self.serve_client(stream, peer, None, implicit_tls, closing)
+            .await
+    }
+
+    /// [`SmtpServer::serve_until`] for a client the listener admitted: its limits
+    /// apply, and a PROXY header's TLS counts as the session's.
+    pub async fn serve_admitted<S>(
+        &self,
+        stream: S,
+        client: Admitted,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
+    {
+        let peer = Some(client.peer());
+        self.serve_client(stream, peer, Some(client), implicit_tls, closing)
+            .await
+    }
+
+    async fn serve_client<S>(
+        &self,
+        stream: S,
+        peer: Option<SocketAddr>,
+        client: Option<Admitted>,
+        implicit_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
+    {
+        let inside_tls = implicit_tls || client.as_ref().is_some_and(Admitted::tls_by_proxy);
+        let span = crate::trace::session_span("smtp", peer, inside_tls);
+        let result = self
+            .session(stream, peer, client, implicit_tls, inside_tls, closing)
+            .instrument(span.clone())
+            .await;
+        span.in_scope(|| crate::trace::session_end(&result));
+        result
+    }
+
+    async fn session<S>(
+        &self,
+        stream: S,
+        peer: Option<SocketAddr>,
+        client: Option<Admitted>,
+        implicit_tls: bool,
+        inside_tls: bool,
+        closing: Option<Closing>,
+    ) -> Result<(), Error>
+    where
+        S: AsyncRead + AsyncWrite + Unpin,
+        R: Tls<S>,
+    {
+        let machine = Server::new(Instant::ZERO, self.service.session_config(inside_tls));
         let role = self.service.tls_role();
         let runtime = self.runtime.clone();
         let mut driver = if implicit_tls {
@@ -112,9 +172,10 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
             driver.set_closing(closing, Server::shutdown);
         }
         let mut handler = self.service.handler(peer);
-        let mut glue = SmtpGlue::new();
+        let mut glue = SmtpGlue::for_client(client);
         while let Some(event) = driver.next_event().await? {
             let now = driver.now();
+            crate::trace::smtp_event(&event);
             let mut call = glue.on_event(driver.machine(), now, event)?;
             // The session reads nothing while the handler decides: a handler slow to take
             // body chunks holds the client back (at most one read is queued).
@@ -138,20 +199,20 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
         R: Runtime + Tls<<R as Runtime>::Tcp>,
     {
         let server = self.clone();
-        let busy = busy_reply(self.service.hostname());
+        let hostname = self.service.hostname().to_owned();
         listener
             .serve(
-                move |tcp, peer, closing| {
+                move |tcp, client, closing| {
                     let server = server.clone();
                     async move {
                         let closing = Some(closing);
                         let _ = server
-                            .serve_until(tcp, Some(peer), implicit_tls, closing)
+                            .serve_admitted(tcp, client, implicit_tls, closing)
                             .await;
                     }
                 },
-                move |mut tcp| {
-                    let busy = busy.clone();
+                move |mut tcp, refused| {
+                    let busy = busy_reply(&hostname, refused);
                     async move {
                         let _ = tcp.write_all(&busy).await;
                         let _ = tcp.flush().await;

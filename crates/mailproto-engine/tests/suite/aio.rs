@@ -252,8 +252,8 @@ impl<E: Executor> Adapter for Aio<E> {
     ) -> Running {
         let tls = cert.server_config().unwrap();
         start::<E, _>(options, move |listener| {
-            let server = SmtpServer::<E::R, _, _>::new(config, move |_peer| {
-                Offload::new(MemSink::new(store.clone(), "alice", "wonderland"))
+            let server = SmtpServer::<E::R, _, _>::new(config, move |peer| {
+                Offload::new(MemSink::new(store.clone(), "alice", "wonderland").with_peer(peer))
             })
             .with_runtime(listener.runtime().clone())
             .with_tls(tls);

@@ -83,7 +83,7 @@ pub fn graceful_shutdown<A: Adapter>() {
 }
 
 /// A client connecting from `source` (a loopback address of its own).
-fn connect_from(source: &str, port: u16) -> BufReader<TcpStream> {
+pub fn connect_from(source: &str, port: u16) -> BufReader<TcpStream> {
     let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
     let source: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
     socket.bind(&source.into()).unwrap();
@@ -112,7 +112,7 @@ pub fn one_address_cannot_lock_out_the_others<A: Adapter>() {
             served += 1;
             idle.push(c);
         } else {
-            assert!(first.starts_with("421 "), "{first}");
+            assert!(first.starts_with("421 4.7.0 "), "{first}");
             assert_eq!(line(&mut c), "", "the turned-away connection is closed");
         }
     }
@@ -153,6 +153,57 @@ pub fn pop3_graceful_shutdown<A: Adapter>() {
     );
 }
 
+/// A failed login from 127.0.0.1 is answered only after that address's delay (its next
+/// try waits with it), while a client from 127.0.0.2 logs in at once; the held session
+/// still ends at shutdown.
+pub fn failed_logins_are_slowed_per_address<A: Adapter>() {
+    let cert = cert();
+    let options = ListenerOptions::default()
+        .login_failure_delay(Duration::from_secs(120), Duration::from_secs(120))
+        .shutdown_grace(Duration::from_millis(200));
+    let backend = MemBackend::with_user("alice", "secret", &[b"Subject: a\r\n\r\nx\r\n"]);
+    let config = Pop3Config::default().with_plaintext_login(true);
+    let server = A::pop3_server_with(backend, config, &cert, false, options);
+    let mut guesser = connect_from("127.0.0.1", server.port());
+    assert!(line(&mut guesser).starts_with("+OK"));
+    guesser.get_mut().write_all(b"USER alice\r\n").unwrap();
+    assert!(line(&mut guesser).starts_with("+OK"));
+    guesser
+        .get_mut()
+        .write_all(b"PASS guess\r\nUSER alice\r\nPASS secret\r\n")
+        .unwrap();
+    // The other address is served meanwhile, at once.
+    let mut other = connect_from("127.0.0.2", server.port());
+    assert!(line(&mut other).starts_with("+OK"));
+    for command in ["USER alice\r\n", "PASS secret\r\n"] {
+        other.get_mut().write_all(command.as_bytes()).unwrap();
+        let reply = line(&mut other);
+        assert!(reply.starts_with("+OK"), "{command:?}: {reply}");
+    }
+    // By now the guesser's answer would long be there without the delay.
+    guesser
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut early = String::new();
+    let read = guesser.read_line(&mut early);
+    assert!(
+        read.is_err() && early.is_empty(),
+        "the failed login was answered at once: {early:?}"
+    );
+    drop(other);
+    guesser
+        .get_ref()
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    drop(server);
+    // Shutdown reaches the held session: it ends with the failure and the goodbye.
+    let mut rest = String::new();
+    while guesser.read_line(&mut rest).is_ok_and(|n| n > 0) {}
+    assert!(rest.contains("-ERR [AUTH]"), "{rest:?}");
+    assert!(!rest.contains("+OK"), "the held try was not run: {rest:?}");
+}
+
 /// The listener cases as `#[test]` functions for one adapter.
 #[macro_export]
 macro_rules! listener_cases {
@@ -169,6 +220,11 @@ macro_rules! listener_cases {
         fn listener_one_address_cannot_lock_out_the_others() {
             suite::listener::one_address_cannot_lock_out_the_others::<$adapter>();
         }
+        #[test]
+        fn listener_failed_logins_are_slowed_per_address() {
+            suite::listener::failed_logins_are_slowed_per_address::<$adapter>();
+        }
+
         #[test]
         fn listener_pop3_graceful_shutdown() {
             suite::listener::pop3_graceful_shutdown::<$adapter>();

@@ -125,6 +125,8 @@ pub struct Stored {
     pub to: Vec<String>,
     pub data: Vec<u8>,
     pub authenticated: Option<String>,
+    /// The client's address as the handler was told it.
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 /// An SMTP handler storing messages in memory: accepts every recipient except local
@@ -136,9 +138,16 @@ pub struct MemSink {
     to: Vec<String>,
     data: Vec<u8>,
     authenticated: Option<String>,
+    peer: Option<std::net::SocketAddr>,
 }
 
 impl MemSink {
+    /// The client's address, as the factory was given it.
+    pub fn with_peer(mut self, peer: Option<std::net::SocketAddr>) -> Self {
+        self.peer = peer;
+        self
+    }
+
     pub fn new(store: Arc<Mutex<Vec<Stored>>>, user: &str, password: &str) -> Self {
         MemSink {
             store,
@@ -147,6 +156,7 @@ impl MemSink {
             to: Vec::new(),
             data: Vec::new(),
             authenticated: None,
+            peer: None,
         }
     }
 }
@@ -194,6 +204,7 @@ impl mailproto_engine::smtp_server::SmtpHandler for MemSink {
             to: std::mem::take(&mut self.to),
             data: std::mem::take(&mut self.data),
             authenticated: self.authenticated.clone(),
+            peer: self.peer,
         });
         Ok(())
     }

@@ -11,8 +11,10 @@ pub mod aio;
 pub mod listener;
 pub mod mem;
 pub mod pop3;
+pub mod proxy;
 pub mod smtp;
 pub mod timeouts;
+pub mod tracing;
 pub mod waiting;
 
 use std::net::SocketAddr;
@@ -226,8 +228,9 @@ pub fn recorded(
 macro_rules! adapter_suite {
     ($adapter:ty) => {
         $crate::pop3_cases!($adapter);
-        $crate::smtp_cases!($adapter);
         $crate::listener_cases!($adapter);
+        $crate::proxy_cases!($adapter);
+        $crate::tracing_cases!($adapter);
         $crate::timeout_cases!($adapter);
         $crate::waiting_cases!($adapter);
     };
