@@ -124,3 +124,11 @@ done
 seed pop3_response_parse statuses '\x00' '+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n-ERR [IN-USE] maildrop locked\r\n-ERR [SYS/TEMP/EXTRA] later\r\n+OK [Foo/Bar] text\r\n+OK\r\n-ERR\r\n+OK 2 320\r\n+OK 1 120\r\n+OK 2 QhdPYR:00WBw1Ph7x7\r\n+ VXNlcm5hbWU6\r\n+ \r\n'
 seed pop3_response_parse listings '\x01' '1 120\r\n2 200\r\n1 whqtswO00WBw418f9t5JxYwZ\r\n0 1\r\n1 \r\n'
 seed pop3_response_parse capa '\x00' 'TOP\r\nUSER\r\nSASL PLAIN LOGIN CRAM-MD5\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\nPIPELINING\r\nUIDL\r\nSTLS\r\nUTF8 USER\r\nEXPIRE 30 USER\r\nEXPIRE NEVER\r\nLOGIN-DELAY 900\r\nIMPLEMENTATION Shlemazle-Plotz-v302\r\nX-OTHER a b\r\n'
+
+# PROXY protocol headers (the proxy target takes the bytes as they are): v1 TCP4, TCP6,
+# UNKNOWN, and HAProxy's v2 send-proxy-v2-ssl shape (TCP over IPv4 with an SSL TLV).
+seed proxy v1-tcp4 '' 'PROXY TCP4 192.168.0.1 192.168.0.11 56324 443\r\nEHLO x\r\n'
+seed proxy v1-tcp6 '' 'PROXY TCP6 2001:db8::1 ::1 4000 25\r\n'
+seed proxy v1-unknown '' 'PROXY UNKNOWN ffff::1 ::1 1 2\r\n'
+seed proxy v2-ssl '' '\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x1e\x7f\x00\x00\x02\x7f\x00\x00\x01\x9c\x40\x01\xbb\x20\x00\x0f\x01\x00\x00\x00\x00\x21\x00\x07TLSv1.3'
+seed proxy v2-local '' '\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00'

@@ -11,6 +11,7 @@ use std::io::{BufRead, BufReader, Cursor, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -27,6 +28,8 @@ struct Serve {
     smtp: SocketAddr,
     pop3: SocketAddr,
     dir: tempfile::TempDir,
+    /// What the server logged on stderr after its banner.
+    log: Arc<Mutex<String>>,
 }
 
 impl Drop for Serve {
@@ -40,8 +43,23 @@ impl Serve {
     /// Start on free loopback ports with users alice and bob, sessions run by
     /// `runtime` (`std`, `smol` or `tokio`).
     fn start_on(runtime: &str, extra: &[&str]) -> Serve {
+        Self::start_under(None, runtime, extra)
+    }
+
+    /// [`Serve::start_on`], run by `wrapper` (e.g. `prlimit` and its arguments) when
+    /// given.
+    fn start_under(wrapper: Option<&[&str]>, runtime: &str, extra: &[&str]) -> Serve {
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mailproto"))
+        let binary = env!("CARGO_BIN_EXE_mailproto");
+        let mut command = match wrapper {
+            Some([program, args @ ..]) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(binary);
+                c
+            }
+            _ => Command::new(binary),
+        };
+        let mut child = command
             .args(["serve", "--smtp", "127.0.0.1:0", "--pop3", "127.0.0.1:0"])
             .args(["--user", "alice:wonderland", "--user", "bob:builder"])
             .args(["--runtime", runtime])
@@ -57,9 +75,16 @@ impl Serve {
         let mut stderr = BufReader::new(child.stderr.take().unwrap());
         stderr.read_line(&mut first).unwrap();
         // Keep draining the log so the server never blocks on a full pipe.
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = log.clone();
         thread::spawn(move || {
-            let mut sink = Vec::new();
-            let _ = stderr.read_to_end(&mut sink);
+            let mut line = String::new();
+            while stderr.read_line(&mut line).is_ok_and(|n| n > 0) {
+                sink.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .push_str(&line);
+                line.clear();
+            }
         });
         let word_after = |key: &str| -> SocketAddr {
             let rest = first
@@ -73,6 +98,7 @@ impl Serve {
             pop3: word_after("POP3"),
             child,
             dir,
+            log,
         }
     }
 
@@ -502,7 +528,57 @@ fn limit_flags_reach_the_listener(runtime: &str) {
     assert!(refused.starts_with("421 4.7.0 "), "{refused}");
 }
 
+/// Under `prlimit --nofile`, connections that exhaust the server's descriptors make its
+/// accept fail (EMFILE): the accept loop logs each failure with a wait that grows from
+/// 5 ms, doubling (no spin), and serves again once descriptors are free.
+fn accept_errors_back_off_when_descriptors_run_out(runtime: &str) {
+    let test = &format!("{runtime} accept_errors_back_off_when_descriptors_run_out");
+    let Some(prlimit) = mailproto_testkit::program(test, "prlimit") else {
+        return;
+    };
+    let prlimit = prlimit.to_string_lossy().into_owned();
+    let wrapper = [prlimit.as_str(), "--nofile=48:48", "--"];
+    let extra = ["--max-per-address", "1000", "--connections-per-minute", "0"];
+    let serve = Serve::start_under(Some(&wrapper), runtime, &extra);
+    let mut open = Vec::new();
+    for _ in 0..100 {
+        match TcpStream::connect(serve.smtp) {
+            Ok(tcp) => open.push(tcp),
+            Err(_) => break,
+        }
+    }
+    let start = std::time::Instant::now();
+    let delays = loop {
+        let log = serve.log.lock().unwrap().clone();
+        let delays: Vec<u64> = log
+            .lines()
+            .filter(|l| l.contains("accept failed"))
+            .filter_map(|l| l.split("delay_ms=").nth(1))
+            .filter_map(|d| d.split_whitespace().next()?.parse().ok())
+            .collect();
+        if delays.len() >= 5 || start.elapsed() > Duration::from_secs(20) {
+            break delays;
+        }
+        thread::yield_now();
+    };
+    let log = serve.log.lock().unwrap().clone();
+    assert!(delays.len() >= 5, "accept errors logged: {delays:?}\n{log}");
+    assert_eq!(
+        &delays[..5],
+        [5, 10, 20, 40, 80],
+        "growing waits: {delays:?}"
+    );
+    drop(open);
+    // Descriptors free again: the next client is served (within the longest wait).
+    let tcp = TcpStream::connect(serve.smtp).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut line = String::new();
+    BufReader::new(tcp).read_line(&mut line).unwrap();
+    assert!(line.starts_with("220 "), "{line}");
+}
+
 on_every_runtime!(
+    accept_errors_back_off_when_descriptors_run_out,
     limit_flags_reach_the_listener,
     nothing_acknowledged_is_lost_under_concurrent_senders,
     killed_mid_data_leaves_nothing_in_new,

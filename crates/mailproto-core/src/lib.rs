@@ -45,6 +45,7 @@ pub mod snippet;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod time;
+pub mod transcript;
 
 pub use machine::{Io, Machine, Misuse};
 pub use time::{Deadline, Instant};

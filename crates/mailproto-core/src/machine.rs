@@ -127,6 +127,19 @@ pub trait Machine {
     /// The TLS handshake the machine asked for ([`Io::AwaitingTls`]) completed; the
     /// session restarts as the RFC says (SMTP: EHLO again; POP3: CAPA cache dropped).
     fn tls_established(&mut self, now: Instant);
+
+    /// Start (or stop) keeping a [transcript](crate::transcript) of the session for
+    /// [`Machine::poll_transcript`]: the lines received, credentials masked, and the
+    /// status lines sent. Off by default; machines that keep none ignore it.
+    fn record_transcript(&mut self, on: bool) {
+        let _ = on;
+    }
+
+    /// The next transcript line, once [`Machine::record_transcript`] turned it on.
+    #[must_use]
+    fn poll_transcript(&mut self) -> Option<crate::transcript::Line> {
+        None
+    }
 }
 
 /// A call the machine refused: what was wrong (`kind`, the machine's own enum), which

@@ -1,12 +1,14 @@
 //! What the servers tell `tracing`: one span per session (protocol, peer, TLS, the user
-//! once logged in), an event per protocol event at `debug` (the machines' own events,
-//! whose `Debug` never shows a credential), and the security events at `warn`: a
+//! once logged in), at `debug` the session's transcript (every command and status line,
+//! credentials masked, from the machine) and an event per protocol event (the machines'
+//! own events, whose `Debug` never shows a credential), and the security events at `warn`: a
 //! STARTTLS/STLS injection attempt, a failed login with the client's address, a limit
 //! hit, a session that ended in an error. Nothing is printed unless the application
 //! installs a subscriber.
 
 use std::net::SocketAddr;
 
+use mailproto_core::Machine;
 use mailproto_core::pop3::server::Event as Pop3Event;
 use mailproto_core::smtp::server::Event as SmtpEvent;
 
@@ -62,6 +64,22 @@ pub fn pop3_event(event: &Pop3Event) {
 
 fn login(user: &str) {
     tracing::debug!(user, "login");
+}
+
+/// Keep the machine's transcript when `debug` events are wanted here (see
+/// [`transcript`]).
+pub fn start_transcript<M: Machine>(machine: &mut M) {
+    if tracing::enabled!(tracing::Level::DEBUG) {
+        machine.record_transcript(true);
+    }
+}
+
+/// The lines the machine recorded since the last call, one `debug` event each (`C: …`
+/// received, `S: …` sent; credentials masked, message contents left out by the machine).
+pub fn transcript<M: Machine>(machine: &mut M) {
+    while let Some(line) = machine.poll_transcript() {
+        tracing::debug!(line = %line, "transcript");
+    }
 }
 
 /// The client logged in as `user`: the session span says so from now on.

@@ -109,8 +109,9 @@ impl<M: Machine + std::fmt::Debug> std::fmt::Debug for Driver<M> {
 impl<M: Machine> Driver<M> {
     /// Drive `machine` over a plaintext connection; `tls` is used if the machine asks for
     /// STARTTLS/STLS.
-    pub fn new(machine: M, tcp: TcpStream, tls: TlsRole) -> Self {
+    pub fn new(mut machine: M, tcp: TcpStream, tls: TlsRole) -> Self {
         mailproto_engine::adapter::tune_tcp(&tcp);
+        mailproto_engine::trace::start_transcript(&mut machine);
         let peer = tcp.peer_addr().ok();
         Driver {
             machine,
@@ -203,6 +204,7 @@ impl<M: Machine> Driver<M> {
     /// deadline (a peer that stops reading hits the write deadline: the machine is told
     /// and closes). Bytes are reported with `transmitted` as the socket takes them.
     pub fn flush(&mut self) -> Result<(), Error> {
+        mailproto_engine::trace::transcript(&mut self.machine);
         loop {
             self.out.clear();
             if self.machine.poll_transmit(&mut self.out) == 0 {

@@ -85,6 +85,8 @@ pub(crate) struct Kernel<E> {
     tls_injection: fn(usize) -> E,
     /// Until when replies and further commands are held back (see [`Kernel::hold`]).
     held_until: Option<Instant>,
+    /// The transcript, when the application keeps one.
+    pub(crate) transcript: Option<crate::transcript::Transcript>,
 }
 
 impl<E: core::fmt::Debug> core::fmt::Debug for Kernel<E> {
@@ -177,6 +179,20 @@ impl<E> Kernel<E> {
             tls_switches: 0,
             tls_injection,
             held_until: None,
+            transcript: None,
+        }
+    }
+
+    /// Where the next queued output starts, for [`Kernel::record_sent`].
+    pub(crate) fn queued_len(&self) -> usize {
+        self.out.queued().len()
+    }
+
+    /// Note the output queued since `from` (every line when `all_lines`, else its
+    /// first with a count of the rest).
+    pub(crate) fn record_sent(&mut self, from: usize, all_lines: bool) {
+        if let Some(t) = self.transcript.as_mut() {
+            t.sent(self.out.queued().get(from..).unwrap_or_default(), all_lines);
         }
     }
 
@@ -607,6 +623,27 @@ macro_rules! impl_machine {
 
             fn tls_established(&mut self, now: crate::time::Instant) {
                 crate::kernel::tls_established(self, now)
+            }
+
+            fn record_transcript(&mut self, on: bool) {
+                let k = &mut self.$kernel;
+                match (on, k.transcript.is_some()) {
+                    (true, false) => {
+                        let mut t = crate::transcript::Transcript::default();
+                        // A server's output queued so far (its greeting) is told too; a
+                        // client's may hold a credential.
+                        if !k.out.wipes() {
+                            t.sent(k.out.queued(), true);
+                        }
+                        k.transcript = Some(t);
+                    }
+                    (false, true) => k.transcript = None,
+                    _ => {}
+                }
+            }
+
+            fn poll_transcript(&mut self) -> Option<crate::transcript::Line> {
+                self.$kernel.transcript.as_mut()?.poll()
             }
         }
     };

@@ -49,6 +49,16 @@ impl Output {
         &mut self.buf
     }
 
+    /// Whether output is zeroed once handed out (it may hold a credential).
+    pub(crate) fn wipes(&self) -> bool {
+        self.wipe
+    }
+
+    /// What is queued and not yet handed out.
+    pub(crate) fn queued(&self) -> &[u8] {
+        &self.buf
+    }
+
     /// Everything queued may go out.
     pub(crate) fn release(&mut self) {
         self.ready = self.buf.len();

@@ -132,7 +132,8 @@ const IO_BUDGET: u32 = 32;
 impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
     /// Drive `machine` over a plaintext stream on `runtime`; `tls` is used if the machine
     /// asks for STARTTLS/STLS.
-    pub fn new(runtime: R, machine: M, stream: S, tls: TlsRole) -> Self {
+    pub fn new(runtime: R, mut machine: M, stream: S, tls: TlsRole) -> Self {
+        crate::trace::start_transcript(&mut machine);
         Driver {
             machine,
             stream: Stream::Plain(stream),
@@ -230,6 +231,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
     /// deadline (a peer that stops reading hits the write deadline: the machine is told
     /// and closes). Bytes are reported with `transmitted` as the stream takes them.
     pub async fn flush(&mut self) -> Result<(), Error> {
+        crate::trace::transcript(&mut self.machine);
         loop {
             self.out.clear();
             if self.machine.poll_transmit(&mut self.out) == 0 {

@@ -284,3 +284,138 @@ impl<E: Executor> Adapter for Aio<E> {
         Ok(Box::new(AioSmtp::<E>(client)))
     }
 }
+
+/// A runtime whose first accepts fail (as with EMFILE) and whose sleeps after those
+/// failures are virtual: they complete at once and are recorded, so the test sees the
+/// listener's waits without waiting them.
+#[derive(Clone, Default)]
+struct Faulty<R> {
+    inner: R,
+    failures: Arc<std::sync::atomic::AtomicUsize>,
+    /// Set by a failed accept, taken by the sleep that follows it.
+    failed: Arc<std::sync::atomic::AtomicBool>,
+    waits: Arc<Mutex<Vec<std::time::Duration>>>,
+}
+
+impl<R: Runtime> Runtime for Faulty<R> {
+    type Tcp = R::Tcp;
+    type TcpListener = R::TcpListener;
+
+    fn sleep(&self, duration: std::time::Duration) -> impl Future<Output = ()> + Send {
+        use std::sync::atomic::Ordering;
+        let virtual_wait = self.failed.swap(false, Ordering::SeqCst);
+        if virtual_wait {
+            self.waits.lock().unwrap().push(duration);
+        }
+        let real = self.inner.sleep(duration);
+        async move {
+            if !virtual_wait {
+                real.await;
+            }
+        }
+    }
+    fn spawn(&self, task: impl Future<Output = ()> + Send + 'static) {
+        self.inner.spawn(task)
+    }
+    fn resolve(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> impl Future<Output = std::io::Result<Vec<std::net::SocketAddr>>> + Send {
+        self.inner.resolve(host, port)
+    }
+    fn connect(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> impl Future<Output = std::io::Result<Self::Tcp>> + Send {
+        self.inner.connect(addr)
+    }
+    fn bind(
+        &self,
+        addr: std::net::SocketAddr,
+    ) -> impl Future<Output = std::io::Result<Self::TcpListener>> + Send {
+        self.inner.bind(addr)
+    }
+    fn local_addr(listener: &Self::TcpListener) -> std::io::Result<std::net::SocketAddr> {
+        R::local_addr(listener)
+    }
+    async fn accept(
+        &self,
+        listener: &Self::TcpListener,
+    ) -> std::io::Result<(Self::Tcp, std::net::SocketAddr)> {
+        use std::sync::atomic::Ordering;
+        let left = self.failures.load(Ordering::SeqCst);
+        if left > 0 {
+            self.failures.store(left - 1, Ordering::SeqCst);
+            self.failed.store(true, Ordering::SeqCst);
+            // EMFILE.
+            return Err(std::io::Error::from_raw_os_error(24));
+        }
+        self.inner.accept(listener).await
+    }
+    fn peer_addr(tcp: &Self::Tcp) -> std::io::Result<std::net::SocketAddr> {
+        R::peer_addr(tcp)
+    }
+    fn tune(tcp: &Self::Tcp) {
+        R::tune(tcp)
+    }
+}
+
+/// Accept errors (EMFILE, injected twelve times in a row) make the accept loop wait,
+/// 5 ms doubling up to 1 s, on the runtime's clock, instead of spinning; then it serves
+/// the next connection.
+pub fn accept_errors_back_off<E: Executor>() {
+    use futures_lite::AsyncWriteExt;
+    let waits = Arc::new(Mutex::new(Vec::new()));
+    let recorded = waits.clone();
+    let (bound, on_bound) = mpsc::channel::<(std::net::SocketAddr, ShutdownHandle)>();
+    let thread = E::serve(Box::new(move |runtime| {
+        Box::pin(async move {
+            let faulty = Faulty {
+                inner: runtime,
+                failures: Arc::new(12.into()),
+                failed: Arc::default(),
+                waits: recorded,
+            };
+            let listener =
+                Listener::bind_on(faulty, "127.0.0.1:0", ListenerOptions::default()).await?;
+            let _ = bound.send((listener.local_addr()?, listener.shutdown_handle()));
+            listener
+                .serve(
+                    |mut tcp, _client, _closing| async move {
+                        let _ = tcp.write_all(b"hello\r\n").await;
+                        let _ = tcp.flush().await;
+                    },
+                    |_tcp, _refused| async {},
+                )
+                .await
+        })
+    }));
+    let (addr, handle) = on_bound.recv().expect("bound");
+    let running = Running::on_thread(addr, move || handle.shutdown(), thread);
+    let tcp = std::net::TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(tcp), &mut line).unwrap();
+    assert_eq!(line, "hello\r\n", "served after the errors");
+    let ms: Vec<u128> = waits
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|d| d.as_millis())
+        .collect();
+    assert_eq!(
+        ms,
+        [5, 10, 20, 40, 80, 160, 320, 640, 1000, 1000, 1000, 1000],
+        "one growing wait per error"
+    );
+    drop(running);
+}
+
+impl<E: Executor> Aio<E> {
+    /// [`accept_errors_back_off`] on `E`.
+    pub fn accept_errors_back_off() {
+        accept_errors_back_off::<E>()
+    }
+}

@@ -1,5 +1,5 @@
 //! Behind a real HAProxy: the PROXY protocol (v1, v2, v2 with the SSL TLV) in front of
-//! the SMTP and the POP3 server. The handler sees the original client, TLS terminated by
+//! the SMTP and the POP3 server. The handler and the log see the original client, TLS terminated by
 //! HAProxy counts as TLS, and a header from an address that is not a trusted proxy is
 //! refused. HAProxy's own start-up probes reach the servers too and must do no harm.
 
@@ -47,6 +47,7 @@ pub fn read(c: &mut BufReader<TcpStream>) -> String {
 /// 127.0.0.3 (not a trusted proxy) is refused.
 pub fn smtp_behind_haproxy<A: Adapter>() {
     let test = &format!("{} smtp_behind_haproxy", A::NAME);
+    super::tracing::captured();
     let cert = cert();
     let store = Arc::new(Mutex::new(Vec::new()));
     let mut config = super::smtp::config();
@@ -93,6 +94,14 @@ pub fn smtp_behind_haproxy<A: Adapter>() {
         assert_eq!(peer.ip().to_string(), "127.0.0.2", "front {i}");
         assert_eq!(peer.port(), c.get_ref().local_addr().unwrap().port());
         say(&mut c, "QUIT");
+        // The log's session span names the client, not HAProxy.
+        let span = format!("peer=\"{peer}\"");
+        let lines = super::tracing::wait_for(&span, "C: QUIT");
+        assert!(
+            lines.iter().any(|l| l.contains("C: QUIT")),
+            "front {i}: the session's log under {span}:\n{}",
+            lines.join("\n")
+        );
     }
     // HAProxy terminates TLS and says so in the SSL TLV.
     let options = SmtpOptions {

@@ -1,6 +1,7 @@
 //! What the servers tell `tracing`, seen by a test subscriber: the session span with its
-//! fields, the security events (a STARTTLS injection attempt, failed logins with the
-//! client's address), and no password in any field, in clear or in base64.
+//! fields, the transcript of commands and replies, the security events (a STARTTLS
+//! injection attempt, failed logins with the client's address), and no password in any
+//! field, in clear or in base64.
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -16,7 +17,7 @@ use super::{Adapter, MemBackend};
 
 /// Everything every test of this process logged (the subscriber is process-wide, as
 /// sessions run on other threads and tasks).
-fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
+pub fn captured() -> &'static Arc<Mutex<Vec<u8>>> {
     static LOG: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOG.get_or_init(|| {
         let log = Arc::new(Mutex::new(Vec::new()));
@@ -54,7 +55,7 @@ fn lines_of(client: &str) -> Vec<String> {
 }
 
 /// Wait (bounded) until a line of `client` contains `what`.
-fn wait_for(client: &str, what: &str) -> Vec<String> {
+pub fn wait_for(client: &str, what: &str) -> Vec<String> {
     let start = Instant::now();
     loop {
         let lines = lines_of(client);
@@ -150,6 +151,39 @@ pub fn security_events_without_secrets<A: Adapter>() {
             && l.contains("user=\"alice\"}")
             && l.contains("logged in")),
         "the span records the user once logged in:\n{text}"
+    );
+    // The transcript: each command and reply, in order, credentials masked; the
+    // plaintext injected after STARTTLS never became a command.
+    let transcript: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.contains("protocol=\"smtp\"") && l.contains("transcript"))
+        .filter_map(|l| l.split("line=").nth(1))
+        .collect();
+    let at = |line: &str| {
+        transcript
+            .iter()
+            .position(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("{line:?} in the transcript:\n{}", transcript.join("\n")))
+    };
+    assert!(at("S: 220 ") < at("C: EHLO client.test"));
+    assert!(at("C: EHLO client.test") < at("S: 250 "));
+    assert_eq!(
+        transcript[at("C: AUTH PLAIN ***") + 1].get(..6),
+        Some("S: 535")
+    );
+    let login = at("C: AUTH LOGIN");
+    assert_eq!(transcript[login + 2], "C: ***");
+    assert_eq!(transcript[login + 4], "C: ***");
+    assert!(at("C: STARTTLS") > login);
+    assert!(
+        !transcript.iter().any(|l| l.contains("evil@x")),
+        "injected plaintext is not a command"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("protocol=\"pop3\"") && l.contains("line=C: PASS ***")),
+        "the POP3 transcript:\n{text}"
     );
     let everything = String::from_utf8_lossy(&captured().lock().unwrap()).into_owned();
     for secret in [password.to_owned(), plain, b64(password)] {

@@ -312,6 +312,11 @@ pub fn a_handler_past_the_application_deadline_is_abandoned<A: Adapter>() {
 macro_rules! async_waiting_cases {
     ($adapter:ty) => {
         #[test]
+        fn accept_errors_back_off() {
+            <$adapter>::accept_errors_back_off();
+        }
+
+        #[test]
         fn a_handler_past_the_application_deadline_is_abandoned() {
             suite::waiting::a_handler_past_the_application_deadline_is_abandoned::<$adapter>();
         }

@@ -116,7 +116,9 @@ impl Server {
     pub(super) fn sasl_step(&mut self, step: Step) {
         match step {
             Step::Challenge(challenge) => {
+                let from = self.k.queued_len();
                 sasl::encode_challenge(b"+ ", &challenge, self.k.out.buf());
+                self.k.record_sent(from, true);
             }
             Step::Done(credentials) => {
                 self.sasl = None;

@@ -235,7 +235,9 @@ impl Server {
         let Stage::Transaction(session) = &mut self.stage else {
             return;
         };
+        let from = self.k.out.queued().len();
         let next = transaction_command(session, &command, self.k.out.buf());
+        self.k.record_sent(from, false);
         match next {
             Next::Done => {}
             Next::Refuse(error) => self.refuse(error),

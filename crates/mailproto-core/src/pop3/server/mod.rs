@@ -356,6 +356,18 @@ impl Server {
                 // USER/PASS, APOP and SASL lines hold credentials: no copy stays behind.
                 self.k.wipe_input();
             }
+            if let (Some(t), Ok(())) = (self.k.transcript.as_mut(), &item) {
+                match self.sasl {
+                    Some(_) => t.secret(),
+                    None => {
+                        let valid = !matches!(
+                            crate::pop3::Command::parse(&line, &self.config.limits),
+                            Err(_) | Ok(crate::pop3::Command::Unknown { .. })
+                        );
+                        t.command(&line, valid);
+                    }
+                }
+            }
             match item {
                 Ok(()) => self.handle_line(&line),
                 Err(e) => self.line_error(e),
@@ -377,6 +389,7 @@ impl Server {
     /// Queue a status line. A text that cannot be written (a CR or LF from the
     /// configuration) is dropped, keeping the indicator.
     fn send(&mut self, status: &Status) {
+        let from = self.k.queued_len();
         if status.encode(self.k.out.buf()).is_err() {
             self.k.out.buf().extend_from_slice(if status.is_ok() {
                 b"+OK\r\n"
@@ -384,6 +397,7 @@ impl Server {
                 b"-ERR\r\n"
             });
         }
+        self.k.record_sent(from, false);
     }
 
     fn ok(&mut self, text: impl Into<String>) {

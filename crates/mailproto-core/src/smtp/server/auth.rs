@@ -89,7 +89,12 @@ impl Server {
         };
         let response = match self.k.input.next_line() {
             None => return false,
-            Some(Ok(line)) => Response::Step(exchange.step(line)),
+            Some(Ok(line)) => {
+                if let Some(t) = self.k.transcript.as_mut() {
+                    t.secret();
+                }
+                Response::Step(exchange.step(line))
+            }
             Some(Err(LineError::TooLong { .. })) => Response::Refused(self.status(
                 500,
                 5,
@@ -123,7 +128,9 @@ impl Server {
     fn sasl_step(&mut self, exchange: Box<ServerAuth>, step: Step) {
         match step {
             Step::Challenge(challenge) => {
+                let from = self.k.queued_len();
                 crate::sasl::encode_challenge(b"334 ", &challenge, self.k.out.buf());
+                self.k.record_sent(from, true);
                 self.k.out.release();
                 self.k
                     .input

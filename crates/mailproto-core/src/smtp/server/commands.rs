@@ -35,13 +35,23 @@ impl Server {
         let line = match self.k.input.next_line() {
             None => return false,
             Some(Err(e)) => Line::Framing(e),
-            Some(Ok(line)) => match Command::parse(line, &self.parse) {
-                Ok(cmd) => Line::Command(cmd),
-                Err(error) => Line::Parse {
-                    error,
-                    hello: is_hello_verb(line),
-                },
-            },
+            Some(Ok(line)) => {
+                let parsed = match Command::parse(line, &self.parse) {
+                    Ok(cmd) => Line::Command(cmd),
+                    Err(error) => Line::Parse {
+                        error,
+                        hello: is_hello_verb(line),
+                    },
+                };
+                if let Some(t) = self.k.transcript.as_mut() {
+                    let known = !matches!(
+                        parsed,
+                        Line::Parse { .. } | Line::Command(Command::Unknown { .. })
+                    );
+                    t.command(line, known);
+                }
+                parsed
+            }
         };
         match line {
             Line::Command(cmd) => self.command(cmd),

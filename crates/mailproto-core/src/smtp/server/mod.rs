@@ -309,11 +309,13 @@ impl Server {
 
     /// Queues a reply; [`Flush::Now`] releases it and everything before it.
     fn send(&mut self, reply: &Reply, flush: Flush) {
+        let from = self.k.queued_len();
         if reply.encode(self.k.out.buf()).is_err() {
             // Machine replies are built from printable text; this is a safety net.
             let fallback = Reply::new(ReplyCode::LOCAL_ERROR, None, "Internal error");
             let _ = fallback.encode(self.k.out.buf());
         }
+        self.k.record_sent(from, true);
         if flush == Flush::Now {
             self.k.out.release();
         }
