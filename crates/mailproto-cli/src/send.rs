@@ -16,7 +16,6 @@
 
 use std::fs::{self, File};
 use std::io::{self, Read, Seek};
-use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -25,7 +24,7 @@ use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
 use mailproto_core::sasl::{ClientCredentials, Mechanism};
 use mailproto_core::smtp::client::ClientConfig;
-use mailproto_core::smtp::{AddressLiteral, Body, Domain, ForwardPath, Host, Mailbox, ReversePath};
+use mailproto_core::smtp::{Body, ForwardPath, Host, Mailbox, ReversePath};
 use mailproto_std::Error;
 use mailproto_std::pop3_client::Security;
 use mailproto_std::smtp_client::{Envelope, SendReport, SmtpClient, SmtpOptions};
@@ -194,8 +193,11 @@ pub fn run(args: SendArgs) -> CliResult {
             })
         }
         Err(Error::RecipientsRejected(list)) => {
-            for (recipient, reply) in &list {
-                println!("{}: refused {reply}", recipient.trim_matches(['<', '>']));
+            for r in &list {
+                if let Err(reply) = &r.reply {
+                    let recipient = r.recipient.to_string();
+                    println!("{}: refused {reply}", recipient.trim_matches(['<', '>']));
+                }
             }
             eprintln!("mailproto: {server}: not sent: no recipient accepted");
             Ok(ExitCode::from(1))
@@ -250,17 +252,7 @@ fn parse_address(text: &str, flag: &str) -> Result<Recipient, String> {
 
 /// The EHLO name: an IP address becomes an address literal (RFC 5321 §4.1.3).
 fn helo_host(name: &str) -> Result<Host, String> {
-    let bare = name.trim_start_matches('[').trim_end_matches(']');
-    if let Ok(ip) = bare.parse::<Ipv4Addr>() {
-        return Ok(Host::Literal(AddressLiteral::Ipv4(ip)));
-    }
-    let v6 = bare.strip_prefix("IPv6:").unwrap_or(bare);
-    if let Ok(ip) = v6.parse::<Ipv6Addr>() {
-        return Ok(Host::Literal(AddressLiteral::Ipv6(ip)));
-    }
-    Domain::new(name)
-        .map(Host::Domain)
-        .map_err(|e| format!("--helo {name:?}: {e}"))
+    mailproto_std::smtp_client::host_name(name).map_err(|e| format!("--helo {name:?}: {e}"))
 }
 
 /// Build the MIME message into an anonymous temporary file, positioned at its start.
@@ -416,11 +408,11 @@ mod tests {
         ));
         assert!(matches!(
             helo_host("192.0.2.1").unwrap(),
-            Host::Literal(AddressLiteral::Ipv4(_))
+            Host::Literal(mailproto_core::smtp::AddressLiteral::Ipv4(_))
         ));
         assert!(matches!(
             helo_host("[IPv6:::1]").unwrap(),
-            Host::Literal(AddressLiteral::Ipv6(_))
+            Host::Literal(mailproto_core::smtp::AddressLiteral::Ipv6(_))
         ));
         assert!(helo_host("bad name").is_err());
     }

@@ -36,8 +36,15 @@ pub fn is_timeout(e: &io::Error) -> bool {
 /// An I/O error met during a TLS handshake: a timeout is [`Error::Timeout`], bad data is
 /// a TLS failure, anything else an I/O failure.
 pub fn handshake_error(e: io::Error) -> Error {
+    let not_tls = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|e| matches!(e, rustls::Error::InvalidMessage(_)));
     if is_timeout(&e) {
         Error::Timeout
+    } else if not_tls {
+        // What came is no TLS record: most often a plaintext greeting.
+        Error::TlsMode(format!("the peer's answer is not TLS ({e})"))
     } else if e.kind() == io::ErrorKind::InvalidData {
         Error::Tls(e.to_string())
     } else {

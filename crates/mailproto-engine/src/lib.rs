@@ -32,7 +32,7 @@ pub mod smtp_server;
 pub mod tls;
 pub mod trace;
 
-pub use error::Error;
+pub use error::{Error, Refusal};
 pub use listener::{Admitted, Connections, ListenerOptions, Network, ProxyOptions, Refused, Slot};
 
 /// Which way bytes went, for a [`Tap`].

@@ -91,10 +91,10 @@ pub fn step(event: Event) -> Step {
         Event::MessageData(d) => Step::Data(d),
         Event::MessageEnd => done(Reply::MessageEnd),
         Event::TlsReady => done(Reply::TlsReady),
-        Event::Err { command, status } => Step::Done(Err(Error::Rejected(format!(
-            "{command}: -ERR {}",
-            status_text(&status)
-        )))),
+        Event::Err { command, status } => Step::Done(Err(Error::Rejected(crate::Refusal::Pop3 {
+            command: Some(command),
+            status,
+        }))),
         Event::Malformed { command, error } => {
             Step::Done(Err(Error::Protocol(format!("{command}: {error}"))))
         }
@@ -112,11 +112,20 @@ pub fn step(event: Event) -> Step {
 }
 
 /// The text of a status, with its response code.
-fn status_text(status: &Status) -> String {
-    let mut out = Vec::new();
-    let _ = status.encode(&mut out);
-    let text = String::from_utf8_lossy(&out);
-    text.trim_end().trim_start_matches("-ERR ").to_string()
+/// What an event means while waiting for the greeting: `+OK` (RFC 1939 §4), or the
+/// `-ERR` that refused the session, kept whole.
+pub fn greeting_step(event: Event) -> Option<Result<Status, Error>> {
+    match event {
+        Event::Greeting { status, .. } if status.is_ok() => Some(Ok(status)),
+        Event::Greeting { status, .. } => Some(Err(Error::Rejected(crate::Refusal::Pop3 {
+            command: None,
+            status,
+        }))),
+        Event::Closed { reason } => Some(Err(Error::Protocol(format!(
+            "session closed before the greeting: {reason}"
+        )))),
+        _ => None,
+    }
 }
 
 /// Options of a POP3 connection.
@@ -151,7 +160,7 @@ pub fn choose_mechanism(
     tls: bool,
 ) -> Result<Mechanism, Error> {
     crate::choose_offered(caps.sasl_mechanisms(), credentials, tls)
-        .ok_or_else(|| Error::Rejected("no usable SASL mechanism offered".into()))
+        .ok_or_else(|| Error::Unsupported("no usable SASL mechanism offered".into()))
 }
 
 /// Issue RETR for every message of `msgs` at once (RFC 2449 §6.6 lets a client pipeline

@@ -31,6 +31,67 @@ pub struct SmtpOptions {
     pub connect_timeout: Duration,
     /// Send the body with BDAT when the server offers CHUNKING (RFC 3030).
     pub prefer_bdat: bool,
+    /// Without implicit TLS: how long to wait for the greeting before concluding the
+    /// server expects TLS from the first byte (port 465) and saying so
+    /// ([`Error::TlsMode`]); default 10 s. `None`: the greeting deadline of
+    /// [`ClientConfig::timeouts`] only (RFC 5321 §4.5.3.2.1: 5 minutes).
+    pub greeting_wait: Option<Duration>,
+}
+
+impl SmtpOptions {
+    /// The machine's configuration for a session with these options: TLS active from the
+    /// start under implicit TLS, the greeting awaited for at most `greeting_wait`
+    /// otherwise.
+    pub fn machine_config(&self) -> ClientConfig {
+        let mut config = self.config.clone();
+        let implicit = self.security == Security::ImplicitTls;
+        config.tls_active = implicit;
+        if let (false, Some(wait)) = (implicit, self.greeting_wait) {
+            config.timeouts.greeting = config.timeouts.greeting.min(wait);
+        }
+        config
+    }
+}
+
+/// Whether to upgrade with STARTTLS after the first EHLO (RFC 3207), as `security` asks
+/// and `caps` allow; an error when TLS is required and not offered.
+pub fn wants_starttls(security: Security, caps: &Capabilities) -> Result<bool, Error> {
+    match security {
+        Security::StartTls | Security::StartTlsOpportunistic if caps.starttls => Ok(true),
+        Security::StartTls => Err(Error::Tls(
+            "the server does not offer STARTTLS, and TLS is required (Security::StartTls): \
+             to send in plaintext anyway, choose Security::StartTlsOpportunistic or \
+             Security::Plain"
+                .into(),
+        )),
+        _ => Ok(false),
+    }
+}
+
+/// The error of a connection that failed before its greeting, made to name the likely
+/// TLS mistake: a plaintext answer to implicit TLS (a STARTTLS port), or a greeting
+/// that did not come without TLS (an implicit-TLS port).
+pub fn diagnose(error: Error, security: Security, greeting_wait: Option<Duration>) -> Error {
+    match (error, security) {
+        (Error::TlsMode(why), Security::ImplicitTls) => Error::TlsMode(format!(
+            "implicit TLS failed: {why}. The server answered in plaintext where a TLS \
+             handshake was expected: this port most likely speaks STARTTLS (submission \
+             is usually port 587, relay port 25). Use Security::StartTls (an smtp:// URL) \
+             instead of Security::ImplicitTls (smtps://), or connect to the implicit-TLS \
+             port (usually 465)"
+        )),
+        (Error::Timeout, security) if security != Security::ImplicitTls => {
+            let wait =
+                greeting_wait.map_or(String::new(), |w| format!(" within {} s", w.as_secs()));
+            Error::TlsMode(format!(
+                "no greeting{wait}: the server may expect TLS from the first byte (implicit \
+                 TLS, usually port 465). Use Security::ImplicitTls (an smtps:// URL), or \
+                 connect to the STARTTLS port (usually 587); for a server that is only \
+                 slow to greet, raise SmtpOptions::greeting_wait"
+            ))
+        }
+        (e, _) => e,
+    }
 }
 
 impl Default for SmtpOptions {
@@ -41,6 +102,7 @@ impl Default for SmtpOptions {
             config: ClientConfig::default(),
             connect_timeout: Duration::from_secs(30),
             prefer_bdat: false,
+            greeting_wait: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -61,6 +123,18 @@ pub struct SendReport {
     pub recipients: Vec<RecipientResult>,
     /// The reply to the end of data (for LMTP, the last recipient's).
     pub reply: Reply,
+}
+
+impl RecipientResult {
+    /// Whether the recipient was refused for now (`4xx`): a later try may succeed.
+    pub fn is_transient(&self) -> bool {
+        self.reply.as_ref().is_err_and(|r| r.code.class() == 4)
+    }
+
+    /// Whether the recipient was refused for good (`5xx`).
+    pub fn is_permanent(&self) -> bool {
+        self.reply.as_ref().is_err_and(|r| r.code.class() == 5)
+    }
 }
 
 impl SendReport {
@@ -157,16 +231,14 @@ impl Transaction {
                 reply,
             } => Progress::Done(Err(Error::RecipientsRejected(self.rejections(&reply)))),
             Event::TransactionFailed { reason, reply } => {
-                let what = match reason {
-                    FailureReason::MailRejected => "sender refused",
-                    _ => "message refused",
+                let command = match reason {
+                    FailureReason::MailRejected => "MAIL",
+                    _ => "DATA",
                 };
-                Progress::Done(Err(Error::Rejected(format!("{what}: {reply}"))))
+                Progress::Done(Err(refused(command, reply)))
             }
             Event::MessageAccepted(reply) => Progress::Done(Ok(self.report(reply))),
-            Event::MessageRejected(reply) => {
-                Progress::Done(Err(Error::Rejected(format!("message refused: {reply}"))))
-            }
+            Event::MessageRejected(reply) => Progress::Done(Err(refused("end of data", reply))),
             Event::LmtpReply { index, reply, last } => {
                 if let Some(slot) = self.replies.get_mut(index) {
                     *slot = Some(reply.clone());
@@ -203,16 +275,53 @@ impl Transaction {
         SendReport { recipients, reply }
     }
 
-    /// Each recipient with its reply (`fallback` for one the server never answered).
-    fn rejections(&self, fallback: &Reply) -> Vec<(String, String)> {
+    /// Each recipient with its refusal (`fallback` for one the server never answered).
+    fn rejections(&self, fallback: &Reply) -> Vec<RecipientResult> {
         self.recipients
             .iter()
             .zip(&self.replies)
-            .map(|(recipient, reply)| {
-                let reply = reply.as_ref().unwrap_or(fallback);
-                (recipient.to_string(), reply.to_string())
+            .map(|(recipient, reply)| RecipientResult {
+                recipient: recipient.clone(),
+                reply: Err(reply.as_ref().unwrap_or(fallback).clone()),
             })
             .collect()
+    }
+}
+
+/// A host name for EHLO: a domain, or an IPv4/IPv6 address as an address literal
+/// (RFC 5321 §4.1.3; `[` `]` and `IPv6:` optional).
+pub fn host_name(name: &str) -> Result<mailproto_core::smtp::Host, String> {
+    use mailproto_core::smtp::{AddressLiteral, Domain, Host};
+    let bare = name.trim_start_matches('[').trim_end_matches(']');
+    if let Ok(ip) = bare.parse::<std::net::Ipv4Addr>() {
+        return Ok(Host::Literal(AddressLiteral::Ipv4(ip)));
+    }
+    let v6 = bare.strip_prefix("IPv6:").unwrap_or(bare);
+    if let Ok(ip) = v6.parse::<std::net::Ipv6Addr>() {
+        return Ok(Host::Literal(AddressLiteral::Ipv6(ip)));
+    }
+    Domain::new(name)
+        .map(Host::Domain)
+        .map_err(|e| e.to_string())
+}
+
+/// A report of `envelope` accepted for every recipient (what test transports answer).
+pub fn accepted_report(envelope: &Envelope) -> SendReport {
+    let ok = Reply::new(
+        mailproto_core::smtp::ReplyCode::OK,
+        Some(mailproto_core::smtp::EnhancedCode::new(2, 0, 0)),
+        "Ok",
+    );
+    SendReport {
+        recipients: envelope
+            .recipients
+            .iter()
+            .map(|(recipient, _)| RecipientResult {
+                recipient: recipient.clone(),
+                reply: Ok(ok.clone()),
+            })
+            .collect(),
+        reply: ok,
     }
 }
 
@@ -222,17 +331,26 @@ pub fn choose_mechanism(
     credentials: &ClientCredentials,
     tls: bool,
 ) -> Result<Mechanism, Error> {
-    crate::choose_offered(&caps.auth, credentials, tls)
-        .ok_or_else(|| Error::Rejected("no usable AUTH mechanism offered".into()))
+    crate::choose_offered(&caps.auth, credentials, tls).ok_or_else(|| {
+        Error::Unsupported(format!(
+            "no usable AUTH mechanism offered (the server offers {:?}{})",
+            caps.auth,
+            if tls {
+                ""
+            } else {
+                "; some are offered only inside TLS: use STARTTLS"
+            }
+        ))
+    })
 }
 
 /// What an event means while waiting for a session step (EHLO, STARTTLS, AUTH, QUIT).
 pub fn session_step(event: Event) -> Option<Result<(), Error>> {
     match event {
         Event::Ready { .. } | Event::Authenticated | Event::TlsReady => Some(Ok(())),
-        Event::HelloRefused(r) => Some(Err(Error::Rejected(format!("EHLO refused: {r}")))),
-        Event::StartTlsRefused(r) => Some(Err(Error::Tls(format!("STARTTLS refused: {r}")))),
-        Event::AuthFailed(r) => Some(Err(Error::Rejected(format!("authentication failed: {r}")))),
+        Event::HelloRefused(r) => Some(Err(refused("EHLO", r))),
+        Event::StartTlsRefused(r) => Some(Err(refused("STARTTLS", r))),
+        Event::AuthFailed(r) => Some(Err(refused("AUTH", r))),
         Event::TlsInjection { discarded } => Some(Err(Error::Protocol(format!(
             "{discarded} bytes arrived after 220 to STARTTLS and before TLS (response injection)"
         )))),
@@ -241,18 +359,41 @@ pub fn session_step(event: Event) -> Option<Result<(), Error>> {
     }
 }
 
+/// What an event means while waiting for the greeting: `220` (RFC 5321 §4.3.1), or the
+/// reply (`554`, `421`) that refused the session, kept whole.
+pub fn greeting_step(event: Event) -> Option<Result<Reply, Error>> {
+    match event {
+        Event::Greeting(reply) if reply.code.class() == 2 => Some(Ok(reply)),
+        Event::Greeting(reply) => Some(Err(refused("greeting", reply))),
+        // Silence until the greeting deadline (see `diagnose`).
+        Event::Closed {
+            reason: CloseReason::Timeout(_),
+        } => Some(Err(Error::Timeout)),
+        other => match session_step(other) {
+            Some(Err(e)) => Some(Err(e)),
+            _ => None,
+        },
+    }
+}
+
 /// What an event means while waiting for the reply to RSET.
 pub fn reset_step(event: Event) -> Option<Result<(), Error>> {
     match event {
         Event::Reset(r) if r.code.class() == 2 => Some(Ok(())),
-        Event::Reset(r) => Some(Err(Error::Rejected(format!("RSET: {r}")))),
+        Event::Reset(r) => Some(Err(refused("RSET", r))),
         other => session_step(other).filter(Result::is_err),
     }
+}
+
+/// The server refused `command` with `reply`.
+pub fn refused(command: &'static str, reply: Reply) -> Error {
+    Error::Rejected(crate::Refusal::Smtp { command, reply })
 }
 
 /// The error for a session that closed under a command.
 fn closed(reason: CloseReason) -> Error {
     match reason {
+        CloseReason::ServiceNotAvailable(reply) => refused("session", reply),
         CloseReason::Protocol(e) => Error::Protocol(e.to_string()),
         reason => Error::Protocol(format!("session closed: {reason:?}")),
     }

@@ -120,16 +120,17 @@ enum Roots {
 }
 
 /// How a client verifies the server's certificate. Verification is on by default.
+/// The configuration (the system's trust store, the PEM roots) is built once, at the
+/// first connection, and shared by every clone.
 #[derive(Debug, Clone)]
 pub struct ClientTls {
     roots: Roots,
+    built: Arc<std::sync::Mutex<Option<Arc<rustls::ClientConfig>>>>,
 }
 
 impl Default for ClientTls {
     fn default() -> Self {
-        ClientTls {
-            roots: Roots::System,
-        }
+        Self::with(Roots::System)
     }
 }
 
@@ -146,21 +147,34 @@ impl ClientTls {
 
     /// Verify against certificates given as PEM text.
     pub fn with_root_pem(pem: &[u8]) -> io::Result<Self> {
-        Ok(ClientTls {
-            roots: Roots::Pem(pem.to_vec()),
-        })
+        Ok(Self::with(Roots::Pem(pem.to_vec())))
     }
 
     /// Accept any certificate, valid or not. For local testing only: this gives up the
     /// protection TLS is there for.
     pub fn accept_invalid_certs() -> Self {
+        Self::with(Roots::AcceptInvalid)
+    }
+
+    fn with(roots: Roots) -> Self {
         ClientTls {
-            roots: Roots::AcceptInvalid,
+            roots,
+            built: Arc::default(),
         }
     }
 
-    /// Build the rustls client config.
+    /// The rustls client config, built at the first call and shared afterwards.
     pub fn config(&self) -> io::Result<Arc<rustls::ClientConfig>> {
+        let mut built = self.built.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(config) = built.as_ref() {
+            return Ok(config.clone());
+        }
+        let config = self.build()?;
+        *built = Some(config.clone());
+        Ok(config)
+    }
+
+    fn build(&self) -> io::Result<Arc<rustls::ClientConfig>> {
         let builder = rustls::ClientConfig::builder_with_provider(provider())
             .with_safe_default_protocol_versions()
             .map_err(tls_error)?;

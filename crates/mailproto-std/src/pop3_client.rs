@@ -5,7 +5,7 @@ use std::io::Write;
 use std::net::TcpStream;
 
 use mailproto_core::Instant;
-use mailproto_core::pop3::client::{Client, ClientConfig, Event, Refused};
+use mailproto_core::pop3::client::{Client, ClientConfig, Refused};
 use mailproto_core::pop3::{Capabilities, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
@@ -59,13 +59,9 @@ impl Pop3Client {
             driver.start_tls()?;
         }
         let greeting = loop {
-            match driver.next_event()? {
-                Some(Event::Greeting { status, .. }) => break status,
-                Some(Event::Closed { reason }) => {
-                    return Err(Error::Rejected(format!("greeting refused: {reason}")));
-                }
-                Some(_) => {}
-                None => return Err(Error::Closed),
+            let event = driver.next_event()?.ok_or(Error::Closed)?;
+            if let Some(greeting) = mailproto_engine::pop3_client::greeting_step(event) {
+                break greeting?;
             }
         };
         let mut client = Pop3Client { driver, greeting };

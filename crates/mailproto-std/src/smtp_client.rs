@@ -7,7 +7,7 @@ use std::net::TcpStream;
 
 use mailproto_core::Instant;
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
-use mailproto_core::smtp::client::{Client, Event, Refused};
+use mailproto_core::smtp::client::{Client, Refused};
 use mailproto_core::smtp::{Capabilities, Reply};
 
 use crate::pop3_client::Security;
@@ -51,28 +51,24 @@ impl SmtpClient {
         options: SmtpOptions,
         tap: Option<Tap>,
     ) -> Result<Self, Error> {
-        let mut config = options.config;
         let implicit = options.security == Security::ImplicitTls;
-        config.tls_active = implicit;
-        let machine = Client::new(Instant::ZERO, config);
+        let machine = Client::new(Instant::ZERO, options.machine_config());
+        let diagnose =
+            |e| mailproto_engine::smtp_client::diagnose(e, options.security, options.greeting_wait);
         let mut driver = Driver::new(machine, tcp, tls);
         if let Some(tap) = tap {
             driver.set_tap(tap);
         }
         if implicit {
-            driver.start_tls()?;
+            driver.start_tls().map_err(diagnose)?;
         }
         let greeting = loop {
-            match driver.next_event()?.ok_or(Error::Closed)? {
-                Event::Greeting(reply) if reply.code.class() == 2 => break reply,
-                Event::Greeting(reply) => {
-                    return Err(Error::Rejected(format!("greeting: {reply}")));
-                }
-                other => {
-                    if let Some(Err(e)) = session_step(other) {
-                        return Err(e);
-                    }
-                }
+            let event = driver
+                .next_event()
+                .map_err(diagnose)?
+                .ok_or(Error::Closed)?;
+            if let Some(greeting) = mailproto_engine::smtp_client::greeting_step(event) {
+                break greeting.map_err(diagnose)?;
             }
         };
         let mut client = SmtpClient {
@@ -82,16 +78,9 @@ impl SmtpClient {
             body_buf: Vec::new(),
         };
         client.step(Client::ehlo)?;
-        let offered = client.capabilities().starttls;
-        match options.security {
-            Security::StartTls | Security::StartTlsOpportunistic if offered => {
-                client.step(Client::starttls)?;
-                client.step(Client::ehlo)?;
-            }
-            Security::StartTls => {
-                return Err(Error::Tls("the server does not offer STARTTLS".into()));
-            }
-            _ => {}
+        if mailproto_engine::smtp_client::wants_starttls(options.security, client.capabilities())? {
+            client.step(Client::starttls)?;
+            client.step(Client::ehlo)?;
         }
         Ok(client)
     }

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use mailproto_core::pop3::client::{Client, ClientConfig, Event as ClientEvent, Refused};
+use mailproto_core::pop3::client::{Client, ClientConfig, Refused};
 use mailproto_core::pop3::server::{Server, ServerConfig};
 use mailproto_core::pop3::{Capabilities, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
@@ -340,13 +340,9 @@ impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> Pop3Client<R, S> {
             driver.start_tls().await?;
         }
         let greeting = loop {
-            match driver.next_event().await? {
-                Some(ClientEvent::Greeting { status, .. }) => break status,
-                Some(ClientEvent::Closed { reason }) => {
-                    return Err(Error::Rejected(format!("greeting refused: {reason}")));
-                }
-                Some(_) => {}
-                None => return Err(Error::Closed),
+            let event = driver.next_event().await?.ok_or(Error::Closed)?;
+            if let Some(greeting) = crate::pop3_client::greeting_step(event) {
+                break greeting?;
             }
         };
         let mut client = Pop3Client { driver, greeting };

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mailproto_core::Instant;
 use mailproto_core::sasl::{ClientAuth, ClientCredentials, Mechanism};
-use mailproto_core::smtp::client::{Client, Event, Refused};
+use mailproto_core::smtp::client::{Client, Refused};
 use mailproto_core::smtp::server::{Server, ServerConfig};
 use mailproto_core::smtp::{Capabilities, Reply};
 
@@ -284,28 +284,24 @@ impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> SmtpClient<R, S> {
         options: SmtpOptions,
         tap: Option<Tap>,
     ) -> Result<Self, Error> {
-        let mut config = options.config;
         let implicit = options.security == Security::ImplicitTls;
-        config.tls_active = implicit;
-        let machine = Client::new(Instant::ZERO, config);
+        let machine = Client::new(Instant::ZERO, options.machine_config());
+        let diagnose = |e| crate::smtp_client::diagnose(e, options.security, options.greeting_wait);
         let mut driver = Driver::new(runtime, machine, stream, tls);
         if let Some(tap) = tap {
             driver.set_tap(tap);
         }
         if implicit {
-            driver.start_tls().await?;
+            driver.start_tls().await.map_err(diagnose)?;
         }
         let greeting = loop {
-            match driver.next_event().await?.ok_or(Error::Closed)? {
-                Event::Greeting(reply) if reply.code.class() == 2 => break reply,
-                Event::Greeting(reply) => {
-                    return Err(Error::Rejected(format!("greeting: {reply}")));
-                }
-                other => {
-                    if let Some(Err(e)) = session_step(other) {
-                        return Err(e);
-                    }
-                }
+            let event = driver
+                .next_event()
+                .await
+                .map_err(diagnose)?
+                .ok_or(Error::Closed)?;
+            if let Some(greeting) = crate::smtp_client::greeting_step(event) {
+                break greeting.map_err(diagnose)?;
             }
         };
         let mut client = SmtpClient {
@@ -315,16 +311,9 @@ impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> SmtpClient<R, S> {
             body_buf: Vec::new(),
         };
         client.step(Client::ehlo).await?;
-        let offered = client.capabilities().starttls;
-        match options.security {
-            Security::StartTls | Security::StartTlsOpportunistic if offered => {
-                client.step(Client::starttls).await?;
-                client.step(Client::ehlo).await?;
-            }
-            Security::StartTls => {
-                return Err(Error::Tls("the server does not offer STARTTLS".into()));
-            }
-            _ => {}
+        if crate::smtp_client::wants_starttls(options.security, client.capabilities())? {
+            client.step(Client::starttls).await?;
+            client.step(Client::ehlo).await?;
         }
         Ok(client)
     }

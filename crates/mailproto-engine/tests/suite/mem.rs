@@ -176,6 +176,13 @@ impl mailproto_engine::smtp_server::SmtpHandler for MemSink {
         _params: &mailproto_core::smtp::MailParams,
     ) -> Result<(), mailproto_core::smtp::Reply> {
         self.from = from.to_string();
+        if self.from.starts_with("<later@") {
+            return Err(mailproto_engine::smtp_server::reply(
+                451,
+                (4, 3, 0),
+                "try again later",
+            ));
+        }
         Ok(())
     }
     fn rcpt(
@@ -189,6 +196,13 @@ impl mailproto_engine::smtp_server::SmtpHandler for MemSink {
                 550,
                 (5, 1, 1),
                 "no such user",
+            ));
+        }
+        if text.starts_with("<busy@") {
+            return Err(mailproto_engine::smtp_server::reply(
+                450,
+                (4, 2, 1),
+                "mailbox busy",
             ));
         }
         self.to.push(text);

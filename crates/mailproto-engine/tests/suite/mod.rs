@@ -228,6 +228,7 @@ pub fn recorded(
 macro_rules! adapter_suite {
     ($adapter:ty) => {
         $crate::pop3_cases!($adapter);
+        $crate::smtp_cases!($adapter);
         $crate::listener_cases!($adapter);
         $crate::proxy_cases!($adapter);
         $crate::tracing_cases!($adapter);

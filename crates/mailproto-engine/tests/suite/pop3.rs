@@ -76,7 +76,16 @@ pub fn ours_over_stls<A: Adapter>() {
     let mut second = A::pop3_connect(server.port(), options(Security::StartTls, &cert)).unwrap();
     let busy = second.login(USER, PASSWORD).unwrap_err();
     assert!(busy.to_string().contains("IN-USE"), "{busy}");
+    // Kept typed: a locked maildrop is worth another try later (RFC 2449 §8.1.2).
+    let status = busy.refusal().and_then(|r| r.status()).expect("a -ERR");
+    assert_eq!(status.code, Some(mailproto_core::pop3::ResponseCode::InUse));
+    assert!(busy.is_transient() && !busy.is_permanent(), "{busy:?}");
     drop(second);
+    // A wrong password is not (RFC 3206 §5: [AUTH]).
+    let mut third = A::pop3_connect(server.port(), options(Security::StartTls, &cert)).unwrap();
+    let wrong = third.login(USER, "not the password").unwrap_err();
+    assert!(wrong.is_permanent() && !wrong.is_transient(), "{wrong:?}");
+    drop(third);
 
     assert_eq!(backend.uids(USER), ["m1", "m2"], "deleted before QUIT");
     s.quit().unwrap();

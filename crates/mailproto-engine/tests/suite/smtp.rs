@@ -13,10 +13,11 @@ use mailproto_core::smtp::server::ServerConfig as SmtpConfig;
 use mailproto_engine::pop3_client::Security;
 use mailproto_engine::smtp_client::SmtpOptions;
 use mailproto_engine::tls::{ClientTls, SelfSigned};
+use mailproto_engine::{Error, Refusal};
 use mailproto_testkit::{Aiosmtpd, program, python_module};
 
 use super::pop3::cert;
-use super::{Adapter, Running, Stored};
+use super::{Adapter, Running, SmtpOps, Stored};
 
 /// A message with a leading-dot line, an embedded terminator and bare LF line ends (sent
 /// as CRLF).
@@ -118,6 +119,88 @@ fn stored(store: &Arc<Mutex<Vec<Stored>>>) -> Vec<Stored> {
     store.lock().unwrap().clone()
 }
 
+/// The two TLS-mode mistakes: implicit TLS against a STARTTLS port gets the plaintext
+/// greeting instead of a handshake; STARTTLS against an implicit-TLS port gets silence
+/// (the short greeting wait, here 1 s, not the 5-minute deadline). Each error names the
+/// likely mistake and the option that fixes it.
+pub fn tls_mode_mistakes<A: Adapter>() {
+    let cert = cert();
+    let (starttls_port, _) = start::<A>(&cert, false);
+    let err = A::smtp_connect(
+        starttls_port.port(),
+        options(Security::ImplicitTls, &cert.cert_pem),
+    )
+    .err()
+    .expect("implicit TLS against a STARTTLS port fails");
+    assert!(matches!(err, Error::TlsMode(_)), "{err:?}");
+    let text = err.to_string();
+    for hint in ["plaintext", "STARTTLS", "587", "Security::StartTls", "465"] {
+        assert!(text.contains(hint), "{hint:?} in {text}");
+    }
+
+    let (implicit_port, _) = start::<A>(&cert, true);
+    let mut starttls = options(Security::StartTls, &cert.cert_pem);
+    starttls.greeting_wait = Some(Duration::from_secs(1));
+    let err = A::smtp_connect(implicit_port.port(), starttls)
+        .err()
+        .expect("STARTTLS against an implicit-TLS port fails");
+    assert!(matches!(err, Error::TlsMode(_)), "{err:?}");
+    let text = err.to_string();
+    for hint in [
+        "no greeting within 1 s",
+        "465",
+        "Security::ImplicitTls",
+        "greeting_wait",
+    ] {
+        assert!(text.contains(hint), "{hint:?} in {text}");
+    }
+}
+
+/// The server's refusals kept typed on `c`: 450 vs 550 per recipient, a sender refused
+/// with 451 and its enhanced code, transient vs permanent.
+fn typed_refusals(c: &mut dyn SmtpOps) {
+    let Err(Error::RecipientsRejected(list)) =
+        c.send("a@mx.test", &["busy@mx.test", "nobody@mx.test"], BODY)
+    else {
+        panic!("every recipient refused");
+    };
+    let codes: Vec<u16> = list
+        .iter()
+        .map(|r| r.reply.as_ref().unwrap_err().code.get())
+        .collect();
+    assert_eq!(codes, [450, 550]);
+    assert!(list[0].is_transient() && !list[0].is_permanent());
+    assert!(list[1].is_permanent() && !list[1].is_transient());
+    // Mixed: neither as a whole; all busy: transient.
+    let mixed = c.send("a@mx.test", &["busy@mx.test", "nobody@mx.test"], BODY);
+    let mixed = mixed.unwrap_err();
+    assert!(!mixed.is_transient() && !mixed.is_permanent(), "{mixed}");
+    let busy = c.send("a@mx.test", &["busy@mx.test"], BODY).unwrap_err();
+    assert!(busy.is_transient(), "{busy}");
+    let later = c.send("later@mx.test", &["b@mx.test"], BODY).unwrap_err();
+    let refusal = later.refusal().expect("the sender refused");
+    assert!(
+        matches!(
+            refusal,
+            Refusal::Smtp {
+                command: "MAIL",
+                ..
+            }
+        ),
+        "{refusal:?}"
+    );
+    let enhanced = refusal.enhanced().expect("an enhanced code");
+    assert_eq!(
+        (enhanced.class, enhanced.subject, enhanced.detail),
+        (4, 3, 0)
+    );
+    assert!(later.is_transient() && !later.is_permanent());
+    assert_eq!(
+        later.to_string(),
+        "server refused MAIL: 451 4.3.0 try again later"
+    );
+}
+
 /// Our client and our server: STARTTLS + AUTH, a rejected recipient among accepted ones,
 /// DATA and BDAT; implicit TLS.
 pub fn ours_to_ours<A: Adapter>() {
@@ -152,6 +235,8 @@ pub fn ours_to_ours<A: Adapter>() {
         A::smtp_connect(server.port(), options(Security::StartTls, &cert.cert_pem)).unwrap();
     let err = c.send("a@mx.test", &["nobody@mx.test"], BODY).unwrap_err();
     assert!(err.to_string().contains("550"), "{err}");
+    assert_eq!(stored(&store).len(), 2);
+    typed_refusals(&mut *c);
     assert_eq!(stored(&store).len(), 2);
 
     let (implicit, store) = start::<A>(&cert, true);
@@ -500,6 +585,10 @@ macro_rules! smtp_cases {
         #[test]
         fn smtp_server_with_swaks() {
             suite::smtp::server_with_swaks::<$adapter>();
+        }
+        #[test]
+        fn smtp_tls_mode_mistakes() {
+            suite::smtp::tls_mode_mistakes::<$adapter>();
         }
         #[test]
         fn smtp_idle_client_times_out() {
