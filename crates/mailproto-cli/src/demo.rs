@@ -140,14 +140,12 @@ fn round_trip(
     message: &[u8],
 ) -> Result<RoundTrip, Box<dyn std::error::Error>> {
     let smtp_lines = Arc::new(Mutex::new(Vec::new()));
-    let smtp_options = SmtpOptions {
-        security: Security::StartTls,
-        tls: tls.clone(),
-        config: mailproto_core::smtp::client::ClientConfig::new(Host::Domain(Domain::new(
-            "demo.localhost",
-        )?)),
-        ..SmtpOptions::default()
-    };
+    let smtp_options = SmtpOptions::default()
+        .with_security(Security::StartTls)
+        .with_tls(tls.clone())
+        .with_config(mailproto_core::smtp::client::ClientConfig::new(
+            Host::Domain(Domain::new("demo.localhost")?),
+        ));
     let tap = transcript::collect(Protocol::Smtp, smtp_lines.clone());
     let mut smtp =
         SmtpClient::connect_tapped("127.0.0.1", running.smtp.port(), smtp_options, Some(tap))?;
@@ -161,11 +159,9 @@ fn round_trip(
     smtp.quit()?;
 
     let pop3_lines = Arc::new(Mutex::new(Vec::new()));
-    let pop3_options = Pop3Options {
-        security: Security::StartTls,
-        tls: tls.clone(),
-        ..Pop3Options::default()
-    };
+    let pop3_options = Pop3Options::default()
+        .with_security(Security::StartTls)
+        .with_tls(tls.clone());
     let tap = transcript::collect(Protocol::Pop3, pop3_lines.clone());
     let mut pop3 =
         Pop3Client::connect_tapped("127.0.0.1", running.pop3.port(), pop3_options, Some(tap))?;

@@ -131,11 +131,9 @@ pub fn run(args: FetchArgs) -> CliResult {
         None => None,
     };
     let password = args.password.resolve(&args.user, &server)?;
-    let options = Pop3Options {
-        security,
-        tls: client_tls(args.ca_file.as_deref(), args.insecure)?,
-        ..Pop3Options::default()
-    };
+    let options = Pop3Options::default()
+        .with_security(security)
+        .with_tls(client_tls(args.ca_file.as_deref(), args.insecure)?);
     let tap = args.verbose.then(|| transcript::stderr(Protocol::Pop3));
     let fail = |e: Error| format!("{server}: {e}");
     let mut client = Pop3Client::connect_tapped(&host, port, options, tap).map_err(fail)?;

@@ -147,12 +147,10 @@ pub fn run(args: SendArgs) -> CliResult {
         None => None,
     };
 
-    let options = SmtpOptions {
-        security,
-        tls: client_tls(args.ca_file.as_deref(), args.insecure)?,
-        config: ClientConfig::new(helo_host(&args.helo)?),
-        ..SmtpOptions::default()
-    };
+    let options = SmtpOptions::default()
+        .with_security(security)
+        .with_tls(client_tls(args.ca_file.as_deref(), args.insecure)?)
+        .with_config(ClientConfig::new(helo_host(&args.helo)?));
     let tap = args.verbose.then(|| transcript::stderr(Protocol::Smtp));
     let server = format_server(&host, port);
     let mut client = SmtpClient::connect_tapped(&host, port, options, tap)

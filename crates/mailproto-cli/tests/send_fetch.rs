@@ -223,7 +223,7 @@ fn send_refuses_a_bad_certificate_and_a_wrong_password() {
     ]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = text(&out.stderr);
-    assert!(stderr.contains("authentication failed: 535"), "{stderr}");
+    assert!(stderr.contains("refused AUTH: 535"), "{stderr}");
     assert!(smtpd.received().is_empty());
 }
 

@@ -135,10 +135,7 @@ fn strip_trace(data: &[u8]) -> &[u8] {
 }
 
 fn smtp(addr: SocketAddr) -> SmtpClient {
-    let options = SmtpOptions {
-        security: Security::Plain,
-        ..SmtpOptions::default()
-    };
+    let options = SmtpOptions::default().with_security(Security::Plain);
     SmtpClient::connect("127.0.0.1", addr.port(), options).unwrap()
 }
 
@@ -148,10 +145,7 @@ fn envelope(to: &str) -> Envelope {
 }
 
 fn pop3(addr: SocketAddr) -> Pop3Client {
-    let options = Pop3Options {
-        security: Security::Plain,
-        ..Pop3Options::default()
-    };
+    let options = Pop3Options::default().with_security(Security::Plain);
     Pop3Client::connect("127.0.0.1", addr.port(), options).unwrap()
 }
 

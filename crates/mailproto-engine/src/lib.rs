@@ -25,12 +25,14 @@ pub mod adapter;
 pub mod aio;
 mod error;
 pub mod listener;
+pub mod message;
 pub mod pop3_client;
 pub mod pop3_server;
 pub mod smtp_client;
 pub mod smtp_server;
 pub mod tls;
 pub mod trace;
+pub mod transport;
 
 pub use error::{Error, Refusal};
 pub use listener::{Admitted, Connections, ListenerOptions, Network, ProxyOptions, Refused, Slot};

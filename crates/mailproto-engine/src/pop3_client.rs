@@ -128,8 +128,10 @@ pub fn greeting_step(event: Event) -> Option<Result<Status, Error>> {
     }
 }
 
-/// Options of a POP3 connection.
+/// Options of a POP3 connection: `Pop3Options::default()` and the `with_` methods (new
+/// options are added without breaking callers).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Pop3Options {
     /// TLS use.
     pub security: Security,
@@ -139,6 +141,32 @@ pub struct Pop3Options {
     pub config: ClientConfig,
     /// Connect timeout.
     pub connect_timeout: Duration,
+}
+
+impl Pop3Options {
+    /// TLS use (default: STLS required).
+    pub fn with_security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// Certificate checks for TLS (default: the system's trust store).
+    pub fn with_tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The machine's configuration.
+    pub fn with_config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Connect timeout (default 30 s).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
 }
 
 impl Default for Pop3Options {

@@ -18,8 +18,10 @@ use mailproto_core::smtp::{Capabilities, ForwardPath, MailParams, RcptParams, Re
 use crate::Error;
 use crate::pop3_client::Security;
 
-/// Options of an SMTP connection.
+/// Options of an SMTP connection: `SmtpOptions::default()` and the `with_` methods
+/// (new options are added without breaking callers).
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct SmtpOptions {
     /// TLS use.
     pub security: Security,
@@ -39,6 +41,41 @@ pub struct SmtpOptions {
 }
 
 impl SmtpOptions {
+    /// TLS use (default: STARTTLS required).
+    pub fn with_security(mut self, security: Security) -> Self {
+        self.security = security;
+        self
+    }
+
+    /// Certificate checks for TLS (default: the system's trust store).
+    pub fn with_tls(mut self, tls: crate::tls::ClientTls) -> Self {
+        self.tls = tls;
+        self
+    }
+
+    /// The machine's configuration (EHLO name, LMTP, limits, timeouts).
+    pub fn with_config(mut self, config: ClientConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Connect timeout (default 30 s).
+    pub fn with_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Send bodies with BDAT when the server offers CHUNKING.
+    pub fn with_prefer_bdat(mut self, bdat: bool) -> Self {
+        self.prefer_bdat = bdat;
+        self
+    }
+
+    /// How long to wait for the greeting without implicit TLS (see the field).
+    pub fn with_greeting_wait(mut self, wait: Option<Duration>) -> Self {
+        self.greeting_wait = wait;
+        self
+    }
     /// The machine's configuration for a session with these options: TLS active from the
     /// start under implicit TLS, the greeting awaited for at most `greeting_wait`
     /// otherwise.
@@ -195,7 +232,8 @@ impl Transaction {
         let recipients: Vec<ForwardPath> =
             envelope.recipients.iter().map(|(p, _)| p.clone()).collect();
         let caps = client.capabilities();
-        let mode = if prefer_bdat && caps.chunking {
+        let binary = envelope.params.body == Some(mailproto_core::smtp::Body::BinaryMime);
+        let mode = if (prefer_bdat || binary) && caps.chunking {
             BodyMode::Bdat
         } else {
             BodyMode::Data
@@ -303,6 +341,18 @@ pub fn host_name(name: &str) -> Result<mailproto_core::smtp::Host, String> {
     Domain::new(name)
         .map(Host::Domain)
         .map_err(|e| e.to_string())
+}
+
+/// The envelope to send `message` with to a server offering `caps`: its parameters
+/// (`BODY=8BITMIME`, `SMTPUTF8`, `SIZE`) as the content needs and the server offers; an
+/// error naming what is missing when the server cannot take it.
+pub fn message_envelope(
+    message: &crate::message::Message,
+    caps: &Capabilities,
+) -> Result<Envelope, Error> {
+    message
+        .envelope_for(caps)
+        .map_err(|e| Error::Unsupported(e.to_string()))
 }
 
 /// A report of `envelope` accepted for every recipient (what test transports answer).

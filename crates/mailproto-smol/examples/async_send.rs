@@ -14,10 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: async_send HOST PORT FROM TO [FILE]".into());
     };
     smol::block_on(async {
-        let options = SmtpOptions {
-            security: Security::StartTlsOpportunistic,
-            ..SmtpOptions::default()
-        };
+        let options = SmtpOptions::default().with_security(Security::StartTlsOpportunistic);
         let mut client = SmtpClient::connect(host, port.parse()?, options).await?;
         let from = ReversePath::Mailbox(from.parse::<Mailbox>()?);
         let to = ForwardPath::Mailbox(to.parse::<Mailbox>()?);

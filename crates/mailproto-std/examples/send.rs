@@ -18,10 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(file) => std::fs::read(file)?,
         None => b"Subject: test\r\n\r\nHello from mailproto.\r\n".to_vec(),
     };
-    let options = SmtpOptions {
-        security: Security::StartTlsOpportunistic,
-        ..SmtpOptions::default()
-    };
+    let options = SmtpOptions::default().with_security(Security::StartTlsOpportunistic);
     let mut client = SmtpClient::connect(host, port.parse()?, options)?;
     let from = ReversePath::Mailbox(from.parse::<Mailbox>()?);
     let to = ForwardPath::Mailbox(to.parse::<Mailbox>()?);

@@ -312,6 +312,47 @@ impl<M: Machine> Driver<M> {
         }
     }
 
+    /// `n` bytes were read into the buffer at `now`: shown to the tap, fed to the machine.
+    fn received(&mut self, now: Instant, n: usize) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap(Direction::Received, &self.buf[..n]);
+        }
+        self.machine.feed(now, &self.buf[..n]);
+    }
+
+    /// Take what the peer sent while nobody was reading (an idle client's `421`, a
+    /// close), without waiting, and feed it to the machine. Returns whether the session
+    /// is still open.
+    pub fn poll_idle(&mut self) -> Result<bool, Error> {
+        if self.closed {
+            return Ok(false);
+        }
+        let Some(tcp) = self.stream.tcp() else {
+            return Ok(false);
+        };
+        tcp.set_nonblocking(true)?;
+        let result = self.stream.read(&mut self.buf);
+        if let Some(tcp) = self.stream.tcp() {
+            tcp.set_nonblocking(false)?;
+        }
+        let now = self.now();
+        match result {
+            Ok(0) => self.machine.feed_eof(now),
+            Ok(n) => self.received(now, n),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Err(e) if is_disconnect(&e) => {
+                self.closed = true;
+                self.machine.feed_eof(now);
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(self.machine.io() != Io::Closed)
+    }
+
     /// Read once (until the machine's next deadline at most) and feed the machine; when
     /// the deadline passes, tell the machine.
     fn read_once(&mut self) -> Result<(), Error> {
@@ -338,12 +379,7 @@ impl<M: Machine> Driver<M> {
         let now = self.now();
         match result {
             Ok(0) => self.machine.feed_eof(now),
-            Ok(n) => {
-                if let Some(tap) = self.tap.as_mut() {
-                    tap(Direction::Received, &self.buf[..n]);
-                }
-                self.machine.feed(now, &self.buf[..n]);
-            }
+            Ok(n) => self.received(now, n),
             Err(e) if is_timeout(&e) => self.machine.handle_timeout(now),
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(e) if is_disconnect(&e) => {

@@ -6,13 +6,18 @@
 //!   machine's timeout, the STARTTLS/STLS handshake, implicit TLS, close.
 //! - [`tls`] builds rustls configurations (PEM files, self-signed certificates, system or
 //!   supplied roots, an explicit switch to accept invalid certificates for local tests).
-//! - [`Error`] says what failed and converts to `io::Error`.
+//! - [`transport`]: [`SmtpTransport`](transport::SmtpTransport), a pooled SMTP
+//!   transport configured once and shared, behind the [`Transport`](transport::Transport)
+//!   trait with test doubles; [`message`]: messages with their envelope.
+//! - [`Error`] says what failed (a server's refusal kept whole) and converts to
+//!   `io::Error`.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub use mailproto_core as core;
 pub use mailproto_engine::{
-    Direction, Error, ListenerOptions, Network, ProxyOptions, Refused, Tap, TlsRole, adapter, tls,
+    Direction, Error, ListenerOptions, Network, ProxyOptions, Refusal, Refused, Tap, TlsRole,
+    adapter, message, tls,
 };
 
 mod driver;
@@ -21,6 +26,7 @@ pub mod pop3_client;
 pub mod pop3_server;
 pub mod smtp_client;
 pub mod smtp_server;
+pub mod transport;
 
 pub use driver::{Closing, Driver};
 pub use listener::{GOODBYE, Listener, ShutdownHandle};

@@ -12,6 +12,8 @@ use mailproto_core::smtp::{Capabilities, Reply};
 
 use crate::pop3_client::Security;
 use crate::{Driver, Error, Tap, TlsRole};
+use mailproto_engine::message::Message;
+use mailproto_engine::transport::SmtpConfig;
 
 pub use mailproto_engine::smtp_client::*;
 
@@ -23,6 +25,9 @@ pub struct SmtpClient {
     prefer_bdat: bool,
     /// The body read buffer, kept across messages.
     body_buf: Vec<u8>,
+    /// Whether the last message's end of data went out (its outcome is unknown when no
+    /// reply followed).
+    data_ended: bool,
 }
 
 impl SmtpClient {
@@ -76,6 +81,7 @@ impl SmtpClient {
             greeting,
             prefer_bdat: options.prefer_bdat,
             body_buf: Vec::new(),
+            data_ended: false,
         };
         client.step(Client::ehlo)?;
         if mailproto_engine::smtp_client::wants_starttls(options.security, client.capabilities())? {
@@ -161,6 +167,40 @@ impl SmtpClient {
         self.wait_step()
     }
 
+    /// Connect as `config` says (address, TLS, EHLO name) and authenticate with its
+    /// credentials, if any.
+    pub fn connect_with(config: &SmtpConfig) -> Result<Self, Error> {
+        let mut client = Self::connect(&config.host, config.port, config.options.clone())?;
+        if let Some((user, password)) = &config.credentials {
+            let credentials = ClientCredentials::password(user, password);
+            client.authenticate(config.mechanism.clone(), credentials)?;
+        }
+        Ok(client)
+    }
+
+    /// Send `message` to its envelope's recipients, with `BODY=8BITMIME`, `SMTPUTF8`
+    /// and `SIZE` as its content and the server call for (refused before sending when
+    /// the server lacks what it needs).
+    pub fn send_message(&mut self, message: &Message) -> Result<SendReport, Error> {
+        self.data_ended = false;
+        let envelope = message_envelope(message, self.capabilities())?;
+        self.send(envelope, &mut message.bytes())
+    }
+
+    /// Whether the last send's end of data went out: when it failed without a reply
+    /// after that, the message may have been delivered.
+    pub fn data_ended(&self) -> bool {
+        self.data_ended
+    }
+
+    /// Whether the session can take another message: whatever the server sent while
+    /// the session was idle (a `421`, a close) is read without waiting.
+    pub fn is_usable(&mut self) -> bool {
+        let open = self.driver.poll_idle().unwrap_or(false);
+        while mailproto_core::Machine::poll_event(self.driver.machine()).is_some() {}
+        open && self.driver.machine_ref().is_ready()
+    }
+
     /// Send one message, read from `body` as it goes (never held whole), to the
     /// envelope's recipients. `Ok` when at least one recipient got it; the report has
     /// each recipient's result.
@@ -187,7 +227,10 @@ impl SmtpClient {
                 Progress::Waiting => {}
                 Progress::Done(result) => return result,
                 Progress::SendBody if body_done => {}
-                Progress::SendBody => body_done = self.pump_body(body, buf)?,
+                Progress::SendBody => {
+                    body_done = self.pump_body(body, buf)?;
+                    self.data_ended = body_done;
+                }
             }
         }
     }

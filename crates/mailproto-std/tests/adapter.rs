@@ -207,6 +207,12 @@ impl Adapter for Std {
         serve(listener, move |l| server.run(l, false))
     }
 
+    fn smtp_transport(
+        config: mailproto_engine::transport::SmtpConfig,
+    ) -> Box<dyn suite::transport::TransportOps> {
+        Box::new(mailproto_std::transport::SmtpTransport::new(config))
+    }
+
     fn smtp_connect_tapped(
         port: u16,
         options: SmtpOptions,
@@ -222,3 +228,13 @@ impl Adapter for Std {
 }
 
 adapter_suite!(Std);
+
+impl suite::transport::TransportOps for mailproto_std::transport::SmtpTransport {
+    fn send(&self, message: &mailproto_std::message::Message) -> Result<SendReport, Error> {
+        mailproto_std::transport::Transport::send(self, message)
+    }
+
+    fn sessions(&self) -> (usize, usize) {
+        mailproto_std::transport::SmtpTransport::sessions(self)
+    }
+}

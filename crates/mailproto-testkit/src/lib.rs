@@ -1,6 +1,7 @@
 //! Test support for mailproto's interoperability tests: finding outside programs, and
-//! starting real peers (Dovecot's POP3 server, an aiosmtpd SMTP server, HAProxy sending
-//! PROXY protocol headers) on loopback ports with their own temporary configuration.
+//! starting real peers (Dovecot's POP3 server, an aiosmtpd SMTP server, Postfix's
+//! `smtpd`, HAProxy sending PROXY protocol headers) on loopback ports with their own
+//! temporary configuration.
 //!
 //! A test that needs a peer asks for it through this crate. When the peer is missing the
 //! test prints `SKIPPED <test>: <why>` and returns, unless `MAILPROTO_REQUIRE_PEERS=1`,
@@ -14,8 +15,10 @@ use std::time::{Duration, Instant};
 use std::{env, fs};
 
 mod haproxy;
+mod postfix;
 
 pub use haproxy::{Frontend, Haproxy, SendProxy};
+pub use postfix::{Postfix, PostfixOptions};
 
 /// Whether missing peers are failures (`MAILPROTO_REQUIRE_PEERS=1`).
 pub fn peers_required() -> bool {

@@ -19,11 +19,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(file) => ClientTls::with_root_file(file.as_ref())?,
         None => ClientTls::system(),
     };
-    let options = Pop3Options {
-        security: Security::StartTlsOpportunistic,
-        tls,
-        ..Pop3Options::default()
-    };
+    let options = Pop3Options::default()
+        .with_security(Security::StartTlsOpportunistic)
+        .with_tls(tls);
     let mut client = Pop3Client::connect(host, port.parse()?, options).await?;
     client.login(user, &Secret::from(password.as_str())).await?;
     let (count, size) = client.stat().await?;

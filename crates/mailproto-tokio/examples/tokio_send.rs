@@ -15,10 +15,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [host, port, from, to, rest @ ..] = args.as_slice() else {
         return Err("usage: tokio_send HOST PORT FROM TO [FILE]".into());
     };
-    let options = SmtpOptions {
-        security: Security::StartTlsOpportunistic,
-        ..SmtpOptions::default()
-    };
+    let options = SmtpOptions::default().with_security(Security::StartTlsOpportunistic);
     let mut client = SmtpClient::connect(host, port.parse()?, options).await?;
     let from = ReversePath::Mailbox(from.parse::<Mailbox>()?);
     let to = ForwardPath::Mailbox(to.parse::<Mailbox>()?);

@@ -26,8 +26,8 @@ use tokio::net::{TcpListener, TcpStream};
 pub use mailproto_core as core;
 pub use mailproto_engine as engine;
 pub use mailproto_engine::{
-    Direction, Error, ListenerOptions, Network, ProxyOptions, Refused, Tap, TlsRole, pop3_client,
-    pop3_server, smtp_client, smtp_server, tls,
+    Direction, Error, ListenerOptions, Network, ProxyOptions, Refusal, Refused, Tap, TlsRole,
+    message, pop3_client, pop3_server, smtp_client, smtp_server, tls,
 };
 pub use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 

@@ -15,10 +15,7 @@ use mailproto_std::pop3_client::Security;
 
 /// Plain TCP: the bench runs on loopback against servers without TLS.
 fn options() -> Pop3Options {
-    Pop3Options {
-        security: Security::Plain,
-        ..Pop3Options::default()
-    }
+    Pop3Options::default().with_security(Security::Plain)
 }
 
 const USAGE: &str = "pop3_retr std|smol HOST PORT USER PASSWORD";

@@ -14,10 +14,7 @@ use mailproto_std::smtp_client::{Envelope, SmtpOptions};
 
 /// Plain TCP: the bench runs on loopback against servers without TLS.
 fn options() -> SmtpOptions {
-    SmtpOptions {
-        security: Security::Plain,
-        ..SmtpOptions::default()
-    }
+    SmtpOptions::default().with_security(Security::Plain)
 }
 
 const USAGE: &str = "smtp_blast std|smol HOST PORT COUNT SIZE";

@@ -355,6 +355,40 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
         }
     }
 
+    /// `n` bytes were read into the buffer at `now`: shown to the tap, fed to the machine.
+    fn received(&mut self, now: Instant, n: usize) {
+        if let Some(tap) = self.tap.as_mut() {
+            tap(Direction::Received, &self.buf[..n]);
+        }
+        self.machine.feed(now, &self.buf[..n]);
+    }
+
+    /// Take what the peer sent while nobody was reading (an idle client's `421`, a
+    /// close), without waiting, and feed it to the machine. Returns whether the session
+    /// is still open.
+    pub async fn poll_idle(&mut self) -> Result<bool, Error> {
+        if self.closed {
+            return Ok(false);
+        }
+        // A read that is not ready at once is dropped: nothing was taken from the stream.
+        let result = futures_lite::future::poll_once(self.stream.read(&mut self.buf)).await;
+        let now = self.now();
+        match result {
+            None => {}
+            Some(Ok(0)) => self.machine.feed_eof(now),
+            Some(Ok(n)) => {
+                self.received(now, n);
+            }
+            Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+            Some(Err(e)) if is_disconnect(&e) => {
+                self.closed = true;
+                self.machine.feed_eof(now);
+            }
+            Some(Err(e)) => return Err(e.into()),
+        }
+        Ok(self.machine.io() != Io::Closed)
+    }
+
     /// Read once (until the machine's next deadline at most) and feed the machine; when
     /// the deadline passes, tell the machine.
     async fn read_once(&mut self) -> Result<(), Error> {
@@ -395,10 +429,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
             None => self.machine.handle_timeout(now),
             Some(Ok(0)) => self.machine.feed_eof(now),
             Some(Ok(n)) => {
-                if let Some(tap) = self.tap.as_mut() {
-                    tap(Direction::Received, &self.buf[..n]);
-                }
-                self.machine.feed(now, &self.buf[..n]);
+                self.received(now, n);
                 self.cooperate().await;
             }
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}

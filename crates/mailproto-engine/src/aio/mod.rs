@@ -25,11 +25,13 @@ mod driver;
 mod listener;
 mod pop3;
 mod smtp;
+mod transport;
 
 pub use driver::{Closing, Driver};
 pub use listener::{GOODBYE, Listener, ShutdownHandle};
 pub use pop3::{Pop3Client, Pop3Server};
 pub use smtp::{SmtpClient, SmtpServer};
+pub use transport::SmtpTransport;
 
 /// What an async runtime gives the engine: TCP sockets, timers and spawning. A value of
 /// the type says where sessions run (an executor the user supplies, or the runtime's
@@ -164,6 +166,18 @@ macro_rules! runtime_types {
             /// An async SMTP client session.
             pub type SmtpClient<S = <$runtime as $crate::aio::Runtime>::Tcp> =
                 $crate::aio::SmtpClient<$runtime, S>;
+
+            /// A pooled async SMTP transport, shared between tasks.
+            pub type SmtpTransport = $crate::aio::SmtpTransport<$runtime>;
+        }
+
+        /// Sending mail: the pooled transport, its configuration, the traits and the
+        /// test doubles.
+        pub mod transport {
+            pub use $crate::transport::*;
+
+            /// A pooled async SMTP transport, shared between tasks.
+            pub type SmtpTransport = $crate::aio::SmtpTransport<super::$runtime>;
         }
 
         #[doc = concat!("POP3 on ", $name, ": the server (an [`AsyncPop3Backend`](",

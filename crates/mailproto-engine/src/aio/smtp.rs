@@ -16,10 +16,11 @@ use super::{Closing, Driver, Listener, Runtime, Tls, connect_tcp};
 use tracing::Instrument;
 
 use crate::Admitted;
+use crate::message::Message;
 use crate::pop3_client::Security;
 use crate::smtp_client::{
-    Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, reset_step,
-    session_step,
+    Envelope, Progress, SendReport, SmtpOptions, Transaction, choose_mechanism, message_envelope,
+    reset_step, session_step,
 };
 use crate::smtp_server::{
     AsyncSmtpHandler, HandlerFactory, SmtpGlue, SmtpService, answer_async, busy_reply,
@@ -230,6 +231,8 @@ pub struct SmtpClient<R: Tls<S>, S> {
     prefer_bdat: bool,
     /// The body read buffer, kept across messages.
     body_buf: Vec<u8>,
+    /// Whether the last message's end of data went out.
+    data_ended: bool,
 }
 
 impl<R: Tls<S>, S> std::fmt::Debug for SmtpClient<R, S> {
@@ -245,6 +248,19 @@ impl<R: Runtime + Tls<<R as Runtime>::Tcp>> SmtpClient<R, <R as Runtime>::Tcp> {
     /// `options` say.
     pub async fn connect(host: &str, port: u16, options: SmtpOptions) -> Result<Self, Error> {
         Self::connect_tapped(host, port, options, None).await
+    }
+
+    /// Connect as `config` says (address, TLS, EHLO name) and authenticate with its
+    /// credentials, if any.
+    pub async fn connect_with(config: &crate::transport::SmtpConfig) -> Result<Self, Error> {
+        let mut client = Self::connect(&config.host, config.port, config.options.clone()).await?;
+        if let Some((user, password)) = &config.credentials {
+            let credentials = ClientCredentials::password(user, password);
+            client
+                .authenticate(config.mechanism.clone(), credentials)
+                .await?;
+        }
+        Ok(client)
     }
 
     /// [`SmtpClient::connect`], with every byte of the session shown to `tap` (for a
@@ -309,6 +325,7 @@ impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> SmtpClient<R, S> {
             greeting,
             prefer_bdat: options.prefer_bdat,
             body_buf: Vec::new(),
+            data_ended: false,
         };
         client.step(Client::ehlo).await?;
         if crate::smtp_client::wants_starttls(options.security, client.capabilities())? {
@@ -394,6 +411,29 @@ impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> SmtpClient<R, S> {
         self.wait_step().await
     }
 
+    /// Send `message` to its envelope's recipients, with `BODY=8BITMIME`, `SMTPUTF8`
+    /// and `SIZE` as its content and the server call for (refused before sending when
+    /// the server lacks what it needs).
+    pub async fn send_message(&mut self, message: &Message) -> Result<SendReport, Error> {
+        self.data_ended = false;
+        let envelope = message_envelope(message, self.capabilities())?;
+        self.send(envelope, &mut message.bytes()).await
+    }
+
+    /// Whether the last send's end of data went out: when it failed without a reply
+    /// after that, the message may have been delivered.
+    pub fn data_ended(&self) -> bool {
+        self.data_ended
+    }
+
+    /// Whether the session can take another message: whatever the server sent while
+    /// the session was idle (a `421`, a close) is read without waiting.
+    pub async fn is_usable(&mut self) -> bool {
+        let open = self.driver.poll_idle().await.unwrap_or(false);
+        while mailproto_core::Machine::poll_event(self.driver.machine()).is_some() {}
+        open && self.driver.machine_ref().is_ready()
+    }
+
     /// Send one message read from `body` as it goes, to the envelope's recipients.
     pub async fn send<B: AsyncRead + Unpin + ?Sized>(
         &mut self,
@@ -422,7 +462,10 @@ impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> SmtpClient<R, S> {
                 Progress::Waiting => {}
                 Progress::Done(result) => return result,
                 Progress::SendBody if body_done => {}
-                Progress::SendBody => body_done = self.pump_body(body, buf).await?,
+                Progress::SendBody => {
+                    body_done = self.pump_body(body, buf).await?;
+                    self.data_ended = body_done;
+                }
             }
         }
     }

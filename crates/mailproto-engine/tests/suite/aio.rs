@@ -270,6 +270,14 @@ impl<E: Executor> Adapter for Aio<E> {
         })
     }
 
+    fn smtp_transport(
+        config: mailproto_engine::transport::SmtpConfig,
+    ) -> Box<dyn super::transport::TransportOps> {
+        Box::new(AioTransport::<E>(
+            mailproto_engine::aio::SmtpTransport::new(config),
+        ))
+    }
+
     fn smtp_connect_tapped(
         port: u16,
         options: SmtpOptions,
@@ -417,5 +425,24 @@ impl<E: Executor> Aio<E> {
     /// [`accept_errors_back_off`] on `E`.
     pub fn accept_errors_back_off() {
         accept_errors_back_off::<E>()
+    }
+}
+
+/// The async transport, driven through `E`'s executor.
+struct AioTransport<E: Executor>(mailproto_engine::aio::SmtpTransport<E::R>);
+
+impl<E: Executor> super::transport::TransportOps for AioTransport<E>
+where
+    mailproto_engine::aio::SmtpTransport<E::R>: Send + Sync,
+{
+    fn send(
+        &self,
+        message: &mailproto_engine::message::Message,
+    ) -> Result<mailproto_engine::smtp_client::SendReport, Error> {
+        E::block_on(self.0.send(message))
+    }
+
+    fn sessions(&self) -> (usize, usize) {
+        self.0.sessions()
     }
 }

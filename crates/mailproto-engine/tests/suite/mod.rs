@@ -15,6 +15,7 @@ pub mod proxy;
 pub mod smtp;
 pub mod timeouts;
 pub mod tracing;
+pub mod transport;
 pub mod waiting;
 
 use std::net::SocketAddr;
@@ -182,6 +183,11 @@ pub trait Adapter {
     /// `gate` ([`waiting::Gated`], or [`waiting::AsyncGated`] for async adapters).
     fn smtp_gated_server(config: SmtpConfig, gate: waiting::Gate) -> Running;
 
+    /// The adapter's pooled SMTP transport.
+    fn smtp_transport(
+        config: mailproto_engine::transport::SmtpConfig,
+    ) -> Box<dyn transport::TransportOps>;
+
     /// Connect our SMTP client.
     fn smtp_connect(port: u16, options: SmtpOptions) -> Result<Box<dyn SmtpOps>, Error> {
         Self::smtp_connect_tapped(port, options, None)
@@ -233,6 +239,7 @@ macro_rules! adapter_suite {
         $crate::proxy_cases!($adapter);
         $crate::tracing_cases!($adapter);
         $crate::timeout_cases!($adapter);
+        $crate::transport_cases!($adapter);
         $crate::waiting_cases!($adapter);
     };
 }

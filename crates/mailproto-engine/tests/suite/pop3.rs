@@ -26,11 +26,9 @@ pub fn cert() -> SelfSigned {
 }
 
 fn options(security: Security, cert: &SelfSigned) -> Pop3Options {
-    Pop3Options {
-        security,
-        tls: ClientTls::with_root_pem(cert.cert_pem.as_bytes()).unwrap(),
-        ..Pop3Options::default()
-    }
+    Pop3Options::default()
+        .with_security(security)
+        .with_tls(ClientTls::with_root_pem(cert.cert_pem.as_bytes()).unwrap())
 }
 
 fn backend() -> MemBackend {

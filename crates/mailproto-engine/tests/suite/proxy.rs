@@ -104,11 +104,9 @@ pub fn smtp_behind_haproxy<A: Adapter>() {
         );
     }
     // HAProxy terminates TLS and says so in the SSL TLV.
-    let options = SmtpOptions {
-        security: Security::ImplicitTls,
-        tls: ClientTls::with_root_pem(cert.cert_pem.as_bytes()).unwrap(),
-        ..SmtpOptions::default()
-    };
+    let options = SmtpOptions::default()
+        .with_security(Security::ImplicitTls)
+        .with_tls(ClientTls::with_root_pem(cert.cert_pem.as_bytes()).unwrap());
     let mut client = A::smtp_connect(haproxy.ports[2], options).unwrap();
     client
         .authenticate_forced(Mechanism::Plain, "alice", "wonderland")

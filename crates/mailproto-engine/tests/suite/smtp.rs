@@ -27,11 +27,9 @@ pub const BODY_WIRE: &[u8] =
     b"From: a@example.org\r\nSubject: hi\r\n\r\n.dot line\r\n.\r\nlast line\r\n";
 
 fn options(security: Security, roots: &str) -> SmtpOptions {
-    SmtpOptions {
-        security,
-        tls: ClientTls::with_root_pem(roots.as_bytes()).unwrap(),
-        ..SmtpOptions::default()
-    }
+    SmtpOptions::default()
+        .with_security(security)
+        .with_tls(ClientTls::with_root_pem(roots.as_bytes()).unwrap())
 }
 
 /// Plaintext, no AUTH: one message to two recipients.

@@ -93,10 +93,7 @@ pub fn pop3_reader_that_stops_is_dropped_and_the_lock_released<A: Adapter>() {
     // A second login while the first session holds the maildrop is refused; once the
     // server has dropped the first session it succeeds. Bounded: 300 tries, 100 ms
     // apart (30 s), far beyond the deadline.
-    let options = Pop3Options {
-        security: Security::Plain,
-        ..Pop3Options::default()
-    };
+    let options = Pop3Options::default().with_security(Security::Plain);
     let mut logged_in = None;
     for _ in 0..300 {
         let mut c = A::pop3_connect(server.port(), options.clone()).unwrap();

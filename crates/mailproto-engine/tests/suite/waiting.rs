@@ -195,10 +195,7 @@ pub fn a_waiting_handler_does_not_delay_other_sessions<A: Adapter>() {
 
     // A server that let the waiting handler hold its thread would not even greet: the
     // client gives up at its greeting deadline instead of after the RFC's 5 minutes.
-    let mut options = SmtpOptions {
-        security: Security::Plain,
-        ..SmtpOptions::default()
-    };
+    let mut options = SmtpOptions::default().with_security(Security::Plain);
     options.config.timeouts.greeting = ARRIVAL;
     let mut other = A::smtp_connect(server.port(), options).unwrap();
     assert_eq!(

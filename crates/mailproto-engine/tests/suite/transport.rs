@@ -1,0 +1,254 @@
+//! The pooled SMTP transport of every adapter: sessions reused (and not, when the pool
+//! keeps none), a session the server closed while idle replaced without the caller
+//! noticing, a bounded wait for a session, a message whose end of data got no answer
+//! reported as "outcome unknown" and never sent twice, and the envelope taken from the
+//! message's header with `Bcc:` left out of what is sent.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use mailproto_engine::Error;
+use mailproto_engine::message::Message;
+use mailproto_engine::smtp_client::SendReport;
+use mailproto_engine::tls::ClientTls;
+use mailproto_engine::transport::{PoolOptions, SmtpConfig};
+
+use super::pop3::cert;
+use super::{Adapter, Stored};
+
+/// A transport as the suite drives it (the async ones through their executor).
+pub trait TransportOps: Send + Sync {
+    fn send(&self, message: &Message) -> Result<SendReport, Error>;
+    /// Sessions open and idle.
+    fn sessions(&self) -> (usize, usize);
+}
+
+const MESSAGE: &[u8] = b"From: Alice <alice@client.test>\r\n\
+To: Bob <bob@mx.test>, \"Carol C.\" <carol@mx.test>\r\n\
+Cc: dave@mx.test (Dave)\r\n\
+Bcc: Eve <eve@mx.test>,\r\n frank@mx.test\r\n\
+Subject: pooled\r\n\
+\r\n\
+Hello.\r\n";
+
+fn message() -> Message {
+    Message::from_bytes(MESSAGE).expect("a message with its envelope")
+}
+
+fn local(port: u16, pool: PoolOptions) -> SmtpConfig {
+    SmtpConfig::plain("127.0.0.1")
+        .with_port(port)
+        .with_tls(ClientTls::accept_invalid_certs())
+        .with_pool(pool)
+}
+
+/// Ten messages over one pooled session; with a pool that keeps none, ten sessions.
+/// The envelope comes from From/To/Cc/Bcc and no stored message holds `Bcc:`.
+pub fn pooled_sessions_are_reused<A: Adapter>() {
+    let cert = cert();
+    let store = Arc::new(Mutex::new(Vec::new()));
+    let server = A::smtp_server(super::smtp::config(), store.clone(), &cert, false);
+    let pooled = A::smtp_transport(local(server.port(), PoolOptions::default()));
+    for _ in 0..10 {
+        let report = pooled.send(&message()).unwrap();
+        assert!(report.all_accepted(), "{report:?}");
+    }
+    assert_eq!(pooled.sessions(), (1, 1), "one session, idle again");
+    let fresh = A::smtp_transport(local(server.port(), PoolOptions::none()));
+    for _ in 0..10 {
+        fresh.send(&message()).unwrap();
+    }
+    assert_eq!(fresh.sessions(), (0, 0));
+    let stored: Vec<Stored> = store.lock().unwrap().clone();
+    assert_eq!(stored.len(), 20);
+    let sessions = |s: &[Stored]| {
+        let mut ports: Vec<u16> = s.iter().map(|m| m.peer.unwrap().port()).collect();
+        ports.dedup();
+        ports.len()
+    };
+    assert_eq!(sessions(&stored[..10]), 1, "pooled: one connection");
+    assert_eq!(sessions(&stored[10..]), 10, "no pool: a connection each");
+    for m in &stored {
+        assert_eq!(m.from, "<alice@client.test>");
+        assert_eq!(
+            m.to,
+            [
+                "<bob@mx.test>",
+                "<carol@mx.test>",
+                "<dave@mx.test>",
+                "<eve@mx.test>",
+                "<frank@mx.test>"
+            ]
+        );
+        let text = String::from_utf8_lossy(&m.data).to_ascii_lowercase();
+        assert!(!text.contains("bcc") && !text.contains("eve") && !text.contains("frank"));
+        assert!(text.contains("subject: pooled"), "{text}");
+    }
+}
+
+/// A scripted SMTP server on a loopback port: it accepts connections one after another,
+/// answers EHLO/MAIL/RCPT/DATA/RSET/NOOP/QUIT, and records every message it got. The
+/// first connection is closed with `421` right after its first message (a server that
+/// ends idle sessions); the end of data of a message whose body contains `no-answer` is
+/// never answered.
+struct Scripted {
+    port: u16,
+    got: Arc<Mutex<Vec<String>>>,
+    connections: Arc<Mutex<usize>>,
+}
+
+impl Scripted {
+    fn start() -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let got = Arc::new(Mutex::new(Vec::new()));
+        let connections = Arc::new(Mutex::new(0));
+        let (g, c) = (got.clone(), connections.clone());
+        thread::spawn(move || {
+            for tcp in listener.incoming().take(8) {
+                let Ok(tcp) = tcp else { return };
+                let first = {
+                    let mut n = c.lock().unwrap();
+                    *n += 1;
+                    *n == 1
+                };
+                let g = g.clone();
+                thread::spawn(move || Self::session(tcp, first, &g));
+            }
+        });
+        Scripted {
+            port,
+            got,
+            connections,
+        }
+    }
+
+    fn session(tcp: TcpStream, close_after_first: bool, got: &Mutex<Vec<String>>) {
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut out = tcp.try_clone().unwrap();
+        let mut lines = BufReader::new(tcp);
+        let mut say = |s: &str| out.write_all(s.as_bytes()).is_ok();
+        say("220 scripted.test ESMTP\r\n");
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
+            match verb.as_str() {
+                "EHLO" => say("250-scripted.test\r\n250 PIPELINING\r\n"),
+                "DATA" => {
+                    say("354 go on\r\n");
+                    let mut body = String::new();
+                    loop {
+                        line.clear();
+                        if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == ".\r\n" {
+                            break;
+                        }
+                        body.push_str(&line);
+                    }
+                    let answer = !body.contains("no-answer");
+                    got.lock().unwrap().push(body);
+                    if !answer {
+                        // Read on (the client gives up), answer nothing.
+                        while lines.read_line(&mut line).unwrap_or(0) > 0 {}
+                        return;
+                    }
+                    say("250 2.0.0 queued\r\n");
+                    if close_after_first {
+                        say("421 4.4.2 scripted.test closing idle session\r\n");
+                        return;
+                    }
+                    true
+                }
+                "QUIT" => {
+                    say("221 bye\r\n");
+                    return;
+                }
+                _ => say("250 2.0.0 ok\r\n"),
+            };
+        }
+    }
+
+    fn messages(&self) -> Vec<String> {
+        self.got.lock().unwrap().clone()
+    }
+}
+
+/// The server ends the pooled session after the first message (`421` while idle): the
+/// second send goes over a new connection, and each message arrives exactly once.
+pub fn closed_idle_session_is_replaced<A: Adapter>() {
+    let server = Scripted::start();
+    let transport = A::smtp_transport(local(server.port, PoolOptions::default()));
+    transport.send(&message()).unwrap();
+    transport.send(&message()).unwrap();
+    assert_eq!(server.messages().len(), 2, "each once");
+    assert_eq!(*server.connections.lock().unwrap(), 2);
+}
+
+/// One session at most: while it waits for the answer to a message's end of data, a
+/// second send waits for a session at most `wait` and fails with a timeout; the first
+/// ends as "outcome unknown" once its (short) data deadline passes, and is not sent
+/// again.
+pub fn pool_wait_is_bounded_and_an_unanswered_message_is_not_resent<A: Adapter>() {
+    let server = Scripted::start();
+    let mut config = local(
+        server.port,
+        PoolOptions::default()
+            .with_max_connections(1)
+            .with_wait(Duration::from_millis(300)),
+    );
+    config.options.config.timeouts.data_termination = Duration::from_secs(2);
+    let transport: Arc<dyn TransportOps> = A::smtp_transport(config).into();
+    let unanswered = Message::from_bytes(
+        b"From: a@client.test\r\nTo: b@mx.test\r\nSubject: x\r\n\r\nno-answer\r\n".to_vec(),
+    )
+    .unwrap();
+    let first = {
+        let transport = transport.clone();
+        thread::spawn(move || transport.send(&unanswered))
+    };
+    // The second send finds the only session busy (bounded poll until it is).
+    let start = std::time::Instant::now();
+    while transport.sessions().0 == 0 && start.elapsed() < Duration::from_secs(10) {
+        thread::yield_now();
+    }
+    let busy = transport.send(&message()).unwrap_err();
+    assert!(matches!(busy, Error::Timeout), "{busy:?}");
+    let first = first.join().unwrap().unwrap_err();
+    assert!(matches!(first, Error::OutcomeUnknown(_)), "{first:?}");
+    assert!(
+        first.to_string().contains("may have been delivered"),
+        "{first}"
+    );
+    assert_eq!(server.messages().len(), 1, "not sent again");
+    assert_eq!(*server.connections.lock().unwrap(), 1);
+}
+
+/// The transport cases as `#[test]` functions for one adapter.
+#[macro_export]
+macro_rules! transport_cases {
+    ($adapter:ty) => {
+        #[test]
+        fn transport_pooled_sessions_are_reused() {
+            suite::transport::pooled_sessions_are_reused::<$adapter>();
+        }
+        #[test]
+        fn transport_closed_idle_session_is_replaced() {
+            suite::transport::closed_idle_session_is_replaced::<$adapter>();
+        }
+        #[test]
+        fn transport_pool_wait_is_bounded_and_an_unanswered_message_is_not_resent() {
+            suite::transport::pool_wait_is_bounded_and_an_unanswered_message_is_not_resent::<
+                $adapter,
+            >();
+        }
+    };
+}
