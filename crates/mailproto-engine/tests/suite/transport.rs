@@ -15,6 +15,7 @@ use mailproto_engine::message::Message;
 use mailproto_engine::smtp_client::SendReport;
 use mailproto_engine::tls::ClientTls;
 use mailproto_engine::transport::{PoolOptions, SmtpConfig};
+use mailproto_testkit::{Postfix, PostfixOptions};
 
 use super::pop3::cert;
 use super::{Adapter, Stored};
@@ -232,6 +233,136 @@ pub fn pool_wait_is_bounded_and_an_unanswered_message_is_not_resent<A: Adapter>(
     assert_eq!(*server.connections.lock().unwrap(), 1);
 }
 
+/// Against a real Postfix `smtpd`: plaintext and STARTTLS sessions, 1,000 messages
+/// through the pool over at most 4 connections, each delivered once with its Bcc
+/// recipient but without the `Bcc:` field, and a recipient refused with 450 vs 550
+/// reported as transient vs permanent, with the enhanced codes kept.
+pub fn with_postfix<A: Adapter>() {
+    let test = &format!("{} transport_with_postfix", A::NAME);
+    let cert = cert();
+    let options = PostfixOptions {
+        tls: Some((cert.cert_pem.clone(), cert.key_pem.clone())),
+        recipient_replies: vec![
+            (
+                "busy@mx.test".into(),
+                "450 4.2.1 mailbox busy, try later".into(),
+            ),
+            ("gone@mx.test".into(), "550 5.1.1 no such mailbox".into()),
+        ],
+        ..PostfixOptions::default()
+    };
+    let Some(postfix) = Postfix::start(test, &options) else {
+        return;
+    };
+    let roots = ClientTls::with_root_pem(cert.cert_pem.as_bytes()).unwrap();
+    let count = 1000;
+    // STARTTLS required (the default), checked against our certificate's name.
+    let tls = SmtpConfig::relay("localhost")
+        .with_port(postfix.port)
+        .with_tls(roots.clone())
+        .with_pool(
+            PoolOptions::default()
+                .with_max_connections(4)
+                .with_max_messages(count),
+        );
+    let transport: Arc<dyn TransportOps> = A::smtp_transport(tls).into();
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let transport = transport.clone();
+            thread::spawn(move || {
+                for i in (w..count).step_by(4) {
+                    let raw = format!(
+                        "From: a@client.test\r\nTo: bob@mx.test\r\nBcc: hidden@mx.test\r\n\
+                         Subject: pooled {i}\r\n\r\nmessage {i}\r\n"
+                    );
+                    let message = Message::from_bytes(raw.into_bytes()).unwrap();
+                    let report = transport.send(&message).unwrap();
+                    assert!(report.all_accepted(), "{report:?}");
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let (open, _) = transport.sessions();
+    assert!(open <= 4, "{open} sessions");
+    let limit = Duration::from_secs(120);
+    let bob = postfix.wait_delivered("bob@mx.test", count, limit);
+    let hidden = postfix.wait_delivered("hidden@mx.test", count, limit);
+    assert_eq!(
+        (bob.len(), hidden.len()),
+        (count, count),
+        "{}",
+        postfix.log()
+    );
+    let mut subjects: Vec<usize> = bob
+        .iter()
+        .map(|m| {
+            let text = String::from_utf8_lossy(m);
+            assert!(!text.to_ascii_lowercase().contains("bcc:"), "{text}");
+            let subject = text.split("Subject: pooled ").nth(1).unwrap();
+            subject.split(['\r', '\n']).next().unwrap().parse().unwrap()
+        })
+        .collect();
+    subjects.sort_unstable();
+    assert_eq!(subjects, (0..count).collect::<Vec<_>>(), "each once");
+    let log = postfix.log();
+    let connects: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("smtpd") && l.contains(" connect from"))
+        .collect();
+    // The fixture's readiness probe connects once and says nothing.
+    let probes = log
+        .lines()
+        .filter(|l| l.contains("disconnect from") && l.contains("commands=0"))
+        .count();
+    let sessions = connects.len() - probes;
+    assert!(
+        (1..=4).contains(&sessions),
+        "{sessions} sessions for {count} messages:\n{}",
+        connects.join("\n")
+    );
+
+    // Plaintext (no TLS at all) and the refusals, typed.
+    let plain = A::smtp_transport(local(postfix.port, PoolOptions::default()));
+    let refused = Message::from_bytes(
+        b"From: a@client.test\r\nTo: busy@mx.test, gone@mx.test\r\nSubject: r\r\n\r\nx\r\n"
+            .to_vec(),
+    )
+    .unwrap();
+    let Err(Error::RecipientsRejected(list)) = plain.send(&refused) else {
+        panic!("both recipients refused");
+    };
+    assert!(
+        list[0].is_transient() && !list[0].is_permanent(),
+        "{list:?}"
+    );
+    assert!(
+        list[1].is_permanent() && !list[1].is_transient(),
+        "{list:?}"
+    );
+    let enhanced: Vec<_> = list
+        .iter()
+        .map(|r| {
+            r.reply
+                .as_ref()
+                .unwrap_err()
+                .enhanced
+                .map(|e| (e.class, e.subject, e.detail))
+        })
+        .collect();
+    assert_eq!(enhanced, [Some((4, 2, 1)), Some((5, 1, 1))]);
+    let busy = Message::from_bytes(
+        b"From: a@client.test\r\nTo: busy@mx.test\r\nSubject: r\r\n\r\nx\r\n".to_vec(),
+    )
+    .unwrap();
+    let err = plain.send(&busy).unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    plain.send(&message()).unwrap();
+    assert_eq!(postfix.wait_delivered("eve@mx.test", 1, limit).len(), 1);
+}
+
 /// The transport cases as `#[test]` functions for one adapter.
 #[macro_export]
 macro_rules! transport_cases {
@@ -243,6 +374,10 @@ macro_rules! transport_cases {
         #[test]
         fn transport_closed_idle_session_is_replaced() {
             suite::transport::closed_idle_session_is_replaced::<$adapter>();
+        }
+        #[test]
+        fn transport_with_postfix() {
+            suite::transport::with_postfix::<$adapter>();
         }
         #[test]
         fn transport_pool_wait_is_bounded_and_an_unanswered_message_is_not_resent() {
