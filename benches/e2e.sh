@@ -5,7 +5,7 @@
 # explains the method and records results.
 #
 # usage: benches/e2e.sh [SECTION...]
-#   sections: peers smtp-server smtp-maildir smtp-client pop3 memory report (default: all,
+#   sections: peers smtp-server smtp-maildir smtp-client smtp-pool pop3 memory report (default: all,
 #   in that order; "report" writes the tables and the chart from what was measured), and
 #   profile (not in the default: strace -c and callgrind of reduced runs of the
 #   comparisons that miss their targets, into $BENCH_OUT/profile.md)
@@ -99,14 +99,16 @@ wait_port() {
 
 # --- timing --------------------------------------------------------------------------
 
-# timed SCENARIO IMPL RUN MESSAGES OCTETS CMD...: run the bounded load, record wall time.
+# timed SCENARIO IMPL RUN MESSAGES OCTETS CMD...: run the bounded load, record wall time
+# and the load's CPU time (user + system of the load and its children: the client's).
 timed() {
   local scenario=$1 impl=$2 run=$3 msgs=$4 octets=$5
   shift 5
   local t0 t1
   t0=$(date +%s.%N)
   # Through bash so that the load may be one of this script's (exported) functions.
-  if ! timeout "$LIMIT" bash -c '"$@"' load "$@" >"$WORK/load.out" 2>&1; then
+  if ! timeout "$LIMIT" /usr/bin/time -f '%U %S' -o "$WORK/load.cpu" \
+    bash -c '"$@"' load "$@" >"$WORK/load.out" 2>&1; then
     log "FAILED: $scenario $impl run $run: $*"
     sed 's/^/    /' "$WORK/load.out" | tail -5 >&2
     return 0
@@ -114,7 +116,10 @@ timed() {
   t1=$(date +%s.%N)
   local secs
   secs=$(python3 -c "print(f'{$t1 - $t0:.4f}')")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$impl" "$run" "$secs" "$msgs" "$octets" >>"$RESULTS"
+  local cpu
+  cpu=$(awk 'NR == 1 { printf "%.3f", $1 + $2 }' "$WORK/load.cpu")
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$impl" "$run" "$secs" "$msgs" "$octets" \
+    "$cpu" >>"$RESULTS"
   log "$scenario $impl run $run: $msgs messages in ${secs}s"
 }
 
@@ -353,6 +358,36 @@ section_smtp_client() {
         mailproto-smol) cmd=("$BIN/smtp_blast" smol 127.0.0.1 "$port" "$n" "$size") ;;
         smtp-source) cmd=(smtp_source "$port" 1 "$n" "$size") ;;
         smtplib) cmd=(python3 "$PEERS/smtplib_blast.py" "$port" "$n" "$size") ;;
+      esac
+      if [ "$run" = 0 ]; then
+        "${cmd[@]}" >/dev/null 2>&1 || true
+      else
+        timed "$name" "$impl" "$run" "$n" "$((n * size))" "${cmd[@]}"
+      fi
+    done
+  done
+  server_stop
+}
+
+# The pooled transport as applications use it: 5,000 × 4 KB through one shared
+# transport with 4 senders (threads or tasks) and at most 4 sessions, against smtp-sink,
+# beside smtp-source with 4 sessions; the client's CPU per message is recorded with the
+# rate.
+section_smtp_pool() {
+  local name=smtp-client-pool-4x4k msgs size=4096 run impl
+  msgs=$(count 5000)
+  scenario "$name" smtp-source \
+    "SMTP client, $msgs × $size octets through the pooled transport over 4 connections to smtp-sink"
+  smtp_server_start smtp-sink
+  local port=$SERVER_PORT
+  for run in $(seq 0 "$RUNS"); do
+    for impl in $(rotate "$run" mailproto-std mailproto-smol mailproto-tokio smtp-source); do
+      local n=$msgs
+      [ "$run" != 0 ] || n=$(((msgs + 9) / 10))
+      local cmd
+      case $impl in
+        mailproto-*) cmd=("$BIN/smtp_pool" "${impl#mailproto-}" 127.0.0.1 "$port" "$n" "$size" 4) ;;
+        smtp-source) cmd=(smtp_source "$port" 4 "$n" "$size") ;;
       esac
       if [ "$run" = 0 ]; then
         "${cmd[@]}" >/dev/null 2>&1 || true
@@ -614,17 +649,18 @@ section_report() {
 # --- main ----------------------------------------------------------------------------
 
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(peers smtp-server smtp-maildir smtp-client pop3 memory report)
+[ ${#sections[@]} -gt 0 ] || sections=(peers smtp-server smtp-maildir smtp-client smtp-pool pop3 memory report)
 for s in "${sections[@]}"; do
   case $s in
     peers) section_peers ;;
     smtp-server) section_smtp_server ;;
     smtp-maildir) section_smtp_maildir ;;
     smtp-client) section_smtp_client ;;
+    smtp-pool) section_smtp_pool ;;
     pop3) section_pop3 ;;
     memory) section_memory ;;
     report) section_report ;;
     profile) section_profile ;;
-    *) echo "unknown section $s (peers smtp-server smtp-maildir smtp-client pop3 memory report profile)" >&2 && exit 2 ;;
+    *) echo "unknown section $s (peers smtp-server smtp-maildir smtp-client smtp-pool pop3 memory report profile)" >&2 && exit 2 ;;
   esac
 done

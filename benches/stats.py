@@ -2,7 +2,9 @@
 #
 # usage: stats.py RESULTS.tsv SCENARIOS.tsv > summary.md   (also writes summary.tsv beside
 #        RESULTS.tsv, which chart.py reads)
-# RESULTS.tsv rows: scenario, implementation, run, seconds, messages, octets.
+# RESULTS.tsv rows: scenario, implementation, run, seconds, messages, octets, and (newer
+# rows) the load's CPU seconds (user + system: the client's, or the client's and the
+# local delivery's), reported as µs per message.
 # SCENARIOS.tsv rows: scenario, reference implementation, title.
 # For each scenario and implementation: the median messages/s and MB/s over the runs, and
 # the median of the per-run ratios (implementation's rate / reference's rate in the same
@@ -14,13 +16,17 @@ import sys
 
 results, scenarios = sys.argv[1], sys.argv[2]
 rows = collections.defaultdict(dict)  # (scenario, impl) -> run -> (secs, msgs, octets)
+cpus = collections.defaultdict(dict)  # (scenario, impl) -> run -> CPU seconds
 order = collections.defaultdict(list)
 with open(results) as f:
     for line in f:
         if not line.strip() or line.startswith("#"):
             continue
-        sc, impl, run, secs, msgs, octets = line.rstrip("\n").split("\t")[:6]
+        fields = line.rstrip("\n").split("\t")
+        sc, impl, run, secs, msgs, octets = fields[:6]
         rows[(sc, impl)][int(run)] = (float(secs), int(msgs), int(octets))
+        if len(fields) > 6 and fields[6]:
+            cpus[(sc, impl)][int(run)] = float(fields[6])
         if impl not in order[sc]:
             order[sc].append(impl)
 
@@ -35,11 +41,11 @@ with open(scenarios) as f:
         refs = refs.split(",")
         print(f"#### {title}\n")
         print(
-            "| implementation | runs | messages/s | MB/s | "
+            "| implementation | runs | messages/s | MB/s | load CPU µs/msg | "
             + " | ".join(f"ratio to {r}" for r in refs)
             + " |"
         )
-        print("| --- | ---: | ---: | ---: |" + " ---: |" * len(refs))
+        print("| --- | ---: | ---: | ---: | ---: |" + " ---: |" * len(refs))
         # mailproto's sides first, then the others, each group alphabetically.
         for impl in sorted(order[sc], key=lambda i: (not i.startswith("mailproto"), i)):
             runs = rows[(sc, impl)]
@@ -59,7 +65,17 @@ with open(scenarios) as f:
                     cells.append(f"{statistics.median(ratios):.2f}×")
                 else:
                     cells.append("—")
-            print(f"| {impl} | {len(rates)} | {rate:,.0f} | {mb:,.1f} | " + " | ".join(cells) + " |")
+            per_msg = [
+                cpus[(sc, impl)][run] / m * 1e6
+                for run, (_, m, _) in runs.items()
+                if run in cpus[(sc, impl)] and m > 0
+            ]
+            cpu = f"{statistics.median(per_msg):,.0f}" if per_msg else "—"
+            print(
+                f"| {impl} | {len(rates)} | {rate:,.0f} | {mb:,.1f} | {cpu} | "
+                + " | ".join(cells)
+                + " |"
+            )
             summary.append((sc, title, impl, rate, mb, cells[0]))
         print()
 
