@@ -116,6 +116,9 @@ pub enum Error {
     Rejected(Refusal),
     /// No recipient of a message was accepted: each recipient with the server's reply.
     RecipientsRejected(Vec<RecipientResult>),
+    /// The message cannot be sent as it is: no sender or recipient in its header, a bad
+    /// address, or content the server cannot take (8-bit, UTF-8, size).
+    Message(crate::message::MessageError),
     /// TLS was used the wrong way for this port: a plaintext greeting where a TLS
     /// handshake was expected, or silence where a greeting was expected; the text names
     /// the likely mistake and the option that fixes it.
@@ -153,6 +156,7 @@ impl fmt::Display for Error {
             }
             Error::Unsupported(what) => f.write_str(what),
             Error::TlsMode(what) => f.write_str(what),
+            Error::Message(e) => write!(f, "message not sent: {e}"),
             Error::OutcomeUnknown(cause) => write!(
                 f,
                 "outcome unknown: the message was sent but not answered ({cause}); it may \
@@ -189,7 +193,7 @@ impl Error {
             Error::RecipientsRejected(list) => {
                 !list.is_empty() && list.iter().all(RecipientResult::is_permanent)
             }
-            Error::Unsupported(_) => true,
+            Error::Unsupported(_) | Error::Message(_) => true,
             _ => false,
         }
     }
@@ -208,6 +212,7 @@ impl std::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::OutcomeUnknown(e) => Some(e),
+            Error::Message(e) => Some(e),
             _ => None,
         }
     }
@@ -216,6 +221,12 @@ impl std::error::Error for Error {
 impl From<io::Error> for Error {
     fn from(e: io::Error) -> Self {
         Error::Io(e)
+    }
+}
+
+impl From<crate::message::MessageError> for Error {
+    fn from(e: crate::message::MessageError) -> Self {
+        Error::Message(e)
     }
 }
 
@@ -239,6 +250,7 @@ impl From<Error> for io::Error {
             | Error::Unsupported(_)
             | Error::OutcomeUnknown(_)
             | Error::Idle => io::Error::other(e.to_string()),
+            Error::Message(e) => e.into(),
         }
     }
 }

@@ -350,9 +350,7 @@ pub fn message_envelope(
     message: &crate::message::Message,
     caps: &Capabilities,
 ) -> Result<Envelope, Error> {
-    message
-        .envelope_for(caps)
-        .map_err(|e| Error::Unsupported(e.to_string()))
+    Ok(message.envelope_for(caps)?)
 }
 
 /// A report of `envelope` accepted for every recipient (what test transports answer).

@@ -557,7 +557,10 @@ pub fn retry_safe(error: &Error, data_ended: bool) -> bool {
     }
     match error {
         Error::Rejected(crate::Refusal::Smtp { command, .. }) => *command == "session",
-        Error::Rejected(_) | Error::RecipientsRejected(_) | Error::Unsupported(_) => false,
+        Error::Rejected(_)
+        | Error::RecipientsRejected(_)
+        | Error::Unsupported(_)
+        | Error::Message(_) => false,
         Error::OutcomeUnknown(_) => false,
         _ => true,
     }

@@ -353,13 +353,15 @@ pub fn example(name: &str) -> PathBuf {
     path
 }
 
-/// An adapter's three examples, run as a user would: the SMTP sink on a free loopback
-/// port receiving a message from the sender, and the fetcher reading two messages from
-/// Dovecot over STLS (checked against `cert_pem`). `names` are the sink, the sender and
-/// the fetcher. Skips (or fails, with `MAILPROTO_REQUIRE_PEERS=1`) when Dovecot is
-/// missing, after the sink and sender have run.
-pub fn run_examples(test: &str, names: [&str; 3], cert_pem: &str, key_pem: &str) {
-    let [sink, send, fetch] = names;
+/// The sink example `sink` on a free loopback port: the process, its output lines after
+/// the first, and the address it printed.
+fn start_sink(
+    sink: &str,
+) -> (
+    Reaped,
+    std::io::Lines<BufReader<std::process::ChildStdout>>,
+    std::net::SocketAddr,
+) {
     let mut server = Reaped(
         Command::new(example(sink))
             .arg("127.0.0.1:0")
@@ -370,11 +372,54 @@ pub fn run_examples(test: &str, names: [&str; 3], cert_pem: &str, key_pem: &str)
     );
     let mut lines = BufReader::new(server.0.stdout.take().expect("piped")).lines();
     let first = lines.next().expect("the sink printed its address").unwrap();
-    let addr: std::net::SocketAddr = first
+    let addr = first
         .strip_prefix("listening on ")
         .unwrap_or_else(|| panic!("{sink}: {first:?}"))
         .parse()
-        .unwrap();
+        .unwrap_or_else(|e| panic!("{sink}: {first:?}: {e}"));
+    (server, lines, addr)
+}
+
+/// An adapter's pooled-sending example, run as a user would: `count` messages through
+/// the transport to the adapter's SMTP sink example (`sink`) on a free loopback port,
+/// over at most 4 sessions; every message arrives.
+pub fn run_pooled_example(sink: &str, pooled: &str, count: usize) {
+    let (_server, mut lines, addr) = start_sink(sink);
+    let out = Command::new(example(pooled))
+        .arg(format!("smtp://{addr}?tls=none"))
+        .args(["sender@example.org", "rcpt@example.org", &count.to_string()])
+        .output()
+        .expect("run the pooled example");
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let sessions: usize = printed
+        .trim()
+        .strip_prefix(&format!("sent {count} messages over "))
+        .and_then(|rest| rest.strip_suffix(" sessions"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "{pooled}: {printed} {}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+    assert!((1..=4).contains(&sessions), "{printed}");
+    for i in 0..count {
+        let line = lines.next().expect("the sink reported a message").unwrap();
+        assert!(
+            line.starts_with("received a message of "),
+            "{sink}, message {i}: {line}"
+        );
+    }
+}
+
+/// An adapter's three examples, run as a user would: the SMTP sink on a free loopback
+/// port receiving a message from the sender, and the fetcher reading two messages from
+/// Dovecot over STLS (checked against `cert_pem`). `names` are the sink, the sender and
+/// the fetcher. Skips (or fails, with `MAILPROTO_REQUIRE_PEERS=1`) when Dovecot is
+/// missing, after the sink and sender have run.
+pub fn run_examples(test: &str, names: [&str; 3], cert_pem: &str, key_pem: &str) {
+    let [sink, send, fetch] = names;
+    let (server, mut lines, addr) = start_sink(sink);
     let body = b"Subject: from the example\r\n\r\nHello.\r\n";
     let dir = open_tempdir();
     fs::write(dir.path().join("body.eml"), body).unwrap();

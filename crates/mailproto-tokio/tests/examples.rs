@@ -14,3 +14,8 @@ fn the_examples_run() {
         &cert.key_pem,
     );
 }
+
+#[test]
+fn the_pooled_example_runs() {
+    mailproto_testkit::run_pooled_example("tokio_smtp_sink", "tokio_pooled_send", 20);
+}
