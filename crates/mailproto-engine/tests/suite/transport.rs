@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::Duration;
 
-use mailproto_engine::Error;
 use mailproto_engine::message::Message;
 use mailproto_engine::smtp_client::SendReport;
 use mailproto_engine::tls::ClientTls;
 use mailproto_engine::transport::{PoolOptions, SmtpConfig};
+use mailproto_engine::{Error, Refusal};
 use mailproto_testkit::{Postfix, PostfixOptions};
 
 use super::pop3::cert;
@@ -98,6 +98,8 @@ pub fn pooled_sessions_are_reused<A: Adapter>() {
 struct Scripted {
     port: u16,
     got: Arc<Mutex<Vec<String>>>,
+    /// Every MAIL command line received.
+    mail: Arc<Mutex<Vec<String>>>,
     connections: Arc<Mutex<usize>>,
 }
 
@@ -106,8 +108,9 @@ impl Scripted {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let got = Arc::new(Mutex::new(Vec::new()));
+        let mail = Arc::new(Mutex::new(Vec::new()));
         let connections = Arc::new(Mutex::new(0));
-        let (g, c) = (got.clone(), connections.clone());
+        let (g, m, c) = (got.clone(), mail.clone(), connections.clone());
         thread::spawn(move || {
             for tcp in listener.incoming().take(8) {
                 let Ok(tcp) = tcp else { return };
@@ -116,18 +119,24 @@ impl Scripted {
                     *n += 1;
                     *n == 1
                 };
-                let g = g.clone();
-                thread::spawn(move || Self::session(tcp, first, &g));
+                let (g, m) = (g.clone(), m.clone());
+                thread::spawn(move || Self::session(tcp, first, &g, &m));
             }
         });
         Scripted {
             port,
             got,
+            mail,
             connections,
         }
     }
 
-    fn session(tcp: TcpStream, close_after_first: bool, got: &Mutex<Vec<String>>) {
+    fn session(
+        tcp: TcpStream,
+        close_after_first: bool,
+        got: &Mutex<Vec<String>>,
+        mail: &Mutex<Vec<String>>,
+    ) {
         tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
         let mut out = tcp.try_clone().unwrap();
         let mut lines = BufReader::new(tcp);
@@ -141,7 +150,11 @@ impl Scripted {
             }
             let verb = line.get(..4).unwrap_or("").to_ascii_uppercase();
             match verb.as_str() {
-                "EHLO" => say("250-scripted.test\r\n250 PIPELINING\r\n"),
+                "EHLO" => say("250-scripted.test\r\n250-8BITMIME\r\n250 PIPELINING\r\n"),
+                "MAIL" => {
+                    mail.lock().unwrap().push(line.trim_end().to_string());
+                    say("250 2.1.0 ok\r\n")
+                }
                 "DATA" => {
                     say("354 go on\r\n");
                     let mut body = String::new();
@@ -181,6 +194,39 @@ impl Scripted {
     fn messages(&self) -> Vec<String> {
         self.got.lock().unwrap().clone()
     }
+}
+
+/// The parameters follow the content and the server: an 8-bit message goes with
+/// `BODY=8BITMIME` to a server offering 8BITMIME; a UTF-8 address to a server without
+/// SMTPUTF8 is refused before anything is sent, saying what is missing.
+pub fn content_follows_the_capabilities<A: Adapter>() {
+    let server = Scripted::start();
+    let transport = A::smtp_transport(local(server.port, PoolOptions::default()));
+    let eight_bit = Message::from_bytes(
+        "From: a@client.test\r\nTo: b@mx.test\r\nSubject: 8-bit body\r\n\r\nGrüße\r\n"
+            .as_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    transport.send(&eight_bit).unwrap();
+    let utf8 = Message::from_bytes(
+        "From: a@client.test\r\nTo: jörg@mx.test\r\nSubject: x\r\n\r\nx\r\n"
+            .as_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    let err = transport.send(&utf8).unwrap_err();
+    assert!(matches!(err, Error::Message(_)), "{err:?}");
+    assert!(err.is_permanent());
+    assert!(err.to_string().contains("SMTPUTF8"), "{err}");
+    let mail = server.mail.lock().unwrap().clone();
+    assert_eq!(
+        mail.len(),
+        1,
+        "nothing sent for the refused message: {mail:?}"
+    );
+    assert!(mail[0].contains("BODY=8BITMIME"), "{mail:?}");
+    assert_eq!(server.messages().len(), 1);
 }
 
 /// The server ends the pooled session after the first message (`421` while idle): the
@@ -249,6 +295,7 @@ pub fn with_postfix<A: Adapter>() {
             ),
             ("gone@mx.test".into(), "550 5.1.1 no such mailbox".into()),
         ],
+        users: vec![("alice".into(), "wonderland".into())],
         ..PostfixOptions::default()
     };
     let Some(postfix) = Postfix::start(test, &options) else {
@@ -361,6 +408,28 @@ pub fn with_postfix<A: Adapter>() {
     assert!(err.is_transient(), "{err}");
     plain.send(&message()).unwrap();
     assert_eq!(postfix.wait_delivered("eve@mx.test", 1, limit).len(), 1);
+
+    // AUTH (through Postfix's Dovecot SASL) inside STARTTLS, from a URL.
+    let url = format!("smtp://alice:wonderland@localhost:{}", postfix.port);
+    let authed = SmtpConfig::from_url(&url).unwrap().with_tls(roots.clone());
+    let authed = A::smtp_transport(authed);
+    authed.send(&message()).unwrap();
+    assert_eq!(postfix.wait_delivered("eve@mx.test", 2, limit).len(), 2);
+    let url = format!("smtp://alice:wrong@localhost:{}", postfix.port);
+    let refused = A::smtp_transport(SmtpConfig::from_url(&url).unwrap().with_tls(roots));
+    let err = refused.send(&message()).unwrap_err();
+    let refusal = err.refusal().expect("AUTH refused");
+    assert!(
+        matches!(
+            refusal,
+            Refusal::Smtp {
+                command: "AUTH",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.is_permanent(), "{err}");
 }
 
 /// The transport cases as `#[test]` functions for one adapter.
@@ -374,6 +443,10 @@ macro_rules! transport_cases {
         #[test]
         fn transport_closed_idle_session_is_replaced() {
             suite::transport::closed_idle_session_is_replaced::<$adapter>();
+        }
+        #[test]
+        fn transport_content_follows_the_capabilities() {
+            suite::transport::content_follows_the_capabilities::<$adapter>();
         }
         #[test]
         fn transport_with_postfix() {
