@@ -1,6 +1,7 @@
-//! A session's transcript for logs: the command lines a server received (credentials
-//! replaced by `***`) and the status lines it sent, in order, when the application asks
-//! for one ([`Machine::record_transcript`]); message contents are never recorded.
+//! A session's transcript for logs: the command lines the client sent and the status
+//! lines the server sent, in order, credentials replaced by `***`, as the machine (server
+//! or client) saw them, when the application asks for one
+//! ([`Machine::record_transcript`]); message contents are never recorded.
 //!
 //! The transcript is taken with [`Machine::poll_transcript`] after each call. What is
 //! not taken is bounded: past [`MAX_LINES`] lines waiting, further lines are counted,
@@ -23,10 +24,12 @@ const MAX_LINE: usize = 512;
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Line {
-    /// A line from the peer, as received, with any credential replaced by `***`.
-    Received(String),
-    /// A status line to the peer (a multi-line response's further lines are counted).
-    Sent(String),
+    /// A line the client sent (a command, a SASL response), any credential replaced by
+    /// `***`.
+    Client(String),
+    /// A line the server sent (a reply; a POP3 multi-line response as its status line
+    /// with a count of the lines after it).
+    Server(String),
     /// Lines left out because the transcript was not taken in time.
     Omitted(usize),
 }
@@ -35,8 +38,8 @@ impl fmt::Display for Line {
     /// `C: …` for a received line and `S: …` for a sent one, as RFCs write sessions.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Line::Received(line) => write!(f, "C: {line}"),
-            Line::Sent(line) => write!(f, "S: {line}"),
+            Line::Client(line) => write!(f, "C: {line}"),
+            Line::Server(line) => write!(f, "S: {line}"),
             Line::Omitted(n) => write!(f, "({n} lines omitted)"),
         }
     }
@@ -45,6 +48,8 @@ impl fmt::Display for Line {
 /// The lines waiting to be taken.
 #[derive(Debug, Default)]
 pub(crate) struct Transcript {
+    /// Kept by a client machine: what it receives is the server's.
+    client: bool,
     lines: VecDeque<Line>,
     omitted: usize,
     /// Since an AUTH line, no valid command came: a line that is not one may be a
@@ -56,6 +61,47 @@ pub(crate) struct Transcript {
 }
 
 impl Transcript {
+    /// A transcript kept by a server machine (`client` false) or a client machine.
+    pub(crate) fn new(client: bool) -> Transcript {
+        Transcript {
+            client,
+            ..Transcript::default()
+        }
+    }
+
+    /// A line of the peer's.
+    fn peer(&self, text: String) -> Line {
+        if self.client {
+            Line::Server(text)
+        } else {
+            Line::Client(text)
+        }
+    }
+
+    /// A line of our own.
+    fn own(&self, text: String) -> Line {
+        if self.client {
+            Line::Client(text)
+        } else {
+            Line::Server(text)
+        }
+    }
+
+    /// A command line this client sent, its credential (if any) masked.
+    pub(crate) fn sent_command(&mut self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r\n").unwrap_or(line);
+        let keep = secret_from(line).unwrap_or(line.len());
+        let text = masked(line, keep);
+        let line = self.own(text);
+        self.push(line);
+    }
+
+    /// A line this client sent that is a credential as a whole (a SASL response).
+    pub(crate) fn sent_secret(&mut self) {
+        let line = self.own(String::from("***"));
+        self.push(line);
+    }
+
     pub(crate) fn poll(&mut self) -> Option<Line> {
         if let Some(line) = self.lines.pop_front() {
             return Some(line);
@@ -86,20 +132,14 @@ impl Transcript {
 
     /// A line received that is a credential as a whole (a SASL response).
     pub(crate) fn secret(&mut self) {
-        self.push(Line::Received(String::from("***")));
+        let line = self.peer(String::from("***"));
+        self.push(line);
     }
 
     /// A line received; `keep` of its octets are shown, the rest (a credential) masked.
     pub(crate) fn received(&mut self, line: &[u8], keep: usize) {
-        let shown = printable(line.get(..keep).unwrap_or(line));
-        let text = if keep < line.len() {
-            let mut text = String::from(shown.trim_end());
-            text.push_str(if text.is_empty() { "***" } else { " ***" });
-            text
-        } else {
-            shown
-        };
-        self.push(Line::Received(text));
+        let line = self.peer(masked(line, keep));
+        self.push(line);
     }
 
     /// The octets sent in `out`: every line when `all_lines`, else the status line and
@@ -113,7 +153,8 @@ impl Transcript {
                 Some(e) if e.contains('.') => alloc::format!("{} {e}", status[0]),
                 _ => status.first().cloned().unwrap_or_default(),
             };
-            return self.push(Line::Sent(alloc::format!("{status} ***")));
+            let line = self.own(alloc::format!("{status} ***"));
+            return self.push(line);
         }
         let mut lines = out
             .split(|&b| b == b'\n')
@@ -121,7 +162,8 @@ impl Transcript {
             .filter(|l| !l.is_empty());
         if all_lines {
             for line in lines {
-                self.push(Line::Sent(printable(line)));
+                let line = self.own(printable(line));
+                self.push(line);
             }
         } else if let Some(first) = lines.next() {
             let mut text = printable(first);
@@ -129,8 +171,21 @@ impl Transcript {
             if more > 0 {
                 text.push_str(&alloc::format!(" [{more} more lines]"));
             }
-            self.push(Line::Sent(text));
+            let line = self.own(text);
+            self.push(line);
         }
+    }
+}
+
+/// `line` with the octets from `keep` on (a credential) replaced by `***`.
+fn masked(line: &[u8], keep: usize) -> String {
+    let shown = printable(line.get(..keep).unwrap_or(line));
+    if keep < line.len() {
+        let mut text = String::from(shown.trim_end());
+        text.push_str(if text.is_empty() { "***" } else { " ***" });
+        text
+    } else {
+        shown
     }
 }
 
@@ -182,7 +237,7 @@ mod tests {
 
     #[test]
     fn credentials_are_masked() {
-        let mut t = Transcript::default();
+        let mut t = Transcript::new(false);
         for line in [
             &b"AUTH PLAIN AGFsaWNlAHNlY3JldA=="[..],
             b"auth login",
@@ -224,7 +279,7 @@ mod tests {
 
     #[test]
     fn multi_line_replies_and_bounds() {
-        let mut t = Transcript::default();
+        let mut t = Transcript::new(false);
         t.sent(b"250-mx\r\n250 SIZE\r\n", true);
         t.sent(b"+OK 2 messages\r\n1 10\r\n2 20\r\n.\r\n", false);
         t.received(b"\x1b[31m", 6);
@@ -243,5 +298,18 @@ mod tests {
         let lines = all(&mut t);
         assert_eq!(lines.len(), MAX_LINES + 1);
         assert_eq!(lines.last().unwrap(), "(3 lines omitted)");
+    }
+
+    #[test]
+    fn a_client_sees_its_own_lines_as_the_client_s() {
+        let mut t = Transcript::new(true);
+        t.sent_command(b"AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+        t.received(b"334 ", 4);
+        t.sent_secret();
+        t.received(b"235 2.7.0 ok", 12);
+        assert_eq!(
+            all(&mut t),
+            ["C: AUTH PLAIN ***", "S: 334 ", "C: ***", "S: 235 2.7.0 ok"]
+        );
     }
 }

@@ -32,6 +32,7 @@
 //!
 //! A fixed session follows: RFC 5321 Appendix D.1, compared with its transcript.
 
+use mailproto_core::Machine as _;
 use mailproto_core::smtp::client::{
     BodyMode, Client, ClientConfig, ClientError, CloseReason as ClientClose, Event as ClientEvent,
     FailureReason,
@@ -44,6 +45,7 @@ use mailproto_core::smtp::{
     ReplyCode, ReversePath,
 };
 use mailproto_core::testing::Pair;
+use mailproto_core::transcript::Line;
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -1038,6 +1040,36 @@ fn groups(
     Err(TestCaseError::fail("the client never reported Closed"))
 }
 
+/// The two machines' transcripts of one session agree: the commands the server took are
+/// the first of those the client sent, the replies the client read the first of those
+/// the server sent (line for line, masked alike), unless either left lines out.
+fn check_transcripts(client: &[Line], server: &[Line]) -> Result<(), TestCaseError> {
+    let omitted = |t: &[Line]| t.iter().any(|l| matches!(l, Line::Omitted(_)));
+    if omitted(client) || omitted(server) {
+        return Ok(());
+    }
+    let of = |t: &[Line], commands: bool| -> Vec<String> {
+        t.iter()
+            .filter_map(|l| match l {
+                Line::Client(s) if commands => Some(s.clone()),
+                Line::Server(s) if !commands => Some(s.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (c_sent, s_took) = (of(client, true), of(server, true));
+    let (s_sent, c_read) = (of(server, false), of(client, false));
+    prop_assert!(
+        c_sent.starts_with(&s_took),
+        "commands: client {c_sent:?}\nserver {s_took:?}"
+    );
+    prop_assert!(
+        s_sent.starts_with(&c_read),
+        "replies: server {s_sent:?}\nclient {c_read:?}"
+    );
+    Ok(())
+}
+
 /// What one run showed, for comparing runs over different splits (without the client's
 /// `ReadyForBody`).
 #[derive(Debug, PartialEq, Eq)]
@@ -1054,10 +1086,22 @@ fn run(s: &Scenario) -> Result<Run, TestCaseError> {
     );
     let mut capp = ClientApp::new(s);
     let mut sapp = ServerApp::new(s);
+    pair.client.record_transcript(true);
+    pair.server.record_transcript(true);
+    let (mut clines, mut slines) = (Vec::new(), Vec::new());
     pair.drive(
-        |client, _now, ev| capp.on_event(client, ev),
-        |server, _now, ev| sapp.on_event(server, ev),
+        |client, _now, ev| {
+            clines.extend(std::iter::from_fn(|| client.poll_transcript()));
+            capp.on_event(client, ev);
+        },
+        |server, _now, ev| {
+            slines.extend(std::iter::from_fn(|| server.poll_transcript()));
+            sapp.on_event(server, ev);
+        },
     );
+    clines.extend(std::iter::from_fn(|| pair.client.poll_transcript()));
+    slines.extend(std::iter::from_fn(|| pair.server.poll_transcript()));
+    check_transcripts(&clines, &slines)?;
     let transcript = || {
         let t = pair.transcript();
         if t.len() > 6000 {

@@ -569,7 +569,7 @@ pub(crate) fn tls_established<R: Rules>(r: &mut R, now: Instant) {
 /// `impl Machine for $machine` through the kernel's generic functions: the one
 /// implementation every machine shares.
 macro_rules! impl_machine {
-    ($machine:ty, $event:ty, $kernel:ident) => {
+    ($machine:ty, $event:ty, $kernel:ident, $client:expr) => {
         impl crate::kernel::Holds for $machine {
             type Event = $event;
 
@@ -629,10 +629,10 @@ macro_rules! impl_machine {
                 let k = &mut self.$kernel;
                 match (on, k.transcript.is_some()) {
                     (true, false) => {
-                        let mut t = crate::transcript::Transcript::default();
+                        let mut t = crate::transcript::Transcript::new($client);
                         // A server's output queued so far (its greeting) is told too; a
                         // client's may hold a credential.
-                        if !k.out.wipes() {
+                        if !$client {
                             t.sent(k.out.queued(), true);
                         }
                         k.transcript = Some(t);

@@ -49,11 +49,6 @@ impl Output {
         &mut self.buf
     }
 
-    /// Whether output is zeroed once handed out (it may hold a credential).
-    pub(crate) fn wipes(&self) -> bool {
-        self.wipe
-    }
-
     /// What is queued and not yet handed out.
     pub(crate) fn queued(&self) -> &[u8] {
         &self.buf

@@ -318,6 +318,9 @@ impl Client {
                 }
             }
             if let Some(p) = self.queue.get_mut(self.sent) {
+                if let Some(t) = self.k.transcript.as_mut() {
+                    t.sent_command(p.line.expose());
+                }
                 self.k.out.push(p.line.expose());
                 p.line.expose_mut().zeroize();
             }
@@ -416,4 +419,4 @@ impl Rules for Client {
     }
 }
 
-kernel::impl_machine!(Client, Event, k);
+kernel::impl_machine!(Client, Event, k, true);

@@ -78,6 +78,9 @@ impl Client {
                 return false;
             }
         };
+        if let Some(t) = self.k.transcript.as_mut() {
+            t.received(&line, line.len());
+        }
         if self.stage == Stage::Greeting {
             self.on_greeting(&line);
         } else {
@@ -245,6 +248,9 @@ impl Client {
         let Some(exchange) = exchange.filter(|x| !x.is_cancelled()) else {
             return self.close(CloseReason::Protocol(ProtocolError::UnexpectedContinuation));
         };
+        if let Some(t) = self.k.transcript.as_mut() {
+            t.sent_secret();
+        }
         if let Err(reason) = exchange.answer(challenge.as_bytes(), self.k.out.buf()) {
             // RFC 5034 §4: a client that cannot answer cancels with "*".
             self.k.emit(Event::AuthCancelled { reason });

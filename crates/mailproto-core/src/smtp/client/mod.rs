@@ -282,6 +282,9 @@ impl Client {
 
     /// Queue a command line (CRLF included) and the reply it waits for.
     fn send(&mut self, line: &[u8], expect: Expect) {
+        if let Some(t) = self.k.transcript.as_mut() {
+            t.sent_command(line);
+        }
         self.k.out.push(line);
         self.expect.push_back(expect);
     }
@@ -316,7 +319,12 @@ impl Client {
             let parsed = match self.k.input.next_line() {
                 None => return,
                 Some(Err(e)) => Err(ProtocolError::Line(e)),
-                Some(Ok(line)) => self.parser.feed_line(line).map_err(ProtocolError::Reply),
+                Some(Ok(line)) => {
+                    if let Some(t) = self.k.transcript.as_mut() {
+                        t.received(line, line.len());
+                    }
+                    self.parser.feed_line(line).map_err(ProtocolError::Reply)
+                }
             };
             match parsed {
                 Err(e) => self.protocol_error(e),
@@ -440,4 +448,4 @@ impl Rules for Client {
     }
 }
 
-kernel::impl_machine!(Client, Event, k);
+kernel::impl_machine!(Client, Event, k, true);

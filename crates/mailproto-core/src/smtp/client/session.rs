@@ -245,6 +245,9 @@ impl Client {
         // A challenge the mechanism cannot answer is cancelled with "*"; the server
         // answers 501 (RFC 4954 §4) and AuthFailed reports it.
         let _ = exchange.answer(text.as_bytes(), &mut line);
+        if let Some(t) = self.k.transcript.as_mut() {
+            t.sent_secret();
+        }
         self.k.out.push(&line);
         line.zeroize();
         self.expect.push_front(Expect::Auth);

@@ -332,9 +332,16 @@ impl Client {
         let Some(writer) = txn.body.as_mut() else {
             return Err(ClientError::Busy);
         };
+        let mark = self.k.queued_len();
         let bdat = writer
             .write(chunk, last, self.k.out.buf(), &mut self.scratch)
             .map_err(ClientError::Body)?;
+        if bdat && let Some(t) = self.k.transcript.as_mut() {
+            // The BDAT command line that went before the chunk.
+            let queued = self.k.out.queued().get(mark..).unwrap_or_default();
+            let end = queued.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+            t.sent_command(&queued[..end]);
+        }
         self.k.out.release();
         if bdat {
             txn.bdat_sent = true;

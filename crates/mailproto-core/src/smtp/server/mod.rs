@@ -508,4 +508,4 @@ impl Rules for Server {
     }
 }
 
-kernel::impl_machine!(Server, Event, k);
+kernel::impl_machine!(Server, Event, k, false);
