@@ -22,7 +22,6 @@ use mailproto_std::tls::ClientTls;
 
 use crate::CliResult;
 use crate::serve::{self, ServeArgs};
-use crate::transcript::{self, Protocol};
 
 /// Options of `mailproto demo`.
 #[derive(Debug, Args)]
@@ -139,16 +138,15 @@ fn round_trip(
     password: &Secret<String>,
     message: &[u8],
 ) -> Result<RoundTrip, Box<dyn std::error::Error>> {
-    let smtp_lines = Arc::new(Mutex::new(Vec::new()));
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    crate::log::capture_clients(lines.clone());
     let smtp_options = SmtpOptions::default()
         .with_security(Security::StartTls)
         .with_tls(tls.clone())
         .with_config(mailproto_core::smtp::client::ClientConfig::new(
             Host::Domain(Domain::new("demo.localhost")?),
         ));
-    let tap = transcript::collect(Protocol::Smtp, smtp_lines.clone());
-    let mut smtp =
-        SmtpClient::connect_tapped("127.0.0.1", running.smtp.port(), smtp_options, Some(tap))?;
+    let mut smtp = SmtpClient::connect("127.0.0.1", running.smtp.port(), smtp_options)?;
     smtp.authenticate(
         None,
         ClientCredentials::password(USER, password.expose().as_str()),
@@ -158,13 +156,11 @@ fn round_trip(
     let report = smtp.send(Envelope::new(from, [to]), &mut Cursor::new(message))?;
     smtp.quit()?;
 
-    let pop3_lines = Arc::new(Mutex::new(Vec::new()));
+    let smtp_lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|p| p.into_inner()));
     let pop3_options = Pop3Options::default()
         .with_security(Security::StartTls)
         .with_tls(tls.clone());
-    let tap = transcript::collect(Protocol::Pop3, pop3_lines.clone());
-    let mut pop3 =
-        Pop3Client::connect_tapped("127.0.0.1", running.pop3.port(), pop3_options, Some(tap))?;
+    let mut pop3 = Pop3Client::connect("127.0.0.1", running.pop3.port(), pop3_options)?;
     pop3.login(USER, password)?;
     let uids = pop3.uidl()?;
     let last = uids.last().ok_or("the maildrop is empty")?.msg;
@@ -173,13 +169,8 @@ fn round_trip(
     pop3.dele(last)?;
     pop3.quit()?;
 
-    let take = |lines: Arc<Mutex<Vec<String>>>| lines.lock().map(|l| l.clone()).unwrap_or_default();
-    Ok((
-        take(smtp_lines),
-        take(pop3_lines),
-        fetched,
-        report.reply.to_string(),
-    ))
+    let pop3_lines = std::mem::take(&mut *lines.lock().unwrap_or_else(|p| p.into_inner()));
+    Ok((smtp_lines, pop3_lines, fetched, report.reply.to_string()))
 }
 
 /// The demo message: a short text and a small attachment.

@@ -37,7 +37,6 @@ use crate::CliResult;
 use crate::maildir::{Delivery, Maildir};
 use crate::secret::PasswordArgs;
 use crate::send::{client_tls, format_server, parse_server};
-use crate::transcript::{self, Protocol};
 
 /// Name of the file, inside the output Maildir, that remembers the fetched UIDLs.
 const STATE_FILE: &str = ".mailproto-uidls";
@@ -107,9 +106,10 @@ pub struct FetchArgs {
     /// before).
     #[arg(long, conflicts_with_all = ["list", "retr", "top"])]
     pub delete: bool,
-    /// Print the session as `C:` / `S:` lines on standard error (credentials masked).
-    #[arg(short, long)]
-    pub verbose: bool,
+    /// Print the session as `C:` / `S:` lines on standard error (credentials masked,
+    /// message contents left out); twice (`-vv`): the library's debug events too.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// Run `mailproto fetch`.
@@ -134,9 +134,9 @@ pub fn run(args: FetchArgs) -> CliResult {
     let options = Pop3Options::default()
         .with_security(security)
         .with_tls(client_tls(args.ca_file.as_deref(), args.insecure)?);
-    let tap = args.verbose.then(|| transcript::stderr(Protocol::Pop3));
-    let fail = |e: Error| format!("{server}: {e}");
-    let mut client = Pop3Client::connect_tapped(&host, port, options, tap).map_err(fail)?;
+    crate::log::init_client(args.verbose);
+    let fail = |e: Error| crate::exit::Failure::client(&server, &e);
+    let mut client = Pop3Client::connect(&host, port, options).map_err(fail)?;
     if args.auth == LoginMethod::User && !client.is_tls() && !is_loopback(&host) {
         eprintln!(
             "mailproto: warning: sending the password to {server} without TLS \
@@ -158,10 +158,11 @@ pub fn run(args: FetchArgs) -> CliResult {
         let summary = download(&mut client, &args, &server)?;
         // Deletions happen at QUIT (the UPDATE state), so it must succeed.
         client.quit().map_err(|e| {
-            format!(
+            let message = format!(
                 "{server}: QUIT failed ({e}); the messages are saved, but the server \
                  may not have deleted any"
-            )
+            );
+            crate::exit::Failure::new(crate::exit::code_of(&e), message)
         })?;
         println!("{summary}");
         return Ok(ExitCode::SUCCESS);
@@ -270,7 +271,7 @@ fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<S
     let already = uidls.len() - todo.len();
 
     let total: u64 = todo.iter().filter_map(|(m, _)| sizes.get(m)).sum();
-    let bar = progress_bar(total, todo.len(), args.verbose);
+    let bar = progress_bar(total, todo.len(), args.verbose > 0);
     let result = retrieve(client, &maildir, &todo, &mut state, &bar);
     bar.finish_and_clear();
     result.map_err(|e| match e {

@@ -3,17 +3,28 @@
 //! Delivery follows the Maildir rules: the message is written under `tmp/`, synced to
 //! disk, then renamed into `new/` (and the directory synced), so a message acknowledged
 //! with 250 is on disk complete and an interrupted delivery leaves nothing in `new/`.
+//! The name carries the sizes as Dovecot writes them (Maildir++): `,S=<octets>` on disk
+//! and `,W=<octets>` on the wire (each bare LF counted as CRLF, RFC 1939 §11), e.g.
+//! `1700000000.M5P6Q7.host,S=1024,W=1040`.
 //!
 //! A POP3 session opens a [`Maildrop`]: it takes an exclusive lock on the mailbox (a
 //! second session gets [`MaildropError::InUse`]), lists `new/` and `cur/` once, names each
 //! message by its unique Maildir name (stable across sessions, usable as a UIDL), and
-//! deletes files only when [`Maildrop::apply_deletions`] is called at UPDATE.
+//! deletes files only when [`Maildrop::apply_deletions`] is called at UPDATE. The listing
+//! comes from `readdir` alone for names with `,W=`: a login opens no message. A file
+//! without it (delivered by another program) is read once to measure it, and the size is
+//! kept for the life of the [`Maildir`] (message files never change under a name).
+//!
+//! Files left in `tmp/` by a delivery that was killed are removed by
+//! [`Maildir::remove_stale_tmp`] once older than 36 hours, as the Maildir convention asks.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Name of the lock file inside a Maildir.
 const LOCK_FILE: &str = ".mailproto-pop3.lock";
@@ -21,10 +32,15 @@ const LOCK_FILE: &str = ".mailproto-pop3.lock";
 /// Longest UIDL RFC 1939 §7 allows.
 const MAX_UIDL: usize = 70;
 
+/// Age past which a file in `tmp/` is a leftover (the Maildir convention's 36 hours).
+pub const STALE_TMP: Duration = Duration::from_secs(36 * 3600);
+
 /// A Maildir on disk (`tmp/`, `new/`, `cur/` under one directory).
 #[derive(Debug, Clone)]
 pub struct Maildir {
     root: PathBuf,
+    /// Wire sizes measured for names without `,W=`, by the name before any `:2,` flags.
+    measured: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Maildir {
@@ -34,7 +50,36 @@ impl Maildir {
         for sub in ["tmp", "new", "cur"] {
             private_dirs().create(root.join(sub))?;
         }
-        Ok(Maildir { root })
+        Ok(Maildir {
+            root,
+            measured: Arc::default(),
+        })
+    }
+
+    /// Remove the files in `tmp/` last modified more than `max_age` ago (deliveries a
+    /// crash or a `kill -9` cut short; [`STALE_TMP`] is the convention's age). Returns
+    /// what was removed and how old it was.
+    pub fn remove_stale_tmp(&self, max_age: Duration) -> io::Result<Vec<(PathBuf, Duration)>> {
+        let now = SystemTime::now();
+        let mut removed = Vec::new();
+        for entry in fs::read_dir(self.root.join("tmp"))? {
+            let entry = entry?;
+            let meta = entry.metadata()?;
+            if !meta.is_file() {
+                continue;
+            }
+            let age = now
+                .duration_since(meta.modified()?)
+                .unwrap_or(Duration::ZERO);
+            if age > max_age {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => removed.push((entry.path(), age)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(removed)
     }
 
     /// Start a delivery: a file under `tmp/` that becomes a message only on
@@ -49,6 +94,8 @@ impl Maildir {
             tmp,
             file: Some(file),
             size: 0,
+            wire: 0,
+            last_cr: false,
         })
     }
 
@@ -65,6 +112,7 @@ impl Maildir {
             Err(fs::TryLockError::Error(e)) => return Err(e.into()),
         }
         let mut messages = Vec::new();
+        let mut measured = 0;
         for sub in ["cur", "new"] {
             for entry in fs::read_dir(self.root.join(sub))? {
                 let entry = entry?;
@@ -72,27 +120,88 @@ impl Maildir {
                 let Some(name) = file_name.to_str() else {
                     continue;
                 };
+                // `file_type` comes with the directory entry on Linux: no stat.
                 if name.starts_with('.') || !entry.file_type()?.is_file() {
                     continue;
                 }
                 let path = entry.path();
-                let modified = entry.metadata()?.modified().unwrap_or(UNIX_EPOCH);
-                let size = wire_size(&path)?;
+                let size = match self.wire_size_of(name, &path)? {
+                    Size::Named(size) => size,
+                    Size::Measured(size) => {
+                        measured += 1;
+                        size
+                    }
+                };
                 messages.push(StoredMessage {
                     uid: uidl_for(name),
+                    order: delivery_order(name),
                     path,
                     size,
-                    modified,
                 });
             }
         }
-        // Oldest first, then by name: the same order every session.
-        messages.sort_by(|a, b| a.modified.cmp(&b.modified).then(a.uid.cmp(&b.uid)));
+        // Oldest first (by the delivery time in the name), then by UIDL: the same order
+        // every session.
+        messages.sort_by(|a, b| a.order.cmp(&b.order).then_with(|| a.uid.cmp(&b.uid)));
         Ok(Maildrop {
             messages,
+            measured,
             _lock: lock,
         })
     }
+
+    /// The wire size of message file `name`: from its `,W=`, from the sizes measured
+    /// before, or read now (and kept).
+    fn wire_size_of(&self, name: &str, path: &Path) -> io::Result<Size> {
+        let unique = name.split(':').next().unwrap_or(name);
+        if let Some(size) = named_wire_size(unique) {
+            return Ok(Size::Named(size));
+        }
+        let known = self.measured.lock().map(|m| m.get(unique).copied());
+        if let Ok(Some(size)) = known {
+            return Ok(Size::Named(size));
+        }
+        let size = wire_size(path)?;
+        if let Ok(mut m) = self.measured.lock() {
+            m.insert(unique.to_string(), size);
+        }
+        Ok(Size::Measured(size))
+    }
+}
+
+/// Where a listed size came from.
+enum Size {
+    /// The name, or the sizes measured before: no file opened.
+    Named(u64),
+    /// The file, read now.
+    Measured(u64),
+}
+
+/// The `,W=` size in the unique part of a Maildir name (Dovecot's Maildir++ fields
+/// follow the first `,`).
+fn named_wire_size(unique: &str) -> Option<u64> {
+    unique
+        .split(',')
+        .skip(1)
+        .find_map(|field| field.strip_prefix("W="))
+        .and_then(|n| n.parse().ok())
+}
+
+/// The delivery time a Maildir name starts with, `seconds.M<micros>...Q<n>`, as a key
+/// that sorts deliveries in order (zero for the parts a name lacks).
+fn delivery_order(name: &str) -> (u64, u64, u64) {
+    let mut parts = name.split('.');
+    let secs = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+    let how = parts.next().unwrap_or("");
+    let number_after = |tag: char| -> u64 {
+        how.split_once(tag)
+            .map(|(_, rest)| {
+                let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().unwrap_or(0)
+            })
+            .unwrap_or(0)
+    };
+    (secs, number_after('M'), number_after('Q'))
 }
 
 /// A message being written under `tmp/`. Dropped without [`Delivery::commit`], it is
@@ -104,6 +213,10 @@ pub struct Delivery {
     tmp: PathBuf,
     file: Option<File>,
     size: u64,
+    /// The size on the wire: `size` plus one for each bare LF.
+    wire: u64,
+    /// Whether the last byte written was a CR.
+    last_cr: bool,
 }
 
 impl Delivery {
@@ -112,6 +225,10 @@ impl Delivery {
         let file = self.file.as_mut().ok_or(io::ErrorKind::NotConnected)?;
         file.write_all(data)?;
         self.size += data.len() as u64;
+        self.wire += data.len() as u64 + bare_lfs(data, self.last_cr);
+        if let Some(&last) = data.last() {
+            self.last_cr = last == b'\r';
+        }
         Ok(())
     }
 
@@ -126,7 +243,7 @@ impl Delivery {
         let file = self.file.take().ok_or(io::ErrorKind::NotConnected)?;
         file.sync_all()?;
         drop(file);
-        let name = format!("{},S={}", self.name, self.size);
+        let name = format!("{},S={},W={}", self.name, self.size, self.wire);
         let dest = self.maildir.root.join("new").join(&name);
         fs::rename(&self.tmp, &dest)?;
         File::open(self.maildir.root.join("new"))?.sync_all()?;
@@ -180,13 +297,16 @@ pub struct StoredMessage {
     pub path: PathBuf,
     /// Size as sent over POP3 (bare LF counted as CRLF).
     pub size: u64,
-    modified: SystemTime,
+    /// The delivery time in the name, for the listing order.
+    order: (u64, u64, u64),
 }
 
 /// A locked snapshot of a mailbox for one POP3 session. The lock is released on drop.
 #[derive(Debug)]
 pub struct Maildrop {
     messages: Vec<StoredMessage>,
+    /// Message files read to list them (names without `,W=`, not measured before).
+    measured: usize,
     _lock: File,
 }
 
@@ -194,6 +314,12 @@ impl Maildrop {
     /// The messages, in the session's fixed order (message number = index + 1).
     pub fn messages(&self) -> &[StoredMessage] {
         &self.messages
+    }
+
+    /// How many message files the listing had to open and read: zero when every name
+    /// carries `,W=` or was measured by an earlier session.
+    pub fn measured(&self) -> usize {
+        self.measured
     }
 
     /// Open message `index` (0-based) for reading.
@@ -302,26 +428,29 @@ fn wire_size(path: &Path) -> io::Result<u64> {
     let mut file = File::open(path)?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut size = 0u64;
-    let mut prev_cr = false;
+    let mut last_cr = false;
     loop {
         let n = file.read(&mut buf)?;
         if n == 0 {
             return Ok(size);
         }
         let chunk = &buf[..n];
-        size += n as u64;
-        for i in memchr::memchr_iter(b'\n', chunk) {
-            let cr = if i == 0 {
-                prev_cr
+        size += n as u64 + bare_lfs(chunk, last_cr);
+        last_cr = chunk[n - 1] == b'\r';
+    }
+}
+
+/// The LFs in `chunk` not preceded by a CR (`last_cr`: the byte before the chunk was).
+fn bare_lfs(chunk: &[u8], last_cr: bool) -> u64 {
+    memchr::memchr_iter(b'\n', chunk)
+        .filter(|&i| {
+            !if i == 0 {
+                last_cr
             } else {
                 chunk[i - 1] == b'\r'
-            };
-            if !cr {
-                size += 1;
             }
-        }
-        prev_cr = chunk[n - 1] == b'\r';
-    }
+        })
+        .count() as u64
 }
 
 #[cfg(test)]
@@ -402,6 +531,79 @@ mod tests {
         let drop3 = md.open_maildrop().unwrap();
         let left: Vec<String> = drop3.messages().iter().map(|m| m.uid.clone()).collect();
         assert_eq!(left, vec![uids[0].clone(), uids[2].clone()]);
+    }
+
+    #[test]
+    fn names_carry_the_sizes_on_disk_and_on_the_wire() {
+        let dir = temp();
+        let md = Maildir::open(dir.path()).unwrap();
+        let mut d = md.deliver().unwrap();
+        // Two bare LFs, one of them at a chunk boundary after a CR (not bare).
+        d.write(b"a\nb\r").unwrap();
+        d.write(b"\nc\n").unwrap();
+        let name = d.commit().unwrap();
+        assert!(name.ends_with(",S=7,W=9"), "{name}");
+        let listed = md.open_maildrop().unwrap();
+        assert_eq!(listed.messages()[0].size, 9);
+        assert_eq!(listed.measured(), 0, "the name alone gave the size");
+    }
+
+    #[test]
+    fn foreign_files_are_measured_once() {
+        let dir = temp();
+        let md = Maildir::open(dir.path()).unwrap();
+        fs::write(dir.path().join("new/1700000000.x.host"), b"a\nb\n").unwrap();
+        fs::write(dir.path().join("cur/1600000000.y.host,S=3:2,S"), b"c\r\n").unwrap();
+        let first = md.open_maildrop().unwrap();
+        assert_eq!(first.measured(), 2);
+        let sizes: Vec<u64> = first.messages().iter().map(|m| m.size).collect();
+        // Oldest first by the time in the name, whatever the directory.
+        assert_eq!(sizes, [3, 6]);
+        drop(first);
+        let second = md.open_maildrop().unwrap();
+        assert_eq!(second.measured(), 0, "measured sizes are kept");
+        // Another Maildir value for the same directory has measured nothing yet.
+        drop(second);
+        assert_eq!(
+            Maildir::open(dir.path())
+                .unwrap()
+                .open_maildrop()
+                .unwrap()
+                .measured(),
+            2
+        );
+    }
+
+    #[test]
+    fn deliveries_list_in_order_within_a_second() {
+        assert!(delivery_order("5.M2P1Q10.h") > delivery_order("5.M2P1Q9.h"));
+        assert!(delivery_order("5.M10P1Q0.h") > delivery_order("5.M9P1Q0.h"));
+        assert!(delivery_order("6.M0P1Q0.h") > delivery_order("5.M999999P1Q0.h"));
+        assert_eq!(delivery_order("foreign"), (0, 0, 0));
+        assert_eq!(named_wire_size("1.M2P3Q4.h,S=10,W=12"), Some(12));
+        assert_eq!(named_wire_size("1.M2P3Q4.h,S=10"), None);
+    }
+
+    #[test]
+    fn stale_tmp_files_go_recent_ones_stay() {
+        let dir = temp();
+        let md = Maildir::open(dir.path()).unwrap();
+        let old = dir.path().join("tmp/old");
+        let recent = dir.path().join("tmp/recent");
+        fs::write(&old, b"partial").unwrap();
+        fs::write(&recent, b"in progress").unwrap();
+        let two_days = SystemTime::now() - Duration::from_secs(48 * 3600);
+        File::options()
+            .write(true)
+            .open(&old)
+            .unwrap()
+            .set_modified(two_days)
+            .unwrap();
+        let removed = md.remove_stale_tmp(STALE_TMP).unwrap();
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0].0, old);
+        assert!(removed[0].1 >= Duration::from_secs(47 * 3600));
+        assert!(!old.exists() && recent.exists());
     }
 
     #[test]

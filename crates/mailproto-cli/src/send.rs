@@ -19,6 +19,8 @@ use std::io::{self, Read, Seek};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use crate::exit::Failure;
+
 use clap::Args;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::address::Address;
@@ -32,7 +34,6 @@ use mailproto_std::tls::ClientTls;
 
 use crate::CliResult;
 use crate::secret::PasswordArgs;
-use crate::transcript::{self, Protocol};
 
 /// Options of `mailproto send`.
 #[derive(Debug, Args)]
@@ -88,9 +89,10 @@ pub struct SendArgs {
     /// Send this ready-made message (a file, or `-` for standard input) as it is.
     #[arg(long)]
     pub raw: Option<PathBuf>,
-    /// Print the session as `C:` / `S:` lines on standard error (credentials masked).
-    #[arg(short, long)]
-    pub verbose: bool,
+    /// Print the session as `C:` / `S:` lines on standard error (credentials masked,
+    /// the message itself left out); twice (`-vv`): the library's debug events too.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 }
 
 /// Run `mailproto send`.
@@ -125,8 +127,12 @@ pub fn run(args: SendArgs) -> CliResult {
     let (mut message, size): (Box<dyn Read>, Option<u64>) = match &args.raw {
         Some(path) if path.as_os_str() == "-" => (Box::new(io::stdin().lock()), None),
         Some(path) => {
-            let file =
-                File::open(path).map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+            let file = File::open(path).map_err(|e| {
+                Failure::new(
+                    crate::exit::NO_INPUT,
+                    format!("cannot open {}: {e}", path.display()),
+                )
+            })?;
             let size = file.metadata().ok().map(|m| m.len());
             (Box::new(file), size)
         }
@@ -151,14 +157,12 @@ pub fn run(args: SendArgs) -> CliResult {
         .with_security(security)
         .with_tls(client_tls(args.ca_file.as_deref(), args.insecure)?)
         .with_config(ClientConfig::new(helo_host(&args.helo)?));
-    let tap = args.verbose.then(|| transcript::stderr(Protocol::Smtp));
+    crate::log::init_client(args.verbose);
     let server = format_server(&host, port);
-    let mut client = SmtpClient::connect_tapped(&host, port, options, tap)
-        .map_err(|e| format!("{server}: {e}"))?;
+    let fail = |e: Error| Failure::client(&server, &e);
+    let mut client = SmtpClient::connect(&host, port, options).map_err(fail)?;
     if let Some(credentials) = credentials {
-        client
-            .authenticate(mechanism, credentials)
-            .map_err(|e| format!("{server}: {e}"))?;
+        client.authenticate(mechanism, credentials).map_err(fail)?;
     }
     let mut envelope = Envelope::new(
         ReversePath::Mailbox(from.mailbox.clone()),
@@ -190,18 +194,22 @@ pub fn run(args: SendArgs) -> CliResult {
                 ExitCode::from(1)
             })
         }
-        Err(Error::RecipientsRejected(list)) => {
-            for r in &list {
-                if let Err(reply) = &r.reply {
-                    let recipient = r.recipient.to_string();
-                    println!("{}: refused {reply}", recipient.trim_matches(['<', '>']));
+        Err(e @ Error::RecipientsRejected(_)) => {
+            if let Error::RecipientsRejected(list) = &e {
+                for r in list {
+                    if let Err(reply) = &r.reply {
+                        let recipient = r.recipient.to_string();
+                        println!("{}: refused {reply}", recipient.trim_matches(['<', '>']));
+                    }
                 }
             }
-            eprintln!("mailproto: {server}: not sent: no recipient accepted");
-            Ok(ExitCode::from(1))
+            let code = crate::exit::code_of(&e);
+            Err(Failure::new(code, format!("{server}: not sent: no recipient accepted")).into())
         }
-        Err(Error::Rejected(why)) => Err(format!("{server}: not sent: {why}").into()),
-        Err(e) => Err(format!("{server}: {e}").into()),
+        Err(e @ Error::Rejected(_)) => {
+            Err(Failure::client(&format!("{server}: not sent"), &e).into())
+        }
+        Err(e) => Err(fail(e).into()),
     }
 }
 

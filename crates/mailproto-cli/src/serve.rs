@@ -4,6 +4,13 @@
 //! recipient (the recipient's local part picks the user); POP3 serves `new/` and `cur/`
 //! with the Maildir unique names as UIDLs, locks the maildrop for the session and deletes
 //! only at UPDATE.
+//!
+//! Failure rules ([`crate::rules`]) are asked at each point a handler decides: the SMTP
+//! handler's connect, AUTH, MAIL, RCPT, DATA and end-of-data calls, and the POP3
+//! backend's login, message open (RETR, TOP) and UPDATE (QUIT). A rule's delay sleeps in
+//! that call, which runs on the session's thread (`--runtime std`) or on the blocking
+//! pool beside the executor (`Offload`, `OffloadBackend` on smol and tokio), so it holds
+//! up its own session only. docs/serve.md describes every flag.
 
 use std::collections::HashMap;
 use std::fs;
@@ -23,13 +30,19 @@ use mailproto_core::smtp::{ForwardPath, MailParams, RcptParams, Reply, ReversePa
 use mailproto_smol::engine::aio::{self, Runtime, Tls};
 use mailproto_smol::engine::pop3_server::OffloadBackend;
 use mailproto_smol::engine::smtp_server::Offload;
-use mailproto_std::pop3_server::{LoginAttempt, LoginError, Pop3Backend, Pop3Mailbox, Pop3Server};
+use mailproto_std::pop3_server::LoginAttempt;
+use mailproto_std::pop3_server::{LoginError, Pop3Backend, Pop3Mailbox, Pop3Server};
 use mailproto_std::smtp_server::{HandlerFactory, SmtpHandler, SmtpServer, reply};
 use mailproto_std::tls::{SelfSigned, server_config_from_pem};
 use mailproto_std::{Listener, ListenerOptions, ProxyOptions};
 
 use crate::CliResult;
-use crate::maildir::{Delivery, Maildir, Maildrop, MaildropError};
+use crate::maildir::{Delivery, Maildir, Maildrop, MaildropError, STALE_TMP};
+use crate::rules::{Context, Decision, Phase, Pop3Error, Rule, Rules, Verdict};
+use crate::users::Users;
+
+/// The name of `serve`'s smol executor threads (work that blocks must not run there).
+pub const SMOL_WORKER: &str = "mailproto-smol";
 
 /// Options of `mailproto serve`.
 #[derive(Debug, Args, Clone)]
@@ -52,17 +65,27 @@ pub struct ServeArgs {
     /// TLS private key (PEM).
     #[arg(long, requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Generate a self-signed certificate at start (its fingerprint is printed).
+    /// Generate a self-signed certificate at start, in memory (its fingerprint is
+    /// printed); clients must skip verification. See --tls-self-signed-dir.
     #[arg(long, conflicts_with = "tls_cert")]
     pub tls_self_signed: bool,
+    /// Keep a self-signed certificate in DIR: cert.pem (and key.pem, mode 0600) are
+    /// written at the first start and reused while valid for localhost, 127.0.0.1 and
+    /// --hostname, so clients can trust DIR/cert.pem (send/fetch --ca-file, curl
+    /// --cacert). Implies --tls-self-signed.
+    #[arg(long, value_name = "DIR", conflicts_with = "tls_cert")]
+    pub tls_self_signed_dir: Option<PathBuf>,
     /// The Maildir root: one Maildir per user below it.
     #[arg(long, default_value = "./mail")]
     pub maildir: PathBuf,
-    /// A user, NAME:PASSWORD (repeatable).
+    /// A user, NAME:PASSWORD with the password in plaintext (repeatable; for quick
+    /// local use: the command line is visible to other users of the machine).
     #[arg(long = "user", value_name = "NAME:PASSWORD")]
     pub users: Vec<String>,
-    /// A file of NAME:PASSWORD lines.
-    #[arg(long = "users")]
+    /// A users file, Dovecot passwd-file style: NAME:{ARGON2ID}..., NAME:{SHA512-CRYPT}...,
+    /// NAME:{PLAIN}text or NAME:text per line, # comments (`mailproto passwd` writes
+    /// it). CRAM-MD5 and APOP are offered only while every password is plaintext.
+    #[arg(long = "users", value_name = "FILE")]
     pub users_file: Option<PathBuf>,
     /// Deliver mail for unknown recipients to this user instead of refusing it.
     #[arg(long)]
@@ -130,9 +153,30 @@ pub struct ServeArgs {
     /// The host name in greetings.
     #[arg(long, default_value = "localhost")]
     pub hostname: String,
+    /// A failure rule (repeatable), e.g. 'rcpt *@slow.example every=3 reply="451 4.7.1
+    /// slow down"': PHASE [PATTERN] [from=NETWORK] [sender=GLOB] [to=GLOB] [user=GLOB]
+    /// then reply="CODE TEXT" | disconnect | fail, and/or delay=2s, then always |
+    /// every=N | probability=P. Phases: connect, auth, mail, rcpt, data, data-end,
+    /// pop3 login|retr|top|quit. docs/serve.md has the details.
+    #[arg(long = "rule", value_name = "RULE")]
+    pub rules: Vec<String>,
+    /// A file of failure rules, one per line, # comments (applied before --rule ones).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub rules_file: Option<PathBuf>,
+    /// The seed of the probability=P rules: the same seed and the same traffic fail the
+    /// same commands (default: from the clock, printed at start).
+    #[arg(long, value_name = "N")]
+    pub seed: Option<u64>,
     /// Print no log lines.
     #[arg(long, short)]
     pub quiet: bool,
+    /// More logging: `-v` each session's transcript (`C:`/`S:` lines, credentials
+    /// masked, message contents left out) and the info events, `-vv` the debug events.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Log lines as text (RFC 3339 timestamps) or one JSON object per line.
+    #[arg(long, value_enum, default_value_t = crate::log::LogFormat::Text)]
+    pub log_format: crate::log::LogFormat,
     /// What runs the sessions: a thread per connection (std), or tasks on a
     /// multi-threaded smol executor or tokio runtime, one worker per core (storage runs
     /// on a thread pool beside the executor).
@@ -181,12 +225,13 @@ fn deadlines(args: &ServeArgs) -> (SmtpTimeouts, Pop3Timeouts) {
     (smtp, pop3)
 }
 
-/// Users and their mailboxes.
+/// Users and their mailboxes, and the failure rules.
 #[derive(Debug)]
 struct Store {
     maildirs: HashMap<String, Maildir>,
-    passwords: HashMap<String, String>,
+    users: Users,
     catch_all: Option<String>,
+    rules: Rules,
     quiet: bool,
 }
 
@@ -197,8 +242,8 @@ impl Store {
             ForwardPath::Postmaster => "postmaster".to_string(),
             ForwardPath::Mailbox(m) => m.local_part.to_lowercase(),
         };
-        self.passwords
-            .keys()
+        self.users
+            .names()
             .find(|u| u.to_lowercase() == local)
             .cloned()
             .or_else(|| self.catch_all.clone())
@@ -214,6 +259,27 @@ impl Store {
     fn log(&self, line: std::fmt::Arguments<'_>) {
         if !self.quiet {
             eprintln!("{} {line}", timestamp());
+        }
+    }
+
+    /// Ask the rules about `phase`; log what fired and sleep its delay here (this runs
+    /// on the session's thread or the blocking pool, never the executor).
+    fn decide(&self, phase: Phase, context: &Context<'_>, session: &str) -> Option<Verdict> {
+        let decision = self.rules.decide(phase, context);
+        self.apply_delay(&decision, session);
+        decision.verdict
+    }
+
+    fn apply_delay(&self, decision: &Decision, session: &str) {
+        if decision.is_empty() {
+            return;
+        }
+        self.log(format_args!(
+            "{session}: failure rule fired: {}",
+            decision.fired.join(" | ")
+        ));
+        if !decision.delay.is_zero() {
+            thread::sleep(decision.delay);
         }
     }
 }
@@ -233,8 +299,119 @@ struct Delivering {
     hostname: String,
     from: Option<ReversePath>,
     users: Vec<String>,
+    /// The accepted recipients' addresses, for the rules.
+    recipients: Vec<String>,
     deliveries: Vec<Delivery>,
     messages: usize,
+    /// A connect rule's delay not yet slept (async runtimes: the handler is made on the
+    /// executor, so the first handler call sleeps it, on the blocking pool).
+    connect_delay: Duration,
+    /// A connect rule's answer, given to every MAIL (the handler has no say before).
+    connect_verdict: Option<Reply>,
+    /// A DATA rule's answer, given at the end of the data (the engine sends 354 itself).
+    data_verdict: Option<Reply>,
+}
+
+impl Delivering {
+    /// A handler for a new connection from `peer`. With `sleep_now` (a session thread,
+    /// `--runtime std`) a connect rule's delay is slept here, before the greeting.
+    fn new(store: Arc<Store>, peer: Option<SocketAddr>, hostname: String, sleep_now: bool) -> Self {
+        let mut handler = Delivering {
+            store,
+            peer,
+            hostname,
+            from: None,
+            users: Vec::new(),
+            recipients: Vec::new(),
+            deliveries: Vec::new(),
+            messages: 0,
+            connect_delay: Duration::ZERO,
+            connect_verdict: None,
+            data_verdict: None,
+        };
+        if handler.store.rules.has(Phase::Connect) {
+            let context = handler.context();
+            let decision = handler.store.rules.decide(Phase::Connect, &context);
+            if sleep_now {
+                handler.store.apply_delay(&decision, &handler.session());
+            } else if !decision.is_empty() {
+                handler.store.log(format_args!(
+                    "{}: failure rule fired: {}",
+                    handler.session(),
+                    decision.fired.join(" | ")
+                ));
+                handler.connect_delay = decision.delay;
+            }
+            handler.connect_verdict = decision.verdict.and_then(|v| handler.refusal(v));
+        }
+        handler
+    }
+
+    fn session(&self) -> String {
+        format!("smtp {}", self.peer.map_or("-".into(), |p| p.to_string()))
+    }
+
+    fn context(&self) -> Context<'_> {
+        Context {
+            client: self.peer.map(|p| p.ip()),
+            ..Context::default()
+        }
+    }
+
+    /// Sleep a connect delay left for the first handler call.
+    fn settle_connect(&mut self) {
+        let delay = std::mem::take(&mut self.connect_delay);
+        if !delay.is_zero() {
+            thread::sleep(delay);
+        }
+    }
+
+    /// Ask the rules about a transaction phase (the sender and the recipients known).
+    fn decide(&mut self, phase: Phase, recipients: &[String]) -> Option<Reply> {
+        self.settle_connect();
+        if !self.store.rules.has(phase) {
+            return None;
+        }
+        let sender = self.from.as_ref().map(address);
+        let context = Context {
+            sender: sender.as_deref(),
+            recipients,
+            ..self.context()
+        };
+        let verdict = self.store.decide(phase, &context, &self.session());
+        verdict.and_then(|v| self.refusal(v))
+    }
+
+    /// The SMTP reply of a verdict: its reply, or `421` for a disconnect.
+    fn refusal(&self, verdict: Verdict) -> Option<Reply> {
+        match verdict {
+            Verdict::Smtp(reply) => Some(reply),
+            Verdict::Disconnect => Some(reply(
+                421,
+                (4, 3, 0),
+                &format!(
+                    "{} Service not available, closing transmission channel",
+                    self.hostname
+                ),
+            )),
+            Verdict::Pop3(_) | Verdict::Fail => None,
+        }
+    }
+}
+
+/// An address as the rules match it: `local@domain`, `""` for the null sender,
+/// `postmaster` for `<Postmaster>`.
+fn address<P: std::fmt::Display>(path: &P) -> String {
+    let text = path.to_string();
+    let inner = text
+        .strip_prefix('<')
+        .and_then(|t| t.strip_suffix('>'))
+        .unwrap_or(&text);
+    if inner.eq_ignore_ascii_case("postmaster") {
+        "postmaster".into()
+    } else {
+        inner.to_string()
+    }
 }
 
 impl Drop for Delivering {
@@ -249,12 +426,18 @@ impl Drop for Delivering {
 
 impl SmtpHandler for Delivering {
     fn authenticate(&mut self, credentials: &Credentials) -> bool {
+        self.settle_connect();
         let user = credentials.username().unwrap_or("");
-        let ok = self
-            .store
-            .passwords
-            .get(user)
-            .is_some_and(|secret| LoginAttempt::Sasl(credentials).verify(secret));
+        if self.store.rules.has(Phase::Auth) {
+            let context = Context {
+                user: Some(user),
+                ..self.context()
+            };
+            if let Some(Verdict::Fail) = self.store.decide(Phase::Auth, &context, &self.session()) {
+                return false;
+            }
+        }
+        let ok = self.store.users.verify(&LoginAttempt::Sasl(credentials));
         let peer = self.peer.map_or("-".into(), |p| p.to_string());
         self.store.log(format_args!(
             "smtp {peer} AUTH {user}: {}",
@@ -265,15 +448,27 @@ impl SmtpHandler for Delivering {
 
     fn mail(&mut self, from: &ReversePath, _params: &MailParams) -> Result<(), Reply> {
         self.from = Some(from.clone());
+        let refused = self
+            .connect_verdict
+            .clone()
+            .or_else(|| self.decide(Phase::Mail, &[]));
+        if let Some(reply) = refused {
+            self.from = None;
+            return Err(reply);
+        }
         Ok(())
     }
 
     fn rcpt(&mut self, to: &ForwardPath, _params: &RcptParams) -> Result<(), Reply> {
+        if let Some(reply) = self.decide(Phase::Rcpt, &[address(to)]) {
+            return Err(reply);
+        }
         match self.store.user_for(to) {
             Some(user) => {
                 if !self.users.contains(&user) {
                     self.users.push(user);
                 }
+                self.recipients.push(address(to));
                 Ok(())
             }
             None => Err(reply(550, (5, 1, 1), &format!("{to}: no such user here"))),
@@ -281,6 +476,13 @@ impl SmtpHandler for Delivering {
     }
 
     fn data_start(&mut self) -> io::Result<()> {
+        let recipients = std::mem::take(&mut self.recipients);
+        self.data_verdict = self.decide(Phase::Data, &recipients);
+        self.recipients = recipients;
+        if self.data_verdict.is_some() {
+            // Refused at the end: nothing is stored meanwhile.
+            return Ok(());
+        }
         let from = self.from.as_ref().map_or("<>".into(), |f| f.to_string());
         let peer = self.peer.map_or("unknown".into(), |p| p.ip().to_string());
         let trace = format!(
@@ -304,6 +506,16 @@ impl SmtpHandler for Delivering {
     }
 
     fn data_end(&mut self) -> Result<(), Reply> {
+        let recipients = std::mem::take(&mut self.recipients);
+        let refused = self
+            .data_verdict
+            .take()
+            .or_else(|| self.decide(Phase::DataEnd, &recipients));
+        if let Some(reply) = refused {
+            self.deliveries.clear();
+            self.users.clear();
+            return Err(reply);
+        }
         let users = std::mem::take(&mut self.users);
         for (delivery, user) in std::mem::take(&mut self.deliveries).into_iter().zip(&users) {
             let size = delivery.size();
@@ -324,11 +536,15 @@ impl SmtpHandler for Delivering {
 
     fn data_abort(&mut self) {
         self.deliveries.clear();
+        self.data_verdict = None;
     }
 
     fn reset(&mut self) {
+        self.settle_connect();
         self.deliveries.clear();
         self.users.clear();
+        self.recipients.clear();
+        self.data_verdict = None;
         self.from = None;
     }
 }
@@ -338,16 +554,29 @@ impl SmtpHandler for Delivering {
 struct MaildirBackend(Arc<Store>);
 
 impl Pop3Backend for MaildirBackend {
-    type Mailbox = Maildrop;
+    type Mailbox = UserDrop;
 
-    fn login(&self, attempt: LoginAttempt<'_>) -> Result<Maildrop, LoginError> {
+    fn login(&self, attempt: LoginAttempt<'_>) -> Result<UserDrop, LoginError> {
         let store = &self.0;
         let user = attempt.user().to_string();
-        let ok = store
-            .passwords
-            .get(&user)
-            .is_some_and(|secret| attempt.verify(secret));
-        if !ok {
+        let session = format!("pop3 {user}");
+        if store.rules.has(Phase::Pop3Login) {
+            let context = Context {
+                user: Some(&user),
+                ..Context::default()
+            };
+            match store.decide(Phase::Pop3Login, &context, &session) {
+                Some(Verdict::Fail | Verdict::Pop3(Pop3Error::Auth)) => {
+                    return Err(LoginError::Invalid);
+                }
+                Some(Verdict::Pop3(Pop3Error::InUse)) => return Err(LoginError::InUse),
+                Some(Verdict::Pop3(Pop3Error::SysTemp(text))) => {
+                    return Err(LoginError::Unavailable(text));
+                }
+                _ => {}
+            }
+        }
+        if !store.users.verify(&attempt) {
             store.log(format_args!("pop3 login {user}: refused"));
             return Err(LoginError::Invalid);
         }
@@ -357,10 +586,16 @@ impl Pop3Backend for MaildirBackend {
         match maildir.open_maildrop() {
             Ok(drop) => {
                 store.log(format_args!(
-                    "pop3 login {user}: {} message(s)",
-                    drop.messages().len()
+                    "pop3 login {user}: {} message(s), {} message file(s) read to list them",
+                    drop.messages().len(),
+                    drop.measured()
                 ));
-                Ok(drop)
+                Ok(UserDrop {
+                    drop,
+                    session,
+                    user,
+                    store: store.clone(),
+                })
             }
             Err(MaildropError::InUse) => Err(LoginError::InUse),
             Err(MaildropError::Io(e)) => Err(LoginError::Unavailable(e.to_string())),
@@ -368,23 +603,68 @@ impl Pop3Backend for MaildirBackend {
     }
 }
 
-impl Pop3Mailbox for Maildrop {
+/// One POP3 session's locked maildrop, and who it belongs to (for the rules).
+#[derive(Debug)]
+struct UserDrop {
+    drop: Maildrop,
+    session: String,
+    user: String,
+    store: Arc<Store>,
+}
+
+impl UserDrop {
+    fn decide(&self, phase: Phase) -> Option<Verdict> {
+        if !self.store.rules.has(phase) {
+            return None;
+        }
+        let context = Context {
+            user: Some(&self.user),
+            ..Context::default()
+        };
+        self.store.decide(phase, &context, &self.session)
+    }
+}
+
+impl Pop3Mailbox for UserDrop {
     fn list(&self) -> Vec<(u64, String)> {
-        self.messages()
+        self.drop
+            .messages()
             .iter()
             .map(|m| (m.size, m.uid.clone()))
             .collect()
     }
 
     fn open(&mut self, index: usize) -> io::Result<Box<dyn io::Read + Send>> {
+        match self.decide(Phase::Pop3Retr) {
+            Some(Verdict::Pop3(Pop3Error::SysTemp(text))) => return Err(io::Error::other(text)),
+            // The engine has sent `+OK` when the first read fails: it closes the session.
+            Some(Verdict::Disconnect) => return Ok(Box::new(Dropped)),
+            _ => {}
+        }
         Ok(Box::new(io::BufReader::with_capacity(
             64 * 1024,
-            self.open_message(index)?,
+            self.drop.open_message(index)?,
         )))
     }
 
     fn delete(&mut self, indexes: &[usize]) -> io::Result<()> {
-        self.apply_deletions(indexes)
+        if let Some(Verdict::Pop3(Pop3Error::SysTemp(text))) = self.decide(Phase::Pop3Quit) {
+            // UPDATE fails: nothing is removed.
+            return Err(io::Error::other(text));
+        }
+        self.drop.apply_deletions(indexes)
+    }
+}
+
+/// A message whose first read fails: the connection drops after `+OK`.
+struct Dropped;
+
+impl io::Read for Dropped {
+    fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+        Err(io::Error::new(
+            io::ErrorKind::ConnectionAborted,
+            "connection dropped by a failure rule",
+        ))
     }
 }
 
@@ -398,8 +678,9 @@ pub struct Running {
     pub smtps: Option<SocketAddr>,
     /// The implicit-TLS POP3 address, if any.
     pub pop3s: Option<SocketAddr>,
-    /// The self-signed certificate, if one was generated.
+    /// The self-signed certificate, if one was generated or loaded.
     pub certificate: Option<SelfSigned>,
+    notes: Notes,
     handles: Vec<Stopper>,
     threads: Vec<JoinHandle<io::Result<()>>>,
     /// The async runtime, kept until the servers stop.
@@ -445,60 +726,89 @@ impl Running {
     }
 }
 
-/// Read `NAME:PASSWORD` pairs from the options and the users file.
-fn users(args: &ServeArgs) -> Result<HashMap<String, String>, String> {
-    let mut lines: Vec<String> = args.users.clone();
-    if let Some(path) = &args.users_file {
+/// The failure rules of `--rules FILE` then `--rule`, with their seed.
+fn rules(args: &ServeArgs) -> Result<Rules, String> {
+    let mut rules = Vec::new();
+    if let Some(path) = &args.rules_file {
         let text = fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        lines.extend(
-            text.lines()
-                .map(str::trim)
-                .filter(|l| !l.is_empty() && !l.starts_with('#'))
-                .map(String::from),
-        );
+        rules = Rules::parse_file(&text).map_err(|e| format!("{} {e}", path.display()))?;
     }
-    let mut users = HashMap::new();
-    for line in lines {
-        let (name, password) = line
-            .split_once(':')
-            .ok_or_else(|| format!("user `{line}` is not NAME:PASSWORD"))?;
-        let valid = !name.is_empty()
-            && name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
-        if !valid {
-            return Err(format!(
-                "user name `{name}` may hold only letters, digits and ._-+"
-            ));
-        }
-        users.insert(name.to_string(), password.to_string());
+    for rule in &args.rules {
+        rules.push(Rule::parse(rule).map_err(|e| e.to_string())?);
     }
-    Ok(users)
+    let seed = args.seed.unwrap_or_else(|| {
+        let now = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        now.as_secs() ^ u64::from(now.subsec_nanos()) << 20 ^ u64::from(std::process::id())
+    });
+    Ok(Rules::new(rules, seed))
+}
+
+/// What [`start`] did that the lines after the banner report.
+#[derive(Debug, Default)]
+struct Notes {
+    /// The certificate file of `--tls-self-signed-dir`, whether it was reused, and why
+    /// files there were replaced.
+    certificate_file: Option<(PathBuf, bool, Option<String>)>,
+    /// Leftovers removed from the users' `tmp/`, with their age.
+    stale_tmp: Vec<(PathBuf, Duration)>,
+    /// A user's `tmp/` that could not be cleaned, and why.
+    tmp_errors: Vec<String>,
+    /// How many failure rules, and the seed when one fires by chance.
+    rules: usize,
+    seed: Option<u64>,
+    /// Whether CRAM-MD5 and APOP are offered (every password in plaintext).
+    digests: bool,
 }
 
 /// Start every listener the options ask for, each on its own thread.
 pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
-    let passwords = users(args)?;
+    let users = Users::load(&args.users, args.users_file.as_deref())?;
     if let Some(c) = &args.catch_all
-        && !passwords.contains_key(c)
+        && !users.contains(c)
     {
         return Err(format!("--catch-all {c}: no such user").into());
     }
+    let rules = rules(args)?;
+    let mut notes = Notes {
+        rules: rules.len(),
+        seed: rules.uses_probability().then(|| rules.seed()),
+        digests: users.all_plaintext(),
+        ..Notes::default()
+    };
     fs::create_dir_all(&args.maildir)?;
     let mut maildirs = HashMap::new();
-    for user in passwords.keys() {
-        maildirs.insert(user.clone(), Maildir::open(args.maildir.join(user))?);
+    for user in users.names() {
+        let maildir = Maildir::open(args.maildir.join(user))?;
+        match maildir.remove_stale_tmp(STALE_TMP) {
+            Ok(removed) => notes.stale_tmp.extend(removed),
+            Err(e) => notes.tmp_errors.push(format!("{user}: {e}")),
+        }
+        maildirs.insert(user.clone(), maildir);
     }
+    let digests = notes.digests;
     let store = Arc::new(Store {
         maildirs,
-        passwords,
+        users,
         catch_all: args.catch_all.clone(),
+        rules,
         quiet: args.quiet,
     });
-    let (tls, certificate) = match (&args.tls_cert, &args.tls_key, args.tls_self_signed) {
+    let names = ["localhost", "127.0.0.1", &args.hostname];
+    let self_signed = args.tls_self_signed || args.tls_self_signed_dir.is_some();
+    let (tls, certificate) = match (&args.tls_cert, &args.tls_key, self_signed) {
         (Some(cert), Some(key), _) => (Some(server_config_from_pem(cert, key)?), None),
         (_, _, true) => {
-            let cert = SelfSigned::generate(&["localhost", "127.0.0.1", &args.hostname])?;
+            let cert = match &args.tls_self_signed_dir {
+                Some(dir) => {
+                    let kept = crate::tls_dir::load_or_create(dir, &names)
+                        .map_err(|e| format!("--tls-self-signed-dir {}: {e}", dir.display()))?;
+                    notes.certificate_file = Some((kept.cert_path, kept.reused, kept.replaced));
+                    kept.certificate
+                }
+                None => SelfSigned::generate(&names)?,
+            };
             (Some(cert.server_config()?), Some(cert))
         }
         _ => (None, None),
@@ -514,7 +824,13 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
 
     let mut smtp_config = SmtpConfig::new(&args.hostname);
     smtp_config.extensions.size = true;
-    smtp_config.extensions.auth = vec![Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5];
+    // CRAM-MD5 and APOP prove knowledge of the password itself: offered only when every
+    // password is stored as itself (EHLO and the POP3 greeting come before the user).
+    let mut mechanisms = vec![Mechanism::Plain, Mechanism::Login];
+    if digests {
+        mechanisms.push(Mechanism::CramMd5);
+    }
+    smtp_config.extensions.auth = mechanisms.clone();
     smtp_config.auth_required = args.require_auth;
     smtp_config.auth_requires_tls = !plaintext_logins;
     smtp_config.limits.max_recipients = args.max_recipients;
@@ -522,29 +838,32 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
     smtp_config.timeouts = smtp_timeouts;
     let smtp_store = store.clone();
     let hostname = args.hostname.clone();
+    // With std the handler is made on the session's own thread, before the greeting is
+    // sent: a connect delay can sleep there. Elsewhere it is made on the executor.
+    let sleep_at_connect = args.runtime == RuntimeChoice::Std;
     let mut smtp = SmtpServer::new(smtp_config, move |peer| {
         smtp_store.log(format_args!(
             "smtp session {}",
             peer.map_or("-".into(), |p: SocketAddr| p.to_string())
         ));
-        Delivering {
-            store: smtp_store.clone(),
-            peer,
-            hostname: hostname.clone(),
-            from: None,
-            users: Vec::new(),
-            deliveries: Vec::new(),
-            messages: 0,
-        }
+        Delivering::new(smtp_store.clone(), peer, hostname.clone(), sleep_at_connect)
     });
     let pop3_config = Pop3Config::default()
         .with_pipelining(true)
         .with_implementation("mailproto")
         .with_timeouts(pop3_timeouts)
         .with_plaintext_login(plaintext_logins)
-        .with_sasl_mechanisms([Mechanism::Plain, Mechanism::Login, Mechanism::CramMd5]);
-    let mut pop3 = Pop3Server::new(MaildirBackend(store.clone()), pop3_config)
-        .with_hostname(args.hostname.clone());
+        .with_sasl_mechanisms(mechanisms);
+    // The engine puts an APOP timestamp `<...@HOST>` in every greeting; an empty host
+    // makes it invalid, which turns APOP (and the CRAM-MD5 challenge) off (the core's
+    // ServerConfig::apop_timestamp documents that an invalid one disables APOP).
+    let apop_host = if digests {
+        args.hostname.clone()
+    } else {
+        String::new()
+    };
+    let mut pop3 =
+        Pop3Server::new(MaildirBackend(store.clone()), pop3_config).with_hostname(apop_host);
     if let Some(tls) = &tls {
         smtp = smtp.with_tls(tls.clone());
         pop3 = pop3.with_tls(tls.clone());
@@ -589,7 +908,7 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
             for _ in 0..workers() {
                 let executor = executor.clone();
                 thread::Builder::new()
-                    .name("mailproto-smol".into())
+                    .name(SMOL_WORKER.into())
                     .spawn(move || smol::block_on(executor.run(std::future::pending::<()>())))?;
             }
             listeners.serve_async(args, SmolHost(executor), &options, &smtp, &pop3)?;
@@ -604,7 +923,9 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
             listeners.runtime = Some(Box::new(tokio));
         }
     }
-    Ok(listeners.into_running())
+    let mut running = listeners.into_running();
+    running.notes = notes;
+    Ok(running)
 }
 
 /// An async runtime `serve` runs on: the runtime value sessions spawn on, and a way to
@@ -755,6 +1076,7 @@ impl Listeners {
             smtps: self.addrs[2],
             pop3s: self.addrs[3],
             certificate: self.certificate,
+            notes: Notes::default(),
             handles: self.handles,
             threads: self.threads,
             _runtime: self.runtime,
@@ -764,16 +1086,10 @@ impl Listeners {
 
 /// Run `mailproto serve` until Ctrl-C.
 pub fn run(args: ServeArgs) -> CliResult {
-    if !args.quiet {
-        // The servers' security events (failed logins with the client's address,
-        // STARTTLS/STLS injection attempts, limits hit, accept errors) on stderr.
-        let _ = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::WARN)
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-            .with_target(false)
-            .try_init();
-    }
+    // The servers' security events (failed logins with the client's address,
+    // STARTTLS/STLS injection attempts, limits hit, accept errors) on stderr; with -v
+    // every session's transcript too.
+    crate::log::init_server(args.quiet, args.verbose, args.log_format);
     let running = start(&args)?;
     // Before the banner: whoever reads it may signal at once.
     let stop = running.stopper();
@@ -800,8 +1116,44 @@ pub fn run(args: ServeArgs) -> CliResult {
             .map_or(String::new(), |a| format!(" POP3S {a}")),
         display(&args.maildir),
     );
+    report(&running.notes, args.quiet);
     running.wait();
     Ok(ExitCode::SUCCESS)
+}
+
+/// The lines after the banner (which stays one line, for scripts that read it).
+fn report(notes: &Notes, quiet: bool) {
+    if let Some((path, reused, replaced)) = &notes.certificate_file {
+        let path = display(path);
+        let how = match (reused, replaced) {
+            (true, _) => "reused".to_string(),
+            (false, None) => "written".to_string(),
+            (false, Some(why)) => format!("written anew: the old one {why}"),
+        };
+        eprintln!("mailproto serve: certificate {path} ({how}); clients: --ca-file {path}");
+    }
+    for (path, age) in &notes.stale_tmp {
+        tracing::warn!(
+            file = %path.display(),
+            age_hours = age.as_secs() / 3600,
+            "removed a stale file from tmp/ (a delivery cut short)"
+        );
+    }
+    for error in &notes.tmp_errors {
+        tracing::warn!("could not clean tmp/ of {error}");
+    }
+    if quiet {
+        return;
+    }
+    if notes.rules > 0 {
+        let seed = notes.seed.map_or(String::new(), |s| {
+            format!(", seed {s} (--seed {s} repeats them)")
+        });
+        eprintln!("mailproto serve: {} failure rule(s){seed}", notes.rules);
+    }
+    if !notes.digests {
+        eprintln!("mailproto serve: CRAM-MD5 and APOP off: some passwords are stored hashed");
+    }
 }
 
 fn display(path: &Path) -> String {

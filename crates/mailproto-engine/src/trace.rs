@@ -66,10 +66,13 @@ fn login(user: &str) {
     tracing::debug!(user, "login");
 }
 
-/// Keep the machine's transcript when `debug` events are wanted here (see
-/// [`transcript`]).
+/// The target of the transcript events, for a subscriber to pick them out.
+pub const TRANSCRIPT: &str = "mailproto::transcript";
+
+/// Keep the machine's transcript when `debug` events of [`TRANSCRIPT`] are wanted here
+/// (see [`transcript`]).
 pub fn start_transcript<M: Machine>(machine: &mut M) {
-    if tracing::enabled!(tracing::Level::DEBUG) {
+    if tracing::enabled!(target: TRANSCRIPT, tracing::Level::DEBUG) {
         machine.record_transcript(true);
     }
 }
@@ -78,7 +81,7 @@ pub fn start_transcript<M: Machine>(machine: &mut M) {
 /// received, `S: …` sent; credentials masked, message contents left out by the machine).
 pub fn transcript<M: Machine>(machine: &mut M) {
     while let Some(line) = machine.poll_transcript() {
-        tracing::debug!(line = %line, "transcript");
+        tracing::debug!(target: TRANSCRIPT, line = %line, "transcript");
     }
 }
 

@@ -17,7 +17,7 @@
 pub use mailproto_core as core;
 pub use mailproto_engine::{
     Direction, Error, ListenerOptions, Network, ProxyOptions, Refusal, Refused, Tap, TlsRole,
-    adapter, message, tls,
+    adapter, message, tls, trace,
 };
 
 mod driver;

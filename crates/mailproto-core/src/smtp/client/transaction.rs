@@ -336,11 +336,16 @@ impl Client {
         let bdat = writer
             .write(chunk, last, self.k.out.buf(), &mut self.scratch)
             .map_err(ClientError::Body)?;
-        if bdat && let Some(t) = self.k.transcript.as_mut() {
-            // The BDAT command line that went before the chunk.
-            let queued = self.k.out.queued().get(mark..).unwrap_or_default();
-            let end = queued.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
-            t.sent_command(&queued[..end]);
+        if let Some(t) = self.k.transcript.as_mut() {
+            if bdat {
+                // The BDAT command line that went before the chunk.
+                let queued = self.k.out.queued().get(mark..).unwrap_or_default();
+                let end = queued.windows(2).position(|w| w == b"\r\n").unwrap_or(0);
+                t.sent_command(&queued[..end]);
+            } else if last {
+                // The body itself is not in the transcript; its end is.
+                t.sent_command(b".");
+            }
         }
         self.k.out.release();
         if bdat {
@@ -418,6 +423,9 @@ impl Client {
                         // accepted recipient (RFC 2033 §4.2): here, not at all.
                         txn.lone_dot_sent = true;
                         if self.config.lmtp {
+                            if let Some(t) = self.k.transcript.as_mut() {
+                                t.sent_command(b".");
+                            }
                             self.k.out.push(b".\r\n");
                         } else {
                             self.send(b".\r\n", Expect::LoneDot);

@@ -40,6 +40,10 @@ impl Server {
             }
         }
         if decoded.done {
+            // The body itself is not in the transcript; its end is.
+            if let Some(t) = self.k.transcript.as_mut() {
+                t.received(b".", 1);
+            }
             let (size, failure) = (state.size, state.failure);
             self.phase = Phase::Command;
             match failure {
