@@ -154,9 +154,9 @@ pub struct ServeArgs {
     #[arg(long, default_value = "localhost")]
     pub hostname: String,
     /// A failure rule (repeatable), e.g. 'rcpt *@slow.example every=3 reply="451 4.7.1
-    /// slow down"': PHASE [PATTERN] [from=NETWORK] [sender=GLOB] [to=GLOB] [user=GLOB]
-    /// then reply="CODE TEXT" | disconnect | fail, and/or delay=2s, then always |
-    /// every=N | probability=P. Phases: connect, auth, mail, rcpt, data, data-end,
+    /// slow down"': `PHASE [PATTERN] [from=NETWORK] [sender=GLOB] [to=GLOB] [user=GLOB]`
+    /// then `reply="CODE TEXT" | disconnect | fail`, and/or `delay=2s`, then `always |
+    /// every=N | probability=P`. Phases: connect, auth, mail, rcpt, data, data-end,
     /// pop3 login|retr|top|quit. docs/serve.md has the details.
     #[arg(long = "rule", value_name = "RULE")]
     pub rules: Vec<String>,
