@@ -5,8 +5,9 @@
 # explains the method and records results.
 #
 # usage: benches/e2e.sh [SECTION...]
-#   sections: peers smtp-server smtp-maildir smtp-client smtp-pool pop3 memory report (default: all,
-#   in that order; "report" writes the tables and the chart from what was measured), and
+#   sections: peers smtp-server smtp-maildir smtp-client smtp-pool pop3 fetch pop3-login memory
+#   report (default: all, in that order; "report" writes the tables and the chart from what
+#   was measured), and
 #   profile (not in the default: strace -c and callgrind of reduced runs of the
 #   comparisons that miss their targets, into $BENCH_OUT/profile.md)
 # environment:
@@ -457,6 +458,126 @@ section_pop3() {
   rm -rf "$mailroot"
 }
 
+# --- 3b. fetch into a Maildir, and logins on a large maildrop --------------------------
+
+# fetch_load IMPL PORT DIR: download every message of user bench from Dovecot on
+# 127.0.0.1:PORT into the fresh Maildir DIR/out, set up by benches/peers/fetch_setup.sh.
+fetch_load() {
+  case $1 in
+    mailproto)
+      # shellcheck disable=SC2086 # FETCH_PLAIN is empty or one flag
+      MAILPROTO_PASSWORD=bench "$BIN/mailproto" fetch $FETCH_PLAIN --server "127.0.0.1:$2" \
+        --user bench --out "$3/out"
+      ;;
+    fetchmail) FETCHMAILHOME=$3 fetchmail -f "$3/fetchmailrc" -i "$3/fetchids" --nodetach --silent ;;
+    getmail) getmail --getmaildir "$3/getmail" --rcfile "$3/getmailrc" ;;
+  esac
+}
+
+export -f fetch_load
+
+# N × 10 KB from Dovecot into a fresh Maildir per run, every message made durable by
+# each client before it counts as fetched (mailproto: batched fsync of the files, of
+# new/ and of its journal; fetchmail's MDA procmail and getmail: an fsync per message
+# file). The load's CPU (the client's, and for fetchmail its procmail children's) per
+# message is recorded beside the rate.
+section_fetch() {
+  local apt=()
+  command -v fetchmail >/dev/null || apt+=(fetchmail)
+  [ -x /usr/bin/procmail ] || apt+=(procmail)
+  command -v getmail >/dev/null || apt+=(getmail6)
+  if [ ${#apt[@]} -gt 0 ]; then
+    log "installing ${apt[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt[@]}"
+  fi
+  FETCH_PLAIN=
+  if "$BIN/mailproto" fetch --help | grep -q -- '--plain'; then FETCH_PLAIN=--plain; fi
+  export FETCH_PLAIN
+  local msgs size=10240 run impl mailroot=$WORK/fetch-src dir=$WORK/fetch-dst
+  msgs=$(count 2000)
+  rm -rf "$mailroot"
+  python3 "$PEERS/make_maildir.py" "$mailroot/bench" "$msgs" "$size"
+  chmod -R a+rX "$mailroot"
+  chown -R nobody:nogroup "$mailroot"
+  local name=fetch-dovecot-10k
+  scenario "$name" fetchmail,getmail \
+    "fetch into a Maildir (fsync kept): $msgs × $size octets from Dovecot over POP3"
+  dovecot_start "$mailroot"
+  local port=$SERVER_PORT
+  for run in $(seq 0 "$RUNS"); do
+    for impl in $(rotate "$run" mailproto fetchmail getmail); do
+      bash "$PEERS/fetch_setup.sh" "$impl" "$port" "$dir"
+      if [ "$run" = 0 ]; then # warm-up (Dovecot's index, the page cache), not recorded
+        timeout "$LIMIT" bash -c '"$@"' load fetch_load "$impl" "$port" "$dir" >/dev/null 2>&1 || true
+      else
+        timed "$name" "$impl" "$run" "$msgs" "$((msgs * size))" fetch_load "$impl" "$port" "$dir"
+        local got
+        got=$(find "$dir/out/new" "$dir/out/cur" -type f | wc -l)
+        [ "$got" = "$msgs" ] || log "WARNING: $impl stored $got of $msgs messages"
+      fi
+    done
+  done
+  server_stop
+  rm -rf "$mailroot" "$dir"
+}
+
+# A POP3 login on a maildrop of N (50,000 by default) 1 KB messages, mailproto serve
+# beside Dovecot: the round trips of PASS (the server locks and lists the maildrop) and
+# of STAT, for the first login after the server starts (Dovecot without its index files,
+# which that login writes) and the median of RUNS logins after it. Written to
+# $OUT/pop3-login.md.
+section_pop3_login() {
+  local msgs run impl mailroot=$WORK/login
+  msgs=$(count 50000)
+  rm -rf "$mailroot"
+  log "making a maildrop of $msgs messages"
+  python3 "$PEERS/make_maildir.py" "$mailroot/bench" "$msgs" 1024
+  chmod -R a+rX "$mailroot"
+  chown -R nobody:nogroup "$mailroot"
+  local raw=$WORK/login.tsv
+  : >"$raw"
+  for impl in mailproto-serve dovecot; do
+    find "$mailroot/bench" -maxdepth 1 -name 'dovecot*' -exec rm -rf {} +
+    if [ "$impl" = dovecot ]; then dovecot_start "$mailroot"; else pop3_serve_start "$mailroot"; fi
+    for run in $(seq 0 "$RUNS"); do
+      local line
+      line=$(timeout "$LIMIT" python3 "$PEERS/pop3_login.py" "$SERVER_PORT" bench bench) ||
+        log "FAILED: login $impl run $run"
+      log "login $impl run $run: $line"
+      printf '%s\t%s\t%s\n' "$impl" "$run" "$line" >>"$raw"
+    done
+    server_stop
+  done
+  python3 - "$raw" "$msgs" >"$OUT/pop3-login.md" <<'EOF'
+import statistics, sys
+rows, n = {}, int(sys.argv[2])
+for line in open(sys.argv[1]):
+    impl, run, rest = line.rstrip("\n").split("\t")
+    if not rest:
+        continue
+    f = dict(kv.split("=") for kv in rest.split())
+    rows.setdefault(impl, []).append(
+        (int(run), float(f["pass_ms"]), float(f["stat_ms"]), int(f["messages"]))
+    )
+print(f"#### POP3 login on a maildrop of {n:,} messages (1 KB each)\n")
+print(
+    "| server | first login: PASS ms | first: STAT ms "
+    "| later logins (median): PASS ms | later: STAT ms | messages listed |"
+)
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+for impl, rs in rows.items():
+    first = min(rs)
+    later = [r for r in rs if r[0] > 0]
+    med = lambda i: statistics.median(r[i] for r in later) if later else float("nan")
+    print(f"| {impl} | {first[1]:,.1f} | {first[2]:,.1f} | {med(1):,.1f} | {med(2):,.1f} | {first[3]:,} |")
+print()
+EOF
+  log "wrote $OUT/pop3-login.md"
+  cat "$OUT/pop3-login.md" >&2
+  rm -rf "$mailroot"
+}
+
 # --- 4. Memory -----------------------------------------------------------------------
 
 status_kib() { # PID FIELD: VmRSS / VmHWM in KiB
@@ -649,7 +770,7 @@ section_report() {
 # --- main ----------------------------------------------------------------------------
 
 sections=("$@")
-[ ${#sections[@]} -gt 0 ] || sections=(peers smtp-server smtp-maildir smtp-client smtp-pool pop3 memory report)
+[ ${#sections[@]} -gt 0 ] || sections=(peers smtp-server smtp-maildir smtp-client smtp-pool pop3 fetch pop3-login memory report)
 for s in "${sections[@]}"; do
   case $s in
     peers) section_peers ;;
@@ -658,9 +779,11 @@ for s in "${sections[@]}"; do
     smtp-client) section_smtp_client ;;
     smtp-pool) section_smtp_pool ;;
     pop3) section_pop3 ;;
+    fetch) section_fetch ;;
+    pop3-login) section_pop3_login ;;
     memory) section_memory ;;
     report) section_report ;;
     profile) section_profile ;;
-    *) echo "unknown section $s (peers smtp-server smtp-maildir smtp-client smtp-pool pop3 memory report profile)" >&2 && exit 2 ;;
+    *) echo "unknown section $s (peers smtp-server smtp-maildir smtp-client smtp-pool pop3 fetch pop3-login memory report profile)" >&2 && exit 2 ;;
   esac
 done

@@ -4,27 +4,26 @@
 //!   has no UIDL).
 //! - `--retr N` and `--top N LINES` stream the message to standard output.
 //! - Otherwise every message whose UIDL (RFC 1939 §7) was not fetched before is
-//!   downloaded into the Maildir `--out`: each is streamed into a [`Delivery`] (written
-//!   under `tmp/`, synced, renamed into `new/`), then its UIDL is added to the state file
-//!   `OUT/.mailproto-uidls` (one `server user uidl` line each, replaced atomically by
-//!   a synced temporary file and a rename). A message is therefore never stored twice,
-//!   and never recorded as fetched before it is safely on disk. The RETRs go out
-//!   pipelined when the server offers PIPELINING (RFC 2449 §6.6).
-//! - `--delete` marks with DELE every message already stored (in this run or an
-//!   earlier one) and ends with QUIT, when the server deletes them (RFC 1939 §6). On any
-//!   error the connection is dropped without QUIT, so the server deletes nothing.
+//!   downloaded into the Maildir `--out`, in batches (the RETRs of a batch pipelined when
+//!   the server offers PIPELINING, RFC 2449 §6.6): each message is streamed into `tmp/`;
+//!   each batch is synced, moved into `new/` and then recorded in the journal
+//!   `OUT/.mailproto-uidls` ([`crate::fetch_state`]), with one round of syncs a batch
+//!   ([`crate::fetch_store`] gives the order and what a crash can cost: at most the batch
+//!   in progress fetched again, never a message lost or stored twice).
+//! - `--delete` marks with DELE every message already stored (in an earlier run, or in
+//!   this one once its batch is durable) and ends with QUIT, when the server deletes them
+//!   (RFC 1939 §6). On any error the connection is dropped without QUIT, so the server
+//!   deletes nothing.
 //!
 //! Connection security: plaintext unless `--stls` (required) or `--tls` (implicit TLS,
 //! POP3S).
 
-use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::rc::Rc;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -34,18 +33,14 @@ use mailproto_std::Error;
 use mailproto_std::pop3_client::{Pop3Client, Pop3Options, Security};
 
 use crate::CliResult;
-use crate::maildir::{Delivery, Maildir};
+use crate::fetch_state::{Journal, STATE_FILE};
+use crate::fetch_store::{self, Store};
+use crate::maildir::Maildir;
 use crate::secret::PasswordArgs;
 use crate::send::{client_tls, format_server, parse_server};
 
-/// Name of the file, inside the output Maildir, that remembers the fetched UIDLs.
-const STATE_FILE: &str = ".mailproto-uidls";
-
 /// Name of the lock file that keeps two downloads out of one Maildir at once.
 const LOCK_FILE: &str = ".mailproto-fetch.lock";
-
-/// Most RETRs handed to the client at once (its queue of unanswered commands is bounded).
-const RETR_BATCH: usize = 256;
 
 /// How to log in (RFC 1939 §7, RFC 5034).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -100,10 +95,23 @@ pub struct FetchArgs {
     #[arg(long, num_args = 2, value_names = ["N", "LINES"])]
     pub top: Option<Vec<u32>>,
     /// Download every message not fetched before into this Maildir.
+    ///
+    /// Messages are stored in batches of up to 256 (fewer when a batch is 1 s old, and
+    /// at the end): each is written under tmp/; then the batch's files are synced, moved
+    /// into new/ (named from a digest of server, user and UIDL, with ,S= and ,W= sizes),
+    /// new/ is synced, and their UIDLs are appended to OUT/.mailproto-uidls, which is
+    /// synced. After a crash or a kill -9 at any point, the next run fetches again at
+    /// most the batch that was in progress, and never loses a message or stores one
+    /// twice: the messages already in new/ (or moved on to cur/) but not yet recorded
+    /// are found by their names and recorded without being fetched again.
     #[arg(long, default_value = "./inbox")]
     pub out: PathBuf,
     /// After a download, delete on the server every message stored in --out (now or
     /// before).
+    ///
+    /// DELE is sent only for messages recorded as stored, and for those of this run only
+    /// once their batch is synced; the server deletes at the QUIT that ends a complete
+    /// run: a run that fails, or is killed, before its QUIT deletes nothing.
     #[arg(long, conflicts_with_all = ["list", "retr", "top"])]
     pub delete: bool,
     /// Print the session as `C:` / `S:` lines on standard error (credentials masked,
@@ -224,15 +232,18 @@ fn to_stdout(command: impl FnOnce(&mut dyn Write) -> Result<(), Error>) -> Resul
     Ok(())
 }
 
-/// Download the messages not fetched before; with `--delete`, mark the stored ones for
-/// deletion. Returns a one-line summary.
+/// Download the messages not fetched before, in batches made durable one at a time
+/// (see [`crate::fetch_store`] for the order and the crash guarantee); with `--delete`,
+/// mark for deletion the messages already stored before, then each batch's once it is
+/// durable. Returns a one-line summary.
 fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<String, String> {
     let fail = |e: Error| format!("{server}: {e}");
     let out = &args.out;
-    let maildir = Maildir::open(out)
-        .map_err(|e| format!("cannot open the Maildir {}: {e}", out.display()))?;
+    Maildir::open(out).map_err(|e| format!("cannot open the Maildir {}: {e}", out.display()))?;
     let _lock = lock_output(out)?;
-    let mut state = UidlState::load(&out.join(STATE_FILE), server, &args.user)?;
+    let state_path = out.join(STATE_FILE);
+    let journal_error = |e: io::Error| format!("cannot update {}: {e}", state_path.display());
+    let mut journal = Journal::load(&state_path, server, &args.user).map_err(journal_error)?;
 
     // CAPA again after the login (RFC 2449 §5): the client pipelines the RETRs only
     // when the last CAPA answer lists PIPELINING.
@@ -258,42 +269,88 @@ fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<S
         .collect();
     // Forget messages no longer on the server (deleted there, or by an earlier --delete).
     let present: HashSet<&str> = uidls.iter().map(|u| u.uid.as_str()).collect();
-    if state.retain(|uid| present.contains(uid)) {
-        state
-            .save()
-            .map_err(|e| format!("cannot write {}: {e}", state.path.display()))?;
-    }
-    let todo: Vec<(u32, String)> = uidls
+    journal
+        .forget_absent(|uid| present.contains(uid))
+        .map_err(journal_error)?;
+    let mut todo: Vec<(u32, String)> = uidls
         .iter()
-        .filter(|u| !state.contains(u.uid.as_str()))
+        .filter(|u| !journal.contains(u.uid.as_str()))
         .map(|u| (u.msg, u.uid.as_str().to_string()))
         .collect();
+    // A run killed between moving messages into new/ and recording them: find them.
+    let mut recovered = 0;
+    if journal.interrupted() && !todo.is_empty() {
+        let found = fetch_store::recover(out, &mut journal, &todo).map_err(|e| {
+            format!(
+                "recovering an interrupted download into {}: {e}",
+                out.display()
+            )
+        })?;
+        recovered = found.len();
+        let found: HashSet<String> = found.into_iter().collect();
+        todo.retain(|(_, uid)| !found.contains(uid));
+    }
     let already = uidls.len() - todo.len();
 
+    // Stored before this run (or found stored by an interrupted one): deleted at the end.
+    let stored_before: Vec<u32> = uidls
+        .iter()
+        .filter(|u| journal.contains(u.uid.as_str()))
+        .map(|u| u.msg)
+        .collect();
+    let mut deleted = 0;
     let total: u64 = todo.iter().filter_map(|(m, _)| sizes.get(m)).sum();
     let bar = progress_bar(total, todo.len(), args.verbose > 0);
-    let result = retrieve(client, &maildir, &todo, &mut state, &bar);
-    bar.finish_and_clear();
-    result.map_err(|e| match e {
-        Error::Io(e) => format!("saving into {}: {e}", out.display()),
-        e => fail(e),
-    })?;
-
-    let mut deleted = 0;
-    if args.delete {
-        for u in &uidls {
-            if state.contains(u.uid.as_str()) {
-                client.dele(u.msg).map_err(fail)?;
+    let mut store = Store::new(out, &mut journal, bar.clone());
+    let mut result = Ok(());
+    for batch in todo.chunks(fetch_store::BATCH) {
+        result = store.fetch(client, batch).map_err(|e| match e {
+            Error::Io(e) => format!("saving into {}: {e}", out.display()),
+            e => fail(e),
+        });
+        // DELE only for messages whose storage is durable (the QUIT that deletes them
+        // comes after this returns).
+        if result.is_ok() && args.delete {
+            for msg in store.take_durable() {
+                if let Err(e) = client.dele(msg) {
+                    result = Err(fail(e));
+                    break;
+                }
                 deleted += 1;
             }
         }
+        if result.is_err() {
+            break;
+        }
     }
+    bar.finish_and_clear();
+    let (saved, doubles) = (store.saved, store.present);
+    let finished = store.finish();
+    result?;
+    finished.map_err(|e| format!("saving into {}: {e}", out.display()))?;
+    if args.delete {
+        for &msg in &stored_before {
+            client.dele(msg).map_err(fail)?;
+            deleted += 1;
+        }
+    }
+
     let mut summary = format!(
-        "{} new message{} saved in {} ({already} fetched before)",
-        todo.len(),
-        if todo.len() == 1 { "" } else { "s" },
+        "{saved} new message{} saved in {} ({already} fetched before)",
+        if saved == 1 { "" } else { "s" },
         out.display()
     );
+    if recovered > 0 {
+        summary.push_str(&format!(
+            "; {recovered} found stored by an interrupted run, not fetched again"
+        ));
+    }
+    if doubles > 0 {
+        summary.push_str(&format!(
+            "; {doubles} already in {} under the same name, not stored again",
+            out.join("new").display()
+        ));
+    }
     if args.delete {
         summary.push_str(&format!("; {deleted} deleted on the server"));
     }
@@ -316,71 +373,6 @@ fn progress_bar(total: u64, count: usize, verbose: bool) -> ProgressBar {
     bar
 }
 
-/// The message being received, shared between the writer handed to the client and the
-/// loop that commits it.
-type Slot = Rc<RefCell<Option<Delivery>>>;
-
-/// Writes RETR data into the current delivery and advances the progress bar.
-struct SlotWriter {
-    slot: Slot,
-    bar: ProgressBar,
-}
-
-impl Write for SlotWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut slot = self.slot.borrow_mut();
-        let delivery = slot.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-        delivery.write(buf)?;
-        self.bar.inc(buf.len() as u64);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-/// RETR each message of `todo` into its own delivery; commit each once its answer has
-/// ended, then record its UIDL. An error leaves the message in progress uncommitted (its
-/// temporary file is removed) and the ones before it recorded.
-fn retrieve(
-    client: &mut Pop3Client,
-    maildir: &Maildir,
-    todo: &[(u32, String)],
-    state: &mut UidlState,
-    bar: &ProgressBar,
-) -> Result<(), Error> {
-    for batch in todo.chunks(RETR_BATCH) {
-        let slot: Slot = Rc::new(RefCell::new(None));
-        let uids: HashMap<u32, &str> = batch.iter().map(|(m, u)| (*m, u.as_str())).collect();
-        let mut current: Option<u32> = None;
-        let msgs: Vec<u32> = batch.iter().map(|(m, _)| *m).collect();
-        // The client asks for the next message's writer only after the previous answer
-        // ended, so that is when the previous message is complete.
-        let commit = |current: Option<u32>, state: &mut UidlState| -> io::Result<()> {
-            let delivery = slot.borrow_mut().take();
-            if let (Some(msg), Some(delivery)) = (current, delivery) {
-                delivery.commit()?;
-                if let Some(uid) = uids.get(&msg) {
-                    state.add(uid)?;
-                }
-            }
-            Ok(())
-        };
-        client.retr_many(&msgs, |msg| {
-            commit(current.take(), state)?;
-            *slot.borrow_mut() = Some(maildir.deliver()?);
-            current = Some(msg);
-            Ok(SlotWriter {
-                slot: slot.clone(),
-                bar: bar.clone(),
-            })
-        })?;
-        commit(current.take(), state)?;
-    }
-    Ok(())
-}
-
 /// Hold an exclusive lock on the output Maildir for the length of a download.
 fn lock_output(dir: &Path) -> Result<File, String> {
     let path = dir.join(LOCK_FILE);
@@ -400,139 +392,9 @@ fn lock_output(dir: &Path) -> Result<File, String> {
     }
 }
 
-/// The UIDLs already fetched for one server and user, kept in a state file shared by all
-/// accounts fetched into the same Maildir: one `server user uidl` line each (the user
-/// name percent-encoded, so it is one word).
-#[derive(Debug)]
-struct UidlState {
-    path: PathBuf,
-    server: String,
-    user: String,
-    /// Lines of other accounts, kept as they are.
-    others: Vec<String>,
-    /// This account's UIDLs, in the order fetched.
-    mine: Vec<String>,
-    set: HashSet<String>,
-}
-
-impl UidlState {
-    /// Read the state file (none yet: nothing fetched).
-    fn load(path: &Path, server: &str, user: &str) -> Result<Self, String> {
-        let text = match fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
-        };
-        let mut state = UidlState {
-            path: path.to_path_buf(),
-            server: server.to_string(),
-            user: encode_user(user),
-            others: Vec::new(),
-            mine: Vec::new(),
-            set: HashSet::new(),
-        };
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let mut fields = line.split(' ');
-            match (fields.next(), fields.next(), fields.next(), fields.next()) {
-                (Some(s), Some(u), Some(uid), None) if s == state.server && u == state.user => {
-                    if state.set.insert(uid.to_string()) {
-                        state.mine.push(uid.to_string());
-                    }
-                }
-                _ => state.others.push(line.to_string()),
-            }
-        }
-        Ok(state)
-    }
-
-    fn contains(&self, uid: &str) -> bool {
-        self.set.contains(uid)
-    }
-
-    /// Keep only the UIDLs `keep` accepts (in memory); returns whether any was dropped.
-    fn retain(&mut self, mut keep: impl FnMut(&str) -> bool) -> bool {
-        let before = self.mine.len();
-        self.mine.retain(|u| keep(u));
-        self.set.retain(|u| keep(u));
-        self.mine.len() != before
-    }
-
-    /// Record a fetched UIDL and replace the state file.
-    fn add(&mut self, uid: &str) -> io::Result<()> {
-        if self.set.insert(uid.to_string()) {
-            self.mine.push(uid.to_string());
-        }
-        self.save()
-    }
-
-    /// Write the whole state to a temporary file in the same directory, sync it, and
-    /// rename it over the state file: a crash leaves the old or the new state, whole.
-    fn save(&self) -> io::Result<()> {
-        let dir = self.path.parent().unwrap_or(Path::new("."));
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".mailproto-uidls.")
-            .tempfile_in(dir)?;
-        {
-            let mut out = BufWriter::new(tmp.as_file_mut());
-            for line in &self.others {
-                writeln!(out, "{line}")?;
-            }
-            for uid in &self.mine {
-                writeln!(out, "{} {} {uid}", self.server, self.user)?;
-            }
-            out.flush()?;
-        }
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.path).map_err(|e| e.error)?;
-        File::open(dir)?.sync_all()
-    }
-}
-
-/// A user name as one word of printable ASCII: other octets, and `%`, as `%XX`.
-fn encode_user(user: &str) -> String {
-    let mut out = String::with_capacity(user.len());
-    for b in user.bytes() {
-        if (0x21..=0x7e).contains(&b) && b != b'%' {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn state_keeps_other_accounts_and_survives_a_reload() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join(STATE_FILE);
-        fs::write(&path, "other:110 bob u1\nsrv:110 alice u0\n").unwrap();
-        let mut state = UidlState::load(&path, "srv:110", "alice").unwrap();
-        assert!(state.contains("u0") && !state.contains("u1"));
-        state.add("u2").unwrap();
-        assert!(state.retain(|u| u != "u0"));
-        assert!(!state.retain(|u| u != "u0"));
-        state.add("u3").unwrap();
-        let text = fs::read_to_string(&path).unwrap();
-        assert_eq!(
-            text,
-            "other:110 bob u1\nsrv:110 alice u2\nsrv:110 alice u3\n"
-        );
-        let again = UidlState::load(&path, "srv:110", "alice").unwrap();
-        assert_eq!(again.mine, ["u2", "u3"]);
-        // Nothing but the state file (and no temporary file) is left behind.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
-    }
-
-    #[test]
-    fn user_names_become_one_word() {
-        assert_eq!(encode_user("alice"), "alice");
-        assert_eq!(encode_user("a b%c"), "a%20b%25c");
-        assert_eq!(encode_user("é"), "%C3%A9");
-    }
 
     #[test]
     fn a_second_download_into_the_same_maildir_is_refused() {

@@ -124,11 +124,6 @@ impl Journal {
         Ok(journal)
     }
 
-    /// Where the journal is.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     /// Whether the message with this UIDL is recorded as stored.
     pub fn contains(&self, uid: &str) -> bool {
         self.mine.contains(uid)
@@ -174,7 +169,8 @@ impl Journal {
         let mut gone: Vec<String> = self.mine.iter().filter(|u| !keep(u)).cloned().collect();
         gone.sort_unstable();
         for uid in &gone {
-            self.live.remove(&format!("{} {} {uid}", self.server, self.user));
+            self.live
+                .remove(&format!("{} {} {uid}", self.server, self.user));
             self.mine.remove(uid);
             self.push_line(Some("-"), uid);
         }
@@ -192,12 +188,15 @@ impl Journal {
         }
         let created = self.file.is_none() && !self.path.exists();
         if self.file.is_none() {
-            self.file = Some(
-                File::options()
-                    .append(true)
-                    .create(true)
-                    .open(&self.path)?,
-            );
+            let mut options = File::options();
+            options.append(true).create(true);
+            // Private, as the messages are: it names the accounts and their messages.
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt;
+                options.mode(0o600);
+            }
+            self.file = Some(options.open(&self.path)?);
         }
         let Some(file) = self.file.as_mut() else {
             return Err(io::ErrorKind::NotConnected.into());
@@ -271,7 +270,14 @@ impl Journal {
             self.pending.extend_from_slice(op.as_bytes());
             self.pending.push(b' ');
         }
-        for part in [self.server.as_str(), " ", self.user.as_str(), " ", uid, "\n"] {
+        for part in [
+            self.server.as_str(),
+            " ",
+            self.user.as_str(),
+            " ",
+            uid,
+            "\n",
+        ] {
             self.pending.extend_from_slice(part.as_bytes());
         }
         self.records += 1;
@@ -416,7 +422,7 @@ mod tests {
         fs::write(
             &path,
             "srv:110 alice a\nsrv:110 alice b\n- srv:110 alice a\nsrv:110 alice a\n\
-             - srv:110 alice b\nnot a record\n",
+             - srv:110 alice b\nnot-a-record\n",
         )
         .unwrap();
         let j = load(&path);
@@ -429,7 +435,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(STATE_FILE);
         // A crash in the middle of appending `srv:110 alice u123`.
-        fs::write(&path, "srv:110 alice u0\nsrv:110 alice u1\nsrv:110 alice u12").unwrap();
+        fs::write(
+            &path,
+            "srv:110 alice u0\nsrv:110 alice u1\nsrv:110 alice u12",
+        )
+        .unwrap();
         let mut j = load(&path);
         assert!(j.contains("u1") && !j.contains("u12") && j.len() == 2);
         j.record("u123");
@@ -449,7 +459,11 @@ mod tests {
         j.begin_storing().unwrap();
         drop(j); // as if killed: the marker stays
         assert!(load(&path).interrupted());
-        assert!(!Journal::load(&path, "srv:110", "bob").unwrap().interrupted());
+        assert!(
+            !Journal::load(&path, "srv:110", "bob")
+                .unwrap()
+                .interrupted()
+        );
         let mut j = load(&path);
         j.end_storing().unwrap();
         assert!(!load(&path).interrupted());

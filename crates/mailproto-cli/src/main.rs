@@ -7,6 +7,8 @@ use clap::{Parser, Subcommand};
 mod demo;
 mod exit;
 mod fetch;
+mod fetch_state;
+mod fetch_store;
 
 mod log;
 mod maildir;
