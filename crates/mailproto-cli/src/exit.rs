@@ -18,6 +18,9 @@ pub const NO_HOST: u8 = 68;
 pub const UNAVAILABLE: u8 = 69;
 /// An internal error.
 pub const SOFTWARE: u8 = 70;
+/// An output file or directory could not be created or written (the Maildir, fetch's
+/// journal).
+pub const CANT_CREATE: u8 = 73;
 /// A temporary failure: a `4xx` reply, `[IN-USE]`, a timeout, a connection lost, an
 /// unknown outcome; try again later.
 pub const TEMPORARY: u8 = 75;
@@ -30,7 +33,7 @@ pub const PERMISSION: u8 = 77;
 pub const HELP: &str = "Exit status (sysexits): 0 done; 1 a message was sent but some \
 recipients were refused (send); 64 usage; 65 bad input data; 66 input file unreadable; \
 68 host not found; 69 service unavailable (connection refused, TLS, a permanent 5xx \
-refusal); 70 internal error; 75 temporary failure (4xx, [IN-USE], \
+refusal); 70 internal error; 73 cannot write the output (fetch's Maildir); 75 temporary failure (4xx, [IN-USE], \
 timeout; try again later); 76 protocol error; 77 authentication failed.";
 
 /// A failure with its exit code and the message for the user.

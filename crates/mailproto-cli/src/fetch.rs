@@ -15,8 +15,8 @@
 //!   (RFC 1939 §6). On any error the connection is dropped without QUIT, so the server
 //!   deletes nothing.
 //!
-//! Connection security: plaintext unless `--stls` (required) or `--tls` (implicit TLS,
-//! POP3S).
+//! Connection security: STLS required by default (fail when the server does not offer it,
+//! naming `--plain`), `--tls` for implicit TLS (POP3S), `--plain` for plaintext.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
@@ -30,14 +30,15 @@ use indicatif::{ProgressBar, ProgressStyle};
 use mailproto_core::sasl::{ClientCredentials, Mechanism};
 use mailproto_core::secret::Secret;
 use mailproto_std::Error;
-use mailproto_std::pop3_client::{Pop3Client, Pop3Options, Security};
+use mailproto_std::pop3_client::{Pop3Client, Pop3Options};
 
 use crate::CliResult;
+use crate::exit::{self, Failure};
 use crate::fetch_state::{Journal, STATE_FILE};
 use crate::fetch_store::{self, Store};
 use crate::maildir::Maildir;
 use crate::secret::PasswordArgs;
-use crate::send::{client_tls, format_server, parse_server};
+use crate::send::{client_tls, connect_failure, format_server, parse_server, security};
 
 /// Name of the lock file that keeps two downloads out of one Maildir at once.
 const LOCK_FILE: &str = ".mailproto-fetch.lock";
@@ -61,12 +62,15 @@ pub struct FetchArgs {
     #[arg(long, default_value = "127.0.0.1:1110")]
     pub server: String,
     /// Implicit TLS from the first byte (POP3S, port 995).
-    #[arg(long, conflicts_with = "stls")]
+    #[arg(long, conflicts_with_all = ["stls", "plain"])]
     pub tls: bool,
-    /// Require STLS (fail if the server does not offer it). Without --tls or --stls the
-    /// session stays in plaintext.
-    #[arg(long)]
+    /// Require STLS, and fail if the server does not offer it (the default).
+    #[arg(long, alias = "starttls", conflicts_with = "plain")]
     pub stls: bool,
+    /// Plaintext: no TLS at all, so the password and the messages cross the network
+    /// readable. Without --tls or --plain, STLS is required.
+    #[arg(long)]
+    pub plain: bool,
     /// Trust the certificates in this PEM file instead of the system's roots.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
@@ -122,11 +126,7 @@ pub struct FetchArgs {
 
 /// Run `mailproto fetch`.
 pub fn run(args: FetchArgs) -> CliResult {
-    let security = match (args.tls, args.stls) {
-        (true, _) => Security::ImplicitTls,
-        (false, true) => Security::StartTls,
-        (false, false) => Security::Plain,
-    };
+    let security = security(args.tls, args.plain);
     let default_port = if args.tls { 995 } else { 110 };
     let (host, port) = parse_server(&args.server, default_port)?;
     let server = format_server(&host, port);
@@ -143,12 +143,13 @@ pub fn run(args: FetchArgs) -> CliResult {
         .with_security(security)
         .with_tls(client_tls(args.ca_file.as_deref(), args.insecure)?);
     crate::log::init_client(args.verbose);
-    let fail = |e: Error| crate::exit::Failure::client(&server, &e);
-    let mut client = Pop3Client::connect(&host, port, options).map_err(fail)?;
+    let fail = |e: Error| Failure::client(&server, &e);
+    let mut client = Pop3Client::connect(&host, port, options)
+        .map_err(|e| connect_failure(&server, security, &e))?;
     if args.auth == LoginMethod::User && !client.is_tls() && !is_loopback(&host) {
         eprintln!(
             "mailproto: warning: sending the password to {server} without TLS \
-             (use --stls or --tls)"
+             (--plain)"
         );
     }
     login(&mut client, &args, mechanism, password).map_err(fail)?;
@@ -170,7 +171,7 @@ pub fn run(args: FetchArgs) -> CliResult {
                 "{server}: QUIT failed ({e}); the messages are saved, but the server \
                  may not have deleted any"
             );
-            crate::exit::Failure::new(crate::exit::code_of(&e), message)
+            Failure::new(exit::code_of(&e), message)
         })?;
         println!("{summary}");
         return Ok(ExitCode::SUCCESS);
@@ -236,13 +237,17 @@ fn to_stdout(command: impl FnOnce(&mut dyn Write) -> Result<(), Error>) -> Resul
 /// (see [`crate::fetch_store`] for the order and the crash guarantee); with `--delete`,
 /// mark for deletion the messages already stored before, then each batch's once it is
 /// durable. Returns a one-line summary.
-fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<String, String> {
-    let fail = |e: Error| format!("{server}: {e}");
+fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<String, Failure> {
+    let fail = |e: Error| Failure::client(server, &e);
     let out = &args.out;
-    Maildir::open(out).map_err(|e| format!("cannot open the Maildir {}: {e}", out.display()))?;
-    let _lock = lock_output(out)?;
+    // Local storage that fails is the cannot-create-output case of sysexits.
+    let local = |what: String| Failure::new(exit::CANT_CREATE, what);
+    Maildir::open(out)
+        .map_err(|e| local(format!("cannot open the Maildir {}: {e}", out.display())))?;
+    let _lock = lock_output(out).map_err(|e| Failure::new(exit::TEMPORARY, e))?;
     let state_path = out.join(STATE_FILE);
-    let journal_error = |e: io::Error| format!("cannot update {}: {e}", state_path.display());
+    let journal_error =
+        |e: io::Error| local(format!("cannot update {}: {e}", state_path.display()));
     let mut journal = Journal::load(&state_path, server, &args.user).map_err(journal_error)?;
 
     // CAPA again after the login (RFC 2449 §5): the client pipelines the RETRs only
@@ -254,9 +259,12 @@ fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<S
     let uidls = match client.uidl() {
         Ok(listing) => listing,
         Err(Error::Rejected(why)) => {
-            return Err(format!(
-                "{server}: UIDL refused ({why}): without unique ids new messages cannot be \
-                 told from old ones; use --list and --retr"
+            return Err(Failure::new(
+                exit::UNAVAILABLE,
+                format!(
+                    "{server}: UIDL refused ({why}): without unique ids new messages cannot \
+                     be told from old ones; use --list and --retr"
+                ),
             ));
         }
         Err(e) => return Err(fail(e)),
@@ -281,10 +289,10 @@ fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<S
     let mut recovered = 0;
     if journal.interrupted() && !todo.is_empty() {
         let found = fetch_store::recover(out, &mut journal, &todo).map_err(|e| {
-            format!(
+            local(format!(
                 "recovering an interrupted download into {}: {e}",
                 out.display()
-            )
+            ))
         })?;
         recovered = found.len();
         let found: HashSet<String> = found.into_iter().collect();
@@ -305,7 +313,7 @@ fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<S
     let mut result = Ok(());
     for batch in todo.chunks(fetch_store::BATCH) {
         result = store.fetch(client, batch).map_err(|e| match e {
-            Error::Io(e) => format!("saving into {}: {e}", out.display()),
+            Error::Io(e) => local(format!("saving into {}: {e}", out.display())),
             e => fail(e),
         });
         // DELE only for messages whose storage is durable (the QUIT that deletes them
@@ -327,7 +335,7 @@ fn download(client: &mut Pop3Client, args: &FetchArgs, server: &str) -> Result<S
     let (saved, doubles) = (store.saved, store.present);
     let finished = store.finish();
     result?;
-    finished.map_err(|e| format!("saving into {}: {e}", out.display()))?;
+    finished.map_err(|e| local(format!("saving into {}: {e}", out.display())))?;
     if args.delete {
         for &msg in &stored_before {
             client.dele(msg).map_err(fail)?;

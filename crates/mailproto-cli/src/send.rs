@@ -6,9 +6,9 @@
 //! the body goes to the server through [`SmtpClient::send`] in chunks, never held whole
 //! by this program.
 //!
-//! Connection security: plaintext unless `--starttls` (required: fail when the server
-//! does not offer it) or `--tls` (implicit TLS, RFC 8314). There is no opportunistic
-//! mode: a session is either protected as asked or refused.
+//! Connection security: STARTTLS required by default (fail when the server does not offer
+//! it, naming `--plain`), `--tls` for implicit TLS (RFC 8314), `--plain` for plaintext.
+//! There is no opportunistic mode: a session is either protected as asked or refused.
 //!
 //! Output: one line per recipient (`bob@example.org: 250 2.1.5 Ok` or
 //! `bob@example.org: refused 550 5.1.1 ...`), then `message: <final reply>`. The exit
@@ -39,16 +39,19 @@ use crate::secret::PasswordArgs;
 #[derive(Debug, Args)]
 pub struct SendArgs {
     /// The SMTP server, HOST:PORT (`[::1]:2525` for IPv6). Without a port: 465 with
-    /// --tls, 587 with --starttls, else 25.
+    /// --tls, 25 with --plain, else 587 (submission).
     #[arg(long, default_value = "127.0.0.1:2525")]
     pub server: String,
     /// Implicit TLS from the first byte (submissions, port 465).
-    #[arg(long, conflicts_with = "starttls")]
+    #[arg(long, conflicts_with_all = ["starttls", "plain"])]
     pub tls: bool,
-    /// Require STARTTLS (fail if the server does not offer it). Without --tls or
-    /// --starttls the session stays in plaintext.
-    #[arg(long)]
+    /// Require STARTTLS, and fail if the server does not offer it (the default).
+    #[arg(long, conflicts_with = "plain")]
     pub starttls: bool,
+    /// Plaintext: no TLS at all, so the password (with --user) and the message cross the
+    /// network readable. Without --tls or --plain, STARTTLS is required.
+    #[arg(long)]
+    pub plain: bool,
     /// Trust the certificates in this PEM file instead of the system's roots.
     #[arg(long)]
     pub ca_file: Option<PathBuf>,
@@ -97,15 +100,11 @@ pub struct SendArgs {
 
 /// Run `mailproto send`.
 pub fn run(args: SendArgs) -> CliResult {
-    let security = match (args.tls, args.starttls) {
-        (true, _) => Security::ImplicitTls,
-        (false, true) => Security::StartTls,
-        (false, false) => Security::Plain,
-    };
+    let security = security(args.tls, args.plain);
     let default_port = match security {
         Security::ImplicitTls => 465,
-        Security::StartTls => 587,
-        _ => 25,
+        Security::Plain => 25,
+        _ => 587,
     };
     let (host, port) = parse_server(&args.server, default_port)?;
     let from = parse_address(&args.from, "--from")?;
@@ -160,7 +159,8 @@ pub fn run(args: SendArgs) -> CliResult {
     crate::log::init_client(args.verbose);
     let server = format_server(&host, port);
     let fail = |e: Error| Failure::client(&server, &e);
-    let mut client = SmtpClient::connect(&host, port, options).map_err(fail)?;
+    let mut client = SmtpClient::connect(&host, port, options)
+        .map_err(|e| connect_failure(&server, security, &e))?;
     if let Some(credentials) = credentials {
         client.authenticate(mechanism, credentials).map_err(fail)?;
     }
@@ -355,6 +355,30 @@ pub(crate) fn format_server(host: &str, port: u16) -> String {
     } else {
         format!("{host}:{port}")
     }
+}
+
+/// The connection security `send` and `fetch` use: implicit TLS with `--tls`, plaintext
+/// with `--plain`, else STARTTLS (STLS) required.
+pub(crate) fn security(tls: bool, plain: bool) -> Security {
+    match (tls, plain) {
+        (true, _) => Security::ImplicitTls,
+        (false, true) => Security::Plain,
+        (false, false) => Security::StartTls,
+    }
+}
+
+/// A failure to open a session: when TLS was required and the server offers none, the
+/// message names the flags that choose otherwise.
+pub(crate) fn connect_failure(server: &str, security: Security, e: &Error) -> Failure {
+    let mut failure = Failure::client(server, e);
+    if security == Security::StartTls && matches!(e, Error::Unsupported(_)) {
+        failure.message = format!(
+            "{server}: the server offers no STARTTLS/STLS, and TLS is required by default: \
+             use --tls if this port speaks TLS from the first byte, or --plain to go on \
+             without TLS (only on a network you trust)"
+        );
+    }
+    failure
 }
 
 /// The certificate check: `--insecure`, roots from `--ca-file`, or the system's roots.

@@ -78,6 +78,7 @@ fn send_plain_builds_a_mime_message() {
     let out = run(
         mailproto(&[
             "send",
+            "--plain",
             "--server",
             &server(smtpd.port),
             "--from",
@@ -239,6 +240,7 @@ fn send_raw_from_stdin_is_byte_exact() {
     let out = run(
         mailproto(&[
             "send",
+            "--plain",
             "--server",
             &server(smtpd.port),
             "--from",
@@ -366,6 +368,7 @@ fn scripted_smtp(listener: TcpListener) -> JoinHandle<Vec<String>> {
 fn send_to(server: &str, to: &[&str]) -> Output {
     let mut args = vec![
         "send",
+        "--plain",
         "--server",
         server,
         "--from",
@@ -495,9 +498,14 @@ fn start_dovecot(test: &str, dir: &Path) -> Option<(Dovecot, PathBuf)> {
     Some((dovecot, ca))
 }
 
+/// `mailproto fetch` from 127.0.0.1:`port` as alice; in plaintext (`--plain`) unless
+/// `extra` asks for TLS.
 fn fetch(port: u16, extra: &[&str]) -> Output {
     let server = server(port);
     let mut args = vec!["fetch", "--server", &server, "--user", "alice"];
+    if !extra.iter().any(|a| ["--stls", "--tls"].contains(a)) {
+        args.push("--plain");
+    }
     args.extend_from_slice(extra);
     let mut cmd = mailproto(&args);
     cmd.env("MAILPROTO_PASSWORD", "pw");
@@ -748,10 +756,133 @@ fn fetch_with_a_wrong_password_fails() {
         return;
     };
     let server = server(dovecot.port);
-    let mut cmd = mailproto(&["fetch", "--server", &server, "--user", "alice", "--list"]);
+    let mut cmd = mailproto(&[
+        "fetch", "--plain", "--server", &server, "--user", "alice", "--list",
+    ]);
     cmd.env("MAILPROTO_PASSWORD", "wrong");
     let out = run(cmd, None);
     assert_eq!(out.status.code(), Some(77), "[AUTH]: EX_NOPERM");
     let stderr = text(&out.stderr);
     assert!(stderr.contains("PASS: -ERR"), "{stderr}");
+}
+
+// ---------------------------------------------------------------------------------------
+// TLS by default
+
+#[test]
+fn send_requires_starttls_unless_plain_is_given() {
+    let test = "send_requires_starttls_unless_plain_is_given";
+    let Some(smtpd) = Aiosmtpd::start(test, None, &[]) else {
+        return;
+    };
+    let server = server(smtpd.port);
+    let args = [
+        "--server",
+        server.as_str(),
+        "--from",
+        "alice@example.org",
+        "--to",
+        "bob@example.org",
+        "--body",
+        "x",
+    ];
+    // No STARTTLS offered: nothing is sent, and the error names the way out.
+    let out = run(mailproto(&[&["send"][..], &args].concat()), None);
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("STARTTLS") && stderr.contains("--plain"),
+        "{stderr}"
+    );
+    assert!(smtpd.received().is_empty());
+    // --plain and --tls together make no sense.
+    let out = run(
+        mailproto(&[&["send", "--plain", "--tls"][..], &args].concat()),
+        None,
+    );
+    assert_eq!(out.status.code(), Some(64));
+    // With --plain it goes.
+    ok(&run(
+        mailproto(&[&["send", "--plain"][..], &args].concat()),
+        None,
+    ));
+    assert_eq!(smtpd.received().len(), 1);
+}
+
+#[test]
+fn fetch_requires_stls_unless_plain_is_given() {
+    // A POP3 server without STLS: the client must stop after CAPA, before any login.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut writer = stream.try_clone().unwrap();
+        let mut lines = BufReader::new(stream).lines();
+        writer.write_all(b"+OK ready\r\n").unwrap();
+        let mut seen = Vec::new();
+        while let Some(Ok(line)) = lines.next() {
+            if line == "CAPA" {
+                writer.write_all(b"+OK\r\nUSER\r\nUIDL\r\n.\r\n").unwrap();
+            } else {
+                writer.write_all(b"-ERR not in this test\r\n").unwrap();
+            }
+            seen.push(line);
+        }
+        seen
+    });
+    let mut cmd = mailproto(&[
+        "fetch",
+        "--server",
+        &format!("127.0.0.1:{port}"),
+        "--user",
+        "alice",
+        "--list",
+    ]);
+    cmd.env("MAILPROTO_PASSWORD", "pw");
+    let out = run(cmd, None);
+    let seen = server.join().unwrap();
+    assert_eq!(out.status.code(), Some(69), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("STLS") && stderr.contains("--plain"),
+        "{stderr}"
+    );
+    assert!(
+        !seen
+            .iter()
+            .any(|l| l.starts_with("USER") || l.starts_with("PASS")),
+        "credentials sent without TLS: {seen:?}"
+    );
+}
+
+#[test]
+fn fetch_uses_stls_by_default() {
+    let test = "fetch_uses_stls_by_default";
+    let dir = tempfile::tempdir().unwrap();
+    let Some((dovecot, ca)) = start_dovecot(test, dir.path()) else {
+        return;
+    };
+    let server = server(dovecot.port);
+    let mut cmd = mailproto(&[
+        "fetch",
+        "-v",
+        "--server",
+        &server,
+        "--ca-file",
+        ca.to_str().unwrap(),
+        "--user",
+        "alice",
+        "--list",
+    ]);
+    cmd.env("MAILPROTO_PASSWORD", "pw");
+    let out = run(cmd, None);
+    ok(&out);
+    let stderr = text(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().collect();
+    let stls = lines.iter().position(|l| *l == "C: STLS");
+    let user = lines.iter().position(|l| *l == "C: USER alice");
+    assert!(
+        stls.is_some() && user.is_some() && stls < user,
+        "STLS before USER expected:\n{stderr}"
+    );
 }

@@ -388,6 +388,83 @@ fn ctrl_c_stops_the_server_cleanly(runtime: &str) {
     assert!(exit.success(), "{exit:?}");
 }
 
+/// SIGTERM (as `docker stop` and systemd send) while a message is half sent: the server
+/// lets the session finish its message within the grace period, stores it once, and
+/// exits with success.
+fn sigterm_during_a_delivery_lets_it_finish(runtime: &str) {
+    let Some(kill) = program("sigterm_during_a_delivery_lets_it_finish", "kill") else {
+        return;
+    };
+    let mut serve = Serve::start_on(runtime, &[]);
+    let tcp = TcpStream::connect(serve.smtp).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let mut r = BufReader::new(tcp);
+    let expect = |r: &mut BufReader<TcpStream>, send: &[u8], code: &str| {
+        r.get_mut().write_all(send).unwrap();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            r.read_line(&mut line).unwrap();
+            assert!(line.starts_with(code), "{send:?}: {line:?}");
+            if line.as_bytes().get(3) == Some(&b' ') {
+                return line;
+            }
+        }
+    };
+    expect(&mut r, b"", "220");
+    expect(&mut r, b"EHLO client.example\r\n", "250");
+    expect(&mut r, b"MAIL FROM:<carol@example.org>\r\n", "250");
+    expect(&mut r, b"RCPT TO:<alice@localhost>\r\n", "250");
+    expect(&mut r, b"DATA\r\n", "354");
+    let head = b"Subject: sigterm\r\n\r\nthe first half\r\n";
+    r.get_mut().write_all(head).unwrap();
+
+    let status = Command::new(kill)
+        .args(["-TERM", &serve.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // Wait (bounded) until the server says it is stopping, so the rest of the message
+    // surely arrives after the signal.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !serve.log.lock().unwrap().contains("stopping") {
+        assert!(Instant::now() < deadline, "serve did not log the SIGTERM");
+        assert!(
+            serve.child.try_wait().unwrap().is_none(),
+            "serve exited at SIGTERM with a message in flight"
+        );
+        thread::yield_now();
+    }
+    let end = expect(&mut r, b"the second half\r\n.\r\n", "250");
+    assert!(end.starts_with("250 "), "{end}");
+    // The session may be told 421 now, or end normally.
+    r.get_mut().write_all(b"QUIT\r\n").unwrap();
+    let mut bye = String::new();
+    let _ = r.read_line(&mut bye);
+    assert!(
+        bye.is_empty() || bye.starts_with("221") || bye.starts_with("421"),
+        "{bye:?}"
+    );
+    let exit = loop {
+        if let Some(exit) = serve.child.try_wait().unwrap() {
+            break exit;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve did not stop after SIGTERM"
+        );
+        thread::sleep(Duration::from_millis(20));
+    };
+    assert!(exit.success(), "{exit:?}");
+    let stored = serve.stored("alice");
+    assert_eq!(stored.len(), 1, "stored once");
+    assert_eq!(
+        stored[0],
+        [&head[..], b"the second half\r\n"].concat(),
+        "stored whole"
+    );
+}
+
 /// `serve --timeout 1`: a client that drips `NOOP\r\n` one octet every 400 ms gets
 /// `421 4.4.2` and the close before its command is complete (the line deadline is not
 /// moved by the drip).
@@ -579,6 +656,7 @@ on_every_runtime!(
     pop3_deletes_only_after_quit_and_locks_the_maildrop,
     curl_and_python_clients_against_serve,
     ctrl_c_stops_the_server_cleanly,
+    sigterm_during_a_delivery_lets_it_finish,
     dripping_client_is_dropped_at_the_line_deadline,
     pop3_reader_that_stops_is_dropped_and_a_second_login_succeeds,
 );

@@ -39,6 +39,21 @@ impl Security {
     }
 }
 
+/// Whether to upgrade with STLS (RFC 2595 §4) as `security` asks, given whether the
+/// server's CAPA lists STLS; [`Error::Unsupported`] when TLS is required and not offered.
+pub fn wants_stls(security: Security, offered: bool) -> Result<bool, Error> {
+    match security {
+        Security::StartTls | Security::StartTlsOpportunistic if offered => Ok(true),
+        Security::StartTls => Err(Error::Unsupported(
+            "the server does not offer STLS, and TLS is required (Security::StartTls): to \
+             log in in plaintext anyway, choose Security::StartTlsOpportunistic or \
+             Security::Plain"
+                .into(),
+        )),
+        _ => Ok(false),
+    }
+}
+
 /// What completed the command a client waited on.
 #[derive(Debug)]
 #[non_exhaustive]

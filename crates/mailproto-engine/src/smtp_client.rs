@@ -91,11 +91,11 @@ impl SmtpOptions {
 }
 
 /// Whether to upgrade with STARTTLS after the first EHLO (RFC 3207), as `security` asks
-/// and `caps` allow; an error when TLS is required and not offered.
+/// and `caps` allow; [`Error::Unsupported`] when TLS is required and not offered.
 pub fn wants_starttls(security: Security, caps: &Capabilities) -> Result<bool, Error> {
     match security {
         Security::StartTls | Security::StartTlsOpportunistic if caps.starttls => Ok(true),
-        Security::StartTls => Err(Error::Tls(
+        Security::StartTls => Err(Error::Unsupported(
             "the server does not offer STARTTLS, and TLS is required (Security::StartTls): \
              to send in plaintext anyway, choose Security::StartTlsOpportunistic or \
              Security::Plain"

@@ -69,13 +69,10 @@ impl Pop3Client {
             security,
             Security::StartTls | Security::StartTlsOpportunistic
         ) {
-            let caps = client.capa().ok();
-            let offered = caps.is_some_and(|c| c.contains("STLS"));
-            if offered {
+            let offered = client.capa().ok().is_some_and(|c| c.contains("STLS"));
+            if mailproto_engine::pop3_client::wants_stls(security, offered)? {
                 client.run(Client::stls)?;
                 client.capa().ok();
-            } else if security == Security::StartTls {
-                return Err(Error::Tls("the server does not offer STLS".into()));
             }
         }
         Ok(client)

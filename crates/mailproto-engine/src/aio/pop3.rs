@@ -350,12 +350,10 @@ impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> Pop3Client<R, S> {
             security,
             Security::StartTls | Security::StartTlsOpportunistic
         ) {
-            let caps = client.capa().await.ok();
-            if caps.is_some_and(|c| c.contains("STLS")) {
+            let offered = client.capa().await.ok().is_some_and(|c| c.contains("STLS"));
+            if crate::pop3_client::wants_stls(security, offered)? {
                 client.run(Client::stls).await?;
                 client.capa().await.ok();
-            } else if security == Security::StartTls {
-                return Err(Error::Tls("the server does not offer STLS".into()));
             }
         }
         Ok(client)
