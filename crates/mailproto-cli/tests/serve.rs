@@ -465,6 +465,56 @@ fn sigterm_during_a_delivery_lets_it_finish(runtime: &str) {
     );
 }
 
+/// `--connections-per-minute 60`: a client that opens connections faster gets `421
+/// 4.7.0` past the bucket's 60, and is served again once the bucket refills (one a
+/// second; polled, bounded).
+fn connection_rate_answers_421_then_recovers(runtime: &str) {
+    let serve = Serve::start_on(
+        runtime,
+        &[
+            "--connections-per-minute",
+            "60",
+            "--max-per-address",
+            "1000",
+        ],
+    );
+    let greeting = || {
+        let tcp = TcpStream::connect(serve.smtp).unwrap();
+        tcp.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut line = String::new();
+        BufReader::new(tcp).read_line(&mut line).unwrap();
+        line
+    };
+    let mut served = 0;
+    let refused = loop {
+        assert!(served < 200, "no refusal after {served} connections");
+        let line = greeting();
+        if line.starts_with("220 ") {
+            served += 1;
+        } else {
+            break line;
+        }
+    };
+    assert!(
+        refused.starts_with("421 4.7.0 ") && refused.contains("a minute"),
+        "{refused:?}"
+    );
+    assert!(served >= 60, "refused after {served}: {refused:?}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = greeting();
+        if line.starts_with("220 ") {
+            break;
+        }
+        assert!(line.starts_with("421 4.7.0 "), "{line:?}");
+        assert!(
+            Instant::now() < deadline,
+            "still refused after 10 s: {line:?}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// `serve --timeout 1`: a client that drips `NOOP\r\n` one octet every 400 ms gets
 /// `421 4.4.2` and the close before its command is complete (the line deadline is not
 /// moved by the drip).
@@ -657,6 +707,7 @@ on_every_runtime!(
     curl_and_python_clients_against_serve,
     ctrl_c_stops_the_server_cleanly,
     sigterm_during_a_delivery_lets_it_finish,
+    connection_rate_answers_421_then_recovers,
     dripping_client_is_dropped_at_the_line_deadline,
     pop3_reader_that_stops_is_dropped_and_a_second_login_succeeds,
 );
