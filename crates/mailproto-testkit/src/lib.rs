@@ -141,6 +141,18 @@ impl Dovecot {
         cert_pem: &str,
         key_pem: &str,
     ) -> Option<Self> {
+        Self::start_with(test, users, cert_pem, key_pem, "")
+    }
+
+    /// [`Dovecot::start`] with `extra` appended to dovecot.conf (settings given there
+    /// replace the fixture's, e.g. `auth_failure_delay = 0`).
+    pub fn start_with(
+        test: &str,
+        users: &[(&str, &str)],
+        cert_pem: &str,
+        key_pem: &str,
+        extra: &str,
+    ) -> Option<Self> {
         let binary = program(test, "dovecot")?;
         let dir = open_tempdir();
         let root = dir.path();
@@ -181,7 +193,7 @@ impl Dovecot {
              userdb {{\n  driver = static\n  args = uid=nobody gid=nogroup home={r}/mail/%u\n}}\n\
              service pop3-login {{\n  chroot =\n  inet_listener pop3 {{\n    port = {port}\n  }}\n\
              \x20 inet_listener pop3s {{\n    port = {pop3s_port}\n    ssl = yes\n  }}\n}}\n\
-             service anvil {{\n  chroot =\n}}\n"
+             service anvil {{\n  chroot =\n}}\n{extra}\n"
         );
         fs::write(root.join("dovecot.conf"), config).expect("write dovecot.conf");
         let child = Command::new(binary)
