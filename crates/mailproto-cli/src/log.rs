@@ -20,6 +20,10 @@ use tracing_subscriber::{Layer, filter::LevelFilter};
 
 use mailproto_std::trace::TRANSCRIPT;
 
+/// The target of `serve`'s own log lines (deliveries, logins, failure rules that
+/// fired): shown at info level without `-v`, silenced by `-q`.
+pub const SERVE: &str = "mailproto::serve";
+
 /// How log lines are written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
 pub enum LogFormat {
@@ -142,8 +146,15 @@ pub fn init_server(quiet: bool, verbose: u8, format: LogFormat) {
             |meta| meta.target() == TRANSCRIPT,
         ))
     });
+    // `serve`'s own lines are info events: let them through without -v too.
+    let serve_lines = (!quiet && verbose == 0).then(|| {
+        events(LevelFilter::INFO, format).with_filter(tracing_subscriber::filter::filter_fn(
+            |meta| meta.target() == SERVE,
+        ))
+    });
     let _ = tracing_subscriber::registry()
         .with(transcripts)
+        .with(serve_lines)
         .with(events(level, format))
         .try_init();
 }

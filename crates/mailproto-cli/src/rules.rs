@@ -8,7 +8,9 @@
 //! rcpt *@slow.example every=3 reply="451 4.7.1 slow down"
 //! data-end reply="554 5.6.0 rejected" probability=0.5
 //! connect from=10.0.0.0/8 disconnect
+//! ehlo *.spam.example reply="550 5.7.1 go away"
 //! pop3 retr reply="-ERR [SYS/TEMP] busy"
+//! pop3 stat from=127.0.0.1 reply="-ERR [SYS/TEMP] try later"
 //! mail sender=*@spam.example delay=2s
 //! ```
 //!
@@ -25,22 +27,24 @@ use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use mailproto_core::pop3::{ResponseCode, Status};
+use mailproto_core::pop3::{Limits as Pop3Limits, ResponseCode, Status};
 use mailproto_core::smtp::{EnhancedCode, Reply, ReplyCode};
 use mailproto_std::Network;
 
 /// Where in a session a rule applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
-    /// An SMTP connection was accepted (before the greeting with `--runtime std`).
+    /// An SMTP connection was accepted: before the greeting.
     Connect,
+    /// SMTP HELO, EHLO or LHLO, before its reply.
+    Ehlo,
     /// SMTP AUTH, once the credentials are in.
     Auth,
     /// SMTP MAIL FROM.
     Mail,
     /// SMTP RCPT TO.
     Rcpt,
-    /// SMTP DATA (or the first BDAT chunk): the body starts.
+    /// SMTP DATA before the `354` (or the first BDAT chunk): the body starts.
     Data,
     /// The end of an SMTP message: the reply that accepts or refuses it.
     DataEnd,
@@ -50,16 +54,62 @@ pub enum Phase {
     Pop3Retr,
     /// POP3 QUIT in the TRANSACTION state: the UPDATE that removes deleted messages.
     Pop3Quit,
+    /// A POP3 command the server answers from the listing: USER, CAPA, STAT, LIST,
+    /// UIDL, DELE, NOOP, RSET.
+    Pop3Command(Pop3Verb),
+}
+
+/// The POP3 commands a `pop3 <command>` rule can name besides login, RETR/TOP and QUIT.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pop3Verb {
+    /// `USER name` (the rule's pattern matches the name).
+    User,
+    /// `CAPA`.
+    Capa,
+    /// `STAT`.
+    Stat,
+    /// `LIST [msg]`.
+    List,
+    /// `UIDL [msg]`.
+    Uidl,
+    /// `DELE msg`.
+    Dele,
+    /// `NOOP`.
+    Noop,
+    /// `RSET`.
+    Rset,
+}
+
+impl Pop3Verb {
+    /// The verb of a command the engine asks the backend about.
+    pub fn of(command: &mailproto_core::pop3::Command) -> Option<Pop3Verb> {
+        use mailproto_core::pop3::Command;
+        Some(match command {
+            Command::User(_) => Pop3Verb::User,
+            Command::Capa => Pop3Verb::Capa,
+            Command::Stat => Pop3Verb::Stat,
+            Command::List(_) => Pop3Verb::List,
+            Command::Uidl(_) => Pop3Verb::Uidl,
+            Command::Dele(_) => Pop3Verb::Dele,
+            Command::Noop => Pop3Verb::Noop,
+            Command::Rset => Pop3Verb::Rset,
+            _ => return None,
+        })
+    }
 }
 
 impl Phase {
     fn is_pop3(self) -> bool {
-        matches!(self, Phase::Pop3Login | Phase::Pop3Retr | Phase::Pop3Quit)
+        matches!(
+            self,
+            Phase::Pop3Login | Phase::Pop3Retr | Phase::Pop3Quit | Phase::Pop3Command(_)
+        )
     }
 
     fn name(self) -> &'static str {
         match self {
             Phase::Connect => "connect",
+            Phase::Ehlo => "ehlo",
             Phase::Auth => "auth",
             Phase::Mail => "mail",
             Phase::Rcpt => "rcpt",
@@ -68,6 +118,16 @@ impl Phase {
             Phase::Pop3Login => "pop3 login",
             Phase::Pop3Retr => "pop3 retr",
             Phase::Pop3Quit => "pop3 quit",
+            Phase::Pop3Command(verb) => match verb {
+                Pop3Verb::User => "pop3 user",
+                Pop3Verb::Capa => "pop3 capa",
+                Pop3Verb::Stat => "pop3 stat",
+                Pop3Verb::List => "pop3 list",
+                Pop3Verb::Uidl => "pop3 uidl",
+                Pop3Verb::Dele => "pop3 dele",
+                Pop3Verb::Noop => "pop3 noop",
+                Pop3Verb::Rset => "pop3 rset",
+            },
         }
     }
 }
@@ -80,7 +140,8 @@ pub enum Verdict {
     /// Answer with this POP3 `-ERR`.
     Pop3(Pop3Error),
     /// Close the session: SMTP `421` then the close; POP3 RETR/TOP: `+OK`, then the
-    /// connection drops before the message.
+    /// connection drops before the message; other POP3 commands: the connection drops
+    /// without an answer.
     Disconnect,
     /// Refuse a login as a wrong password is refused (SMTP `535 5.7.8`, POP3
     /// `-ERR [AUTH]`).
@@ -96,6 +157,8 @@ pub enum Pop3Error {
     InUse,
     /// `-ERR [SYS/TEMP] <engine's words>: <text>`.
     SysTemp(String),
+    /// This `-ERR` as written (the commands of [`Phase::Pop3Command`]).
+    Status(Status),
 }
 
 /// How often a matching rule fires.
@@ -154,6 +217,7 @@ pub struct Rule {
     user: Option<Glob>,
     sender: Option<Glob>,
     recipient: Option<Glob>,
+    helo: Option<Glob>,
     delay: Duration,
     verdict: Option<Verdict>,
     when: When,
@@ -164,8 +228,10 @@ pub struct Rule {
 /// What a session knows when it asks the rules.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Context<'a> {
-    /// The client's address (SMTP only: the POP3 backend is not told it).
+    /// The client's address.
     pub client: Option<IpAddr>,
+    /// The name the SMTP client gave in HELO/EHLO/LHLO.
+    pub helo: Option<&'a str>,
     /// The user logging in, or the POP3 session's user.
     pub user: Option<&'a str>,
     /// The MAIL FROM address (`""` for the null sender).
@@ -327,6 +393,7 @@ impl Rule {
             user: None,
             sender: None,
             recipient: None,
+            helo: None,
             delay: Duration::ZERO,
             verdict: None,
             when: When::Always,
@@ -373,6 +440,7 @@ impl Rule {
                 ("user", Some(v)) => rule.user = Some(Glob::new(&v)),
                 ("sender", Some(v)) => rule.sender = Some(Glob::new(&v)),
                 ("to" | "rcpt", Some(v)) => rule.recipient = Some(Glob::new(&v)),
+                ("helo" | "ehlo", Some(v)) => rule.helo = Some(Glob::new(&v)),
                 (_, Some(_)) => return Err(err(format!("unknown setting `{key}=`"))),
                 (_, None) => rule.set_address(&word)?,
             }
@@ -410,7 +478,12 @@ impl Rule {
         let slot = match self.phase {
             Phase::Mail => &mut self.sender,
             Phase::Rcpt | Phase::Data | Phase::DataEnd => &mut self.recipient,
-            Phase::Auth | Phase::Pop3Login | Phase::Pop3Retr | Phase::Pop3Quit => &mut self.user,
+            Phase::Ehlo => &mut self.helo,
+            Phase::Auth
+            | Phase::Pop3Login
+            | Phase::Pop3Retr
+            | Phase::Pop3Quit
+            | Phase::Pop3Command(_) => &mut self.user,
             Phase::Connect => {
                 return Err(self.error(format!(
                     "`{word}`: a connect rule matches the client only (from=NETWORK)"
@@ -431,11 +504,9 @@ impl Rule {
         if self.delay.is_zero() && self.verdict.is_none() {
             return Err(self.error("no action: give reply=, delay=, disconnect or fail"));
         }
-        if phase.is_pop3() && self.client.is_some() {
-            return Err(self.error(
-                "from=: the POP3 backend is not told the client's address \
-                 (an engine hook is missing), so POP3 rules cannot match on it",
-            ));
+        let sees_helo = !phase.is_pop3() && phase != Phase::Connect;
+        if self.helo.is_some() && !sees_helo {
+            return Err(self.error(format!("helo=: {name} comes before (or without) EHLO")));
         }
         let sees_user = matches!(phase, Phase::Auth) || phase.is_pop3();
         if self.user.is_some() && !sees_user {
@@ -457,15 +528,10 @@ impl Rule {
             (Some(Verdict::Fail), _) => {
                 return Err(self.error("fail: only for auth and pop3 login"));
             }
-            (Some(Verdict::Smtp(_)), Phase::Auth) => {
-                return Err(self.error(
-                    "reply=: the engine words an AUTH refusal itself (535 5.7.8); use `fail`",
-                ));
-            }
-            (Some(Verdict::Disconnect), Phase::Auth | Phase::Pop3Login | Phase::Pop3Quit) => {
+            (Some(Verdict::Disconnect), Phase::Pop3Login | Phase::Pop3Quit) => {
                 return Err(self.error(format!(
-                    "disconnect: {name} cannot close the connection (no engine hook); \
-                     use reply= or fail"
+                    "disconnect: {name} cannot close the connection (the backend answers \
+                     a login or UPDATE, it cannot end the session); use reply= or fail"
                 )));
             }
             _ => {}
@@ -489,7 +555,11 @@ impl Rule {
             None => true,
             Some(g) => context.recipients.iter().any(|r| g.matches(r)),
         };
-        client && recipient && glob(&self.user, context.user) && glob(&self.sender, context.sender)
+        client
+            && recipient
+            && glob(&self.user, context.user)
+            && glob(&self.sender, context.sender)
+            && glob(&self.helo, context.helo)
     }
 }
 
@@ -501,16 +571,11 @@ fn smtp_phase(word: &str) -> Result<Phase, String> {
         "rcpt" => Phase::Rcpt,
         "data" => Phase::Data,
         "data-end" | "end-of-data" | "eod" => Phase::DataEnd,
-        "ehlo" | "helo" | "lhlo" => {
-            return Err(format!(
-                "{word}: the engine answers EHLO itself and asks the handler nothing \
-                 (no hook for it); use `connect` or `mail`"
-            ));
-        }
+        "ehlo" | "helo" | "lhlo" => Phase::Ehlo,
         _ => {
             return Err(format!(
-                "unknown phase `{word}`: connect, auth, mail, rcpt, data, data-end, \
-                 or pop3 login|retr|top|quit"
+                "unknown phase `{word}`: connect, ehlo, auth, mail, rcpt, data, data-end, \
+                 or pop3 login|user|capa|stat|list|uidl|dele|noop|rset|retr|top|quit"
             ));
         }
     })
@@ -518,19 +583,22 @@ fn smtp_phase(word: &str) -> Result<Phase, String> {
 
 fn pop3_phase(word: &str) -> Result<Phase, String> {
     Ok(match word.to_ascii_lowercase().as_str() {
-        "login" | "user" | "pass" | "auth" | "apop" => Phase::Pop3Login,
+        "login" | "pass" | "auth" | "apop" => Phase::Pop3Login,
         "retr" | "top" => Phase::Pop3Retr,
         "quit" | "update" => Phase::Pop3Quit,
-        "stat" | "list" | "uidl" | "dele" | "noop" | "rset" | "capa" => {
-            return Err(format!(
-                "pop3 {word}: the engine answers it from the listing taken at login \
-                 without asking the backend (no hook for it)"
-            ));
-        }
+        "user" => Phase::Pop3Command(Pop3Verb::User),
+        "capa" => Phase::Pop3Command(Pop3Verb::Capa),
+        "stat" => Phase::Pop3Command(Pop3Verb::Stat),
+        "list" => Phase::Pop3Command(Pop3Verb::List),
+        "uidl" => Phase::Pop3Command(Pop3Verb::Uidl),
+        "dele" => Phase::Pop3Command(Pop3Verb::Dele),
+        "noop" => Phase::Pop3Command(Pop3Verb::Noop),
+        "rset" => Phase::Pop3Command(Pop3Verb::Rset),
         "" => return Err("pop3: name the command, e.g. `pop3 retr`".into()),
         other => {
             return Err(format!(
-                "unknown POP3 phase `{other}`: login (USER/PASS, APOP, AUTH), retr, top, quit"
+                "unknown POP3 phase `{other}`: login (PASS, APOP, AUTH), user, capa, stat, \
+                 list, uidl, dele, noop, rset, retr, top, quit"
             ));
         }
     })
@@ -580,6 +648,15 @@ fn parse_pop3_reply(phase: Phase, value: &str) -> Result<Pop3Error, String> {
         Some((code, text)) => (code.to_ascii_uppercase(), text.trim()),
         None => (String::new(), rest),
     };
+    if let Phase::Pop3Command(_) = phase {
+        // The backend's -ERR goes out as written.
+        let status = Status::parse(value.as_bytes(), &Pop3Limits::default())
+            .map_err(|e| bad(&e.to_string()))?;
+        if status.is_ok() {
+            return Err(bad("a POP3 reply starts with -ERR"));
+        }
+        return Ok(Pop3Error::Status(status));
+    }
     let login = phase == Phase::Pop3Login;
     let error = match code.as_str() {
         "AUTH" if login => Pop3Error::Auth,
@@ -729,11 +806,11 @@ mod tests {
     #[test]
     fn what_a_phase_cannot_do_is_refused_with_the_reason() {
         for (rule, why) in [
-            ("ehlo reply=\"421 bye\"", "no hook"),
-            ("pop3 stat reply=\"-ERR [SYS/TEMP] x\"", "no hook"),
-            ("pop3 retr from=127.0.0.1 delay=1s", "client's address"),
-            ("auth reply=\"454 4.7.0 later\"", "use `fail`"),
-            ("auth disconnect", "cannot close"),
+            ("pop3 login disconnect", "cannot close"),
+            ("pop3 quit disconnect", "cannot close"),
+            ("pop3 stat reply=\"+OK fine\"", "-ERR"),
+            ("connect helo=*.x delay=1s", "before"),
+            ("pop3 stat helo=*.x delay=1s", "before"),
             (
                 "mail to=*@x reply=\"451 x\"",
                 "does not know the recipients",
@@ -752,6 +829,42 @@ mod tests {
             let e = Rule::parse(rule).unwrap_err().to_string();
             assert!(e.contains(why), "{rule}: {e}");
         }
+    }
+
+    #[test]
+    fn the_phases_with_engine_hooks_parse() {
+        let r = Rule::parse(r#"ehlo *.spam.example reply="550 5.7.1 go away""#).unwrap();
+        assert_eq!(r.phase, Phase::Ehlo);
+        let r = Rule::parse(r#"auth reply="454 4.7.0 temporary authentication failure""#).unwrap();
+        assert!(matches!(r.verdict, Some(Verdict::Smtp(_))));
+        assert_eq!(
+            Rule::parse("auth disconnect").unwrap().verdict,
+            Some(Verdict::Disconnect)
+        );
+        let r = Rule::parse(r#"pop3 stat from=127.0.0.1 reply="-ERR [SYS/TEMP] later""#).unwrap();
+        assert_eq!(r.phase, Phase::Pop3Command(Pop3Verb::Stat));
+        let status = Status::err("later").with_code(ResponseCode::SysTemp);
+        assert_eq!(r.verdict, Some(Verdict::Pop3(Pop3Error::Status(status))));
+        let r = Rule::parse("pop3 user bob disconnect").unwrap();
+        assert_eq!(r.phase, Phase::Pop3Command(Pop3Verb::User));
+        let r = Rule::parse("pop3 dele reply=\"-ERR no\"").unwrap();
+        assert_eq!(
+            r.verdict,
+            Some(Verdict::Pop3(Pop3Error::Status(Status::err("no"))))
+        );
+        let r = Rule::parse("mail helo=*.example reply=\"451 x\"").unwrap();
+        assert!(r.helo.is_some());
+    }
+
+    #[test]
+    fn ehlo_patterns_match_the_greeting_name() {
+        let r = rules(&[r#"ehlo *.spam.example reply="550 5.7.1 no""#], 0);
+        let from = |helo| Context {
+            helo: Some(helo),
+            ..Context::default()
+        };
+        assert!(!r.decide(Phase::Ehlo, &from("mx.spam.example")).is_empty());
+        assert!(r.decide(Phase::Ehlo, &from("mx.ham.example")).is_empty());
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! only at UPDATE.
 //!
 //! Failure rules ([`crate::rules`]) are asked at each point a handler decides: the SMTP
-//! handler's connect, AUTH, MAIL, RCPT, DATA and end-of-data calls, and the POP3
-//! backend's login, message open (RETR, TOP) and UPDATE (QUIT). A rule's delay sleeps in
+//! handler's connect (the greeting), hello (HELO/EHLO), auth, MAIL, RCPT, DATA (before
+//! `354`) and end-of-data calls, and the POP3 backend's login, per-command (USER, CAPA,
+//! STAT, LIST, UIDL, DELE, NOOP, RSET), message open (RETR, TOP) and UPDATE (QUIT)
+//! calls, with the client's address. A rule's delay sleeps in
 //! that call, which runs on the session's thread (`--runtime std`) or on the blocking
 //! pool beside the executor (`Offload`, `OffloadBackend` on smol and tokio), so it holds
 //! up its own session only. docs/serve.md describes every flag.
@@ -24,21 +26,26 @@ use std::time::{Duration, SystemTime};
 
 use clap::{Args, ValueEnum};
 use mailproto_core::pop3::server::{ServerConfig as Pop3Config, Timeouts as Pop3Timeouts};
+use mailproto_core::pop3::{Command as Pop3Command, ResponseCode, Status as Pop3Status};
 use mailproto_core::sasl::{Credentials, Mechanism};
 use mailproto_core::smtp::server::{ServerConfig as SmtpConfig, Timeouts as SmtpTimeouts};
-use mailproto_core::smtp::{ForwardPath, MailParams, RcptParams, Reply, ReversePath};
+use mailproto_core::smtp::{
+    ForwardPath, Host as HeloHost, MailParams, RcptParams, Reply, ReversePath,
+};
 use mailproto_smol::engine::aio::{self, Runtime, Tls};
 use mailproto_smol::engine::pop3_server::OffloadBackend;
 use mailproto_smol::engine::smtp_server::Offload;
 use mailproto_std::pop3_server::LoginAttempt;
-use mailproto_std::pop3_server::{LoginError, Pop3Backend, Pop3Mailbox, Pop3Server};
-use mailproto_std::smtp_server::{HandlerFactory, SmtpHandler, SmtpServer, reply};
+use mailproto_std::pop3_server::{
+    CommandRefusal, LoginError, Pop3Backend, Pop3Context, Pop3Mailbox, Pop3Server,
+};
+use mailproto_std::smtp_server::{AuthVerdict, HandlerFactory, SmtpHandler, SmtpServer, reply};
 use mailproto_std::tls::{SelfSigned, server_config_from_pem};
 use mailproto_std::{Listener, ListenerOptions, ProxyOptions};
 
 use crate::CliResult;
 use crate::maildir::{Delivery, Maildir, Maildrop, MaildropError, STALE_TMP};
-use crate::rules::{Context, Decision, Phase, Pop3Error, Rule, Rules, Verdict};
+use crate::rules::{Context, Decision, Phase, Pop3Error, Pop3Verb, Rule, Rules, Verdict};
 use crate::users::Users;
 
 /// The name of `serve`'s smol executor threads (work that blocks must not run there).
@@ -156,8 +163,9 @@ pub struct ServeArgs {
     /// A failure rule (repeatable), e.g. 'rcpt *@slow.example every=3 reply="451 4.7.1
     /// slow down"': `PHASE [PATTERN] [from=NETWORK] [sender=GLOB] [to=GLOB] [user=GLOB]`
     /// then `reply="CODE TEXT" | disconnect | fail`, and/or `delay=2s`, then `always |
-    /// every=N | probability=P`. Phases: connect, auth, mail, rcpt, data, data-end,
-    /// pop3 login|retr|top|quit. docs/serve.md has the details.
+    /// every=N | probability=P`. Phases: connect, ehlo, auth, mail, rcpt, data, data-end,
+    /// pop3 login|user|capa|stat|list|uidl|dele|noop|rset|retr|top|quit. docs/serve.md
+    /// has the details.
     #[arg(long = "rule", value_name = "RULE")]
     pub rules: Vec<String>,
     /// A file of failure rules, one per line, # comments (applied before --rule ones).
@@ -232,7 +240,6 @@ struct Store {
     users: Users,
     catch_all: Option<String>,
     rules: Rules,
-    quiet: bool,
 }
 
 impl Store {
@@ -256,10 +263,12 @@ impl Store {
             .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no such user"))
     }
 
+    /// A log line of the server's own (deliveries, logins, rules that fired), through
+    /// `tracing` at info: the subscriber gives it a timestamp, `-q` silences it and
+    /// `--log-format json` makes it JSON ([`crate::log::SERVE`] lets it through without
+    /// `-v`).
     fn log(&self, line: std::fmt::Arguments<'_>) {
-        if !self.quiet {
-            eprintln!("{} {line}", timestamp());
-        }
+        tracing::info!(target: crate::log::SERVE, "{line}");
     }
 
     /// Ask the rules about `phase`; log what fired and sleep its delay here (this runs
@@ -284,67 +293,35 @@ impl Store {
     }
 }
 
-/// Seconds since the epoch, for log lines.
-fn timestamp() -> String {
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    format!("{}.{:03}", now.as_secs(), now.subsec_millis())
-}
-
 /// One SMTP connection: delivers each message into the recipients' Maildirs.
 struct Delivering {
     store: Arc<Store>,
     peer: Option<SocketAddr>,
     hostname: String,
+    /// The name the client gave in HELO/EHLO, for the rules.
+    helo: Option<String>,
     from: Option<ReversePath>,
     users: Vec<String>,
     /// The accepted recipients' addresses, for the rules.
     recipients: Vec<String>,
     deliveries: Vec<Delivery>,
     messages: usize,
-    /// A connect rule's delay not yet slept (async runtimes: the handler is made on the
-    /// executor, so the first handler call sleeps it, on the blocking pool).
-    connect_delay: Duration,
-    /// A connect rule's answer, given to every MAIL (the handler has no say before).
-    connect_verdict: Option<Reply>,
-    /// A DATA rule's answer, given at the end of the data (the engine sends 354 itself).
-    data_verdict: Option<Reply>,
 }
 
 impl Delivering {
-    /// A handler for a new connection from `peer`. With `sleep_now` (a session thread,
-    /// `--runtime std`) a connect rule's delay is slept here, before the greeting.
-    fn new(store: Arc<Store>, peer: Option<SocketAddr>, hostname: String, sleep_now: bool) -> Self {
-        let mut handler = Delivering {
+    /// A handler for a new connection from `peer`.
+    fn new(store: Arc<Store>, peer: Option<SocketAddr>, hostname: String) -> Self {
+        Delivering {
             store,
             peer,
             hostname,
+            helo: None,
             from: None,
             users: Vec::new(),
             recipients: Vec::new(),
             deliveries: Vec::new(),
             messages: 0,
-            connect_delay: Duration::ZERO,
-            connect_verdict: None,
-            data_verdict: None,
-        };
-        if handler.store.rules.has(Phase::Connect) {
-            let context = handler.context();
-            let decision = handler.store.rules.decide(Phase::Connect, &context);
-            if sleep_now {
-                handler.store.apply_delay(&decision, &handler.session());
-            } else if !decision.is_empty() {
-                handler.store.log(format_args!(
-                    "{}: failure rule fired: {}",
-                    handler.session(),
-                    decision.fired.join(" | ")
-                ));
-                handler.connect_delay = decision.delay;
-            }
-            handler.connect_verdict = decision.verdict.and_then(|v| handler.refusal(v));
         }
-        handler
     }
 
     fn session(&self) -> String {
@@ -354,31 +331,29 @@ impl Delivering {
     fn context(&self) -> Context<'_> {
         Context {
             client: self.peer.map(|p| p.ip()),
+            helo: self.helo.as_deref(),
             ..Context::default()
         }
     }
 
-    /// Sleep a connect delay left for the first handler call.
-    fn settle_connect(&mut self) {
-        let delay = std::mem::take(&mut self.connect_delay);
-        if !delay.is_zero() {
-            thread::sleep(delay);
-        }
-    }
-
-    /// Ask the rules about a transaction phase (the sender and the recipients known).
-    fn decide(&mut self, phase: Phase, recipients: &[String]) -> Option<Reply> {
-        self.settle_connect();
+    /// Ask the rules about `phase` in `context` (its delay slept here: the handler runs
+    /// on the session's thread or the blocking pool); the verdict, if one fired.
+    fn verdict(&self, phase: Phase, context: &Context<'_>) -> Option<Verdict> {
         if !self.store.rules.has(phase) {
             return None;
         }
+        self.store.decide(phase, context, &self.session())
+    }
+
+    /// Ask the rules about a transaction phase (the sender and the recipients known).
+    fn decide(&self, phase: Phase, recipients: &[String]) -> Option<Reply> {
         let sender = self.from.as_ref().map(address);
         let context = Context {
             sender: sender.as_deref(),
             recipients,
             ..self.context()
         };
-        let verdict = self.store.decide(phase, &context, &self.session());
+        let verdict = self.verdict(phase, &context);
         verdict.and_then(|v| self.refusal(v))
     }
 
@@ -425,17 +400,46 @@ impl Drop for Delivering {
 }
 
 impl SmtpHandler for Delivering {
-    fn authenticate(&mut self, credentials: &Credentials) -> bool {
-        self.settle_connect();
+    fn connect(&mut self) -> Result<(), Reply> {
+        let verdict = self.verdict(Phase::Connect, &self.context());
+        match verdict.and_then(|v| self.refusal(v)) {
+            Some(reply) => Err(reply),
+            None => Ok(()),
+        }
+    }
+
+    fn hello(&mut self, domain: &HeloHost, _extended: bool) -> Result<(), Reply> {
+        let mut name = Vec::new();
+        let _ = domain.encode(&mut name);
+        let name = String::from_utf8_lossy(&name).into_owned();
+        let context = Context {
+            helo: Some(&name),
+            ..self.context()
+        };
+        if let Some(reply) = self
+            .verdict(Phase::Ehlo, &context)
+            .and_then(|v| self.refusal(v))
+        {
+            return Err(reply);
+        }
+        self.helo = Some(name);
+        Ok(())
+    }
+
+    fn auth(&mut self, credentials: &Credentials) -> AuthVerdict {
         let user = credentials.username().unwrap_or("");
-        if self.store.rules.has(Phase::Auth) {
-            let context = Context {
-                user: Some(user),
-                ..self.context()
-            };
-            if let Some(Verdict::Fail) = self.store.decide(Phase::Auth, &context, &self.session()) {
-                return false;
+        let context = Context {
+            user: Some(user),
+            ..self.context()
+        };
+        match self.verdict(Phase::Auth, &context) {
+            Some(Verdict::Fail) => return AuthVerdict::Reject,
+            Some(verdict) => {
+                if let Some(reply) = self.refusal(verdict) {
+                    return AuthVerdict::Reply(reply);
+                }
             }
+            None => {}
         }
         let ok = self.store.users.verify(&LoginAttempt::Sasl(credentials));
         let peer = self.peer.map_or("-".into(), |p| p.to_string());
@@ -443,16 +447,16 @@ impl SmtpHandler for Delivering {
             "smtp {peer} AUTH {user}: {}",
             if ok { "ok" } else { "refused" }
         ));
-        ok
+        if ok {
+            AuthVerdict::Accept
+        } else {
+            AuthVerdict::Reject
+        }
     }
 
     fn mail(&mut self, from: &ReversePath, _params: &MailParams) -> Result<(), Reply> {
         self.from = Some(from.clone());
-        let refused = self
-            .connect_verdict
-            .clone()
-            .or_else(|| self.decide(Phase::Mail, &[]));
-        if let Some(reply) = refused {
+        if let Some(reply) = self.decide(Phase::Mail, &[]) {
             self.from = None;
             return Err(reply);
         }
@@ -475,14 +479,14 @@ impl SmtpHandler for Delivering {
         }
     }
 
-    fn data_start(&mut self) -> io::Result<()> {
-        let recipients = std::mem::take(&mut self.recipients);
-        self.data_verdict = self.decide(Phase::Data, &recipients);
-        self.recipients = recipients;
-        if self.data_verdict.is_some() {
-            // Refused at the end: nothing is stored meanwhile.
-            return Ok(());
+    fn data_command(&mut self) -> Result<(), Reply> {
+        match self.decide(Phase::Data, &self.recipients) {
+            Some(reply) => Err(reply),
+            None => Ok(()),
         }
+    }
+
+    fn data_start(&mut self) -> io::Result<()> {
         let from = self.from.as_ref().map_or("<>".into(), |f| f.to_string());
         let peer = self.peer.map_or("unknown".into(), |p| p.ip().to_string());
         let trace = format!(
@@ -507,11 +511,7 @@ impl SmtpHandler for Delivering {
 
     fn data_end(&mut self) -> Result<(), Reply> {
         let recipients = std::mem::take(&mut self.recipients);
-        let refused = self
-            .data_verdict
-            .take()
-            .or_else(|| self.decide(Phase::DataEnd, &recipients));
-        if let Some(reply) = refused {
+        if let Some(reply) = self.decide(Phase::DataEnd, &recipients) {
             self.deliveries.clear();
             self.users.clear();
             return Err(reply);
@@ -536,15 +536,12 @@ impl SmtpHandler for Delivering {
 
     fn data_abort(&mut self) {
         self.deliveries.clear();
-        self.data_verdict = None;
     }
 
     fn reset(&mut self) {
-        self.settle_connect();
         self.deliveries.clear();
         self.users.clear();
         self.recipients.clear();
-        self.data_verdict = None;
         self.from = None;
     }
 }
@@ -557,12 +554,21 @@ impl Pop3Backend for MaildirBackend {
     type Mailbox = UserDrop;
 
     fn login(&self, attempt: LoginAttempt<'_>) -> Result<UserDrop, LoginError> {
+        self.login_from(attempt, None)
+    }
+
+    fn login_from(
+        &self,
+        attempt: LoginAttempt<'_>,
+        peer: Option<SocketAddr>,
+    ) -> Result<UserDrop, LoginError> {
         let store = &self.0;
         let user = attempt.user().to_string();
-        let session = format!("pop3 {user}");
+        let session = pop3_session(peer, &user);
         if store.rules.has(Phase::Pop3Login) {
             let context = Context {
                 user: Some(&user),
+                client: peer.map(|p| p.ip()),
                 ..Context::default()
             };
             match store.decide(Phase::Pop3Login, &context, &session) {
@@ -594,6 +600,7 @@ impl Pop3Backend for MaildirBackend {
                     drop,
                     session,
                     user,
+                    peer,
                     store: store.clone(),
                 })
             }
@@ -601,6 +608,40 @@ impl Pop3Backend for MaildirBackend {
             Err(MaildropError::Io(e)) => Err(LoginError::Unavailable(e.to_string())),
         }
     }
+
+    fn command(
+        &self,
+        context: &Pop3Context<'_>,
+        command: &Pop3Command,
+    ) -> Result<(), CommandRefusal> {
+        let store = &self.0;
+        let Some(verb) = Pop3Verb::of(command) else {
+            return Ok(());
+        };
+        let phase = Phase::Pop3Command(verb);
+        if !store.rules.has(phase) {
+            return Ok(());
+        }
+        let rules_context = Context {
+            user: context.user,
+            client: context.peer.map(|p| p.ip()),
+            ..Context::default()
+        };
+        let session = pop3_session(context.peer, context.user.unwrap_or("-"));
+        match store.decide(phase, &rules_context, &session) {
+            Some(Verdict::Pop3(Pop3Error::Status(status))) => Err(CommandRefusal::Err(status)),
+            Some(Verdict::Pop3(Pop3Error::SysTemp(text))) => Err(CommandRefusal::Err(
+                Pop3Status::err(text).with_code(ResponseCode::SysTemp),
+            )),
+            Some(Verdict::Disconnect) => Err(CommandRefusal::Close(None)),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A POP3 session's name in the log: the client and the user.
+fn pop3_session(peer: Option<SocketAddr>, user: &str) -> String {
+    format!("pop3 {} {user}", peer.map_or("-".into(), |p| p.to_string()))
 }
 
 /// One POP3 session's locked maildrop, and who it belongs to (for the rules).
@@ -609,6 +650,8 @@ struct UserDrop {
     drop: Maildrop,
     session: String,
     user: String,
+    /// The client, for the rules.
+    peer: Option<SocketAddr>,
     store: Arc<Store>,
 }
 
@@ -619,6 +662,7 @@ impl UserDrop {
         }
         let context = Context {
             user: Some(&self.user),
+            client: self.peer.map(|p| p.ip()),
             ..Context::default()
         };
         self.store.decide(phase, &context, &self.session)
@@ -793,7 +837,6 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
         users,
         catch_all: args.catch_all.clone(),
         rules,
-        quiet: args.quiet,
     });
     let names = ["localhost", "127.0.0.1", &args.hostname];
     let self_signed = args.tls_self_signed || args.tls_self_signed_dir.is_some();
@@ -838,15 +881,12 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
     smtp_config.timeouts = smtp_timeouts;
     let smtp_store = store.clone();
     let hostname = args.hostname.clone();
-    // With std the handler is made on the session's own thread, before the greeting is
-    // sent: a connect delay can sleep there. Elsewhere it is made on the executor.
-    let sleep_at_connect = args.runtime == RuntimeChoice::Std;
     let mut smtp = SmtpServer::new(smtp_config, move |peer| {
         smtp_store.log(format_args!(
             "smtp session {}",
             peer.map_or("-".into(), |p: SocketAddr| p.to_string())
         ));
-        Delivering::new(smtp_store.clone(), peer, hostname.clone(), sleep_at_connect)
+        Delivering::new(smtp_store.clone(), peer, hostname.clone())
     });
     let pop3_config = Pop3Config::default()
         .with_pipelining(true)

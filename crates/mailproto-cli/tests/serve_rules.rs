@@ -1,8 +1,9 @@
 //! `mailproto serve` failure rules against real clients (swaks, Python's smtplib and
 //! poplib, a raw socket where the exact lines matter): the replies seen are the rules',
 //! `every=N` counts across sessions, a seeded probability fails the same messages twice,
-//! a delay holds up its own session only, and the listener's per-address message rate
-//! answers `451 4.7.1`.
+//! a delay holds up its own session only, connect rules answer at the greeting, EHLO,
+//! AUTH and DATA rules before the engine's own reply, POP3 rules match the client and
+//! answer any command, and the listener's per-address message rate answers `451 4.7.1`.
 #![allow(missing_docs)]
 
 use std::io::{BufRead, BufReader, Write};
@@ -252,54 +253,247 @@ fn a_delay_holds_up_its_own_session_only(runtime: &str) {
     assert!(fast_at < slow_at, "the other session waited for the delay");
 }
 
-/// Connect rules: `connect from=127.0.0.0/8 disconnect` lets the greeting and EHLO
-/// through (the engine asks the handler nothing before MAIL) and answers MAIL with
-/// `421 4.3.0`, then closes; a rule for another network leaves loopback alone.
-fn a_connect_rule_matches_the_client_network(runtime: &str) {
+/// Connect rules answer at the greeting: `connect from=127.0.0.0/8 reply="554 5.7.1 not
+/// you"` greets smtplib with the 554 (RFC 5321 §3.1: a raw session then gets 503 to
+/// everything but QUIT); `disconnect` greets with 421 and closes; a rule for another
+/// network leaves loopback alone.
+fn a_connect_rule_answers_at_the_greeting(runtime: &str) {
+    if !python_module("a_connect_rule_answers_at_the_greeting", "smtplib") {
+        return;
+    }
     let serve = Serve::start(
         runtime,
         &[
             "--rule",
-            "connect from=127.0.0.0/8 disconnect",
+            r#"connect from=127.0.0.0/8 reply="554 5.7.1 not you""#,
             "--rule",
-            r#"connect from=10.0.0.0/8 reply="554 5.7.1 not you""#,
+            "connect from=10.0.0.0/8 disconnect",
         ],
     );
+    let script = format!(
+        "import smtplib\n\
+         try:\n\
+         \x20   smtplib.SMTP('127.0.0.1', {port})\n\
+         \x20   print('greeted')\n\
+         except smtplib.SMTPConnectError as e:\n\
+         \x20   print('%d %s' % (e.smtp_code, e.smtp_error.decode()))\n",
+        port = serve.smtp.port()
+    );
+    assert_eq!(python(&script).trim(), "554 5.7.1 not you");
     let mut r = connect(serve.smtp);
-    assert!(reply(&mut r).starts_with("220 "));
+    assert_eq!(reply(&mut r), "554 5.7.1 not you");
     send(&mut r, "EHLO client.example");
-    assert!(reply(&mut r).starts_with("250 "));
-    send(&mut r, "MAIL FROM:<a@example.org>");
+    assert!(reply(&mut r).starts_with("503 5.5.1 "));
+    send(&mut r, "QUIT");
+    assert!(reply(&mut r).starts_with("221 "));
+    drop(serve);
+
+    let serve = Serve::start(runtime, &["--rule", "connect from=127.0.0.0/8 disconnect"]);
+    let mut r = connect(serve.smtp);
     let refused = reply(&mut r);
     assert!(refused.starts_with("421 4.3.0 "), "{refused}");
     let mut rest = String::new();
     assert_eq!(r.read_line(&mut rest).unwrap(), 0, "closed after the 421");
     drop(serve);
+
     let serve = Serve::start(runtime, &["--rule", "connect from=10.0.0.0/8 disconnect"]);
     let mut r = connect(serve.smtp);
-    reply(&mut r);
-    send(&mut r, "EHLO client.example");
-    reply(&mut r);
-    send(&mut r, "MAIL FROM:<a@example.org>");
-    let accepted = reply(&mut r);
-    assert!(accepted.starts_with("250 "), "{accepted}");
+    assert!(reply(&mut r).starts_with("220 "));
 }
 
-/// `--runtime std` makes the handler on the session's thread before the greeting: a
-/// connect delay holds the greeting back.
-#[test]
-fn a_connect_delay_holds_the_greeting_with_std() {
-    let serve = Serve::start("std", &["--rule", "connect delay=1s"]);
+/// A connect delay holds the greeting back, whatever runs the sessions (on smol and
+/// tokio the hook runs on the blocking pool, not the executor).
+fn a_connect_delay_holds_the_greeting(runtime: &str) {
+    let serve = Serve::start(runtime, &["--rule", "connect delay=1s"]);
     let started = Instant::now();
     let mut r = connect(serve.smtp);
     assert!(reply(&mut r).starts_with("220 "));
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
 
+/// `ehlo from=127.0.0.0/8 *.spam.example reply="550 5.7.1 go away"` through smtplib: an
+/// EHLO naming a spam domain gets the rule's reply, and MAIL then needs a greeting
+/// first; the next EHLO with another name is accepted; `ehlo *.close.example
+/// disconnect` answers 421 and closes.
+fn an_ehlo_rule_answers_the_greeting_command(runtime: &str) {
+    if !python_module("an_ehlo_rule_answers_the_greeting_command", "smtplib") {
+        return;
+    }
+    let serve = Serve::start(
+        runtime,
+        &[
+            "--rule",
+            r#"ehlo from=127.0.0.0/8 *.spam.example reply="550 5.7.1 go away""#,
+            "--rule",
+            "ehlo *.close.example disconnect",
+        ],
+    );
+    let script = format!(
+        "import smtplib\n\
+         out = []\n\
+         s = smtplib.SMTP('127.0.0.1', {port})\n\
+         code, msg = s.ehlo('mx.spam.example')\n\
+         out.append('%d %s' % (code, msg.decode()))\n\
+         out.append('%d' % s.docmd('MAIL', 'FROM:<a@example.org>')[0])\n\
+         out.append('%d' % s.ehlo('client.example')[0])\n\
+         out.append('%d' % s.docmd('MAIL', 'FROM:<a@example.org>')[0])\n\
+         s.quit()\n\
+         s = smtplib.SMTP('127.0.0.1', {port})\n\
+         out.append('%d' % s.ehlo('a.close.example')[0])\n\
+         try:\n\
+         \x20   s.noop()\n\
+         \x20   out.append('open')\n\
+         except smtplib.SMTPServerDisconnected:\n\
+         \x20   out.append('closed')\n\
+         print('|'.join(out))\n",
+        port = serve.smtp.port()
+    );
+    assert_eq!(
+        python(&script).trim(),
+        "550 5.7.1 go away|503|250|250|421|closed"
+    );
+}
+
+/// `auth user=alice reply="454 4.7.0 temporary authentication failure"`: smtplib's AUTH
+/// for alice gets the rule's reply though her password is right; bob logs in.
+fn an_auth_rule_answers_with_its_reply(runtime: &str) {
+    if !python_module("an_auth_rule_answers_with_its_reply", "smtplib") {
+        return;
+    }
+    let serve = Serve::start(
+        runtime,
+        &[
+            "--rule",
+            r#"auth user=alice reply="454 4.7.0 temporary authentication failure""#,
+        ],
+    );
+    let script = format!(
+        "import base64, smtplib\n\
+         out = []\n\
+         for user, pw in (('alice', 'wonderland'), ('bob', 'builder')):\n\
+         \x20   s = smtplib.SMTP('127.0.0.1', {port})\n\
+         \x20   s.ehlo('client.example')\n\
+         \x20   token = base64.b64encode(('\\0%s\\0%s' % (user, pw)).encode()).decode()\n\
+         \x20   code, msg = s.docmd('AUTH', 'PLAIN ' + token)\n\
+         \x20   out.append('%d %s' % (code, msg.decode()))\n\
+         \x20   s.quit()\n\
+         print('|'.join(out))\n",
+        port = serve.smtp.port()
+    );
+    assert_eq!(
+        python(&script).trim(),
+        "454 4.7.0 temporary authentication failure|235 2.7.0 Authentication successful"
+    );
+}
+
+/// `data sender=*@full.example reply="452 4.3.1 out of room"`: smtplib's DATA gets the
+/// rule's reply where the 354 would be (nothing of the body is sent or stored); after
+/// RSET another sender's message goes through.
+fn a_data_rule_answers_before_354(runtime: &str) {
+    if !python_module("a_data_rule_answers_before_354", "smtplib") {
+        return;
+    }
+    let serve = Serve::start(
+        runtime,
+        &[
+            "--rule",
+            r#"data sender=*@full.example reply="452 4.3.1 out of room""#,
+        ],
+    );
+    let script = format!(
+        "import smtplib\n\
+         out = []\n\
+         s = smtplib.SMTP('127.0.0.1', {port})\n\
+         s.ehlo('client.example')\n\
+         s.mail('a@full.example')\n\
+         s.rcpt('alice@localhost')\n\
+         code, msg = s.docmd('DATA')\n\
+         out.append('%d %s' % (code, msg.decode()))\n\
+         s.rset()\n\
+         s.sendmail('a@example.org', ['alice@localhost'], 'Subject: ok\\r\\n\\r\\nx\\r\\n')\n\
+         out.append('sent')\n\
+         s.quit()\n\
+         print('|'.join(out))\n",
+        port = serve.smtp.port()
+    );
+    assert_eq!(python(&script).trim(), "452 4.3.1 out of room|sent");
+    assert_eq!(serve.stored("alice"), 1);
+}
+
+/// POP3 rules on the client's address and on the commands the server answers from the
+/// listing, through poplib: `pop3 stat from=127.0.0.0/8` answers its -ERR (a rule for
+/// another network does not fire), `pop3 login from=127.0.0.0/8 bob fail` refuses bob,
+/// `pop3 dele` refuses DELE (nothing is deleted at QUIT), and `pop3 user mallory
+/// disconnect` drops the connection at USER.
+fn pop3_rules_on_the_client_and_on_other_commands(runtime: &str) {
+    if !python_module("pop3_rules_on_the_client_and_on_other_commands", "poplib") {
+        return;
+    }
+    let serve = Serve::start(
+        runtime,
+        &[
+            "--rule",
+            r#"pop3 stat from=127.0.0.0/8 reply="-ERR [SYS/TEMP] try later""#,
+            "--rule",
+            r#"pop3 uidl from=10.0.0.0/8 reply="-ERR not you""#,
+            "--rule",
+            "pop3 login from=127.0.0.0/8 bob fail",
+            "--rule",
+            r#"pop3 dele reply="-ERR [SYS/PERM] read-only""#,
+            "--rule",
+            "pop3 user mallory disconnect",
+        ],
+    );
+    let script = format!(
+        "import poplib, smtplib\n\
+         s = smtplib.SMTP('127.0.0.1', {smtp})\n\
+         s.sendmail('a@example.org', ['alice@localhost'], 'Subject: 1\\r\\n\\r\\nx\\r\\n')\n\
+         s.quit()\n\
+         out = []\n\
+         def attempt(f):\n\
+         \x20   try:\n\
+         \x20       r = f()\n\
+         \x20       out.append('ok')\n\
+         \x20   except poplib.error_proto as e:\n\
+         \x20       out.append(e.args[0].decode())\n\
+         p = poplib.POP3('127.0.0.1', {pop3})\n\
+         p.user('bob')\n\
+         attempt(lambda: p.pass_('builder'))\n\
+         p.user('alice'); p.pass_('wonderland')\n\
+         attempt(p.stat)\n\
+         attempt(p.uidl)\n\
+         attempt(lambda: p.dele(1))\n\
+         p.quit()\n\
+         p = poplib.POP3('127.0.0.1', {pop3})\n\
+         try:\n\
+         \x20   p.user('mallory')\n\
+         \x20   out.append('answered')\n\
+         except (poplib.error_proto, EOFError, OSError) as e:\n\
+         \x20   out.append('dropped')\n\
+         print('|'.join(out))\n",
+        smtp = serve.smtp.port(),
+        pop3 = serve.pop3.port()
+    );
+    let out = python(&script);
+    let parts: Vec<&str> = out.trim().split('|').collect();
+    assert_eq!(
+        parts,
+        [
+            "-ERR [AUTH] Authentication failed",
+            "-ERR [SYS/TEMP] try later",
+            "ok",
+            "-ERR [SYS/PERM] read-only",
+            "dropped"
+        ],
+        "{out}"
+    );
+    assert_eq!(serve.stored("alice"), 1, "the refused DELE deleted nothing");
+}
+
 /// RCPT, DATA and end-of-data rules through smtplib: a refused recipient gets the
-/// rule's 550 while another is accepted; a DATA rule's reply comes at the end of the
-/// data (the engine sends 354 itself); `data-end sender=... disconnect` answers 421 and
-/// closes; nothing refused is stored.
+/// rule's 550 while another is accepted; a DATA rule's reply is smtplib's answer to
+/// DATA; `data-end sender=... disconnect` answers 421 and closes; nothing refused is
+/// stored.
 fn rcpt_data_and_end_rules_through_smtplib(runtime: &str) {
     if !python_module("rcpt_data_and_end_rules_through_smtplib", "smtplib") {
         return;
@@ -470,11 +664,7 @@ fn the_message_rate_per_address_answers_451(runtime: &str) {
 fn bad_rules_stop_serve_at_start_naming_the_rule() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rules");
-    std::fs::write(
-        &file,
-        "# ok\nrcpt *@x delay=1s\npop3 stat reply=\"-ERR [SYS/TEMP] x\"\n",
-    )
-    .unwrap();
+    std::fs::write(&file, "# ok\nrcpt *@x delay=1s\npop3 quit disconnect\n").unwrap();
     let run = |extra: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_mailproto"))
             .args(["serve", "--smtp", "127.0.0.1:0", "--pop3", "127.0.0.1:0"])
@@ -488,11 +678,17 @@ fn bad_rules_stop_serve_at_start_naming_the_rule() {
     let out = run(&["--rules", file.to_str().unwrap()]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("line 3") && err.contains("no hook"), "{err}");
-    let out = run(&["--rule", "ehlo reply=\"421 4.3.0 bye\""]);
+    assert!(
+        err.contains("line 3") && err.contains("cannot close"),
+        "{err}"
+    );
+    let out = run(&["--rule", "connect *@x delay=1s"]);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("ehlo") && err.contains("no hook"), "{err}");
+    assert!(
+        err.contains("connect") && err.contains("client only"),
+        "{err}"
+    );
 }
 
 macro_rules! on_every_runtime {
@@ -513,8 +709,13 @@ on_every_runtime!(
     every_third_rcpt_across_sessions_gets_the_rules_reply,
     a_seeded_probability_refuses_the_same_messages_twice,
     a_delay_holds_up_its_own_session_only,
-    a_connect_rule_matches_the_client_network,
+    a_connect_rule_answers_at_the_greeting,
+    a_connect_delay_holds_the_greeting,
+    an_ehlo_rule_answers_the_greeting_command,
+    an_auth_rule_answers_with_its_reply,
+    a_data_rule_answers_before_354,
     rcpt_data_and_end_rules_through_smtplib,
     pop3_rules_through_poplib,
+    pop3_rules_on_the_client_and_on_other_commands,
     the_message_rate_per_address_answers_451,
 );

@@ -7,12 +7,13 @@
 //! streaming loop and the I/O live in the adapters.
 
 use std::io::{self, Read};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mailproto_core::Instant;
 use mailproto_core::pop3::server::{Event, Maildrop, MessageInfo, Server, ServerConfig};
-use mailproto_core::pop3::{ResponseCode, Status, UniqueId, apop_digest};
+use mailproto_core::pop3::{Command, ResponseCode, Status, UniqueId, apop_digest};
 use mailproto_core::sasl::Credentials;
 use mailproto_core::secret::Secret;
 
@@ -90,6 +91,36 @@ pub enum LoginError {
     Unavailable(String),
 }
 
+/// Who a POP3 session serves, for the backend's decisions.
+#[derive(Debug, Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct Pop3Context<'a> {
+    /// The client's address (the PROXY protocol's client behind a trusted proxy), when
+    /// known.
+    pub peer: Option<SocketAddr>,
+    /// The user logged in (TRANSACTION), or the name a USER command gives.
+    pub user: Option<&'a str>,
+}
+
+impl<'a> Pop3Context<'a> {
+    /// A session of `peer` for `user`.
+    pub fn new(peer: Option<SocketAddr>, user: Option<&'a str>) -> Self {
+        Pop3Context { peer, user }
+    }
+}
+
+/// How the backend refuses a command ([`Pop3Backend::command`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CommandRefusal {
+    /// Answer with this `-ERR` (e.g. `-ERR [SYS/TEMP] busy`); the command has no
+    /// effect and the session goes on.
+    Err(Status),
+    /// Answer with this `-ERR`, if any, and close the connection without UPDATE
+    /// (nothing is deleted).
+    Close(Option<Status>),
+}
+
 /// Checks logins and opens mailboxes. Shared by every session of a server.
 pub trait Pop3Backend: Send + Sync + 'static {
     /// The mailbox a session works on; dropped when the session ends (release any lock
@@ -98,6 +129,24 @@ pub trait Pop3Backend: Send + Sync + 'static {
 
     /// Check a login and open (and lock) the user's mailbox.
     fn login(&self, attempt: LoginAttempt<'_>) -> Result<Self::Mailbox, LoginError>;
+
+    /// [`login`](Self::login) from the client at `peer` (when known): what the engine
+    /// calls. Default: `login`, the address unused.
+    fn login_from(
+        &self,
+        attempt: LoginAttempt<'_>,
+        peer: Option<SocketAddr>,
+    ) -> Result<Self::Mailbox, LoginError> {
+        let _ = peer;
+        self.login(attempt)
+    }
+
+    /// A command the machine answers itself (USER, CAPA, STAT, LIST, UIDL, DELE, NOOP,
+    /// RSET), before it does: `Err` refuses it ([`CommandRefusal`]). Default: allow.
+    fn command(&self, context: &Pop3Context<'_>, command: &Command) -> Result<(), CommandRefusal> {
+        let _ = (context, command);
+        Ok(())
+    }
 }
 
 /// One user's mailbox for the length of a session.
@@ -231,6 +280,9 @@ impl From<LoginAttempt<'_>> for Login {
 pub enum Pop3Call {
     /// Check the login and open the mailbox; tell the machine with [`logged_in`].
     Login(Login),
+    /// Decide a command ([`Pop3Backend::command`]); tell the machine with
+    /// [`commanded`].
+    Command(Command),
     /// Open message `msg` (1-based) to stream it; tell the machine with [`opened`].
     Open(u32),
     /// UPDATE: remove these 0-based indexes; tell the machine with [`deleted`], then
@@ -246,6 +298,7 @@ pub fn pop3_call(event: Event) -> Option<Pop3Call> {
         Event::Login { .. } | Event::Apop { .. } | Event::Auth { .. } => {
             Login::from_event(event).map(Pop3Call::Login)
         }
+        Event::Command { command } => Some(Pop3Call::Command(command)),
         Event::Retrieve { msg, .. } => Some(Pop3Call::Open(msg)),
         Event::Update { deleted } => Some(Pop3Call::Delete(
             deleted.iter().map(|n| *n as usize - 1).collect(),
@@ -313,6 +366,24 @@ pub fn logged_in(
     }
 }
 
+/// Tell the machine the backend's decision about a command.
+pub fn commanded(
+    server: &mut Server,
+    now: Instant,
+    result: Result<(), CommandRefusal>,
+) -> Result<(), Error> {
+    match result {
+        Ok(()) => server.command_allow(now).map_err(|e| misuse(&e)),
+        Err(CommandRefusal::Err(status)) => {
+            server.command_refuse(now, status).map_err(|e| misuse(&e))
+        }
+        Err(CommandRefusal::Close(status)) => {
+            tracing::info!("session closed by the backend");
+            server.command_close(now, status).map_err(|e| misuse(&e))
+        }
+    }
+}
+
 /// Tell the machine whether message `msg` could be opened; when it could, stream it.
 pub fn opened<T>(
     server: &mut Server,
@@ -354,6 +425,9 @@ pub struct Pop3Session<B: Pop3Backend> {
     backend: Arc<B>,
     mailbox: Option<B::Mailbox>,
     client: Option<Admitted>,
+    peer: Option<SocketAddr>,
+    /// The user logged in.
+    user: Option<String>,
 }
 
 impl<B: Pop3Backend> Pop3Session<B> {
@@ -368,8 +442,17 @@ impl<B: Pop3Backend> Pop3Session<B> {
         Pop3Session {
             backend,
             mailbox: None,
+            peer: client.as_ref().map(Admitted::peer),
             client,
+            user: None,
         }
+    }
+
+    /// The client's address, for the backend ([`Pop3Backend::login_from`],
+    /// [`Pop3Backend::command`]); a listener's client gives its own.
+    pub fn with_peer(mut self, peer: Option<SocketAddr>) -> Self {
+        self.peer = peer;
+        self
     }
 
     /// Answer one event through `server`.
@@ -384,13 +467,20 @@ impl<B: Pop3Backend> Pop3Session<B> {
         match pop3_call(event) {
             Some(Pop3Call::Login(login)) => {
                 let user = login.attempt().user().to_owned();
-                match self.backend.login(login.attempt()) {
+                match self.backend.login_from(login.attempt(), self.peer) {
                     Ok(mailbox) => {
                         logged_in(server, now, Ok(mailbox.list()), client, &user)?;
                         self.mailbox = Some(mailbox);
+                        self.user = Some(user);
                     }
                     Err(e) => logged_in(server, now, Err(e), client, &user)?,
                 }
+            }
+            Some(Pop3Call::Command(command)) => {
+                let user = command_user(&command, self.user.as_deref());
+                let context = Pop3Context::new(self.peer, user);
+                let result = self.backend.command(&context, &command);
+                commanded(server, now, result)?;
             }
             Some(Pop3Call::Open(msg)) => {
                 let result = match self.mailbox.as_mut() {
@@ -416,6 +506,14 @@ impl<B: Pop3Backend> Pop3Session<B> {
     }
 }
 
+/// The user a command's decision concerns: the name USER gives, else the session's.
+pub fn command_user<'a>(command: &'a Command, session_user: Option<&'a str>) -> Option<&'a str> {
+    match command {
+        Command::User(name) => Some(name),
+        _ => session_user,
+    }
+}
+
 /// [`Pop3Backend`] for the async adapters: a login may await a database or a directory
 /// without holding up other sessions.
 pub trait AsyncPop3Backend: Send + Sync + 'static {
@@ -428,6 +526,28 @@ pub trait AsyncPop3Backend: Send + Sync + 'static {
         &self,
         attempt: LoginAttempt<'_>,
     ) -> impl Future<Output = Result<Self::Mailbox, LoginError>> + Send;
+
+    /// [`login`](Self::login) from the client at `peer` ([`Pop3Backend::login_from`]).
+    /// Default: `login`.
+    fn login_from(
+        &self,
+        attempt: LoginAttempt<'_>,
+        peer: Option<SocketAddr>,
+    ) -> impl Future<Output = Result<Self::Mailbox, LoginError>> + Send {
+        let _ = peer;
+        self.login(attempt)
+    }
+
+    /// A command the machine answers itself, before it does
+    /// ([`Pop3Backend::command`]). Default: allow.
+    fn command(
+        &self,
+        context: &Pop3Context<'_>,
+        command: &Command,
+    ) -> impl Future<Output = Result<(), CommandRefusal>> + Send {
+        let _ = (context, command);
+        async { Ok(()) }
+    }
 }
 
 /// The bytes of one message, read as the client takes them.
@@ -459,6 +579,20 @@ impl<B: Pop3Backend> AsyncPop3Backend for InlineBackend<B> {
     type Mailbox = InlineMailbox<B::Mailbox>;
     async fn login(&self, attempt: LoginAttempt<'_>) -> Result<Self::Mailbox, LoginError> {
         self.0.login(attempt).map(InlineMailbox)
+    }
+    async fn login_from(
+        &self,
+        attempt: LoginAttempt<'_>,
+        peer: Option<SocketAddr>,
+    ) -> Result<Self::Mailbox, LoginError> {
+        self.0.login_from(attempt, peer).map(InlineMailbox)
+    }
+    async fn command(
+        &self,
+        context: &Pop3Context<'_>,
+        command: &Command,
+    ) -> Result<(), CommandRefusal> {
+        self.0.command(context, command)
     }
 }
 
@@ -506,15 +640,48 @@ impl<B: Pop3Backend> AsyncPop3Backend for OffloadBackend<B> {
     type Mailbox = OffloadMailbox<B::Mailbox>;
 
     async fn login(&self, attempt: LoginAttempt<'_>) -> Result<Self::Mailbox, LoginError> {
+        self.login_from(attempt, None).await
+    }
+
+    async fn login_from(
+        &self,
+        attempt: LoginAttempt<'_>,
+        peer: Option<SocketAddr>,
+    ) -> Result<Self::Mailbox, LoginError> {
         let backend = self.0.clone();
         let attempt = Login::from(attempt);
         blocking::unblock(move || {
-            let mailbox = backend.login(attempt.attempt())?;
+            let mailbox = backend.login_from(attempt.attempt(), peer)?;
             let listing = mailbox.list();
             Ok(OffloadMailbox {
                 mailbox: Some(mailbox),
                 listing,
             })
+        })
+        .await
+    }
+
+    async fn command(
+        &self,
+        context: &Pop3Context<'_>,
+        command: &Command,
+    ) -> Result<(), CommandRefusal> {
+        self.command_offloaded(context, command).await
+    }
+}
+
+impl<B: Pop3Backend> OffloadBackend<B> {
+    /// [`Pop3Backend::command`] on the pool.
+    async fn command_offloaded(
+        &self,
+        context: &Pop3Context<'_>,
+        command: &Command,
+    ) -> Result<(), CommandRefusal> {
+        let backend = self.0.clone();
+        let (peer, user) = (context.peer, context.user.map(str::to_owned));
+        let command = command.clone();
+        blocking::unblock(move || {
+            backend.command(&Pop3Context::new(peer, user.as_deref()), &command)
         })
         .await
     }
@@ -643,6 +810,8 @@ impl<B> Pop3Service<B> {
             .with_apop_timestamp(apop_timestamp(&self.hostname))
             .with_stls_offered(self.tls.is_some() && !implicit_tls)
             .with_tls_active(implicit_tls)
+            // The backend decides the commands the machine answers (its default allows).
+            .with_ask_commands(true)
     }
 
     /// The TLS role of a connection.
@@ -859,5 +1028,135 @@ mod tests {
         // partial message look complete) and no answer to the NOOP (the session closed
         // without UPDATE).
         assert!(wire.ends_with("+OK 38 octets\r\nSubject:"), "{wire:?}");
+    }
+
+    /// A session as every adapter configures it (asks on), from `peer`: what the client
+    /// typing `input` receives.
+    fn asked_session<B: Pop3Backend>(backend: B, peer: Option<SocketAddr>, input: &str) -> String {
+        let now = Instant::ZERO;
+        let config = ServerConfig::default().with_plaintext_login(true);
+        let service = Pop3Service::new(backend, config);
+        let mut server = Server::new(now, service.session_config(false));
+        let mut session = Pop3Session::new(service.backend()).with_peer(peer);
+        let mut wire = Vec::new();
+        server.feed(now, input.as_bytes());
+        for _ in 0..100 {
+            let mut out = Vec::new();
+            while server.poll_transmit(&mut out) > 0 {}
+            server.transmitted(now, out.len());
+            wire.extend_from_slice(&out);
+            let Some(event) = server.poll_event() else {
+                break;
+            };
+            assert!(matches!(
+                session.handle(&mut server, now, event).unwrap(),
+                Next::Continue
+            ));
+        }
+        String::from_utf8(wire).unwrap()
+    }
+
+    #[test]
+    fn the_default_command_hook_allows_everything() {
+        let backend = Backend {
+            body: b"x\r\n",
+            fail_after: None,
+        };
+        let wire = asked_session(
+            backend,
+            None,
+            "CAPA\r\nUSER u\r\nPASS p\r\nSTAT\r\nLIST\r\nUIDL 1\r\nDELE 1\r\nRSET\r\nNOOP\r\n",
+        );
+        assert!(wire.contains("+OK send PASS\r\n"), "{wire}");
+        assert!(wire.contains("+OK 1 3\r\n+OK 1 message (3 octets)\r\n1 3\r\n.\r\n"));
+        assert!(
+            wire.contains("+OK 1 uid-1\r\n+OK message 1 deleted\r\n"),
+            "{wire}"
+        );
+        assert!(wire.ends_with("+OK\r\n"), "{wire}");
+    }
+
+    /// Refuses STAT, closes at DELE, and records what it was told.
+    struct Strict {
+        seen: std::sync::Mutex<Vec<String>>,
+    }
+
+    impl Pop3Backend for Strict {
+        type Mailbox = Mailbox;
+        fn login(&self, _: LoginAttempt<'_>) -> Result<Mailbox, LoginError> {
+            unreachable!("the engine calls login_from")
+        }
+        fn login_from(
+            &self,
+            attempt: LoginAttempt<'_>,
+            peer: Option<SocketAddr>,
+        ) -> Result<Mailbox, LoginError> {
+            let seen = format!("login {} from {peer:?}", attempt.user());
+            self.seen.lock().unwrap().push(seen);
+            Ok(Mailbox {
+                body: b"x\r\n",
+                fail_after: None,
+            })
+        }
+        fn command(
+            &self,
+            context: &Pop3Context<'_>,
+            command: &Command,
+        ) -> Result<(), CommandRefusal> {
+            let seen = format!(
+                "{} {:?} {:?}",
+                command.keyword(),
+                context.user,
+                context.peer
+            );
+            self.seen.lock().unwrap().push(seen);
+            match command {
+                Command::Stat => Err(CommandRefusal::Err(
+                    Status::err("busy").with_code(ResponseCode::SysTemp),
+                )),
+                Command::Dele(_) => Err(CommandRefusal::Close(None)),
+                _ => Ok(()),
+            }
+        }
+    }
+
+    #[test]
+    fn the_backend_is_told_the_peer_and_decides_each_command() {
+        let backend = Strict {
+            seen: std::sync::Mutex::new(Vec::new()),
+        };
+        let peer: SocketAddr = "192.0.2.7:4000".parse().unwrap();
+        let service_backend = Arc::new(backend);
+        // The service shares the backend: look at what it saw through the Arc.
+        let now = Instant::ZERO;
+        let config = ServerConfig::default().with_plaintext_login(true);
+        let mut server = Server::new(now, Pop3Service::new((), config).session_config(false));
+        let mut session = Pop3Session::new(service_backend.clone()).with_peer(Some(peer));
+        server.feed(now, b"USER u\r\nPASS p\r\nSTAT\r\nDELE 1\r\nNOOP\r\n");
+        let mut wire = Vec::new();
+        while let Some(event) = {
+            while server.poll_transmit(&mut wire) > 0 {}
+            server.poll_event()
+        } {
+            let _ = session.handle(&mut server, now, event).unwrap();
+        }
+        while server.poll_transmit(&mut wire) > 0 {}
+        let wire = String::from_utf8(wire).unwrap();
+        assert!(
+            wire.ends_with("+OK u's maildrop has 1 message (3 octets)\r\n-ERR [SYS/TEMP] busy\r\n"),
+            "the DELE closed the session without an answer: {wire}"
+        );
+        assert_eq!(server.io(), mailproto_core::Io::Closed);
+        let seen = service_backend.seen.lock().unwrap().clone();
+        let peer = Some(peer);
+        assert_eq!(
+            seen,
+            [
+                format!("USER Some(\"u\") {peer:?}"),
+                format!("login u from {peer:?}"),
+                format!("STAT Some(\"u\") {peer:?}"),
+                format!("DELE Some(\"u\") {peer:?}"),
+            ]
+        );
     }
 }

@@ -97,7 +97,7 @@ impl<B: Pop3Backend> Pop3Server<B> {
         let peer = client.as_ref().map(Admitted::peer).or(tcp.peer_addr().ok());
         let span = trace::session_span("pop3", peer, inside_tls);
         let _entered = span.enter();
-        let result = self.session(tcp, client, implicit_tls, inside_tls, closing);
+        let result = self.session(tcp, peer, client, implicit_tls, inside_tls, closing);
         trace::session_end(&result);
         result
     }
@@ -105,6 +105,7 @@ impl<B: Pop3Backend> Pop3Server<B> {
     fn session(
         &self,
         tcp: TcpStream,
+        peer: Option<std::net::SocketAddr>,
         client: Option<Admitted>,
         implicit_tls: bool,
         inside_tls: bool,
@@ -120,7 +121,7 @@ impl<B: Pop3Backend> Pop3Server<B> {
         if let Some(closing) = closing {
             driver.set_closing(closing, Server::shutdown);
         }
-        let mut session = Pop3Session::for_client(service.backend(), client);
+        let mut session = Pop3Session::for_client(service.backend(), client).with_peer(peer);
         let mut buf = vec![0u8; crate::adapter::READ_BUF];
         while let Some(event) = driver.next_event()? {
             let now = driver.now();

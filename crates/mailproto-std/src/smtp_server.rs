@@ -130,7 +130,9 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         closing: Option<Closing>,
     ) -> Result<(), Error> {
         let service = &self.service;
-        let machine = Server::new(Instant::ZERO, service.session_config(inside_tls));
+        let mut session = SmtpSession::for_client(service.handler(peer), client);
+        // The handler may refuse (or hold) the greeting.
+        let machine = session.connect(service.session_config(inside_tls), Instant::ZERO);
         let mut driver = if implicit_tls {
             Driver::new_tls(machine, tcp, service.tls_role())?
         } else {
@@ -139,7 +141,6 @@ impl<H: SmtpHandler, F: HandlerFactory<H>> SmtpServer<H, F> {
         if let Some(closing) = closing {
             driver.set_closing(closing, Server::shutdown);
         }
-        let mut session = SmtpSession::for_client(service.handler(peer), client);
         while let Some(event) = driver.next_event()? {
             let now = driver.now();
             session.handle(driver.machine(), now, event)?;

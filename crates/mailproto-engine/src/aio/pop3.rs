@@ -19,8 +19,8 @@ use tracing::Instrument;
 use crate::Admitted;
 use crate::pop3_client::{Pop3Options, Reply, Security, Step, retr_all, step};
 use crate::pop3_server::{
-    AsyncMessage, AsyncPop3Backend, AsyncPop3Mailbox, Pop3Call, Pop3Service, Streamed, busy_reply,
-    deleted, logged_in, opened, pop3_call, stream_piece,
+    AsyncMessage, AsyncPop3Backend, AsyncPop3Mailbox, Pop3Call, Pop3Context, Pop3Service, Streamed,
+    busy_reply, command_user, commanded, deleted, logged_in, opened, pop3_call, stream_piece,
 };
 use crate::{Error, Tap, TlsRole};
 
@@ -160,7 +160,10 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
             driver.set_closing(closing, Server::shutdown);
         }
         let backend = self.service.backend();
+        let peer = client.map(Admitted::peer);
         let mut mailbox: Option<B::Mailbox> = None;
+        // The user logged in, for the backend's decisions about commands.
+        let mut user_in: Option<String> = None;
         let mut buf = vec![0u8; crate::adapter::READ_BUF];
         while let Some(event) = driver.next_event().await? {
             crate::trace::pop3_event(&event);
@@ -170,7 +173,7 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
             match call {
                 Pop3Call::Login(login) => {
                     let user = login.attempt().user().to_owned();
-                    let login = backend.login(login.attempt());
+                    let login = backend.login_from(login.attempt(), peer);
                     let Some(result) = driver.within_deadlines(login).await else {
                         // The machine answered for the backend and closed: flush, end.
                         continue;
@@ -180,9 +183,20 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
                         Ok(opened) => {
                             logged_in(driver.machine(), now, Ok(opened.list()), client, &user)?;
                             mailbox = Some(opened);
+                            user_in = Some(user);
                         }
                         Err(e) => logged_in(driver.machine(), now, Err(e), client, &user)?,
                     }
+                }
+                Pop3Call::Command(command) => {
+                    let user = command_user(&command, user_in.as_deref());
+                    let context = Pop3Context::new(peer, user);
+                    let decide = backend.command(&context, &command);
+                    let Some(result) = driver.within_deadlines(decide).await else {
+                        continue;
+                    };
+                    let now = driver.now();
+                    commanded(driver.machine(), now, result)?;
                 }
                 Pop3Call::Open(msg) => {
                     let result = match mailbox.as_mut() {

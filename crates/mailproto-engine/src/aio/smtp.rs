@@ -23,7 +23,7 @@ use crate::smtp_client::{
     reset_step, session_step,
 };
 use crate::smtp_server::{
-    AsyncSmtpHandler, HandlerFactory, SmtpGlue, SmtpService, answer_async, busy_reply,
+    AsyncSmtpHandler, Call, HandlerFactory, SmtpGlue, SmtpService, answer_async, busy_reply,
 };
 use crate::{Error, Tap, TlsRole};
 
@@ -161,7 +161,11 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
         S: AsyncRead + AsyncWrite + Unpin,
         R: Tls<S>,
     {
-        let machine = Server::new(Instant::ZERO, self.service.session_config(inside_tls));
+        let mut handler = self.service.handler(peer);
+        // The handler may refuse (or hold, awaiting) the greeting.
+        let connect = answer_async(&mut handler, Call::Connect).await;
+        let config = self.service.session_config(inside_tls);
+        let machine = SmtpGlue::greeting(config, Instant::ZERO, connect);
         let role = self.service.tls_role();
         let runtime = self.runtime.clone();
         let mut driver = if implicit_tls {
@@ -172,7 +176,6 @@ impl<R: Runtime, H: AsyncSmtpHandler, F: HandlerFactory<H>> SmtpServer<R, H, F> 
         if let Some(closing) = closing {
             driver.set_closing(closing, Server::shutdown);
         }
-        let mut handler = self.service.handler(peer);
         let mut glue = SmtpGlue::for_client(client);
         while let Some(event) = driver.next_event().await? {
             let now = driver.now();

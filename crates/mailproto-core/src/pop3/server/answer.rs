@@ -309,6 +309,81 @@ impl Server {
     }
 }
 
+impl Server {
+    /// The command of [`Event::Command`](super::Event::Command) may go ahead: the
+    /// machine answers it as usual and goes on.
+    pub fn command_allow(&mut self, now: Instant) -> Result<(), MisuseError<()>> {
+        crate::kernel::answer(self, now, |m| m.command_allow_at())
+    }
+
+    fn command_allow_at(&mut self) -> Result<(), MisuseError<()>> {
+        if let Err(kind) = self.expect(Awaiting::CommandAnswer) {
+            return Err(MisuseError::new("command_allow", kind, ()));
+        }
+        if let Pending::Command(command) = core::mem::replace(&mut self.pending, Pending::Nothing) {
+            self.run(command, None);
+        }
+        self.process();
+        Ok(())
+    }
+
+    /// Refuse the command of [`Event::Command`](super::Event::Command) with `status`
+    /// (a `-ERR`): it has no effect (USER remembers no name, DELE marks nothing) and the
+    /// session goes on. Not counted as a client error.
+    pub fn command_refuse(
+        &mut self,
+        now: Instant,
+        status: Status,
+    ) -> Result<(), MisuseError<Status>> {
+        crate::kernel::answer(self, now, |m| m.command_refuse_at(status))
+    }
+
+    fn command_refuse_at(&mut self, status: Status) -> Result<(), MisuseError<Status>> {
+        if let Err(kind) = self
+            .expect(Awaiting::CommandAnswer)
+            .and_then(|()| Self::check_err(&status))
+        {
+            return Err(MisuseError::new("command_refuse", kind, status));
+        }
+        self.pending = Pending::Nothing;
+        self.send(&status);
+        self.process();
+        Ok(())
+    }
+
+    /// Answer the command of [`Event::Command`](super::Event::Command) with `status` (a
+    /// `-ERR`) if given, then close without UPDATE ([`CloseReason::Application`]):
+    /// nothing is deleted (RFC 1939 §6).
+    pub fn command_close(
+        &mut self,
+        now: Instant,
+        status: Option<Status>,
+    ) -> Result<(), MisuseError<Option<Status>>> {
+        crate::kernel::answer(self, now, |m| m.command_close_at(status))
+    }
+
+    fn command_close_at(
+        &mut self,
+        status: Option<Status>,
+    ) -> Result<(), MisuseError<Option<Status>>> {
+        let checked = self
+            .expect(Awaiting::CommandAnswer)
+            .and_then(|()| match &status {
+                Some(s) => Self::check_err(s),
+                None => Ok(()),
+            });
+        if let Err(kind) = checked {
+            return Err(MisuseError::new("command_close", kind, status));
+        }
+        self.pending = Pending::Nothing;
+        if let Some(status) = &status {
+            self.send(status);
+        }
+        self.close(CloseReason::Application);
+        Ok(())
+    }
+}
+
 /// Whether a user name can be echoed in a status text: a short token of printable ASCII
 /// that a client cannot mistake for a response code.
 fn echoable(name: &str) -> bool {

@@ -109,6 +109,18 @@ impl Server {
         {
             return self.wrong_state(&command);
         }
+        if self.config.ask_commands && asked(&command, &self.stage) {
+            self.k.emit(Event::Command {
+                command: command.clone(),
+            });
+            self.pending = Pending::Command(command);
+            return;
+        }
+        self.run(command, user);
+    }
+
+    /// Carry out a command that passed the checks (and was allowed, if asked about).
+    pub(super) fn run(&mut self, command: Command, user: Option<String>) {
         match (&self.stage, command) {
             (_, Command::Capa) => self.capa(),
             (Stage::Authorization, Command::Quit) => {
@@ -256,6 +268,21 @@ impl Server {
                 self.k.emit(Event::Update { deleted });
             }
         }
+    }
+}
+
+/// Whether the application is asked about `command` under
+/// [`ServerConfig::ask_commands`](super::ServerConfig::ask_commands).
+fn asked(command: &Command, stage: &Stage) -> bool {
+    match command {
+        Command::User(_) | Command::Capa => true,
+        Command::Stat
+        | Command::List(_)
+        | Command::Uidl(_)
+        | Command::Dele(_)
+        | Command::Noop
+        | Command::Rset => matches!(stage, Stage::Transaction(_)),
+        _ => false,
     }
 }
 

@@ -184,6 +184,17 @@ pub struct ServerConfig {
     /// [`Io::Open`](crate::Io::Open) says `wants_read: false`; past this it closes.
     /// Default 64 KiB.
     pub max_buffered_input: usize,
+    /// Let the application decide the commands the machine otherwise answers itself:
+    /// USER, CAPA, STAT, LIST, UIDL, DELE, NOOP and RSET, once they passed the
+    /// machine's checks (syntax, state) each comes as [`Event::Command`] and waits for
+    /// [`Server::command_allow`] (answered as usual), [`Server::command_refuse`] (a
+    /// `-ERR` instead, nothing done) or [`Server::command_close`]. Default false.
+    ///
+    /// [`Event::Command`]: super::Event::Command
+    /// [`Server::command_allow`]: super::Server::command_allow
+    /// [`Server::command_refuse`]: super::Server::command_refuse
+    /// [`Server::command_close`]: super::Server::command_close
+    pub ask_commands: bool,
 }
 
 crate::setters::setters!(ServerConfig {
@@ -197,6 +208,7 @@ crate::setters::setters!(ServerConfig {
     set with_timeouts: timeouts: Timeouts,
     set with_bare_line_ending: bare_line_ending: BareLineEnding,
     set with_max_buffered_input: max_buffered_input: usize,
+    set with_ask_commands: ask_commands: bool,
     into with_greeting: greeting: String,
     into with_signoff: signoff: String,
     some_into with_apop_timestamp: apop_timestamp: String,
@@ -227,6 +239,7 @@ impl Default for ServerConfig {
             timeouts: Timeouts::default(),
             bare_line_ending: BareLineEnding::Reject,
             max_buffered_input: 64 * 1024,
+            ask_commands: false,
         }
     }
 }

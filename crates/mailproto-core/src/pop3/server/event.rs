@@ -15,9 +15,9 @@ use crate::secret::Secret;
 
 /// What the server machine reports to the application.
 ///
-/// `Login`, `Apop`, `Auth`, `Retrieve` and `Update` ask a question: the machine processes
-/// no further command until the application answers it through the method named on the
-/// variant. The others are informational.
+/// `Login`, `Apop`, `Auth`, `Command`, `Retrieve` and `Update` ask a question: the machine
+/// processes no further command until the application answers it through the method
+/// named on the variant. The others are informational.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Event {
@@ -70,6 +70,15 @@ pub enum Event {
     Update {
         /// The messages marked as deleted, in increasing order.
         deleted: Vec<u32>,
+    },
+    /// USER, CAPA, STAT, LIST, UIDL, DELE, NOOP or RSET passed the machine's checks,
+    /// under [`ask_commands`](super::ServerConfig::ask_commands) only. Answer with
+    /// [`command_allow`](super::Server::command_allow) (the machine answers it as
+    /// usual), [`command_refuse`](super::Server::command_refuse) (a `-ERR` instead, the
+    /// command has no effect) or [`command_close`](super::Server::command_close).
+    Command {
+        /// The command (never one holding a credential).
+        command: crate::pop3::Command,
     },
     /// `STLS` was accepted (RFC 2595 §4): every plaintext byte after the command is
     /// dropped unread, and [`Io::AwaitingTls`](crate::Io::AwaitingTls) follows.
@@ -195,6 +204,9 @@ pub enum CloseReason {
     /// The server is shutting down ([`Server::shutdown`](super::Server::shutdown)):
     /// `-ERR [SYS/TEMP]` sent where a response could begin; no UPDATE.
     Shutdown,
+    /// The application closed the session
+    /// ([`Server::command_close`](super::Server::command_close)); no UPDATE.
+    Application,
 }
 
 impl fmt::Display for CloseReason {
@@ -210,6 +222,7 @@ impl fmt::Display for CloseReason {
             CloseReason::Aborted => "message transfer aborted by the application",
             CloseReason::InputOverflow => "input buffer overflow",
             CloseReason::Shutdown => "server shutting down",
+            CloseReason::Application => "closed by the application",
         })
     }
 }
@@ -233,6 +246,8 @@ pub enum Awaiting {
     Update,
     /// The TLS handshake ([`Io::AwaitingTls`](crate::Io::AwaitingTls)).
     Tls,
+    /// An answer to [`Event::Command`].
+    CommandAnswer,
     /// Nothing: the session is closed.
     Closed,
 }
@@ -246,6 +261,7 @@ impl fmt::Display for Awaiting {
             Awaiting::MessageData => "message_data or message_end",
             Awaiting::Update => "an update answer",
             Awaiting::Tls => "the TLS handshake",
+            Awaiting::CommandAnswer => "an answer to a command",
             Awaiting::Closed => "nothing (session closed)",
         })
     }

@@ -8,8 +8,10 @@
 //! answers most commands itself; it asks the application only for what it cannot know:
 //! whether credentials are good ([`Event::Login`], [`Event::Apop`], [`Event::Auth`]), the
 //! bytes of a message ([`Event::Retrieve`]) and the removal of deleted messages
-//! ([`Event::Update`]). While a question is open no further command is processed and
-//! [`Io::Open`] says `wants_read: false`.
+//! ([`Event::Update`]). With [`ServerConfig::ask_commands`] it also asks before it
+//! answers USER, CAPA, STAT, LIST, UIDL, DELE, NOOP and RSET ([`Event::Command`]). While
+//! a question is open no further command is processed and [`Io::Open`] says
+//! `wants_read: false`.
 //!
 //! # States
 //!
@@ -162,6 +164,8 @@ enum Pending {
         top: Option<TopFilter>,
     },
     Update,
+    /// A command under [`ServerConfig::ask_commands`], run once allowed.
+    Command(crate::pop3::Command),
 }
 
 /// A POP3 server session (see the [module documentation](self) for the states).
@@ -276,6 +280,7 @@ impl Server {
             Pending::MessageStart { .. } => Awaiting::MessageStart,
             Pending::MessageData { .. } => Awaiting::MessageData,
             Pending::Update => Awaiting::Update,
+            Pending::Command(_) => Awaiting::CommandAnswer,
         }
     }
 

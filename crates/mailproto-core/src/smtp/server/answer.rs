@@ -3,7 +3,8 @@
 use alloc::vec::Vec;
 
 use super::{
-    Answer, AnswerError, AnswerErrorKind, Chunks, CloseReason, Flush, Pending, Server, Transaction,
+    Answer, AnswerError, AnswerErrorKind, ChunkOutcome, Chunks, CloseReason, Flush, Pending, Phase,
+    Server, Transaction,
 };
 use crate::smtp::{EnhancedCode, Reply, ReplyCode};
 use crate::time::Instant;
@@ -45,6 +46,10 @@ impl Server {
                 self.status(250, 0, 0, "Ok: delivered")
             }
             Some(Pending::MessageEnd { .. }) => self.status(250, 0, 0, "Ok: queued"),
+            Some(Pending::Hello { .. } | Pending::Data { .. }) => {
+                self.grant();
+                return Ok(());
+            }
             Some(other) => {
                 return Err(AnswerError::new(
                     "accept",
@@ -81,8 +86,35 @@ impl Server {
         if let Err(kind) = check(&reply) {
             return Err(AnswerError::new("reply", kind, Answer::Reply(reply)));
         }
+        if reply.code.class() == 2
+            && matches!(
+                self.pending,
+                Some(Pending::Hello { .. } | Pending::Data { .. })
+            )
+        {
+            // Acceptance: the machine's own reply (the capabilities, the 354).
+            self.grant();
+            return Ok(());
+        }
         self.apply(reply);
         Ok(())
+    }
+
+    /// Accepts a greeting or the start of a body the application was asked about
+    /// ([`ServerConfig::ask_hello`](super::ServerConfig::ask_hello),
+    /// [`ServerConfig::ask_data`](super::ServerConfig::ask_data)).
+    fn grant(&mut self) {
+        match self.pending.take() {
+            Some(Pending::Hello { extended }) => {
+                if let Some(host) = self.asked_hello.take() {
+                    self.greet(host, extended, false);
+                }
+            }
+            Some(Pending::Data { chunked: false }) => self.open_data(),
+            // The chunk's octets are read and delivered as they come.
+            _ => {}
+        }
+        self.process();
     }
 
     /// [`reply`](Self::reply) with a single-line reply, e.g.
@@ -285,6 +317,29 @@ impl Server {
                 }
             }
             Pending::Vrfy | Pending::Expn => flush = Flush::Now,
+            Pending::Hello { .. } => {
+                // Refused: the session stays as it was (a greeting before keeps its
+                // effect, an open transaction stays open).
+                self.asked_hello = None;
+                flush = Flush::Now;
+            }
+            Pending::Data { chunked: false } => {
+                // Refused: the transaction ends, as a refused message does (clients do
+                // not all send RSET after a failed DATA).
+                if self.txn.take().is_some() {
+                    self.k.emit(super::Event::Reset);
+                }
+                flush = Flush::Now;
+            }
+            Pending::Data { chunked: true } => {
+                if reply.code != ReplyCode::NOT_AVAILABLE {
+                    // RFC 3030 §2: the chunk is read and dropped, then refused; so are
+                    // the transaction's later chunks.
+                    self.refuse_chunks(reply);
+                    self.process();
+                    return;
+                }
+            }
         }
         self.send(&reply, flush);
         if reply.code == ReplyCode::NOT_AVAILABLE {
@@ -296,6 +351,23 @@ impl Server {
         }
         if self.pending.is_none() {
             self.process();
+        }
+    }
+
+    /// The first BDAT chunk was refused: it is read and dropped and answered with
+    /// `reply`, and so is every later chunk of the transaction.
+    fn refuse_chunks(&mut self, reply: Reply) {
+        self.k.timers.end_message();
+        if let Some(txn) = self.txn.as_mut() {
+            txn.chunks = Chunks::Failed(reply.clone());
+        }
+        if let Phase::Chunk(chunk) = &mut self.phase {
+            chunk.outcome = ChunkOutcome::Discard {
+                reply,
+                end_transaction: true,
+                count_error: false,
+                verdict: true,
+            };
         }
     }
 }

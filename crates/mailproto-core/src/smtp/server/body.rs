@@ -185,28 +185,37 @@ impl Server {
                 verdict: true,
             };
         };
-        let so_far = match txn.chunks {
-            Chunks::Receiving { size } => size,
-            _ => {
-                let now = self.k.now();
-                self.k
-                    .timers
-                    .start_message(now, self.config.timeouts.message);
-                self.k.emit(Event::DataStart { chunked: true });
-                0
-            }
+        let (first, so_far) = match txn.chunks {
+            Chunks::Receiving { size } => (false, size),
+            _ => (true, 0),
         };
-        match so_far.checked_add(size) {
-            Some(total) if total <= max => {
+        let total = so_far.checked_add(size).filter(|total| *total <= max);
+        // Under `ask_data` a first chunk already too big is refused without asking.
+        let ask = self.config.ask_data;
+        if first && !(ask && total.is_none()) {
+            let now = self.k.now();
+            self.k
+                .timers
+                .start_message(now, self.config.timeouts.message);
+            self.k.emit(Event::DataStart { chunked: true });
+            if ask {
+                // The chunk is read once the application has answered (RFC 3030 §2).
+                self.pending = Some(Pending::Data { chunked: true });
+            }
+        }
+        match total {
+            Some(total) => {
                 txn.chunks = Chunks::Receiving { size: total };
                 ChunkOutcome::Deliver
             }
-            _ => {
+            None => {
                 txn.chunks = Chunks::Failed(too_big.clone());
-                self.k.emit(Event::MessageAborted {
-                    reason: AbortReason::TooBig { limit: max },
-                });
-                self.k.timers.end_message();
+                if !(first && ask) {
+                    self.k.emit(Event::MessageAborted {
+                        reason: AbortReason::TooBig { limit: max },
+                    });
+                    self.k.timers.end_message();
+                }
                 ChunkOutcome::Discard {
                     reply: too_big,
                     end_transaction: true,

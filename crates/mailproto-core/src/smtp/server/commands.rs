@@ -258,11 +258,28 @@ impl Server {
             }
             _ => {}
         }
-        // RFC 5321 §4.1.4: a later EHLO resets the state as RSET does.
+        let extended = kind != Hello::Helo;
+        if self.config.ask_hello {
+            // The application decides first; the greeting takes effect at `accept`.
+            self.asked_hello = Some(host.clone());
+            self.pending = Some(Pending::Hello { extended });
+            self.k.emit(super::Event::Hello {
+                domain: host,
+                extended,
+            });
+            return;
+        }
+        self.greet(host, extended, true);
+    }
+
+    /// An accepted greeting: reset, remember it, reply with the capabilities; with
+    /// `report`, tell the application (it was not asked before).
+    pub(super) fn greet(&mut self, host: Host, extended: bool, report: bool) {
+        // RFC 5321 §4.1.4: a later EHLO (one "acceptable to the SMTP server") resets the
+        // state as RSET does.
         if self.reset_transaction() {
             self.k.emit(super::Event::Reset);
         }
-        let extended = kind != Hello::Helo;
         self.session.hello = Some(extended);
         let mut name = Vec::new();
         let _ = host.encode(&mut name);
@@ -280,10 +297,12 @@ impl Server {
             self.advertised = None;
             Self::hello_reply(250, &first)
         };
-        self.k.emit(super::Event::Hello {
-            domain: host,
-            extended,
-        });
+        if report {
+            self.k.emit(super::Event::Hello {
+                domain: host,
+                extended,
+            });
+        }
         self.send(&reply, Flush::Now);
     }
 
@@ -415,8 +434,19 @@ impl Server {
             let reply = self.status(503, 5, 1, "Error: BODY=BINARYMIME requires BDAT");
             return self.refuse(&reply, Flush::Now);
         }
-        self.body_started();
+        if self.config.ask_data {
+            // The application decides before the 354 (RFC 5321 §4.1.1.4).
+            self.pending = Some(Pending::Data { chunked: false });
+            self.k.emit(super::Event::DataStart { chunked: false });
+            return;
+        }
         self.k.emit(super::Event::DataStart { chunked: false });
+        self.open_data();
+    }
+
+    /// DATA accepted: `354`, and the body follows.
+    pub(super) fn open_data(&mut self) {
+        self.body_started();
         let reply = self.status(354, 0, 0, "End data with <CR><LF>.<CR><LF>");
         self.send(&reply, Flush::Now);
         self.decoder.reset();

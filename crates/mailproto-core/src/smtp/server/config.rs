@@ -286,6 +286,26 @@ pub struct ServerConfig {
     /// Accept `MAIL FROM: <a@b>` with a space after the colon, as many servers do for
     /// broken clients (RFC 5321 §4.1.1.2 forbids it). Default false.
     pub allow_space_after_colon: bool,
+    /// Let the application decide HELO/EHLO/LHLO: [`Event::Hello`] then comes before
+    /// the machine replies and needs an answer ([`Server::accept`]: the machine's `250`
+    /// with the capabilities; [`Server::reply`]: a refusal, e.g. `550 5.7.1`, after
+    /// which the client may greet again; `421` closes). Default false: the machine
+    /// accepts every well-formed greeting itself.
+    ///
+    /// [`Event::Hello`]: super::Event::Hello
+    /// [`Server::accept`]: super::Server::accept
+    /// [`Server::reply`]: super::Server::reply
+    pub ask_hello: bool,
+    /// Let the application decide DATA before the `354`, and a BDAT body at its first
+    /// chunk: [`Event::DataStart`] then needs an answer ([`Server::accept`]: `354`, or
+    /// the chunk is taken; [`Server::reply`]: that reply instead, RFC 5321 §4.1.1.4 and
+    /// RFC 3030 §2, the chunk's octets read and dropped; the transaction ends). Default
+    /// false: the machine sends `354` itself.
+    ///
+    /// [`Event::DataStart`]: super::Event::DataStart
+    /// [`Server::accept`]: super::Server::accept
+    /// [`Server::reply`]: super::Server::reply
+    pub ask_data: bool,
 }
 
 crate::setters::setters!(ServerConfig {
@@ -300,6 +320,8 @@ crate::setters::setters!(ServerConfig {
     set with_vrfy_expn_events: vrfy_expn_events: bool,
     set with_allow_unknown_params: allow_unknown_params: bool,
     set with_allow_space_after_colon: allow_space_after_colon: bool,
+    set with_ask_hello: ask_hello: bool,
+    set with_ask_data: ask_data: bool,
     into with_hostname: hostname: String,
     into with_greeting: greeting: String,
     some_into with_cram_md5_challenge: cram_md5_challenge: String,
@@ -322,6 +344,8 @@ impl Default for ServerConfig {
             cram_md5_challenge: None,
             allow_unknown_params: false,
             allow_space_after_colon: false,
+            ask_hello: false,
+            ask_data: false,
         }
     }
 }

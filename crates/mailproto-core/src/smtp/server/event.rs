@@ -25,6 +25,13 @@ pub enum Event {
     /// HELO, EHLO or LHLO was accepted; the machine has replied 250 (with the
     /// capabilities for EHLO/LHLO, RFC 5321 §4.1.1.1). Preceded by [`Event::Reset`] when
     /// it ended an open transaction (RFC 5321 §4.1.4).
+    ///
+    /// Under [`ask_hello`](super::ServerConfig::ask_hello) it comes before any reply
+    /// and *answer required*: [`accept`](super::Server::accept) (or a 2xx
+    /// [`reply`](super::Server::reply)) sends the machine's `250` and resets an open
+    /// transaction ([`Event::Reset`] follows then); any other
+    /// [`reply`](super::Server::reply) refuses the greeting and leaves the session as it
+    /// was (`421` closes it).
     Hello {
         /// The name the client gave.
         domain: Host,
@@ -54,6 +61,16 @@ pub enum Event {
     /// A message body begins: after DATA (the machine has sent `354`), or with the first
     /// BDAT chunk of a transaction. Exactly one [`Event::MessageEnd`] or
     /// [`Event::MessageAborted`] follows, after any number of [`Event::BodyChunk`]s.
+    ///
+    /// Under [`ask_data`](super::ServerConfig::ask_data) it comes before the `354` (and
+    /// before the first chunk's octets) and is *answer required*:
+    /// [`accept`](super::Server::accept) (or a 2xx [`reply`](super::Server::reply))
+    /// sends the `354` or takes the chunk, and the body follows as above; any other
+    /// [`reply`](super::Server::reply) is the answer to DATA instead of `354` (RFC 5321
+    /// §4.1.1.4; the transaction ends, [`Event::Reset`] follows), or to the BDAT chunk
+    /// once its octets are read and dropped (RFC 3030 §2; later chunks of the
+    /// transaction get it too, and the transaction ends at LAST). A refused start is not
+    /// followed by `MessageEnd` or `MessageAborted`.
     DataStart {
         /// The body comes in BDAT chunks (RFC 3030) rather than after DATA.
         chunked: bool,
@@ -113,8 +130,10 @@ pub enum Event {
         /// Plaintext octets discarded.
         discarded: usize,
     },
-    /// The open transaction was dropped: RSET, or a new HELO/EHLO/LHLO inside it
-    /// (RFC 5321 §4.1.1.5, §4.1.4). Always emitted for RSET.
+    /// The open transaction was dropped: RSET, a new HELO/EHLO/LHLO inside it
+    /// (RFC 5321 §4.1.1.5, §4.1.4), or a DATA the application refused
+    /// ([`ServerConfig::ask_data`](super::ServerConfig::ask_data)). Always emitted for
+    /// RSET.
     Reset,
     /// The session is over; nothing more will be read. The adapter flushes the output
     /// and closes the connection.
@@ -226,6 +245,15 @@ pub enum Awaiting {
     Vrfy,
     /// A reply to [`Event::Expn`].
     Expn,
+    /// An answer to [`Event::Hello`] under
+    /// [`ask_hello`](super::ServerConfig::ask_hello).
+    Hello,
+    /// An answer to [`Event::DataStart`] under
+    /// [`ask_data`](super::ServerConfig::ask_data).
+    Data {
+        /// The body comes in BDAT chunks.
+        chunked: bool,
+    },
 }
 
 impl fmt::Display for Awaiting {
@@ -239,6 +267,9 @@ impl fmt::Display for Awaiting {
             Awaiting::Auth => f.write_str("an answer to AUTH"),
             Awaiting::Vrfy => f.write_str("a reply to VRFY"),
             Awaiting::Expn => f.write_str("a reply to EXPN"),
+            Awaiting::Hello => f.write_str("an answer to HELO/EHLO"),
+            Awaiting::Data { chunked: false } => f.write_str("an answer to DATA"),
+            Awaiting::Data { chunked: true } => f.write_str("an answer to the first BDAT"),
         }
     }
 }

@@ -8,7 +8,9 @@
 //! [`Server::auth_reject`], [`Server::auth_reject_with_challenge`]). Everything else the machine answers itself: greeting,
 //! EHLO capabilities, sequence errors (RFC 5321 §4.1.4, §4.3.2), syntax errors, limits,
 //! the SASL exchange (RFC 4954), STARTTLS (RFC 3207), DATA/BDAT framing (RFC 5321
-//! §4.1.1.4, RFC 3030), timeouts (§4.5.3.2).
+//! §4.1.1.4, RFC 3030), timeouts (§4.5.3.2). With [`ServerConfig::ask_hello`] and
+//! [`ServerConfig::ask_data`] the application also decides HELO/EHLO/LHLO and DATA (before
+//! the `354`) or a first BDAT chunk; [`Server::new_refusing`] lets it refuse the greeting.
 //!
 //! # States
 //!
@@ -155,6 +157,9 @@ pub struct Server {
     /// What the last EHLO/LHLO reply advertised (`None` before it, after HELO and
     /// after STARTTLS): the parameters the protocol table allows.
     advertised: Option<crate::smtp::Capabilities>,
+    /// The name of a greeting awaiting the application's answer
+    /// ([`ServerConfig::ask_hello`]).
+    asked_hello: Option<crate::smtp::Host>,
 }
 
 impl Server {
@@ -175,8 +180,8 @@ impl Server {
 
     /// A session that starts at `now` and refuses service with `reply` (normally
     /// `554`), then answers every command but QUIT with `503` until the client quits
-    /// (RFC 5321 §3.1). A reply that cannot be sent is replaced by `554 <hostname>
-    /// Service unavailable`.
+    /// (RFC 5321 §3.1). A `421` reply closes the session once sent (§3.8). A reply that
+    /// cannot be sent is replaced by `554 <hostname> Service unavailable`.
     pub fn new_refusing(now: Instant, config: ServerConfig, reply: Reply) -> Server {
         let mut server = Server::build(now, config);
         server.session.refusing = true;
@@ -188,7 +193,12 @@ impl Server {
             let text = alloc::format!("{} Service unavailable", server.host);
             Reply::new(ReplyCode::TRANSACTION_FAILED, None, &text)
         };
-        server.send(&reply, Flush::Now);
+        if reply.code == ReplyCode::NOT_AVAILABLE {
+            // RFC 5321 §3.1, §3.8: a 421 greeting closes the connection.
+            server.close(CloseReason::Application, Some(reply));
+        } else {
+            server.send(&reply, Flush::Now);
+        }
         kernel::settle(&mut server, now);
         server
     }
@@ -233,6 +243,7 @@ impl Server {
             ),
             bodies: 0,
             advertised: None,
+            asked_hello: None,
             auth_attempts: 0,
             config,
         }
@@ -367,6 +378,7 @@ impl Server {
         }
         self.abort_body(AbortReason::SessionEnded);
         self.pending = None;
+        self.asked_hello = None;
         self.finished_sasl = None;
         self.txn = None;
         self.phase = Phase::Closed;

@@ -105,12 +105,26 @@ pub(super) enum Chunks {
 /// The answer the machine waits for, with what it needs to apply it.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Pending {
-    Mail { smtputf8: bool, binary: bool },
+    Mail {
+        smtputf8: bool,
+        binary: bool,
+    },
     Rcpt,
-    MessageEnd { replies: usize },
+    MessageEnd {
+        replies: usize,
+    },
     Auth,
     Vrfy,
     Expn,
+    /// HELO/EHLO/LHLO under [`ServerConfig::ask_hello`](super::ServerConfig::ask_hello).
+    Hello {
+        extended: bool,
+    },
+    /// DATA (before `354`) or a first BDAT chunk under
+    /// [`ServerConfig::ask_data`](super::ServerConfig::ask_data).
+    Data {
+        chunked: bool,
+    },
 }
 
 impl Pending {
@@ -122,6 +136,8 @@ impl Pending {
             Pending::Auth => Awaiting::Auth,
             Pending::Vrfy => Awaiting::Vrfy,
             Pending::Expn => Awaiting::Expn,
+            Pending::Hello { .. } => Awaiting::Hello,
+            Pending::Data { chunked } => Awaiting::Data { chunked },
         }
     }
 }

@@ -236,3 +236,199 @@ fn tls_established_outside_awaiting_tls_is_ignored() {
     assert!(!s.is_tls());
     assert_eq!(s.session.hello, Some(true));
 }
+
+/// A server asking the application about greetings and bodies, past its greeting.
+fn asking() -> Server {
+    let config = ServerConfig::new("mx.example")
+        .with_ask_hello(true)
+        .with_ask_data(true);
+    let mut s = Server::new(T0, config);
+    output(&mut s);
+    s
+}
+
+/// `asking()` past an accepted EHLO and MAIL/RCPT.
+fn asking_in_transaction() -> Server {
+    let mut s = asking();
+    s.feed(T0, b"EHLO c.example\r\n");
+    drain(&mut s);
+    s.accept(T0).unwrap();
+    s.feed(T0, b"MAIL FROM:<a@c.example>\r\nRCPT TO:<b@mx.example>\r\n");
+    assert!(matches!(drain(&mut s)[..], [Event::Mail { .. }]));
+    s.accept(T0).unwrap();
+    assert!(matches!(drain(&mut s)[..], [Event::Rcpt { .. }]));
+    s.accept(T0).unwrap();
+    output(&mut s);
+    s
+}
+
+#[test]
+fn an_asked_ehlo_waits_for_the_application_and_gets_the_capabilities_at_accept() {
+    let mut s = asking();
+    s.feed(T0, b"EHLO c.example\r\n");
+    assert_eq!(
+        drain(&mut s),
+        [Event::Hello {
+            domain: crate::smtp::Host::Domain(crate::smtp::Domain::new("c.example").unwrap()),
+            extended: true
+        }]
+    );
+    assert_eq!(s.awaiting(), Some(Awaiting::Hello));
+    assert_eq!(output(&mut s), "", "no reply before the answer");
+    s.accept(T0).unwrap();
+    let out = output(&mut s);
+    assert!(
+        out.starts_with("250-mx.example greets c.example\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("250-PIPELINING\r\n"), "{out}");
+}
+
+#[test]
+fn a_refused_ehlo_leaves_the_session_ungreeted_and_may_be_retried() {
+    let mut s = asking();
+    s.feed(T0, b"EHLO bad.example\r\nMAIL FROM:<a@b.example>\r\n");
+    drain(&mut s);
+    s.reject(
+        T0,
+        ReplyCode::MAILBOX_UNAVAILABLE,
+        Some(EnhancedCode::new(5, 7, 1)),
+        "not you",
+    )
+    .unwrap();
+    assert_eq!(
+        output(&mut s),
+        "550 5.7.1 not you\r\n503 5.5.1 Error: send HELO/EHLO first\r\n"
+    );
+    // C: HELO again: asked again; a 2xx reply is an acceptance with the machine's words.
+    s.feed(T0, b"HELO good.example\r\n");
+    assert!(matches!(
+        drain(&mut s)[..],
+        [Event::Hello {
+            extended: false,
+            ..
+        }]
+    ));
+    s.reply(T0, Reply::new(ReplyCode::OK, None, "ignored"))
+        .unwrap();
+    assert_eq!(output(&mut s), "250 mx.example greets good.example\r\n");
+}
+
+#[test]
+fn an_ehlo_refused_with_421_closes() {
+    let mut s = asking();
+    s.feed(T0, b"EHLO c.example\r\n");
+    drain(&mut s);
+    s.reject(T0, ReplyCode::NOT_AVAILABLE, None, "go away")
+        .unwrap();
+    assert_eq!(output(&mut s), "421 go away\r\n");
+    assert_eq!(
+        drain(&mut s),
+        [Event::Closed {
+            reason: CloseReason::Application
+        }]
+    );
+    assert_eq!(s.io(), Io::Closed);
+}
+
+#[test]
+fn an_asked_ehlo_resets_a_transaction_only_once_accepted() {
+    let mut s = asking_in_transaction();
+    s.feed(T0, b"EHLO c.example\r\n");
+    drain(&mut s);
+    s.reject(T0, ReplyCode::TRANSACTION_FAILED, None, "no")
+        .unwrap();
+    assert!(
+        s.in_transaction(),
+        "a refused EHLO is not acceptable: no reset"
+    );
+    s.feed(T0, b"EHLO c.example\r\n");
+    drain(&mut s);
+    s.accept(T0).unwrap();
+    assert_eq!(drain(&mut s), [Event::Reset]);
+    assert!(!s.in_transaction());
+}
+
+#[test]
+fn an_asked_data_is_answered_before_the_354() {
+    let mut s = asking_in_transaction();
+    s.feed(T0, b"DATA\r\n");
+    assert_eq!(drain(&mut s), [Event::DataStart { chunked: false }]);
+    assert_eq!(s.awaiting(), Some(Awaiting::Data { chunked: false }));
+    assert_eq!(output(&mut s), "");
+    s.reject(
+        T0,
+        ReplyCode::TRANSACTION_FAILED,
+        Some(EnhancedCode::new(5, 7, 1)),
+        "no data",
+    )
+    .unwrap();
+    assert_eq!(output(&mut s), "554 5.7.1 no data\r\n");
+    assert_eq!(drain(&mut s), [Event::Reset], "the transaction ends");
+    assert!(!s.in_transaction());
+    // C: a new transaction, DATA accepted: 354, the body, the end.
+    s.feed(T0, b"MAIL FROM:<a@c.example>\r\nRCPT TO:<b@mx.example>\r\n");
+    drain(&mut s);
+    s.accept(T0).unwrap();
+    drain(&mut s);
+    s.accept(T0).unwrap();
+    output(&mut s);
+    s.feed(T0, b"DATA\r\n");
+    assert_eq!(drain(&mut s), [Event::DataStart { chunked: false }]);
+    s.accept(T0).unwrap();
+    assert_eq!(output(&mut s), "354 End data with <CR><LF>.<CR><LF>\r\n");
+    s.feed(T0, b"hi\r\n.\r\n");
+    assert_eq!(
+        drain(&mut s),
+        [
+            Event::BodyChunk(b"hi\r\n".to_vec()),
+            Event::MessageEnd { size: 4 }
+        ]
+    );
+}
+
+#[test]
+fn an_asked_first_bdat_is_read_then_refused_as_rfc_3030_says() {
+    let mut s = asking_in_transaction();
+    s.feed(T0, b"BDAT 4\r\nabcdBDAT 2 LAST\r\nefNOOP\r\n");
+    assert_eq!(drain(&mut s), [Event::DataStart { chunked: true }]);
+    assert_eq!(s.awaiting(), Some(Awaiting::Data { chunked: true }));
+    s.reject(T0, ReplyCode::TRANSACTION_FAILED, None, "no chunks")
+        .unwrap();
+    // No body events: the chunks are dropped; each gets the refusal, LAST ends it.
+    assert_eq!(drain(&mut s), []);
+    assert_eq!(
+        output(&mut s),
+        "554 no chunks\r\n554 no chunks\r\n250 2.0.0 Ok\r\n"
+    );
+    assert!(!s.in_transaction());
+}
+
+#[test]
+fn an_asked_first_bdat_accepted_is_delivered() {
+    let mut s = asking_in_transaction();
+    s.feed(T0, b"BDAT 4 LAST\r\nabcd");
+    assert_eq!(drain(&mut s), [Event::DataStart { chunked: true }]);
+    s.accept(T0).unwrap();
+    assert_eq!(
+        drain(&mut s),
+        [
+            Event::BodyChunk(b"abcd".to_vec()),
+            Event::MessageEnd { size: 4 }
+        ]
+    );
+}
+
+#[test]
+fn a_421_greeting_closes() {
+    let busy = Reply::new(ReplyCode::NOT_AVAILABLE, None, "mx.example busy");
+    let mut s = Server::new_refusing(T0, ServerConfig::new("mx.example"), busy);
+    assert_eq!(output(&mut s), "421 mx.example busy\r\n");
+    assert_eq!(
+        drain(&mut s),
+        [Event::Closed {
+            reason: CloseReason::Application
+        }]
+    );
+    assert_eq!(s.io(), Io::Closed);
+}
