@@ -11,6 +11,12 @@ use crate::Error;
 /// in the adapter when the machine switches to TLS.
 pub const READ_BUF: usize = 16 * 1024;
 
+/// Size of the read buffer an idle async session keeps (inline, in its task): a command
+/// line or two. A read that fills it means input is in flight: the session then reads
+/// into a [`READ_BUF`] buffer, allocated for as long as reads find data ready, and freed
+/// once the peer has nothing more to send, so idle sessions hold no large buffer.
+pub const IDLE_READ_BUF: usize = 512;
+
 /// How long a TLS handshake may take when the machine names no read timeout.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
 

@@ -14,7 +14,7 @@ use futures_lite::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use mailproto_core::{Instant, Io, Machine};
 
 use super::{Tls, with_timeout};
-use crate::adapter::{HANDSHAKE_TIMEOUT, READ_BUF, handshake_error, is_disconnect};
+use crate::adapter::{HANDSHAKE_TIMEOUT, IDLE_READ_BUF, READ_BUF, handshake_error, is_disconnect};
 use crate::{Direction, Error, Tap, TlsRole};
 
 /// A stream in plaintext or inside TLS.
@@ -85,7 +85,10 @@ pub struct Driver<M: Machine, S, R: Tls<S>> {
     runtime: R,
     tls: TlsRole,
     out: Vec<u8>,
-    buf: Box<[u8]>,
+    /// The read buffer while nothing is in flight ([`IDLE_READ_BUF`]).
+    small: [u8; IDLE_READ_BUF],
+    /// The large read buffer, held only while reads find data ready.
+    big: Option<Box<[u8]>>,
     closed: bool,
     /// The machine's clock: [`Instant::ZERO`] is when the driver was made.
     origin: std::time::Instant,
@@ -140,7 +143,8 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
             runtime,
             tls,
             out: Vec::new(),
-            buf: vec![0; READ_BUF].into_boxed_slice(),
+            small: [0; IDLE_READ_BUF],
+            big: None,
             closed: false,
             origin: std::time::Instant::now(),
             budget: IO_BUDGET,
@@ -184,7 +188,9 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
     /// Run the implicit-TLS handshake now (for a driver made with [`Driver::new`] and
     /// given a tap first, so the tap sees the session from its start).
     pub async fn start_tls(&mut self) -> Result<(), Error> {
-        self.handshake().await
+        // Boxed here and below: the handshake's state (rustls) is several KiB, and held
+        // inline it would make every session's task that large, idle ones too.
+        Box::pin(self.handshake()).await
     }
 
     /// Show every byte written and read to `tap` (inside TLS: the plaintext).
@@ -305,7 +311,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
                     self.close().await;
                     return Ok(None);
                 }
-                Io::AwaitingTls => match self.handshake().await {
+                Io::AwaitingTls => match Box::pin(self.handshake()).await {
                     Ok(()) => {
                         let now = self.now();
                         self.machine.tls_established(now);
@@ -355,12 +361,21 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
         }
     }
 
-    /// `n` bytes were read into the buffer at `now`: shown to the tap, fed to the machine.
-    fn received(&mut self, now: Instant, n: usize) {
+    /// `n` bytes were read at `now` (into the large buffer when `big`): shown to the
+    /// tap, fed to the machine. A read that filled the small buffer means more is on its
+    /// way: the next reads use the large one.
+    fn received(&mut self, now: Instant, big: bool, n: usize) {
+        let data = match (&self.big, big) {
+            (Some(b), true) => &b[..n],
+            _ => &self.small[..n],
+        };
         if let Some(tap) = self.tap.as_mut() {
-            tap(Direction::Received, &self.buf[..n]);
+            tap(Direction::Received, data);
         }
-        self.machine.feed(now, &self.buf[..n]);
+        self.machine.feed(now, data);
+        if !big && n == IDLE_READ_BUF {
+            self.big = Some(vec![0; READ_BUF].into_boxed_slice());
+        }
     }
 
     /// Take what the peer sent while nobody was reading (an idle client's `421`, a
@@ -371,13 +386,13 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
             return Ok(false);
         }
         // A read that is not ready at once is dropped: nothing was taken from the stream.
-        let result = futures_lite::future::poll_once(self.stream.read(&mut self.buf)).await;
+        let result = futures_lite::future::poll_once(self.stream.read(&mut self.small)).await;
         let now = self.now();
         match result {
             None => {}
             Some(Ok(0)) => self.machine.feed_eof(now),
             Some(Ok(n)) => {
-                self.received(now, n);
+                self.received(now, false, n);
             }
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
             Some(Err(e)) if is_disconnect(&e) => {
@@ -397,8 +412,24 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
             self.machine.feed_eof(now);
             return Ok(());
         }
+        // Input in flight: read into the large buffer what is ready now; once nothing is,
+        // free it and wait with the small one.
+        if let Some(big) = self.big.as_mut() {
+            match futures_lite::future::poll_once(self.stream.read(big)).await {
+                Some(Ok(n)) if n > 0 => {
+                    let now = self.now();
+                    self.received(now, true, n);
+                    self.cooperate().await;
+                    return Ok(());
+                }
+                Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => return Ok(()),
+                // Nothing ready (or the end, or an error, which the wait below meets
+                // again): the burst is over.
+                _ => self.big = None,
+            }
+        }
         let limit = self.wait_for();
-        let read = self.stream.read(&mut self.buf);
+        let read = self.stream.read(&mut self.small);
         let read = async {
             match limit {
                 Some(t) => Woke::Read(with_timeout(&self.runtime, t, read).await),
@@ -429,7 +460,7 @@ impl<M: Machine, S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>> Driver<M, S, R> {
             None => self.machine.handle_timeout(now),
             Some(Ok(0)) => self.machine.feed_eof(now),
             Some(Ok(n)) => {
-                self.received(now, n);
+                self.received(now, false, n);
                 self.cooperate().await;
             }
             Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
