@@ -44,7 +44,7 @@ use mailproto_std::tls::{SelfSigned, server_config_from_pem};
 use mailproto_std::{Listener, ListenerOptions, ProxyOptions};
 
 use crate::CliResult;
-use crate::maildir::{Delivery, Maildir, Maildrop, MaildropError, STALE_TMP};
+use crate::maildir::{Delivery, Maildir, Maildrop, MaildropError, STALE_TMP, SyncMode};
 use crate::rules::{Context, Decision, Phase, Pop3Error, Pop3Verb, Rule, Rules, Verdict};
 use crate::users::Users;
 
@@ -97,6 +97,11 @@ pub struct ServeArgs {
     /// Deliver mail for unknown recipients to this user instead of refusing it.
     #[arg(long)]
     pub catch_all: Option<String>,
+    /// How a delivery's rename into new/ is made durable before its 250: `group`
+    /// (deliveries finishing together share one sync of new/) or `per-message` (one sync
+    /// of new/ each). Either way the message file is synced first.
+    #[arg(long, value_enum, default_value_t = MaildirSync::Group)]
+    pub maildir_sync: MaildirSync,
     /// Require SMTP AUTH before MAIL.
     #[arg(long)]
     pub require_auth: bool,
@@ -193,6 +198,15 @@ pub struct ServeArgs {
 }
 
 /// The adapter `serve` runs on.
+/// `--maildir-sync`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaildirSync {
+    /// Group commit of new/.
+    Group,
+    /// One sync of new/ per message.
+    PerMessage,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum RuntimeChoice {
     /// mailproto-std: blocking I/O, a thread per connection.
@@ -824,7 +838,11 @@ pub fn start(args: &ServeArgs) -> Result<Running, Box<dyn std::error::Error>> {
     fs::create_dir_all(&args.maildir)?;
     let mut maildirs = HashMap::new();
     for user in users.names() {
-        let maildir = Maildir::open(args.maildir.join(user))?;
+        let mode = match args.maildir_sync {
+            MaildirSync::Group => SyncMode::Group,
+            MaildirSync::PerMessage => SyncMode::PerMessage,
+        };
+        let maildir = Maildir::open_with(args.maildir.join(user), mode)?;
         match maildir.remove_stale_tmp(STALE_TMP) {
             Ok(removed) => notes.stale_tmp.extend(removed),
             Err(e) => notes.tmp_errors.push(format!("{user}: {e}")),
