@@ -100,12 +100,15 @@ wait_port() {
 
 # --- timing --------------------------------------------------------------------------
 
-# timed SCENARIO IMPL RUN MESSAGES OCTETS CMD...: run the bounded load, record wall time
-# and the load's CPU time (user + system of the load and its children: the client's).
+# timed SCENARIO IMPL RUN MESSAGES OCTETS CMD...: run the bounded load, record wall time,
+# the load's CPU time (user + system of the load and its children: the client's) and,
+# when a server this script started is running, the server's CPU time over the load
+# (server_cpu: its whole process tree).
 timed() {
   local scenario=$1 impl=$2 run=$3 msgs=$4 octets=$5
   shift 5
-  local t0 t1
+  local t0 t1 s0="" s1=""
+  [ -z "$SERVER_PID" ] || ! kill -0 "$SERVER_PID" 2>/dev/null || s0=$(server_cpu)
   t0=$(date +%s.%N)
   # Through bash so that the load may be one of this script's (exported) functions.
   if ! timeout "$LIMIT" /usr/bin/time -f '%U %S' -o "$WORK/load.cpu" \
@@ -115,12 +118,14 @@ timed() {
     return 0
   fi
   t1=$(date +%s.%N)
-  local secs
+  [ -z "$s0" ] || s1=$(server_cpu)
+  local secs server=""
   secs=$(python3 -c "print(f'{$t1 - $t0:.4f}')")
+  [ -z "$s1" ] || server=$(python3 -c "print(f'{$s1 - $s0:.3f}')")
   local cpu
   cpu=$(awk 'NR == 1 { printf "%.3f", $1 + $2 }' "$WORK/load.cpu")
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$impl" "$run" "$secs" "$msgs" "$octets" \
-    "$cpu" >>"$RESULTS"
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$scenario" "$impl" "$run" "$secs" "$msgs" "$octets" \
+    "$cpu" "$server" >>"$RESULTS"
   log "$scenario $impl run $run: $msgs messages in ${secs}s"
 }
 
@@ -210,6 +215,31 @@ smtp_server_start() {
     *) log "unknown server $impl" && return 1 ;;
   esac
   wait_port "$SERVER_PORT"
+}
+
+# server_cpu: seconds of CPU (user + system) used so far by the server this script
+# started and every process under it, the exited children it has reaped included
+# (Dovecot's login and pop3 processes).
+server_cpu() {
+  python3 - "$SERVER_PID" <<'EOF'
+import os, sys
+tick = os.sysconf("SC_CLK_TCK")
+kids, stat = {}, {}
+for p in os.listdir("/proc"):
+    if p.isdigit():
+        try:
+            f = open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stat[p] = sum(int(x) for x in f[11:15])  # utime stime cutime cstime
+        kids.setdefault(f[1], []).append(p)
+todo, total = [sys.argv[1]], 0
+while todo:
+    p = todo.pop()
+    total += stat.get(p, 0)
+    todo += kids.get(p, [])
+print(f"{total / tick:.3f}")
+EOF
 }
 
 server_stop() {
@@ -470,7 +500,14 @@ fetch_load() {
         --user bench --out "$3/out"
       ;;
     fetchmail) FETCHMAILHOME=$3 fetchmail -f "$3/fetchmailrc" -i "$3/fetchids" --nodetach --silent ;;
-    getmail) getmail --getmaildir "$3/getmail" --rcfile "$3/getmailrc" ;;
+    getmail)
+      if [ "$(id -u)" = 0 ]; then # getmail does not deliver as root (fetch_setup.sh)
+        setpriv --reuid nobody --regid nogroup --clear-groups \
+          getmail --getmaildir "$3/getmail" --rcfile "$3/getmailrc"
+      else
+        getmail --getmaildir "$3/getmail" --rcfile "$3/getmailrc"
+      fi
+      ;;
   esac
 }
 
@@ -520,57 +557,128 @@ section_fetch() {
   done
   server_stop
   rm -rf "$mailroot" "$dir"
+  fetch_scaling
+}
+
+# fetch_scaling: mailproto fetch alone on maildrops of 2,500, 10,000 and 40,000 10 KB
+# messages from Dovecot (RUNS runs each, into a fresh Maildir), to show its cost per
+# message does not grow with the number of messages. Written to $OUT/fetch-scaling.md.
+fetch_scaling() {
+  local n run size=10240 mailroot=$WORK/fetch-src dir=$WORK/fetch-dst raw=$WORK/scaling.tsv
+  : >"$raw"
+  for n in $(count 2500) $(count 10000) $(count 40000); do
+    rm -rf "$mailroot"
+    python3 "$PEERS/make_maildir.py" "$mailroot/bench" "$n" "$size"
+    chmod -R a+rX "$mailroot"
+    chown -R nobody:nogroup "$mailroot"
+    dovecot_start "$mailroot"
+    for run in $(seq 0 "$RUNS"); do
+      bash "$PEERS/fetch_setup.sh" mailproto "$SERVER_PORT" "$dir"
+      local t0 t1
+      t0=$(date +%s.%N)
+      timeout "$LIMIT" /usr/bin/time -f '%U %S' -o "$WORK/load.cpu" \
+        bash -c '"$@"' load fetch_load mailproto "$SERVER_PORT" "$dir" >/dev/null 2>&1 ||
+        log "FAILED: fetch of $n run $run"
+      t1=$(date +%s.%N)
+      local got
+      got=$(find "$dir/out/new" "$dir/out/cur" -type f | wc -l)
+      [ "$got" = "$n" ] || log "WARNING: fetch stored $got of $n messages"
+      # Run 0 warms Dovecot's index and the page cache; it is not recorded.
+      [ "$run" = 0 ] || printf '%s\t%s\t%s\n' "$n" "$(python3 -c "print($t1 - $t0)")" \
+        "$(awk 'NR == 1 { print $1 + $2 }' "$WORK/load.cpu")" >>"$raw"
+    done
+    server_stop
+  done
+  python3 - "$raw" >"$OUT/fetch-scaling.md" <<'EOF'
+import statistics, sys
+rows = {}
+for line in open(sys.argv[1]):
+    n, secs, cpu = line.split()
+    rows.setdefault(int(n), []).append((float(secs), float(cpu)))
+print("#### mailproto fetch: cost per message against the number of messages\n")
+print("| messages | runs | seconds (median) | messages/s | wall µs/msg | client CPU µs/msg |")
+print("| ---: | ---: | ---: | ---: | ---: | ---: |")
+for n, rs in sorted(rows.items()):
+    secs = statistics.median(r[0] for r in rs)
+    cpu = statistics.median(r[1] for r in rs)
+    print(f"| {n:,} | {len(rs)} | {secs:.2f} | {n / secs:,.0f} | {secs / n * 1e6:,.0f} | {cpu / n * 1e6:,.0f} |")
+print()
+EOF
+  log "wrote $OUT/fetch-scaling.md"
+  cat "$OUT/fetch-scaling.md" >&2
+  rm -rf "$mailroot" "$dir"
 }
 
 # A POP3 login on a maildrop of N (50,000 by default) 1 KB messages, mailproto serve
 # beside Dovecot: the round trips of PASS (the server locks and lists the maildrop) and
 # of STAT, for the first login after the server starts (Dovecot without its index files,
-# which that login writes) and the median of RUNS logins after it. Written to
+# which that login writes; serve without its cache of measured sizes) and the median of
+# RUNS logins after it, with the server's CPU time over all the logins. Twice: names as
+# other programs write them (every file must be measured once), and names with the
+# Maildir++ size fields ,S= and ,W= (both servers list from readdir alone). Written to
 # $OUT/pop3-login.md.
 section_pop3_login() {
-  local msgs run impl mailroot=$WORK/login
+  local msgs run impl layout mailroot=$WORK/login
   msgs=$(count 50000)
-  rm -rf "$mailroot"
-  log "making a maildrop of $msgs messages"
-  python3 "$PEERS/make_maildir.py" "$mailroot/bench" "$msgs" 1024
-  chmod -R a+rX "$mailroot"
-  chown -R nobody:nogroup "$mailroot"
   local raw=$WORK/login.tsv
   : >"$raw"
-  for impl in mailproto-serve dovecot; do
-    find "$mailroot/bench" -maxdepth 1 -name 'dovecot*' -exec rm -rf {} +
-    if [ "$impl" = dovecot ]; then dovecot_start "$mailroot"; else pop3_serve_start "$mailroot"; fi
-    for run in $(seq 0 "$RUNS"); do
-      local line
-      line=$(timeout "$LIMIT" python3 "$PEERS/pop3_login.py" "$SERVER_PORT" bench bench) ||
-        log "FAILED: login $impl run $run"
-      log "login $impl run $run: $line"
-      printf '%s\t%s\t%s\n' "$impl" "$run" "$line" >>"$raw"
+  for layout in plain sized; do
+    rm -rf "$mailroot"
+    log "making a maildrop of $msgs messages ($layout names)"
+    python3 "$PEERS/make_maildir.py" "$mailroot/bench" "$msgs" 1024 "$layout"
+    chmod -R a+rX "$mailroot"
+    chown -R nobody:nogroup "$mailroot"
+    for impl in mailproto-serve dovecot; do
+      find "$mailroot/bench" -maxdepth 1 -name 'dovecot*' -exec rm -rf {} +
+      # The page cache holds the maildrop for both servers: cold disks are not measured.
+      if [ "$impl" = dovecot ]; then dovecot_start "$mailroot"; else pop3_serve_start "$mailroot"; fi
+      local cpu0 cpu1
+      cpu0=$(server_cpu)
+      for run in $(seq 0 "$RUNS"); do
+        local line
+        line=$(timeout "$LIMIT" python3 "$PEERS/pop3_login.py" "$SERVER_PORT" bench bench) ||
+          log "FAILED: login $impl run $run"
+        log "login $impl ($layout) run $run: $line"
+        printf '%s\t%s\t%s\t%s\n' "$impl" "$layout" "$run" "$line" >>"$raw"
+      done
+      cpu1=$(server_cpu)
+      printf '%s\t%s\tcpu\tserver_cpu_s=%s\n' "$impl" "$layout" \
+        "$(python3 -c "print(f'{$cpu1 - $cpu0:.3f}')")" >>"$raw"
+      server_stop
     done
-    server_stop
   done
-  python3 - "$raw" "$msgs" >"$OUT/pop3-login.md" <<'EOF'
+  python3 - "$raw" "$msgs" "$RUNS" >"$OUT/pop3-login.md" <<'EOF'
 import statistics, sys
-rows, n = {}, int(sys.argv[2])
+rows, cpu, n, runs = {}, {}, int(sys.argv[2]), int(sys.argv[3])
 for line in open(sys.argv[1]):
-    impl, run, rest = line.rstrip("\n").split("\t")
+    impl, layout, run, rest = line.rstrip("\n").split("\t")
     if not rest:
         continue
     f = dict(kv.split("=") for kv in rest.split())
-    rows.setdefault(impl, []).append(
+    if run == "cpu":
+        cpu[impl, layout] = float(f["server_cpu_s"])
+        continue
+    rows.setdefault((impl, layout), []).append(
         (int(run), float(f["pass_ms"]), float(f["stat_ms"]), int(f["messages"]))
     )
 print(f"#### POP3 login on a maildrop of {n:,} messages (1 KB each)\n")
 print(
-    "| server | first login: PASS ms | first: STAT ms "
-    "| later logins (median): PASS ms | later: STAT ms | messages listed |"
+    "| server | names | first login: PASS ms | first: STAT ms "
+    f"| later logins (median of {runs}): PASS ms | later: STAT ms "
+    f"| server CPU, all {runs + 1} logins | messages listed |"
 )
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
-for impl, rs in rows.items():
+print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+names = {"plain": "no size fields", "sized": "`,S=` `,W=`"}
+for (impl, layout), rs in rows.items():
     first = min(rs)
     later = [r for r in rs if r[0] > 0]
     med = lambda i: statistics.median(r[i] for r in later) if later else float("nan")
-    print(f"| {impl} | {first[1]:,.1f} | {first[2]:,.1f} | {med(1):,.1f} | {med(2):,.1f} | {first[3]:,} |")
+    c = cpu.get((impl, layout))
+    c = f"{c * 1000:,.0f} ms" if c is not None else "n/a"
+    print(
+        f"| {impl} | {names[layout]} | {first[1]:,.1f} | {first[2]:,.1f} "
+        f"| {med(1):,.1f} | {med(2):,.1f} | {c} | {first[3]:,} |"
+    )
 print()
 EOF
   log "wrote $OUT/pop3-login.md"

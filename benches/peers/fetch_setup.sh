@@ -8,7 +8,8 @@
 #              message slower here).
 #   getmail:   DIR/getmailrc (SimplePOP3Retriever, read_all, no delete) with a Maildir
 #              destination, which fsyncs each message file; getmail refuses to deliver as
-#              root, so the delivery runs as nobody (user = nobody, DIR/out owned by it).
+#              root, so as root the bench runs getmail itself as nobody (DIR owned by it;
+#              getmail's own `user =` option forks per message and can hang, seen here).
 #   mailproto: nothing but the empty directory (mailproto fetch makes the Maildir).
 # usage: fetch_setup.sh IMPL PORT DIR
 set -euo pipefail
@@ -34,7 +35,6 @@ RC
     ;;
   getmail)
     mkdir -p "$dir/out/tmp" "$dir/out/new" "$dir/out/cur" "$dir/getmail"
-    [ "$(id -u)" != 0 ] || chown -R nobody:nogroup "$dir/out"
     cat >"$dir/getmailrc" <<RC
 [retriever]
 type = SimplePOP3Retriever
@@ -46,7 +46,6 @@ password = bench
 [destination]
 type = Maildir
 path = $dir/out/
-$([ "$(id -u)" != 0 ] || echo "user = nobody")
 
 [options]
 read_all = true
@@ -54,6 +53,7 @@ delete = false
 verbose = 0
 message_log_syslog = false
 RC
+    [ "$(id -u)" != 0 ] || chown -R nobody:nogroup "$dir"
     ;;
   *) echo "unknown fetch client $impl" >&2 && exit 2 ;;
 esac
