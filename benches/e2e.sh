@@ -187,8 +187,11 @@ section_peers() {
 SERVER_PID=
 SERVER_PORT=
 
-# smtp_server_start IMPL [MAILDIR_ROOT]: one of mailproto-std, mailproto-smol, smtp-sink,
-# aiosmtpd, mailproto-serve (Maildir), aiosmtpd-maildir.
+# smtp_server_start IMPL [MAILDIR_ROOT]: one of mailproto-std, mailproto-smol,
+# mailproto-tokio, floor-epoll, floor-threads (smtp_floor: canned replies, no parsing),
+# smtp-sink, aiosmtpd; into a Maildir: mailproto-serve (group commit),
+# mailproto-serve-per-message, mailproto-serve-nofsync, aiosmtpd-maildir (no fsync),
+# aiosmtpd-maildir-fsync (fsyncs like serve's per-message path).
 smtp_server_start() {
   local impl=$1 maildir=${2:-}
   SERVER_PORT=$(free_port)
@@ -196,11 +199,16 @@ smtp_server_start() {
   case $impl in
     mailproto-std) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" std "$addr" ;;
     mailproto-smol) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" smol "$addr" ;;
+    mailproto-tokio) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" tokio "$addr" ;;
+    floor-epoll) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_floor" epoll "$addr" ;;
+    floor-threads) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_floor" threads "$addr" ;;
     smtp-sink) start_bg SERVER_PID "$WORK/server.log" "$SMTP_SINK" -u nobody "$addr" 1024 ;;
     aiosmtpd) start_bg SERVER_PID "$WORK/server.log" python3 "$PEERS/aiosmtpd_sink.py" "$SERVER_PORT" discard ;;
-    mailproto-serve)
+    mailproto-serve | mailproto-serve-per-message)
+      local sync=group
+      [ "$impl" = mailproto-serve ] || sync=per-message
       start_bg SERVER_PID "$WORK/server.log" "$BIN/mailproto" serve --quiet --smtp "$addr" \
-        --pop3 "127.0.0.1:$(free_port)" --maildir "$maildir" --user sink:bench \
+        --pop3 "127.0.0.1:$(free_port)" --maildir "$maildir" --user sink:bench --maildir-sync "$sync" \
         --max-connections 1024 --max-per-address 1024 --connections-per-minute 0 --messages-per-minute 0 --login-failure-delay 0 --max-message-size 4294967296
       ;;
     mailproto-serve-nofsync) # diagnostic: fsync made a no-op by libeatmydata
@@ -211,6 +219,10 @@ smtp_server_start() {
     aiosmtpd-maildir)
       start_bg SERVER_PID "$WORK/server.log" python3 "$PEERS/aiosmtpd_sink.py" "$SERVER_PORT" \
         maildir "$maildir/sink"
+      ;;
+    aiosmtpd-maildir-fsync)
+      start_bg SERVER_PID "$WORK/server.log" python3 "$PEERS/aiosmtpd_sink.py" "$SERVER_PORT" \
+        maildir-fsync "$maildir/sink"
       ;;
     *) log "unknown server $impl" && return 1 ;;
   esac
@@ -310,34 +322,44 @@ pop3_serve_start() {
 
 # --- 1. SMTP server ------------------------------------------------------------------
 
-smtp_source() { # PORT SESSIONS MESSAGES SIZE
-  "$SMTP_SOURCE" -d -s "$2" -m "$3" -l "$4" -f bench@example.org -t sink@example.org \
+smtp_source() { # PORT SESSIONS MESSAGES SIZE [new]: "new" opens a connection per message
+  local keep=-d
+  [ "${5:-}" != new ] || keep=
+  # shellcheck disable=SC2086 # keep is empty or one flag
+  "$SMTP_SOURCE" $keep -s "$2" -m "$3" -l "$4" -f bench@example.org -t sink@example.org \
     "127.0.0.1:$1"
 }
 
 export SMTP_SOURCE BIN PEERS
 export -f smtp_source
 
+# The servers beside the two floors (smtp_floor: what a server costs with this client
+# before it does any work), whose server CPU per message is the figure to read.
+# SMTP_SERVERS overrides the list, SMTP_LOADS the loads (names as below).
 section_smtp_server() {
   local loads=(
-    "smtp-server-20x4k 20 $(count 20000) 4096"
-    "smtp-server-1x4k 1 $(count 10000) 4096"
-    "smtp-server-20x100k 20 $(count 3000) 102400"
+    "smtp-server-20x4k 20 $(count 20000) 4096 kept"
+    "smtp-server-1x4k 1 $(count 10000) 4096 kept"
+    "smtp-server-20x100k 20 $(count 3000) 102400 kept"
+    "smtp-server-conn-4k 1 $(count 5000) 4096 new"
   )
-  local servers=(mailproto-std mailproto-smol smtp-sink aiosmtpd)
-  local load name sessions msgs size run impl
+  local servers
+  read -r -a servers <<<"${SMTP_SERVERS:-mailproto-std mailproto-smol mailproto-tokio floor-epoll floor-threads smtp-sink aiosmtpd}"
+  local load name sessions msgs size conn run impl
   for load in "${loads[@]}"; do
-    read -r name sessions msgs size <<<"$load"
-    scenario "$name" smtp-sink,aiosmtpd \
-      "SMTP server, discarding: smtp-source -d -s $sessions -m $msgs -l $size"
+    read -r name sessions msgs size conn <<<"$load"
+    [ -z "${SMTP_LOADS:-}" ] || [[ " $SMTP_LOADS " == *" $name "* ]] || continue
+    local title="smtp-source -d -s $sessions -m $msgs -l $size"
+    [ "$conn" = kept ] || title="smtp-source -s $sessions -m $msgs -l $size (a new connection per message)"
+    scenario "$name" floor-epoll,smtp-sink,aiosmtpd "SMTP server, discarding: $title"
     for run in $(seq 0 "$RUNS"); do
       for impl in $(rotate "$run" "${servers[@]}"); do
         smtp_server_start "$impl"
         if [ "$run" = 0 ]; then # warm-up, not recorded
-          smtp_source "$SERVER_PORT" "$sessions" "$(((msgs + 9) / 10))" "$size" >/dev/null 2>&1 || true
+          smtp_source "$SERVER_PORT" "$sessions" "$(((msgs + 9) / 10))" "$size" "$conn" >/dev/null 2>&1 || true
         else
           timed "$name" "$impl" "$run" "$msgs" "$((msgs * size))" \
-            smtp_source "$SERVER_PORT" "$sessions" "$msgs" "$size"
+            smtp_source "$SERVER_PORT" "$sessions" "$msgs" "$size" "$conn"
         fi
         server_stop
       done
@@ -348,10 +370,10 @@ section_smtp_server() {
 section_smtp_maildir() {
   local name=smtp-maildir-20x4k sessions=20 msgs size=4096 run impl
   msgs=$(count 5000)
-  scenario "$name" aiosmtpd-maildir \
-    "SMTP server into a Maildir: smtp-source -d -s $sessions -m $msgs -l $size"
+  scenario "$name" mailproto-serve-per-message,aiosmtpd-maildir-fsync \
+    "SMTP server into a fresh Maildir per run: smtp-source -d -s $sessions -m $msgs -l $size"
   for run in $(seq 0 "$RUNS"); do
-    for impl in $(rotate "$run" mailproto-serve mailproto-serve-nofsync aiosmtpd-maildir); do
+    for impl in $(rotate "$run" mailproto-serve mailproto-serve-per-message mailproto-serve-nofsync aiosmtpd-maildir-fsync aiosmtpd-maildir); do
       rm -rf "$WORK/maildir"
       mkdir -p "$WORK/maildir"
       smtp_server_start "$impl" "$WORK/maildir"
