@@ -188,7 +188,7 @@ SERVER_PID=
 SERVER_PORT=
 
 # smtp_server_start IMPL [MAILDIR_ROOT]: one of mailproto-std, mailproto-smol,
-# mailproto-tokio, floor-epoll, floor-threads (smtp_floor: canned replies, no parsing),
+# mailproto-tokio, mailproto-smol1, mailproto-tokio1 (one thread), floor-epoll, floor-threads (smtp_floor: canned replies, no parsing),
 # smtp-sink, aiosmtpd; into a Maildir: mailproto-serve (group commit),
 # mailproto-serve-per-message, mailproto-serve-nofsync, aiosmtpd-maildir (no fsync),
 # aiosmtpd-maildir-fsync (fsyncs like serve's per-message path).
@@ -200,6 +200,8 @@ smtp_server_start() {
     mailproto-std) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" std "$addr" ;;
     mailproto-smol) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" smol "$addr" ;;
     mailproto-tokio) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" tokio "$addr" ;;
+    mailproto-smol1) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" smol1 "$addr" ;;
+    mailproto-tokio1) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" tokio1 "$addr" ;;
     floor-epoll) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_floor" epoll "$addr" ;;
     floor-threads) start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_floor" threads "$addr" ;;
     smtp-sink) start_bg SERVER_PID "$WORK/server.log" "$SMTP_SINK" -u nobody "$addr" 1024 ;;

@@ -132,3 +132,61 @@ seed proxy v1-tcp6 '' 'PROXY TCP6 2001:db8::1 ::1 4000 25\r\n'
 seed proxy v1-unknown '' 'PROXY UNKNOWN ffff::1 ::1 1 2\r\n'
 seed proxy v2-ssl '' '\r\n\r\n\x00\r\nQUIT\n\x21\x11\x00\x1e\x7f\x00\x00\x02\x7f\x00\x00\x01\x9c\x40\x01\xbb\x20\x00\x0f\x01\x00\x00\x00\x00\x21\x00\x07TLSv1.3'
 seed proxy v2-local '' '\r\n\r\n\x00\r\nQUIT\n\x20\x00\x00\x00'
+
+# The engine's server sessions (engine_smtp_session, engine_pop3_session): the sessions
+# above with a mode byte after the split seed: 0x00 the blocking glue on a still clock,
+# 0x01 the async server and driver, 0x02 the glue on a moving clock (deadlines fire),
+# 0x0d the async server with partial writes; and "-yes" seeds whose handler or backend
+# accepts nearly everything (fifteen decision bytes 0x0f).
+yes=$(printf '\\x0f%.0s' $(seq 16))
+engine_seed() {
+  local target=$1 name=$2 header=$3 payload=$4 mode
+  for mode in '\x00' '\x01' '\x02' '\x0d'; do
+    seed "$target" "$name-${mode:2}" "${header:0:12}$mode${header:12}" "$payload"
+  done
+  seed "$target" "$name-yes" "${header:0:12}\x01$yes" "$payload"
+}
+for ((i = 0; i < ${#smtp_sessions[@]}; i += 3)); do
+  engine_seed engine_smtp_session "${smtp_sessions[i]}" "${smtp_sessions[i + 1]}" "${smtp_sessions[i + 2]}"
+done
+for ((i = 0; i < ${#pop3_sessions[@]}; i += 3)); do
+  engine_seed engine_pop3_session "${pop3_sessions[i]}" "${pop3_sessions[i + 1]}" "${pop3_sessions[i + 2]}"
+done
+
+# Server answers for the engine's SMTP client flow (engine_smtp_client): options byte
+# (bit 5 prefers BDAT, bits 6-7 the TLS mode), read split seed, write sizes, then the
+# decision bytes: the number of steps (mod 6, plus one), then per step a byte (mod 8:
+# 0 AUTH, 1-4 a message, 5 RSET, 6 usability, 7 QUIT; bit 4 a null sender, bit 5 SIZE,
+# bit 6 BODY=8BITMIME, bit 7 a forced AUTH mechanism) and its own choices (recipients,
+# body; mechanism).
+engine_smtp_answers=(
+  pipelined '\x00\x05\x00\x05\x01\x01\x01\x01\x05' '220 foo.com ESMTP\r\n250-foo.com\r\n250-PIPELINING\r\n250-SIZE 100000\r\n250-8BITMIME\r\n250 ENHANCEDSTATUSCODES\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n550 5.1.1 No such user\r\n354 go ahead\r\n250 2.0.0 Ok: queued\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n'
+  bdat '\x20\x03\x02\x04\x00\x01\x00\x04' '220 x\r\n250-x\r\n250-CHUNKING\r\n250 PIPELINING\r\n250 ok\r\n250 ok\r\n250 2.0.0 chunk\r\n250 2.0.0 queued\r\n221 bye\r\n'
+  auth '\x08\x01\x00\x04\x01\x80\x01\x01' '220 x\r\n250-x\r\n250 AUTH LOGIN PLAIN\r\n334 VXNlcm5hbWU6\r\n334 UGFzc3dvcmQ6\r\n235 2.7.0 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n250 ok\r\n221 bye\r\n'
+  refused '\x00\x04\x00\x04\x01\x02\x02\x03' '220 x\r\n250 x\r\n250 ok\r\n550 no\r\n450 later\r\n250 reset\r\n221 bye\r\n'
+  helo '\x00\x02\x03\x03\x00\x11\x00' '220 old.example\r\n502 what\r\n250 old.example\r\n250 ok\r\n250 ok\r\n354 go\r\n554 no\r\n250 ok\r\n221 bye\r\n'
+  starttls '\x40\x01\x00\x01\x00' '220 x\r\n250-x\r\n250 STARTTLS\r\n220 go ahead\r\n250-injected\r\n250 x\r\n'
+  closing '\x00\x07\x00\x02\x01\x01' '220 x\r\n250 x\r\n421 4.3.2 shutting down\r\n'
+  malformed '\x00\x00\x00\x00' '220-x\r\n221 mixed\r\n2\r\n250\nbare LF\r\n\r\n'
+)
+for ((i = 0; i < ${#engine_smtp_answers[@]}; i += 3)); do
+  seed engine_smtp_client "${engine_smtp_answers[i]}" "${engine_smtp_answers[i + 1]}" "${engine_smtp_answers[i + 2]}"
+done
+
+# Server responses for the engine's POP3 client flow (engine_pop3_client): machine
+# configuration byte (bits 6-7 also the STLS mode), read split seed, write sizes, then the
+# decision bytes: the number of steps (mod 10, plus one), then per step a byte (mod 16:
+# 0 CAPA, 1-2 USER/PASS, 3 APOP, 4 AUTH, 5 STAT, 6 LIST, 7 UIDL, 8-9 RETR, 10 RETR
+# pipelined, 11 TOP, 12 DELE, 13 RSET, 14 NOOP, 15 QUIT; the high nibble the message).
+engine_pop3_answers=(
+  rfc1939-s10 '\x00\x03\x00\x07\x05\x01\x05\x06\x08\x0c\x18' '+OK POP3 server ready <1896.697170952@dbc.mtview.ca.us>\r\n+OK alice\r\n+OK maildrop has 2 messages (320 octets)\r\n+OK 2 320\r\n+OK 2 messages (320 octets)\r\n1 120\r\n2 200\r\n.\r\n+OK 120 octets\r\nSubject: hi\r\n\r\n..hidden\r\n.\r\n+OK message 1 deleted\r\n+OK 200 octets\r\nx\r\n.\r\n+OK bye\r\n'
+  pipelined '\x00\x02\x03\x03\x01\x01\x1a' '+OK ready\r\n+OK\r\n+OK in\r\n+OK 1\r\nfirst\r\n.\r\n+OK 2\r\n..second\r\n\r\n.\r\n+OK bye\r\n'
+  capa-auth '\x00\x01\x00\x04\x02\x00\x14\x0b' '+OK hi\r\n+OK Capability list follows\r\nTOP\r\nUSER\r\nSASL PLAIN LOGIN\r\nRESP-CODES\r\nPIPELINING\r\nUIDL\r\n.\r\n+ \r\n+OK logged in\r\n+OK top\r\nSubject: t\r\n\r\n.\r\n+OK bye\r\n'
+  errors '\x00\x02\x04\x05\x07\x03\x09\x1c\x07' '+OK ready\r\n-ERR [SYS/TEMP] busy\r\n-ERR [IN-USE] locked\r\n-ERR [LOGIN-DELAY] wait\r\n+OK 2\r\n+OK x y\r\n1\r\n.\r\n-ERR no\r\n'
+  cut-short '\x00\x00\x02\x03\x02\x01\x08' '+OK ready\r\n+OK\r\n+OK in\r\n+OK 100 octets\r\npartial line\r\n.. more\r\n'
+  smuggled '\x00\x05\x00\x03\x02\x01\x18' '+OK ready\r\n+OK\r\n+OK in\r\n+OK 9 octets\r\nbody\n.\nfake\r.\r\n+OK end\r\n.\r\n+OK bye\r\n'
+  stls '\x40\x01\x00\x01\x00' '+OK ready\r\n+OK Capability list follows\r\nSTLS\r\n.\r\n+OK begin TLS\r\n+OK injected\r\n'
+)
+for ((i = 0; i < ${#engine_pop3_answers[@]}; i += 3)); do
+  seed engine_pop3_client "${engine_pop3_answers[i]}" "${engine_pop3_answers[i + 1]}" "${engine_pop3_answers[i + 2]}"
+done

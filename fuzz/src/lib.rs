@@ -3,7 +3,8 @@
 //! Every target reads a few header bytes (policy, split seeds, configuration, the
 //! decisions of a scripted application) and treats the rest of the input as wire or
 //! body bytes, so seed files stay readable: see `seeds.sh`. The protocol machines are
-//! driven as an adapter drives them ([`smtp`], [`pop3`]).
+//! driven as an adapter drives them ([`smtp`], [`pop3`]); whole sessions and client
+//! flows run through the engine in memory ([`engine`]).
 
 #![forbid(unsafe_code)]
 
@@ -12,6 +13,7 @@ pub use mailproto_core::line::BareLineEnding;
 use mailproto_core::time::{Duration, Instant};
 use mailproto_core::{Io, Machine};
 
+pub mod engine;
 pub mod pop3;
 pub mod smtp;
 

@@ -22,6 +22,9 @@
 //!
 //! - [`secret`]: [`Secret`](secret::Secret), credentials redacted in `Debug` and zeroed
 //!   on drop.
+//! - `generate` (features `arbitrary`, `proptest`): commands, replies, parameters and
+//!   whole client sessions for fuzzing and property-testing an application's server,
+//!   and players that run a session against it.
 #![no_std]
 #![forbid(unsafe_code, unused_must_use)]
 #![warn(missing_docs, missing_debug_implementations)]
@@ -32,6 +35,8 @@ extern crate alloc;
 extern crate std;
 
 pub mod dot;
+#[cfg(any(feature = "arbitrary", feature = "proptest"))]
+pub mod generate;
 pub(crate) mod kernel;
 pub mod line;
 pub mod machine;

@@ -1,13 +1,15 @@
 //! An SMTP server that discards every message, for `benches/e2e.sh`.
 //!
-//! `smtp_discard std|smol|tokio ADDR [MAX_CONNECTIONS]`: PIPELINING on, no per-message output.
-//! Runs until killed.
+//! `smtp_discard std|smol|smol1|tokio|tokio1 ADDR [MAX_CONNECTIONS]`: PIPELINING on, no
+//! per-message output. `smol` spawns sessions on smol's global executor and accepts on the
+//! main thread, `tokio` on a multi-threaded runtime; `smol1` and `tokio1` run the accept
+//! loop and every session on one thread. Runs until killed.
 use mailproto_bench::arg;
 use mailproto_core::smtp::server::ServerConfig;
 use mailproto_std::ListenerOptions;
 use mailproto_std::smtp_server::{Inline, SmtpHandler};
 
-const USAGE: &str = "smtp_discard std|smol|tokio ADDR [MAX_CONNECTIONS]";
+const USAGE: &str = "smtp_discard std|smol|smol1|tokio|tokio1 ADDR [MAX_CONNECTIONS]";
 
 /// Drops the message bytes.
 struct Discard;
@@ -46,6 +48,34 @@ fn main() -> std::io::Result<()> {
             eprintln!("smtp_discard (smol) on {}", listener.local_addr()?);
             server.run(listener, false).await
         }),
+        // One thread: the accept loop and every session on one executor, which polls the
+        // reactor itself when idle, so no wake-up crosses threads.
+        "smol1" => {
+            let executor = std::sync::Arc::new(smol::Executor::new());
+            let runtime = mailproto_smol::Smol::on(executor.clone());
+            smol::block_on(executor.run(async {
+                let server = mailproto_smol::smtp::SmtpServer::new(config, |_| Inline(Discard));
+                let listener =
+                    mailproto_smol::Listener::bind_on(runtime, addr.as_str(), options).await?;
+                eprintln!(
+                    "smtp_discard (smol, one thread) on {}",
+                    listener.local_addr()?
+                );
+                server.run(listener, false).await
+            }))
+        }
+        "tokio1" => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?
+            .block_on(async {
+                let server = mailproto_tokio::smtp::SmtpServer::new(config, |_| Inline(Discard));
+                let listener = mailproto_tokio::Listener::bind(addr.as_str(), options).await?;
+                eprintln!(
+                    "smtp_discard (tokio, one thread) on {}",
+                    listener.local_addr()?
+                );
+                server.run(listener, false).await
+            }),
         "tokio" => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
