@@ -222,7 +222,7 @@ impl<M: Machine> Driver<M> {
             let mut written = 0;
             while written < self.out.len() {
                 let timeout = self.wait_for();
-                if timeout != self.write_timeout
+                if !timeout_holds(self.write_timeout, timeout)
                     && let Some(tcp) = self.stream.tcp()
                 {
                     tcp.set_write_timeout(timeout)?;
@@ -362,7 +362,7 @@ impl<M: Machine> Driver<M> {
             return Ok(());
         }
         let timeout = self.wait_for();
-        if timeout != self.read_timeout
+        if !timeout_holds(self.read_timeout, timeout)
             && let Some(tcp) = self.stream.tcp()
         {
             tcp.set_read_timeout(timeout)?;
@@ -508,4 +508,18 @@ pub type Closing = std::sync::Arc<std::sync::atomic::AtomicBool>;
 /// The time since `origin` on the machine's clock.
 fn clock(origin: std::time::Instant) -> Instant {
     Instant::from_millis(u64::try_from(origin.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Whether the timeout a socket has (`set`) may stay for a call that must wait at most
+/// `wanted`: it must not wait past the deadline, and may end the wait early, after at
+/// least half of it (the driver then calls again with a fresh timeout; a machine's
+/// `handle_timeout` before its deadline changes nothing). What is left of a deadline
+/// shrinks with every call and the machines' deadlines differ by state (a command, a
+/// message body), so resetting the timeout exactly would cost a system call per read
+/// and per write.
+fn timeout_holds(set: Option<std::time::Duration>, wanted: Option<std::time::Duration>) -> bool {
+    match (set, wanted) {
+        (Some(set), Some(wanted)) => set <= wanted && set >= wanted / 2,
+        (set, wanted) => set == wanted,
+    }
 }
