@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use mailproto_core::Instant;
-use mailproto_core::pop3::client::{Client, ClientConfig, Event};
+use mailproto_core::pop3::client::{Client, ClientConfig, ClientError, Event};
 use mailproto_core::pop3::{Capabilities, DropListing, ScanListing, Status, UniqueIdListing};
 use mailproto_core::sasl::{ClientCredentials, Mechanism};
 
@@ -206,13 +206,27 @@ pub fn choose_mechanism(
         .ok_or_else(|| Error::Unsupported("no usable SASL mechanism offered".into()))
 }
 
-/// Issue RETR for every message of `msgs` at once (RFC 2449 §6.6 lets a client pipeline
-/// them); the answers then come back in order.
-pub fn retr_all(client: &mut Client, now: Instant, msgs: &[u32]) -> Result<(), Error> {
-    for &msg in msgs {
-        client
-            .retr(now, msg)
-            .map_err(|e| Error::Protocol(e.to_string()))?;
+/// Issue RETR for the first messages of `msgs`, as many as the machine takes now
+/// ([`ClientConfig::max_pending`] commands outstanding at most; with PIPELINING they go
+/// out together, RFC 2449 §6.6), and return how many it took. Call again with the rest
+/// as answers complete: each completed message frees a place. `needed` of them must be
+/// taken (the message about to be read); fewer is an error.
+pub fn retr_some(
+    client: &mut Client,
+    now: Instant,
+    msgs: &[u32],
+    needed: usize,
+) -> Result<usize, Error> {
+    for (issued, &msg) in msgs.iter().enumerate() {
+        match client.retr(now, msg) {
+            Ok(()) => {}
+            Err(e)
+                if matches!(e.kind(), ClientError::TooManyPending { .. }) && issued >= needed =>
+            {
+                return Ok(issued);
+            }
+            Err(e) => return Err(Error::Protocol(e.to_string())),
+        }
     }
-    Ok(())
+    Ok(msgs.len())
 }

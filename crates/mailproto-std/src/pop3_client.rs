@@ -204,18 +204,24 @@ impl Pop3Client {
             .map(drop)
     }
 
-    /// RETR several messages. All requests are handed to the machine at once: with
-    /// PIPELINING it sends them together (RFC 2449 §6.6), without it one at a time.
-    /// `open` gives the writer for each message number. After an error the session
-    /// should be ended.
+    /// RETR several messages. Requests are handed to the machine as far as it takes
+    /// them ([`ClientConfig::max_pending`](crate::core::pop3::client::ClientConfig)
+    /// outstanding) and topped up as answers complete: with PIPELINING it sends them
+    /// together (RFC 2449 §6.6), without it one at a time. `open` gives the writer for
+    /// each message number. After an error the session should be ended.
     pub fn retr_many<W: Write>(
         &mut self,
         msgs: &[u32],
         mut open: impl FnMut(u32) -> std::io::Result<W>,
     ) -> Result<(), Error> {
-        let now = self.driver.now();
-        retr_all(self.driver.machine(), now, msgs)?;
-        for &msg in msgs {
+        let mut issued = 0;
+        for (read, &msg) in msgs.iter().enumerate() {
+            if issued < msgs.len() {
+                let now = self.driver.now();
+                // The message read next must be asked for by now.
+                let needed = (read + 1).saturating_sub(issued);
+                issued += retr_some(self.driver.machine(), now, &msgs[issued..], needed)?;
+            }
             let mut out = open(msg)?;
             self.wait(&mut out)?;
         }

@@ -17,7 +17,7 @@ use super::{Closing, Driver, Listener, Runtime, Tls, connect_tcp};
 use tracing::Instrument;
 
 use crate::Admitted;
-use crate::pop3_client::{Pop3Options, Reply, Security, Step, retr_all, step};
+use crate::pop3_client::{Pop3Options, Reply, Security, Step, retr_some, step};
 use crate::pop3_server::{
     AsyncMessage, AsyncPop3Backend, AsyncPop3Mailbox, Pop3Call, Pop3Context, Pop3Service, Streamed,
     busy_reply, command_user, commanded, deleted, logged_in, opened, pop3_call, stream_piece,
@@ -497,17 +497,24 @@ impl<R: Tls<S>, S: AsyncRead + AsyncWrite + Unpin> Pop3Client<R, S> {
     }
 
     /// TOP `msg lines`, streaming into `out`.
-    /// RETR of several messages, pipelined (RFC 2449 §6.6 allows it without asking): all
-    /// commands go out at once, then each message is written to the sink `open` gives
-    /// for it, in order.
+    /// RETR of several messages, pipelined (RFC 2449 §6.6 allows it without asking): the
+    /// commands go out as far as the machine takes them
+    /// ([`ClientConfig::max_pending`](mailproto_core::pop3::client::ClientConfig)
+    /// outstanding) and are topped up as answers complete; each message is written to
+    /// the sink `open` gives for it, in order.
     pub async fn retr_many<W: AsyncWrite + Unpin>(
         &mut self,
         msgs: &[u32],
         mut open: impl FnMut(u32) -> std::io::Result<W>,
     ) -> Result<(), Error> {
-        let now = self.driver.now();
-        retr_all(self.driver.machine(), now, msgs)?;
-        for &msg in msgs {
+        let mut issued = 0;
+        for (read, &msg) in msgs.iter().enumerate() {
+            if issued < msgs.len() {
+                let now = self.driver.now();
+                // The message read next must be asked for by now.
+                let needed = (read + 1).saturating_sub(issued);
+                issued += retr_some(self.driver.machine(), now, &msgs[issued..], needed)?;
+            }
             let mut out = open(msg)?;
             self.wait(&mut out).await?;
             out.flush().await?;

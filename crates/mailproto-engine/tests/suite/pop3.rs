@@ -330,6 +330,22 @@ pub fn retr_many_pipelined<A: Adapter>() {
     assert!(received.starts_with("+OK"), "{received:?}");
 }
 
+/// More messages than the client machine keeps outstanding (4,096 commands by default):
+/// `retr_many` tops the pipeline up as answers complete instead of refusing.
+pub fn retr_many_past_the_pending_limit<A: Adapter>() {
+    let cert = cert();
+    let server = A::pop3_server(backend(), &cert, false);
+    let mut s = A::pop3_connect(server.port(), options(Security::StartTls, &cert)).unwrap();
+    s.login(USER, PASSWORD).unwrap();
+    let msgs: Vec<u32> = (0..5_000).map(|i| 1 + i % 2).collect();
+    let many = s.retr_many(&msgs).unwrap();
+    assert_eq!(many.len(), msgs.len());
+    for (got, &msg) in many.iter().zip(&msgs) {
+        assert_eq!(got.as_slice(), if msg == 1 { MSG1 } else { MSG2_WIRE });
+    }
+    s.quit().unwrap();
+}
+
 /// The POP3 cases as `#[test]` functions for one adapter.
 #[macro_export]
 macro_rules! pop3_cases {
@@ -341,6 +357,10 @@ macro_rules! pop3_cases {
         #[test]
         fn pop3_retr_many_pipelined() {
             suite::pop3::retr_many_pipelined::<$adapter>();
+        }
+        #[test]
+        fn pop3_retr_many_past_the_pending_limit() {
+            suite::pop3::retr_many_past_the_pending_limit::<$adapter>();
         }
         #[test]
         fn pop3_drop_after_dele_keeps_messages() {
