@@ -310,7 +310,10 @@ pub fn check(run: &Run) {
         seen[..answered(at)].iter().any(|s| {
             s.code == 250
                 && s.lines.iter().any(|l| {
+                    // The keyword, before any parameters (RFC 5321 §4.1.1.1 ehlo-line):
+                    // CHUNKING takes none, but a server may still send some.
                     l.get(4..)
+                        .and_then(|rest| rest.split(|&b| b == b' ').next())
                         .is_some_and(|k| k.eq_ignore_ascii_case(b"CHUNKING"))
                 })
         })
