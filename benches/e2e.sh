@@ -717,6 +717,36 @@ status_kib() { # PID FIELD: VmRSS / VmHWM in KiB
   awk -v f="$2:" '$1 == f { print $2 }' "/proc/$1/status"
 }
 
+# idle_row RUNTIME N: N idle SMTP sessions on smtp_discard RUNTIME, one row of $MEMORY.
+idle_row() {
+  local runtime=$1 sessions=$2 hold=5 addr_port idle_base client_pid peak=0 opened=0 threads=0 i
+  addr_port=$(free_port)
+  start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" "$runtime" "127.0.0.1:$addr_port" $((sessions + 100))
+  wait_port "$addr_port"
+  idle_base=$(status_kib "$SERVER_PID" VmRSS)
+  start_bg client_pid "$WORK/idle.out" timeout 180 "$BIN/idle_sessions" 127.0.0.1 "$addr_port" "$sessions" "$hold"
+  for i in $(seq 1200); do
+    if grep -q '^open=' "$WORK/idle.out" 2>/dev/null; then
+      opened=$(sed -n 's/^open=//p' "$WORK/idle.out")
+      sleep 1
+      peak=$(status_kib "$SERVER_PID" VmRSS)
+      threads=$(status_kib "$SERVER_PID" Threads)
+      break
+    fi
+    kill -0 "$client_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  wait "$client_pid" 2>/dev/null || true
+  server_stop
+  python3 - "$runtime" "$opened" "$idle_base" "$peak" "$threads" >>"$MEMORY" <<'EOF'
+import sys
+runtime = sys.argv[1]
+n, base, peak, threads = (int(x or 0) for x in sys.argv[2:6])
+per = (peak - base) * 1024 / n if n else 0
+print(f"| {runtime} | {n:,} | {base:,} | {peak:,} | {per:,.0f} | {threads:,} |")
+EOF
+}
+
 section_memory() {
   {
     echo "#### Core state per idle session"
@@ -771,38 +801,23 @@ print(f"| after POP3 out (pop3_retr std, {retrieved}) | {pop3:,} | {pop3 - base:
 print(f"\nThe POP3 client's own peak RSS (/usr/bin/time %M): {client:,} KiB.\n")
 EOF
 
-  # Idle SMTP sessions on the smol server.
-  local sessions hold=5
-  sessions=$(count 10000)
+  # Idle plaintext SMTP sessions, opened by a separate client process (idle_sessions),
+  # on every runtime: RSS growth of the server per session. std runs a thread per
+  # session, so it gets fewer (threads count against the machine's process limit).
+  {
+    echo "#### Idle plaintext SMTP sessions (smtp_discard, opened by idle_sessions)"
+    echo
+    echo "| server | sessions | idle server VmRSS (KiB) | with the sessions open (KiB) | per session (bytes) | threads |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
+  } >>"$MEMORY"
   ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-  local addr_port
-  addr_port=$(free_port)
-  start_bg SERVER_PID "$WORK/server.log" "$BIN/smtp_discard" smol "127.0.0.1:$addr_port" $((sessions + 100))
-  wait_port "$addr_port"
-  local idle_base client_pid peak=0 opened=0 i
-  idle_base=$(status_kib "$SERVER_PID" VmRSS)
-  start_bg client_pid "$WORK/idle.out" timeout 180 "$BIN/idle_sessions" 127.0.0.1 "$addr_port" "$sessions" "$hold"
-  for i in $(seq 1200); do
-    if grep -q '^open=' "$WORK/idle.out" 2>/dev/null; then
-      opened=$(sed -n 's/^open=//p' "$WORK/idle.out")
-      sleep 1
-      peak=$(status_kib "$SERVER_PID" VmRSS)
-      break
-    fi
-    kill -0 "$client_pid" 2>/dev/null || break
-    sleep 0.1
+  local runtime sessions
+  for runtime in smol smol1 tokio tokio1 std; do
+    sessions=$(count 15000)
+    [ "$runtime" != std ] || sessions=$(count 5000)
+    idle_row "$runtime" "$sessions"
   done
-  wait "$client_pid" 2>/dev/null || true
-  server_stop
-  python3 - "$opened" "$idle_base" "$peak" >>"$MEMORY" <<'EOF'
-import sys
-n, base, peak = (int(x or 0) for x in sys.argv[1:4])
-print(f"#### {n:,} idle SMTP sessions on the smol server (smtp_discard smol)\n")
-print("| idle server VmRSS (KiB) | with the sessions open (KiB) | per session (bytes) |")
-print("| ---: | ---: | ---: |")
-per = (peak - base) * 1024 / n if n else 0
-print(f"| {base:,} | {peak:,} | {per:,.0f} |\n")
-EOF
+  echo >>"$MEMORY"
   log "memory: $(tr '\n' ' ' <"$MEMORY" | tail -c 400)"
 }
 
