@@ -835,6 +835,28 @@ pub fn busy_reply(refused: crate::Refused) -> Vec<u8> {
     out
 }
 
+/// When an adapter's streaming loop flushes: after every piece, except that a piece
+/// shorter than the buffer (a file's last, usually) is held once, so the next read (its
+/// end) can add the terminator and the status line, piece and terminator go out in one
+/// write. At most two pieces wait unflushed, whatever the reader does.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct FlushPacing {
+    held: bool,
+}
+
+impl FlushPacing {
+    /// After a piece of `read` octets read into a buffer of `capacity`, for which
+    /// [`stream_piece`] answered [`Streamed::Flush`]: whether to flush now.
+    pub fn flush_now(&mut self, read: usize, capacity: usize) -> bool {
+        if read < capacity && !self.held {
+            self.held = true;
+            return false;
+        }
+        self.held = false;
+        true
+    }
+}
+
 /// Where streaming a message stands after [`stream_step`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Streamed {

@@ -145,17 +145,27 @@ impl<B: Pop3Backend> Pop3Server<B> {
     }
 }
 
-/// Stream one message through the machine, flushing between chunks. A client that
-/// stops reading hits the write deadline: the machine closes, and streaming stops.
+/// Stream one message through the machine, flushing between chunks as
+/// [`FlushPacing`] says. A client that stops reading hits the write deadline: the
+/// machine closes, and streaming stops.
 fn stream_message(
     driver: &mut Driver<Server>,
     reader: &mut dyn Read,
     buf: &mut [u8],
 ) -> Result<(), Error> {
+    let mut pacing = FlushPacing::default();
     loop {
+        let read = loop {
+            match reader.read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                other => break other,
+            }
+        };
+        let n = *read.as_ref().unwrap_or(&0);
         let now = driver.now();
-        match stream_step(driver.machine(), now, reader, buf)? {
+        match stream_piece(driver.machine(), now, read, buf)? {
             Streamed::Done => return Ok(()),
+            Streamed::Flush if !pacing.flush_now(n, buf.len()) => {}
             Streamed::Flush => {
                 driver.flush()?;
                 if driver.machine_ref().io() == mailproto_core::Io::Closed {

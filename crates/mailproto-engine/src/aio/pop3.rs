@@ -19,8 +19,9 @@ use tracing::Instrument;
 use crate::Admitted;
 use crate::pop3_client::{Pop3Options, Reply, Security, Step, retr_some, step};
 use crate::pop3_server::{
-    AsyncMessage, AsyncPop3Backend, AsyncPop3Mailbox, Pop3Call, Pop3Context, Pop3Service, Streamed,
-    busy_reply, command_user, commanded, deleted, logged_in, opened, pop3_call, stream_piece,
+    AsyncMessage, AsyncPop3Backend, AsyncPop3Mailbox, FlushPacing, Pop3Call, Pop3Context,
+    Pop3Service, Streamed, busy_reply, command_user, commanded, deleted, logged_in, opened,
+    pop3_call, stream_piece,
 };
 use crate::{Error, Tap, TlsRole};
 
@@ -255,12 +256,14 @@ impl<R: Runtime, B: AsyncPop3Backend> Pop3Server<R, B> {
     }
 }
 
-/// Stream one message through the machine, flushing between chunks.
+/// Stream one message through the machine, flushing between chunks as
+/// [`FlushPacing`] says.
 async fn stream_message<S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>>(
     driver: &mut Driver<Server, S, R>,
     reader: &mut AsyncMessage,
     buf: &mut [u8],
 ) -> Result<(), Error> {
+    let mut pacing = FlushPacing::default();
     loop {
         let read = loop {
             match reader.read(buf).await {
@@ -268,9 +271,11 @@ async fn stream_message<S: AsyncRead + AsyncWrite + Unpin, R: Tls<S>>(
                 other => break other,
             }
         };
+        let n = *read.as_ref().unwrap_or(&0);
         let now = driver.now();
         match stream_piece(driver.machine(), now, read, buf)? {
             Streamed::Done => return Ok(()),
+            Streamed::Flush if !pacing.flush_now(n, buf.len()) => {}
             Streamed::Flush => {
                 driver.flush().await?;
                 if driver.machine_ref().io() == mailproto_core::Io::Closed {
