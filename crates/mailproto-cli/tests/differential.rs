@@ -7,7 +7,9 @@
 //! class and, where both give one, the enhanced status code (RFC 3463) for SMTP; `+OK` /
 //! `-ERR`, the response code where both give one (RFC 2449 §8) and the multi-line body
 //! for POP3 (line counts for UIDL and CAPA, whose contents are the server's own). What
-//! was stored (SMTP) and what is left in the maildrop (POP3) is compared too.
+//! was stored (SMTP) and what is left in the maildrop (POP3) is compared too. Two more
+//! tests run STARTTLS and STLS sessions (AUTH and logins before and after TLS) with
+//! every server presenting the same certificate.
 //!
 //! Every difference is either listed in `conformance/differences.txt` (with the RFC
 //! section that justifies our answer; `docs/conformance.md` renders the list) or a
@@ -23,7 +25,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use mailproto_testkit::{Dovecot, Postfix, PostfixOptions};
@@ -68,9 +70,25 @@ impl Drop for Serve {
 
 impl Serve {
     fn start(users: &[(String, String)]) -> Serve {
+        Serve::start_tls(users, None)
+    }
+
+    /// With `tls` (certificate and key, PEM): STARTTLS and STLS offered.
+    fn start_tls(users: &[(String, String)], tls: Option<(&str, &str)>) -> Serve {
         let dir = tempfile::tempdir().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_mailproto"));
-        cmd.args(["serve", "--smtp", "127.0.0.1:0", "--pop3", "127.0.0.1:0"])
+        if let Some((cert, key)) = tls {
+            fs::write(dir.path().join("cert.pem"), cert).unwrap();
+            fs::write(dir.path().join("key.pem"), key).unwrap();
+            cmd.arg("serve")
+                .arg("--tls-cert")
+                .arg(dir.path().join("cert.pem"))
+                .arg("--tls-key")
+                .arg(dir.path().join("key.pem"));
+        } else {
+            cmd.arg("serve");
+        }
+        cmd.args(["--smtp", "127.0.0.1:0", "--pop3", "127.0.0.1:0"])
             .args(["--hostname", Postfix::DOMAIN, "--login-failure-delay", "0"])
             .args(["--max-per-address", "1000", "--connections-per-minute", "0"])
             .args(["--messages-per-minute", "0", "-q"])
@@ -374,7 +392,7 @@ fn first_line(a: &Answer) -> &str {
 }
 
 /// Read one line (CRLF or LF), `None` at the end or past the limit.
-fn read_line(r: &mut BufReader<TcpStream>) -> Result<Option<String>, ()> {
+fn read_line(r: &mut BufReader<Conn>) -> Result<Option<String>, ()> {
     let mut buf = Vec::new();
     match r.read_until(b'\n', &mut buf) {
         Ok(0) => Ok(None),
@@ -396,10 +414,100 @@ fn read_line(r: &mut BufReader<TcpStream>) -> Result<Option<String>, ()> {
     }
 }
 
-fn connect(addr: SocketAddr) -> BufReader<TcpStream> {
+fn connect(addr: SocketAddr) -> BufReader<Conn> {
     let tcp = TcpStream::connect(addr).unwrap();
     tcp.set_read_timeout(Some(ANSWER_LIMIT)).unwrap();
-    BufReader::new(tcp)
+    BufReader::new(Conn::Plain(tcp))
+}
+
+/// A session's connection: plaintext until STARTTLS/STLS, then TLS (rustls, trusting
+/// the certificate both servers of the TLS tests present).
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Gone,
+}
+
+impl std::io::Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(tcp) => tcp.read(buf),
+            Conn::Tls(tls) => tls.read(buf),
+            Conn::Gone => Ok(0),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(tcp) => tcp.write(buf),
+            Conn::Tls(tls) => tls.write(buf),
+            Conn::Gone => Err(std::io::ErrorKind::NotConnected.into()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(tcp) => tcp.flush(),
+            Conn::Tls(tls) => tls.flush(),
+            Conn::Gone => Ok(()),
+        }
+    }
+}
+
+/// The certificate and key (PEM) every server of the TLS tests presents, for the names
+/// `localhost` and `127.0.0.1`: one for the whole run, so the client trusts just it.
+fn tls_pair() -> &'static (String, String) {
+    static PAIR: OnceLock<(String, String)> = OnceLock::new();
+    PAIR.get_or_init(|| {
+        let cert = mailproto_std::tls::SelfSigned::generate(&["localhost", "127.0.0.1"]).unwrap();
+        (cert.cert_pem, cert.key_pem)
+    })
+}
+
+/// The client side of TLS for the TLS tests: trusts [`tls_pair`]'s certificate only.
+fn tls_client() -> Arc<rustls::ClientConfig> {
+    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let mut roots = rustls::RootCertStore::empty();
+            let pem = tls_pair().0.as_bytes();
+            for cert in rustls::pki_types::pem::PemObject::pem_slice_iter(pem) {
+                roots.add(cert.unwrap()).unwrap();
+            }
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            Arc::new(config)
+        })
+        .clone()
+}
+
+/// After the server's go-ahead to STARTTLS/STLS: the TLS handshake. False (the session
+/// is then over) when it fails, or when the server sent anything after its go-ahead
+/// (plaintext that would be taken as protected, CVE-2011-0411).
+fn upgrade(r: &mut BufReader<Conn>) -> bool {
+    if !r.buffer().is_empty() {
+        return false;
+    }
+    let Conn::Plain(tcp) = std::mem::replace(r.get_mut(), Conn::Gone) else {
+        return false;
+    };
+    let config = tls_client();
+    let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+    let mut conn = rustls::ClientConnection::new(config, name).unwrap();
+    let mut tcp = tcp;
+    while conn.is_handshaking() {
+        if conn.complete_io(&mut tcp).is_err() {
+            return false;
+        }
+    }
+    *r.get_mut() = Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)));
+    true
 }
 
 // ---------------------------------------------------------------------------------------
@@ -417,6 +525,9 @@ enum Step {
     Bdat(Vec<u8>, bool),
     /// Raw octets, then this many replies, labelled as given.
     Raw(String, Vec<u8>, usize),
+    /// STARTTLS; after a 220 the TLS handshake (RFC 3207), labelled `TLS` (`220` when it
+    /// completed, else `closed`).
+    StartTls,
 }
 
 fn verb(line: &str) -> String {
@@ -434,7 +545,7 @@ fn verb(line: &str) -> String {
     }
 }
 
-fn smtp_reply(r: &mut BufReader<TcpStream>) -> Answer {
+fn smtp_reply(r: &mut BufReader<Conn>) -> Answer {
     let mut first = None;
     loop {
         let line = match read_line(r) {
@@ -487,7 +598,7 @@ fn play_smtp(addr: SocketAddr, steps: &[Step]) -> Played {
     for (label, answer) in played.labels.iter().zip(&played.answers).skip(1) {
         let ok = matches!(answer, Answer::Smtp(c, ..) if c / 100 == 2);
         let line = match label.as_str() {
-            "DATA" | "end of data" | "BDAT" | "BDAT LAST" => None,
+            "DATA" | "end of data" | "BDAT" | "BDAT LAST" | "STARTTLS" | "TLS" => None,
             _ => lines.next(),
         };
         match label.as_str() {
@@ -559,6 +670,21 @@ fn play_smtp_answers(addr: SocketAddr, steps: &[Step]) -> Played {
                 labels.push(format!("BDAT{last}"));
                 answers.push(smtp_reply(&mut r));
             }
+            Step::StartTls => {
+                send(b"STARTTLS\r\n");
+                labels.push("STARTTLS".into());
+                let answer = smtp_reply(&mut r);
+                let go = matches!(answer, Answer::Smtp(220, ..));
+                answers.push(answer);
+                if go {
+                    labels.push("TLS".into());
+                    answers.push(if upgrade(&mut r) {
+                        Answer::Smtp(220, None, "TLS established".into())
+                    } else {
+                        Answer::Closed
+                    });
+                }
+            }
             Step::Raw(label, bytes, replies) => {
                 send(bytes);
                 for _ in 0..*replies {
@@ -591,6 +717,7 @@ fn show(steps: &[Step]) -> String {
             Step::Data(b) => format!("DATA + {} octets", b.len()),
             Step::Bdat(b, last) => format!("BDAT {}{}", b.len(), if *last { " LAST" } else { "" }),
             Step::Raw(label, b, _) => format!("{label}: {:?}", String::from_utf8_lossy(b)),
+            Step::StartTls => "STARTTLS".into(),
         })
         .collect();
     parts.join(", ")
@@ -1039,6 +1166,112 @@ fn smtp_answers_match_postfix() {
     findings.report("smtp", &known);
 }
 
+/// The STARTTLS sessions (RFC 3207), with AUTH (RFC 4954) before and after it. Both
+/// servers present the same certificate, offer AUTH PLAIN and LOGIN, and know `bob` and
+/// `carol` (password `pw`).
+fn smtp_tls_scenarios() -> Vec<(&'static str, Vec<Step>)> {
+    const PLAIN: &str = "AUTH PLAIN AGJvYgBwdw=="; // \0bob\0pw
+    let mail = || {
+        vec![
+            cmd("MAIL FROM:<bob@mx.test>"),
+            cmd("RCPT TO:<carol@mx.test>"),
+            Step::Data(message("tls", "over TLS\r\n")),
+        ]
+    };
+    let ehlo = || cmd("EHLO client.example");
+    let mut after_auth = vec![ehlo(), Step::StartTls, ehlo(), cmd(PLAIN)];
+    after_auth.extend(mail());
+    let mut no_auth = vec![ehlo(), Step::StartTls, ehlo()];
+    no_auth.extend(mail());
+    vec![
+        ("STARTTLS, EHLO, AUTH PLAIN, a message", after_auth),
+        ("STARTTLS, EHLO, a message without AUTH", no_auth),
+        ("AUTH PLAIN before STARTTLS", vec![ehlo(), cmd(PLAIN)]),
+        (
+            "AUTH LOGIN before STARTTLS",
+            vec![ehlo(), cmd("AUTH LOGIN")],
+        ),
+        (
+            "a wrong password after STARTTLS",
+            vec![
+                ehlo(),
+                Step::StartTls,
+                ehlo(),
+                cmd("AUTH PLAIN AGJvYgB3cm9uZw=="),
+            ],
+        ),
+        (
+            "STARTTLS twice",
+            vec![ehlo(), Step::StartTls, ehlo(), cmd("STARTTLS")],
+        ),
+        ("STARTTLS before EHLO", vec![Step::StartTls, ehlo()]),
+        (
+            "STARTTLS with a parameter",
+            vec![ehlo(), cmd("STARTTLS now")],
+        ),
+        (
+            "STARTTLS inside a transaction",
+            vec![
+                ehlo(),
+                cmd("MAIL FROM:<bob@mx.test>"),
+                Step::StartTls,
+                ehlo(),
+            ],
+        ),
+        (
+            "AUTH twice after STARTTLS",
+            vec![ehlo(), Step::StartTls, ehlo(), cmd(PLAIN), cmd(PLAIN)],
+        ),
+    ]
+}
+
+#[test]
+fn smtp_tls_answers_match_postfix() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let test = "smtp_tls_answers_match_postfix";
+    let (cert, key) = tls_pair();
+    let users: Vec<(String, String)> = ["bob", "carol"]
+        .iter()
+        .map(|u| (u.to_string(), "pw".to_string()))
+        .collect();
+    let options = PostfixOptions {
+        tls: Some((cert.clone(), key.clone())),
+        users: users.clone(),
+        ..PostfixOptions::default()
+    };
+    let Some(postfix) = Postfix::start(test, &options) else {
+        return;
+    };
+    let serve = Serve::start_tls(&users, Some((cert, key)));
+    // TLS must come up with both, or every session would agree on a closed connection.
+    for addr in [SocketAddr::from(([127, 0, 0, 1], postfix.port)), serve.smtp] {
+        let steps = [cmd("EHLO client.example"), Step::StartTls, cmd("NOOP")];
+        let played = play_smtp_answers(addr, &steps);
+        let tls = played.labels.iter().position(|l| l == "TLS");
+        let after = tls.and_then(|i| played.answers.get(i..i + 2));
+        assert!(
+            matches!(after, Some([Answer::Smtp(220, ..), Answer::Smtp(250, ..)])),
+            "STARTTLS with {addr}: {:?}",
+            played.answers
+        );
+    }
+    let postfix_root = postfix.maildir("bob").parent().unwrap().to_path_buf();
+    let known = load_known();
+    let mut findings = Findings::default();
+    for (name, steps) in smtp_tls_scenarios() {
+        smtp_session(
+            &mut findings,
+            &known,
+            &postfix,
+            &postfix_root,
+            &serve,
+            name,
+            &steps,
+        );
+    }
+    findings.report("smtp", &known);
+}
+
 // ---------------------------------------------------------------------------------------
 // POP3
 
@@ -1055,7 +1288,7 @@ fn pop3_body_kind(line: &str) -> Option<fn(Vec<String>) -> Body> {
     }
 }
 
-fn pop3_answer(r: &mut BufReader<TcpStream>, body: Option<fn(Vec<String>) -> Body>) -> Answer {
+fn pop3_answer(r: &mut BufReader<Conn>, body: Option<fn(Vec<String>) -> Body>) -> Answer {
     let first = match read_line(r) {
         Ok(Some(line)) => line,
         Ok(None) => return Answer::Closed,
@@ -1097,7 +1330,18 @@ fn play_pop3(addr: SocketAddr, lines: &[Option<String>]) -> (Vec<String>, Vec<An
         }
         let _ = r.get_mut().write_all(format!("{line}\r\n").as_bytes());
         labels.push(verb(line));
-        answers.push(pop3_answer(&mut r, pop3_body_kind(line)));
+        let answer = pop3_answer(&mut r, pop3_body_kind(line));
+        let go = verb(line) == "STLS" && matches!(answer, Answer::Pop3(true, ..));
+        answers.push(answer);
+        if go {
+            // RFC 2595 §4: the TLS negotiation begins after the +OK.
+            labels.push("TLS".into());
+            answers.push(if upgrade(&mut r) {
+                Answer::Pop3(true, None, Body::None, "TLS established".into())
+            } else {
+                Answer::Closed
+            });
+        }
         if verb(line) == "QUIT" {
             break;
         }
@@ -1336,6 +1580,77 @@ fn pop3_answers_match_dovecot() {
             &format!("generated #{i}"),
             &lines,
         );
+    }
+    findings.report("pop3", &known);
+}
+
+/// The STLS sessions (RFC 2595 §4), with logins before and after it.
+fn pop3_stls_scenarios() -> Vec<(&'static str, Vec<Option<String>>)> {
+    let s = |lines: &[&str]| lines.iter().map(|l| Some(l.to_string())).collect();
+    vec![
+        (
+            "STLS, then a login and RETR",
+            s(&[
+                "CAPA",
+                "STLS",
+                "CAPA",
+                "USER {user}",
+                "PASS pw",
+                "STAT",
+                "RETR 1",
+                "QUIT",
+            ]),
+        ),
+        (
+            "a login before STLS",
+            s(&["USER {user}", "PASS pw", "QUIT"]),
+        ),
+        ("STLS twice", s(&["STLS", "STLS", "QUIT"])),
+        (
+            "STLS after the login",
+            s(&["STLS", "USER {user}", "PASS pw", "STLS", "QUIT"]),
+        ),
+        ("STLS with an argument", s(&["STLS now", "QUIT"])),
+        ("STLS after USER", s(&["USER {user}", "STLS", "QUIT"])),
+    ]
+}
+
+#[test]
+fn pop3_stls_answers_match_dovecot() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let test = "pop3_stls_answers_match_dovecot";
+    let scenarios = pop3_stls_scenarios();
+    let users: Vec<(String, String)> = (0..scenarios.len())
+        .map(|i| (format!("t{i}"), "pw".to_string()))
+        .collect();
+    let user_refs: Vec<(&str, &str)> = users
+        .iter()
+        .map(|(u, p)| (u.as_str(), p.as_str()))
+        .collect();
+    let (cert, key) = tls_pair();
+    let Some(dovecot) =
+        Dovecot::start_with(test, &user_refs, cert, key, "auth_failure_delay = 0\n")
+    else {
+        return;
+    };
+    let serve = Serve::start_tls(&users, Some((cert, key)));
+    // TLS must come up with both, or every session would agree on a closed connection.
+    for addr in [SocketAddr::from(([127, 0, 0, 1], dovecot.port)), serve.pop3] {
+        let (labels, answers) = play_pop3(addr, &[Some("STLS".into()), Some("CAPA".into())]);
+        let tls = labels.iter().position(|l| l == "TLS");
+        let after = tls.and_then(|i| answers.get(i..i + 2));
+        assert!(
+            matches!(
+                after,
+                Some([Answer::Pop3(true, ..), Answer::Pop3(true, ..)])
+            ),
+            "STLS with {addr}: {answers:?}"
+        );
+    }
+    let known = load_known();
+    let mut findings = Findings::default();
+    for ((name, lines), (user, _)) in scenarios.iter().zip(&users) {
+        pop3_session(&mut findings, &known, &dovecot, &serve, user, name, lines);
     }
     findings.report("pop3", &known);
 }
