@@ -315,12 +315,7 @@ impl Script {
 
     /// The next decision byte.
     pub fn byte(&mut self) -> u8 {
-        let n = self.next;
-        self.next = self.next.wrapping_add(1);
-        match self.bytes.len() {
-            0 => 0,
-            len => self.bytes[n % len].wrapping_add((n / len) as u8),
-        }
+        crate::decision(&self.bytes, &mut self.next)
     }
 
     /// A number below `n` (0 when `n` is 0).

@@ -92,6 +92,19 @@ pub fn take<M: Machine>(machine: &mut M, now: Instant, output: &mut Vec<u8>) {
     machine.transmitted(now, output.len() - before);
 }
 
+/// Decision number `*next` from `bytes` (0 when there are none), moving `*next` on:
+/// the bytes in turn, each pass adding how many passes came before, so a short list does
+/// not repeat the same pattern forever. [`Choices`] and the engine's owned `Script`
+/// both draw from it.
+pub fn decision(bytes: &[u8], next: &mut usize) -> u8 {
+    let n = *next;
+    *next = next.wrapping_add(1);
+    match bytes.len() {
+        0 => 0,
+        len => bytes[n % len].wrapping_add((n / len) as u8),
+    }
+}
+
 /// The decisions of a scripted application (which answer, which command next), read
 /// from input bytes in turn and cycled, so the fuzzer steers them byte by byte. With no
 /// bytes every decision is 0.
@@ -110,12 +123,7 @@ impl<'a> Choices<'a> {
     /// The next decision byte, mixed with how many were taken so that a short list does
     /// not repeat the same pattern forever.
     pub fn byte(&mut self) -> u8 {
-        let n = self.next;
-        self.next = self.next.wrapping_add(1);
-        match self.bytes.len() {
-            0 => 0,
-            len => self.bytes[n % len].wrapping_add((n / len) as u8),
-        }
+        decision(self.bytes, &mut self.next)
     }
 
     /// A number below `n` (0 when `n` is 0).

@@ -877,13 +877,19 @@ pub fn stream_step(
     reader: &mut dyn Read,
     buf: &mut [u8],
 ) -> Result<Streamed, Error> {
-    let read = loop {
+    let read = read_piece(reader, buf);
+    stream_piece(server, now, read, buf)
+}
+
+/// One read of a message from the mailbox's `reader` into `buf`, retried when
+/// interrupted: what [`stream_piece`] takes.
+pub fn read_piece(reader: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    loop {
         match reader.read(buf) {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            other => break other,
+            other => return other,
         }
-    };
-    stream_piece(server, now, read, buf)
+    }
 }
 
 /// Hand one read of a message (`read` octets of `buf`, or the reader's error) to the

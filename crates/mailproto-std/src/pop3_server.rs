@@ -155,12 +155,7 @@ fn stream_message(
 ) -> Result<(), Error> {
     let mut pacing = FlushPacing::default();
     loop {
-        let read = loop {
-            match reader.read(buf) {
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                other => break other,
-            }
-        };
+        let read = read_piece(reader, buf);
         let n = *read.as_ref().unwrap_or(&0);
         let now = driver.now();
         match stream_piece(driver.machine(), now, read, buf)? {
